@@ -1,0 +1,39 @@
+package io.sheepdog.client;
+
+import io.sheepdog.proto.SdRequest;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * Something that executes Sheepdog requests: a TCP or Unix connection to a sheep, a pool of them, or (inside the
+ * daemon) the local request processor. Requests may be pipelined: many in flight, answered in any order.
+ */
+public interface ObjectTransport extends AutoCloseable {
+
+    /**
+     * Sends {@code req}; {@code payload} is sent when the WRITE flag is set (its length must equal data_length).
+     * The future fails with an {@link IOException} if the connection breaks.
+     */
+    CompletableFuture<Reply> submit(SdRequest req, byte[] payload);
+
+    /** Blocking form of {@link #submit}. */
+    default Reply call(SdRequest req, byte[] payload) throws IOException {
+        try {
+            return submit(req, payload).get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof IOException io) throw io;
+            if (c instanceof UncheckedIOException u) throw u.getCause();
+            throw new IOException(c.getMessage(), c);
+        }
+    }
+
+    default Reply call(SdRequest req) throws IOException { return call(req, null); }
+
+    @Override void close();
+}

@@ -1,0 +1,149 @@
+package io.sheepdog.client;
+
+import io.sheepdog.proto.Header48;
+import io.sheepdog.proto.SdFlags;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResponse;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * One pipelined connection to a sheep over TCP or a Unix socket. Any number of requests may be in flight; each gets
+ * a fresh id and its reply is matched by the id the server echoes. A single reader thread completes the futures.
+ */
+public final class SheepConnection implements ObjectTransport {
+    private final SocketChannel ch;
+    private final String peer;
+    private final ConcurrentHashMap<Integer, CompletableFuture<Reply>> inflight = new ConcurrentHashMap<>();
+    private final AtomicInteger nextId = new AtomicInteger(1);
+    private final ReentrantLock writeLock = new ReentrantLock();
+    private final Thread reader;
+    private volatile IOException failure;
+
+    private SheepConnection(SocketChannel ch, String peer) {
+        this.ch = ch;
+        this.peer = peer;
+        this.reader = Thread.ofVirtual().name("sheep-conn-" + peer).unstarted(this::readLoop);
+        reader.start();
+    }
+
+    /** Connects over TCP with a connect timeout. */
+    public static SheepConnection open(String host, int port, int connectTimeoutMs) throws IOException {
+        SocketChannel ch = SocketChannel.open();
+        try {
+            ch.socket().connect(new InetSocketAddress(host, port), connectTimeoutMs);
+            ch.socket().setTcpNoDelay(true);
+        } catch (IOException e) {
+            ch.close();
+            throw new IOException("failed to connect to " + host + ":" + port + ": " + e.getMessage(), e);
+        }
+        return new SheepConnection(ch, host + ":" + port);
+    }
+
+    public static SheepConnection open(String host, int port) throws IOException { return open(host, port, 5000); }
+
+    /** Connects to a sheep's Unix socket ({@code STORE_DIR/sock}). */
+    public static SheepConnection openUnix(Path socket) throws IOException {
+        SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
+        try {
+            ch.connect(UnixDomainSocketAddress.of(socket));
+        } catch (IOException e) {
+            ch.close();
+            throw new IOException("failed to connect to " + socket + ": " + e.getMessage(), e);
+        }
+        return new SheepConnection(ch, socket.toString());
+    }
+
+    public String peer() { return peer; }
+
+    public boolean isOpen() { return failure == null && ch.isOpen(); }
+
+    public int inflight() { return inflight.size(); }
+
+    @Override
+    public CompletableFuture<Reply> submit(SdRequest req, byte[] payload) {
+        CompletableFuture<Reply> f = new CompletableFuture<>();
+        IOException fail = failure;
+        if (fail != null) {
+            f.completeExceptionally(fail);
+            return f;
+        }
+        int id = nextId.getAndIncrement();
+        SdRequest r = req.copy().id(id);
+        boolean write = r.hasFlag(SdFlags.CMD_WRITE) && r.dataLength() > 0;
+        if (write && (payload == null || payload.length != r.dataLength())) {
+            f.completeExceptionally(new IllegalArgumentException("payload length " + (payload == null ? 0 : payload.length)
+                    + " does not match data_length " + r.dataLength()));
+            return f;
+        }
+        inflight.put(id, f);
+        writeLock.lock();
+        try {
+            ByteBuffer h = ByteBuffer.wrap(r.bytes());
+            if (write) {
+                ByteBuffer[] bufs = {h, ByteBuffer.wrap(payload)};
+                long total = Header48.SIZE + (long) payload.length;
+                long done = 0;
+                while (done < total) done += ch.write(bufs);
+            } else {
+                while (h.hasRemaining()) ch.write(h);
+            }
+        } catch (IOException e) {
+            fail(new IOException("connection to " + peer + " failed: " + e.getMessage(), e));
+        } finally {
+            writeLock.unlock();
+        }
+        return f;
+    }
+
+    private void readLoop() {
+        ByteBuffer hb = ByteBuffer.allocate(Header48.SIZE);
+        try {
+            while (true) {
+                hb.clear();
+                readFully(hb);
+                SdResponse rsp = new SdResponse(hb.array().clone());
+                long len = rsp.dataLength();
+                if (len > Integer.MAX_VALUE - 16) throw new IOException("reply too large: " + len);
+                byte[] data = new byte[(int) len];
+                if (len > 0) readFully(ByteBuffer.wrap(data));
+                CompletableFuture<Reply> f = inflight.remove(rsp.id());
+                if (f != null) f.complete(new Reply(rsp, data));
+            }
+        } catch (IOException e) {
+            fail(e instanceof EOFException ? new EOFException("connection to " + peer + " closed")
+                    : new IOException("connection to " + peer + " failed: " + e.getMessage(), e));
+        }
+    }
+
+    private void readFully(ByteBuffer b) throws IOException {
+        while (b.hasRemaining()) {
+            if (ch.read(b) < 0) throw new EOFException();
+        }
+    }
+
+    private void fail(IOException e) {
+        if (failure == null) failure = e;
+        try { ch.close(); } catch (IOException ignored) { }
+        for (var it = inflight.entrySet().iterator(); it.hasNext(); ) {
+            var en = it.next();
+            it.remove();
+            en.getValue().completeExceptionally(failure);
+        }
+    }
+
+    @Override
+    public void close() {
+        fail(new IOException("connection to " + peer + " closed"));
+    }
+}

@@ -1,0 +1,54 @@
+package io.sheepdog.sheep.cluster;
+
+import io.sheepdog.proto.SdNode;
+
+/**
+ * Membership and totally ordered broadcast for a cluster of sheep (SHEEP-DAEMON.md §4). Implementations: local
+ * (one machine, file rendezvous), ZooKeeper, Corosync.
+ *
+ * <p>Contract, the same for every driver:
+ * <ul>
+ *   <li>Every callback of {@link ClusterListener} is made from one driver thread per node, one at a time, and all
+ *   nodes see the same sequence of join/leave/notify/block events (total order, virtual synchrony).</li>
+ *   <li>{@link #join}: at least one existing member (the master) runs {@link ClusterListener#onJoinRequest}; the
+ *   message it returns is handed to {@link ClusterListener#onAccept} on every node, the joiner included. A node that
+ *   joins an empty cluster runs onJoinRequest itself with no members.</li>
+ *   <li>A member that crashes (kill -9, host gone) is reported to the survivors by {@link ClusterListener#onLeave}.</li>
+ *   <li>{@link #block}: asks for cluster-wide mutual exclusion. When granted, {@link ClusterListener#onBlock} runs on
+ *   the requesting node, in the total order: every event ordered before the grant has been delivered first. If it
+ *   returns false the driver retries later. No other block is granted until {@link #unblock}, which releases the
+ *   block and broadcasts its message (delivered by onNotify on every node). If the holder dies the block is
+ *   released.</li>
+ * </ul>
+ */
+public interface ClusterDriver extends AutoCloseable {
+
+    /** Name as given to {@code sheep -c}, e.g. {@code local}. */
+    String name();
+
+    /**
+     * Starts event delivery and asks to join with {@code joinMessage} (an encoded ClusterInfo; at most
+     * 1 MiB). Returns once the request is sent; acceptance arrives as onAccept.
+     *
+     * @throws ClusterDriverException with a one-line reason if the driver cannot reach its server
+     */
+    void join(SdNode self, byte[] joinMessage, ClusterListener listener) throws ClusterDriverException;
+
+    /** Announces a clean departure; other members see onLeave. */
+    void leave();
+
+    /** Totally ordered broadcast to every member, the sender included (at most 128 KiB for non-join messages). */
+    void notify(byte[] msg);
+
+    /** Requests the cluster-wide block; see the class comment. */
+    void block();
+
+    /** Releases the block held by this node and broadcasts {@code msg}. */
+    void unblock(byte[] msg);
+
+    /** Broadcasts changed node info (vnodes, space); every node gets onUpdateNode. */
+    void updateNode(SdNode node);
+
+    /** Stops the driver without announcing a leave (process shutdown). */
+    @Override void close();
+}
