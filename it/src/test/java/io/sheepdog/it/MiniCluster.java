@@ -3,6 +3,8 @@ package io.sheepdog.it;
 import io.sheepdog.client.Reply;
 import io.sheepdog.client.SheepConnection;
 import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResult;
@@ -149,16 +151,31 @@ public final class MiniCluster implements AutoCloseable {
     }
 
     /**
-     * {@code dog cluster format -c copies} through node 0 (the first live node), answering "yes" to the
-     * copies-versus-zones question, then waits until every live node reports the cluster running.
+     * Formats the cluster with {@code copies} replicas and the plain store: MAKE_FS through the client library to the
+     * first live node (what {@code dog cluster format -c N} sends), so the harness does not depend on dog's prompts
+     * or output; tests of dog itself run {@code dog cluster format}. Waits until every live node reports running.
      */
     public void format(int copies) {
-        CommandResult r = dogWithInput("yes\n".getBytes(StandardCharsets.US_ASCII), "cluster", "format", "-c",
-                Integer.toString(copies));
-        if (!r.ok()) throw new AssertionError("format failed: " + r + "\n" + logTails(30));
+        SheepNode n = firstLive();
+        if (n == null) throw new IllegalStateException("no live node to format through");
+        java.time.Instant now = java.time.Instant.now();
+        long ctime = (now.getEpochSecond() << 32) | (now.getNano() / 1000 * 1000L);
+        byte[] store = "plain\0".getBytes(StandardCharsets.US_ASCII);
+        SdRequest req = SdRequest.of(Opcodes.MAKE_FS).flags(SdFlags.CMD_WRITE).dataLength(store.length)
+                .clusterCopies(copies).clusterCopyPolicy(0).clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES)
+                .clusterCtime(ctime);
+        int result;
+        try (SheepConnection c = SheepConnection.open("127.0.0.1", n.port(), 5000)) {
+            result = c.call(req, store).result();
+        } catch (IOException e) {
+            throw new AssertionError("format through " + n + " failed: " + e.getMessage() + "\n" + logTails(30), e);
+        }
+        if (result != SdResult.SUCCESS) {
+            throw new AssertionError("format through " + n + " failed: " + SdResult.name(result) + "\n" + logTails(30));
+        }
         waitUntil("every live node reports the cluster running", () -> {
-            for (SheepNode n : liveNodes()) {
-                if (clusterStatus(n) != SdResult.SUCCESS) return false;
+            for (SheepNode node : liveNodes()) {
+                if (clusterStatus(node) != SdResult.SUCCESS) return false;
             }
             return true;
         });
