@@ -62,8 +62,10 @@ class MiniClusterIT {
             assertEquals(2, added.index());
             c.waitForNodes(3);
 
-            // graceful stop: SIGTERM, exit 0
-            assertEquals(0, c.node(2).stop(), "exit code after SIGTERM\n" + c.node(2).logTail(20));
+            // graceful stop: SIGTERM; the node leaves (the others see it go at once, not after a timeout) and exits
+            // normally: 0, or 143 (128 + SIGTERM), which is what a JVM reports after running its shutdown hooks
+            int code = c.node(2).stop();
+            assertTrue(code == 0 || code == 143, "exit code after SIGTERM: " + code + "\n" + c.node(2).logTail(20));
             c.waitForNodes(2);
 
             pids = c.nodes().stream().map(SheepNode::pid).filter(p -> p > 0).toList();
