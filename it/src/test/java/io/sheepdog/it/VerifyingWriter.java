@@ -41,6 +41,8 @@ final class VerifyingWriter implements AutoCloseable {
     private final List<Thread> threads = new ArrayList<>();
     private final AtomicInteger nextGateway = new AtomicInteger();
     private volatile boolean stop;
+    private volatile boolean paused;
+    private final AtomicInteger idle = new AtomicInteger();
 
     private final AtomicLong acked = new AtomicLong();
     private final AtomicLong ackedBytes = new AtomicLong();
@@ -87,6 +89,19 @@ final class VerifyingWriter implements AutoCloseable {
     }
 
     @Override public void close() throws InterruptedException { stop(); }
+
+    /** Makes the threads wait after their current operation; returns once none of them has a request in flight. */
+    void pause() {
+        paused = true;
+        long deadline = System.nanoTime() + GIVE_UP_NANOS;
+        while (idle.get() < threads.size()) {
+            if (!errors.isEmpty()) throw new AssertionError("the writer failed: " + errors);
+            if (System.nanoTime() > deadline) throw new AssertionError("the writer threads do not pause: " + summary());
+            SheepNode.sleep(10);
+        }
+    }
+
+    void resume() { paused = false; }
 
     long acked() { return acked.get(); }
     long failedAttempts() { return failedAttempts.get(); }
@@ -163,6 +178,12 @@ final class VerifyingWriter implements AutoCloseable {
             s = open();
             long ops = 0;
             while (!stop) {
+                if (paused) {
+                    idle.incrementAndGet();
+                    while (paused && !stop) SheepNode.sleep(10);
+                    idle.decrementAndGet();
+                    continue;
+                }
                 long off = from + rnd.nextLong((to - from) / ALIGN) * ALIGN;
                 int len = (int) Math.min(to - off, (long) ALIGN * (1 + rnd.nextInt(MAX_WRITE / ALIGN)));
                 byte[] data = new byte[len];

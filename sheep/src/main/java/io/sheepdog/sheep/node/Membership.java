@@ -82,6 +82,9 @@ public final class Membership implements ClusterListener {
         for (SdNode n : c.nodes) if (n.nid().equals(state.self().nid())) wasMemberOfLatest = true;
         int myOldEpoch = state.epoch();
         state.adopt(c);
+        // A node that joins while `dog cluster recover disable` is in force must hold its recovery too: the flag
+        // comes with the cluster info, but the recovery manager only heard of it from the DISABLE_RECOVER it missed.
+        sheep.recovery().setEnabled(!c.disableRecovery);
         try {
             if (c.ctime != 0) sheep.saveConfig(false);
             if (c.epoch > 0 && sheep.epochLog().read(c.epoch) == null) sheep.epochLog().write(c.epoch, c.nodes, System.currentTimeMillis() / 1000);
@@ -235,6 +238,7 @@ public final class Membership implements ClusterListener {
             state.blockSizeShift = h.clusterBlockSizeShift() == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : h.clusterBlockSizeShift();
             state.defaultStore = store;
             state.disableRecovery = false;
+            sheep.recovery().setEnabled(true); // a fresh cluster recovers again, whatever the old one said
             List<SdNode> members = new ArrayList<>(state.view().members());
             sheep.epochLog().write(1, members, System.currentTimeMillis() / 1000);
             state.setView(Proto.STATUS_OK, 1, members, members);
