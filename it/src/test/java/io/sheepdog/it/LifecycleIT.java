@@ -100,6 +100,30 @@ class LifecycleIT {
         }
     }
 
+    /**
+     * Power loss: every node killed with SIGKILL at once while a client writes, then all started again. The
+     * cluster comes back by itself, and every write acknowledged before the crash is there.
+     */
+    @Test
+    void allNodesKilledAtOnceThenRestarted() throws Exception {
+        try (MiniCluster c = MiniCluster.builder().name("powerloss").nodes(3).copies(3).sync(true).nbd(false).build().start()) {
+            c.dog("vdi", "create", "vol", "32M").assertOk();
+            VerifyingWriter w = new VerifyingWriter(c, "vol", 32 * MiB, OBJECT_SIZE).start(2, 9L);
+            try {
+                w.awaitProgress(30);
+                for (SheepNode n : c.nodes()) n.kill9();
+                SheepNode.sleep(300);
+                for (SheepNode n : List.of(c.node(1), c.node(2), c.node(0))) n.start();
+                c.waitForNodes(3);
+                w.awaitProgress(20); // the writers were retrying their last write: it goes through now
+            } finally {
+                w.stop();
+                log("writer stopped: " + w.summary());
+            }
+            RecoveryFaultsIT.verifyAll(c, w);
+        }
+    }
+
     /** A node whose store belongs to another cluster is refused, says why, and the cluster is not disturbed. */
     @Test
     void aNodeWithTheStoreOfAnotherClusterIsRefused() throws Exception {
