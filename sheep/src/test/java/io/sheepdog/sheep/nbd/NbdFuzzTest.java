@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Timeout;
  * outside the ranges that write-type requests named, every opened export closed again.
  */
 class NbdFuzzTest {
-    private static final int SIZE = (256 << 10) + 1234;        // deliberately not a multiple of anything
+    private static final int SIZE = (128 << 10) + 1234;        // 3 allocation chunks, not a multiple of anything
     private static final int MAX = 16 * 1024;                   // max payload: oversize paths stay cheap
     private static final byte[] ZEROES = new byte[SIZE];
     private static final NbdServerConfig CONFIG = NbdServerConfig.defaults().withPort(0).withMaxPayload(MAX);
@@ -170,12 +170,12 @@ class NbdFuzzTest {
     void cleanSessionsAgreeWithAModelOfTheDisk() {
         Random rnd = new Random(0xC1EA);
         long packets = 0;
-        for (int session = 0; session < 600; session++) {
+        for (int session = 0; session < 300; session++) {
             Session s = randomSession(rnd);
             MemoryDisk disk = s.readOnly() ? ro : rw;
             byte[] model = disk.snapshot();
             try (EmbeddedNbd nbd = openSession(rnd, s)) {
-                int n = 20 + rnd.nextInt(100);
+                int n = 80 + rnd.nextInt(120);
                 for (int i = 0; i < n; i++) {
                     Req r = randomReq(rnd, i);
                     byte[] frame = encode(r, rnd);
@@ -256,14 +256,14 @@ class NbdFuzzTest {
     void mutatedTransmissionNeverTouchesBytesOutsideWriteRanges() {
         Random rnd = new Random(0xF00D);
         long packets = 0;
-        for (int session = 0; session < 1200; session++) {
+        for (int session = 0; session < 500; session++) {
             Session s = randomSession(rnd);
             MemoryDisk disk = s.readOnly() ? ro : rw;
             byte[] before = disk.snapshot();
             byte[] stream;
             {
                 List<byte[]> frames = new ArrayList<>();
-                int n = 10 + rnd.nextInt(60);
+                int n = 40 + rnd.nextInt(120);
                 for (int i = 0; i < n; i++) frames.add(encode(randomReq(rnd, rnd.nextInt(1000)), rnd));
                 packets += n;
                 stream = mutate(rnd, NbdHandshakeTest.concat(frames.toArray(new byte[0][])));
