@@ -449,12 +449,12 @@ public final class LocalClusterDriver implements ClusterDriver {
             }
             case UNBLOCK -> {
                 Block head = blocks.peekFirst();
-                boolean released = head != null && head.owner().id() == r.sender().id();
-                if (released) blocks.removeFirst();
+                boolean popped = head != null && head.owner().id() == r.sender().id();
+                if (popped) blocks.removeFirst();
                 else log.warn("{} does not hold the block; delivering its message only", r.senderNode());
                 SdNode sender = senderNode(r);
                 deliver(() -> listener.onNotify(sender, r.payload()));
-                if (released) grantIfMine();
+                if (popped) grantIfMine();
             }
             case UPDATE_NODE -> {
                 Member m = members.get(r.sender().id());

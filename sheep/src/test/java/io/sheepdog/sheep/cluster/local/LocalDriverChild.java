@@ -17,8 +17,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A sheep stand-in run as a separate JVM by {@link LocalDriverProcessTest}: joins the local cluster and writes
- * every callback, prefixed by the wall-clock millisecond, to an events file. Commands on stdin:
- * {@code notify TEXT}, {@code burst N TAG} (N notifies), {@code block N} (N block requests, each released after a
+ * every callback, prefixed by the wall-clock millisecond, to an events file. Commands on stdin: {@code join}
+ * (first: the JVM can be started ahead of time), {@code notify TEXT}, {@code burst N TAG} (N notifies), {@code block N} (N block requests, each released after a
  * short critical section), {@code holdblock} (a block that is never released), {@code leave}, {@code exit}.
  *
  * <p>Usage: {@code LocalDriverChild DIR PORT EVENTS_FILE [stall-join-of=PORT] [critical=PATH]}. With
@@ -92,12 +92,12 @@ public final class LocalDriverChild {
                 }
             });
         };
-        driver.join(RecordingListener.node(port), ("hello-" + port).getBytes(UTF_8), listener);
         try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in, UTF_8))) {
             String cmd;
             while ((cmd = in.readLine()) != null) {
                 String[] w = cmd.split(" ");
                 switch (w[0]) {
+                    case "join" -> driver.join(RecordingListener.node(port), ("hello-" + port).getBytes(UTF_8), listener);
                     case "notify" -> driver.notify(w[1].getBytes(UTF_8));
                     case "burst" -> {
                         for (int i = 0; i < Integer.parseInt(w[1]); i++) driver.notify((w[2] + "#" + i).getBytes(UTF_8));

@@ -23,7 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
  * answers a join.
  */
 class LocalDriverProcessTest {
-    private static final long WAIT = 15_000;
+    /** Generous: JVM start-up on a loaded 2-core machine is slow. Only a failing test waits this long. */
+    private static final long WAIT = 60_000;
 
     @TempDir Path work;
     private final List<Child> children = new ArrayList<>();
@@ -114,9 +115,15 @@ class LocalDriverProcessTest {
         }
     }
 
-    private Child join(int port, String... options) throws Exception {
-        Child c = new Child(port, options);
-        c.await(l -> l.startsWith("ACCEPT " + port + " "), "its own ACCEPT");
+    /** Starts a child JVM; it joins when told to, so tests start their JVMs together and join in order. */
+    private Child spawn(int port, String... options) throws IOException {
+        return new Child(port, options);
+    }
+
+    /** Tells {@code c} to join and waits for its acceptance. */
+    private static Child join(Child c) throws Exception {
+        c.send("join");
+        c.await(l -> l.startsWith("ACCEPT " + c.port + " "), "its own ACCEPT");
         return c;
     }
 
@@ -133,7 +140,10 @@ class LocalDriverProcessTest {
     }
 
     @Test void processesShareOneOrderAndSeeAKilledMemberLeaveWithinASecond() throws Exception {
-        Child a = join(7001), b = join(7002), c = join(7003);
+        Child a = spawn(7001), b = spawn(7002), c = spawn(7003), b2 = spawn(7002);
+        join(a);
+        join(b);
+        join(c);
         for (Child ch : List.of(a, b, c)) ch.send("burst 30 from" + ch.port);
         for (Child ch : List.of(a, b, c)) ch.awaitCount(l -> l.startsWith("NOTIFY"), 90, "notifies");
         assertSameSequence(a, b, c);
@@ -148,7 +158,7 @@ class LocalDriverProcessTest {
                 "survivors saw the crash after " + (seenByA - killedAt) + " and " + (seenByC - killedAt) + " ms");
 
         // Restarted on the same node id: a new member, after the old one's leave.
-        Child b2 = join(7002);
+        join(b2);
         a.await("ACCEPT 7002 [7001,7003,7002] by7001:hello-7002");
         b2.send("notify back");
         for (Child ch : List.of(a, c, b2)) ch.await("NOTIFY 7002 back");
@@ -158,9 +168,10 @@ class LocalDriverProcessTest {
 
     @Test void blockIsExclusiveAcrossProcessesAndReleasedByAHolderDeath() throws Exception {
         Path critical = work.resolve("critical-section");
-        Child a = join(7001, "critical=" + critical);
-        Child b = join(7002, "critical=" + critical);
-        Child c = join(7003, "critical=" + critical);
+        Child a = spawn(7001, "critical=" + critical);
+        Child b = spawn(7002, "critical=" + critical);
+        Child c = spawn(7003, "critical=" + critical);
+        for (Child ch : List.of(a, b, c)) join(ch);
         int rounds = 5;
         for (Child ch : List.of(a, b, c)) ch.send("block " + rounds);
         for (Child ch : List.of(a, b, c)) ch.awaitCount(l -> l.startsWith("NOTIFY") && l.contains(" done "), 3 * rounds, "unblocks");
@@ -184,9 +195,10 @@ class LocalDriverProcessTest {
     }
 
     @Test void nextMemberAnswersAJoinWhenTheMasterIsKilledAnsweringIt() throws Exception {
-        Child a = join(7001, "stall-join-of=7003");
-        Child b = join(7002);
-        Child c = new Child(7003);
+        Child a = spawn(7001, "stall-join-of=7003"), b = spawn(7002), c = spawn(7003);
+        join(a);
+        join(b);
+        c.send("join");
         a.await(l -> l.startsWith("local JOINREQ 7003 "), "the join request of 7003");
         a.kill();
         c.await(l -> l.startsWith("ACCEPT 7003 "), "its own ACCEPT");
