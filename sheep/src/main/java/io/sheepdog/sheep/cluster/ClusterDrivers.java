@@ -15,7 +15,7 @@ public final class ClusterDrivers {
     public static final String DEFAULT = LocalClusterDriver.NAME;
 
     /** Names accepted by {@link #create}, in the order they are listed to the user. */
-    public static final List<String> SUPPORTED = List.of(LocalClusterDriver.NAME);
+    public static final List<String> SUPPORTED = List.of(LocalClusterDriver.NAME, "solo");
 
     private ClusterDrivers() {}
 
@@ -37,6 +37,7 @@ public final class ClusterDrivers {
         String options = colon < 0 ? null : spec.substring(colon + 1);
         return switch (name) {
             case LocalClusterDriver.NAME -> local(options);
+            case "solo" -> new SoloClusterDriver();
             default -> throw new ClusterDriverException("Invalid cluster driver '" + name + "' (supported drivers: "
                     + String.join(", ", SUPPORTED) + ")");
         };
