@@ -33,10 +33,14 @@ class ClusterDriversTest {
 
     @Test void unknownDriverListsTheSupportedOnes() {
         ClusterDriverException e = assertThrows(ClusterDriverException.class, () -> ClusterDrivers.create("shepherd:x"));
-        assertEquals("Invalid cluster driver 'shepherd' (supported drivers: local)", e.getMessage());
+        assertEquals("Invalid cluster driver 'shepherd' (supported drivers: local, solo)", e.getMessage());
         e = assertThrows(ClusterDriverException.class, () -> ClusterDrivers.create(""));
-        assertEquals("Invalid cluster driver '' (supported drivers: local)", e.getMessage());
+        assertEquals("Invalid cluster driver '' (supported drivers: local, solo)", e.getMessage());
         assertThrows(ClusterDriverException.class, () -> ClusterDrivers.create("LOCAL"));
+    }
+
+    @Test void solo() throws Exception {
+        assertEquals("solo", ClusterDrivers.create("solo").name());
     }
 
     @Test void defaultIsLocal() {
