@@ -442,7 +442,8 @@ class LocalClusterDriverTest {
         LocalClusterDriver d = new LocalClusterDriver(file);
         ClusterDriverException e = assertThrows(ClusterDriverException.class,
                 () -> d.join(node(7001), new byte[0], new RecordingListener(7001)));
-        assertTrue(e.getMessage().startsWith("Cannot join the local cluster in " + file), e.getMessage());
+        assertEquals("Cannot join the local cluster in " + file + ": exists and is not a directory: " + file,
+                e.getMessage());
         assertFalse(e.getMessage().contains("\n"));
         assertThrows(IllegalStateException.class, () -> d.notify(new byte[0]));
     }
