@@ -144,8 +144,8 @@ final class Dog {
             io.err.println("Try 'dog --help' for more information.");
             return ExitCodes.USAGE;
         } catch (CommandLine.MissingParameterException e) {
-            String name = e.getMissing().isEmpty() ? "?" : e.getMissing().get(0).toString();
-            io.err.println("dog: option requires an argument -- '" + name.replaceFirst("^-+", "").charAt(0) + "'");
+            String name = !e.getMissing().isEmpty() && e.getMissing().get(0) instanceof OptionSpec o ? o.shortestName() : "-?";
+            io.err.println("dog: option requires an argument -- '" + name.charAt(name.length() - 1) + "'");
             io.err.println("Try 'dog --help' for more information.");
             return ExitCodes.USAGE;
         } catch (CommandLine.ParameterException e) {
