@@ -230,9 +230,6 @@ public final class RequestProcessor {
                 }
                 case Opcodes.CLUSTER_INFO -> {
                     ClusterInfo c = state.toClusterInfo();
-                    // before the format, report the vnode strategy this daemon runs with (always auto: there is no -V);
-                    // `dog cluster format` refuses to format nodes that look fixed unless -V is given (DOG-CLI.md §4.2)
-                    if (c.ctime == 0 && c.flags == 0) c.flags = Proto.CLUSTER_FLAG_AUTO_VNODES;
                     out = c.encode(true);
                     if (want < out.length) out = java.util.Arrays.copyOf(out, (int) want);
                 }
