@@ -110,6 +110,17 @@ class DogClusterTest {
         assertTrue(info.contains(" [127.0.0.1:" + nodes.get(0).port + ":128, 127.0.0.1:" + nodes.get(1).port + ":128, 127.0.0.1:"
                 + nodes.get(2).port + ":128]\n"), info);
         assertArrayEquals(data, DogRun.run(nodes.get(2).port, "vdi", "read", "rep").stdout());
+
+        // node kill by index in node-list order: that daemon exits and the others see it leave
+        DogRun bogus = dog("node", "kill", "7");
+        assertEquals(64, bogus.code());
+        assertTrue(bogus.err().startsWith("Invalid node id '7'\n"), bogus.err());
+        assertEquals(0, dog("node", "kill", "2").code());
+        RealSheep killed = nodes.get(2);
+        for (int i = 0; i < 150 && killed.isAlive(); i++) Thread.sleep(200);
+        assertFalse(killed.isAlive(), "node 2 exited after KILL_NODE");
+        waitForNodes(2);
+        assertArrayEquals(data, dog("vdi", "read", "rep").stdout(), "the data is still readable from two copies");
     }
 
     private static int zoneOf(RealSheep s) {
