@@ -272,4 +272,39 @@ class DogModelTest {
         String list = dog("vdi", "list").out();
         assertEquals(5, list.split("\n").length, list);
     }
+
+    @Test
+    void promptsTimingPreallocAndReduceIdentical() throws Exception {
+        assertEquals(0, dog("cluster", "format", "-c", "1").code());
+        DogRun t = dog("node", "list", "-T");
+        assertTrue(t.out().matches("(?s).*\n\nElapsed time: \\d+\\.\\d{3} seconds\n"), t.out());
+
+        DogRun p = dog("vdi", "create", "pre", "10M", "-P");
+        assertEquals(0, p.code(), p.toString());
+        assertTrue(dog("vdi", "list", "pre").out().contains("   10 MB   12 MB  0.0 MB "), "all three objects allocated");
+
+        // -R: no snapshot while the working VDI owns no objects of its own
+        assertEquals(0, dog("vdi", "create", "r", "8M").code());
+        assertEquals(0, dog("vdi", "snapshot", "-R", "r").code());
+        assertEquals(2, dog("vdi", "list").out().split("\n").length - 1, "no snapshot was taken");
+        assertEquals(0, dogIn(new byte[] {1}, "vdi", "write", "r", "0").code());
+        DogRun snap = dog("vdi", "snapshot", "-R", "-v", "r");
+        assertEquals(0, snap.code());
+        assertTrue(snap.out().matches("new VID of original VDI: [0-9a-f]+, VDI ID of newly created snapshot: [0-9a-f]+\n"), snap.out());
+        DogRun num = dog("vdi", "snapshot", "-s", "12", "r");
+        assertEquals(64, num.code());
+        assertTrue(num.err().startsWith("Please specify a non-integer value for a snapshot tag name\n"));
+
+        // formatting a cluster that holds VDIs asks first; anything but "yes" stops with status 0
+        DogRun no = dogIn("no\n".getBytes(), "cluster", "format", "-c", "1");
+        assertEquals(0, no.code());
+        assertTrue(no.out().endsWith("(/_)_|_  Are you sure you want to continue? [yes/no]: "), no.out());
+        assertTrue(no.out().contains("  /  |   Caution! The cluster is not empty.\n"));
+        assertFalse(no.out().contains("using backend"), "not formatted");
+        assertEquals(4, dog("vdi", "list").out().split("\n").length, "the VDIs are still there");
+        DogRun yes = dogIn("yes\n".getBytes(), "cluster", "format", "-c", "1");
+        assertEquals(0, yes.code());
+        assertTrue(yes.out().endsWith("[yes/no]: using backend plain store\n"), yes.out());
+        assertEquals(1, dog("vdi", "list").out().split("\n").length, "an empty cluster after the format");
+    }
 }
