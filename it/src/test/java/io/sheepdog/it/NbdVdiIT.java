@@ -55,7 +55,7 @@ class NbdVdiIT {
 
             // fio writes and verifies with crc32c
             CommandResult fio = run("fio", "--name=verify", "--ioengine=nbd", "--uri=" + uri(c.node(0), "Copy"), "--rw=randwrite",
-                    "--bs=4k", "--iodepth=16", "--size=8m", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1");
+                    "--bs=4k", "--iodepth=16", "--size=8m", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--verify_state_save=0");
             fio.assertOk();
             assertFalse(fio.stdout().contains("verify: bad"), fio.stdout());
         }

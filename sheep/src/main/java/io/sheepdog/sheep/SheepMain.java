@@ -204,12 +204,23 @@ public final class SheepMain implements Callable<Integer> {
             origOut.flush();
             return 1;
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        // SIGTERM is the graceful stop: leave the cluster, close the store, exit 0 (SHEEP-DAEMON.md §1)
+        Runnable stop = () -> {
             try {
                 sheep.driver().leave();
             } catch (RuntimeException ignored) { }
             sheep.close();
-        }, "sheep-shutdown"));
+        };
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("TERM"), sig -> {
+                new Thread(() -> {
+                    stop.run();
+                    Runtime.getRuntime().halt(0);
+                }, "sheep-sigterm").start();
+            });
+        } catch (IllegalArgumentException e) {
+            Runtime.getRuntime().addShutdownHook(new Thread(stop, "sheep-shutdown"));
+        }
         if (daemonChild) {
             origOut.println(READY);
             origOut.flush();
