@@ -30,7 +30,8 @@ import java.util.zip.Inflater;
 public record ClusterEvent(Kind kind, long senderKey, SdNode sender, long arg, byte[] message, List<Member> members,
                            List<BlockFifo.Block> blocks, List<Pending> pending) {
 
-    public enum Kind { JOIN, ACCEPT, REFUSE, LEAVE, NOTIFY, BLOCK, UNBLOCK, UPDATE_NODE }
+    /** TICK: no state change; corosync uses it to mark a point in the total order. */
+    public enum Kind { JOIN, ACCEPT, REFUSE, LEAVE, NOTIFY, BLOCK, UNBLOCK, UPDATE_NODE, TICK }
 
     /** A join request not yet answered: who asked and with what message. */
     public record Pending(Member member, byte[] message) {}

@@ -33,6 +33,7 @@ final class Cpg implements AutoCloseable {
     private static final int CPG_NAME_SIZE = 4 + 128;
     private static final int CPG_ADDRESS_SIZE = 12;
     private static final short POLLIN = 1;
+    private static final int EFD_NONBLOCK = 0x800, EFD_CLOEXEC = 0x80000;
 
     /** cpg_reason_t. */
     static final int REASON_JOIN = 1, REASON_LEAVE = 2, REASON_NODEDOWN = 3, REASON_NODEUP = 4, REASON_PROCDOWN = 5;
@@ -52,16 +53,22 @@ final class Cpg implements AutoCloseable {
     private final long handle;
     private final Handler handler;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment pollFd = arena.allocate(8);
+    /** struct pollfd[2]: the CPG connection and the wake-up eventfd. */
+    private final MemorySegment pollFds = arena.allocate(16);
+    private final MemorySegment scratch = arena.allocate(8);
     private final int fd;
+    private final int wakeFd;
     private volatile boolean closed;
 
-    private Cpg(long handle, Handler handler, int fd) {
+    private Cpg(long handle, Handler handler, int fd, int wakeFd) {
         this.handle = handle;
         this.handler = handler;
         this.fd = fd;
-        pollFd.set(JAVA_INT, 0, fd);
-        pollFd.set(ValueLayout.JAVA_SHORT, 4, POLLIN);
+        this.wakeFd = wakeFd;
+        pollFds.set(JAVA_INT, 0, fd);
+        pollFds.set(ValueLayout.JAVA_SHORT, 4, POLLIN);
+        pollFds.set(JAVA_INT, 8, wakeFd);
+        pollFds.set(ValueLayout.JAVA_SHORT, 12, POLLIN);
     }
 
     /**
@@ -82,7 +89,12 @@ final class Cpg implements AutoCloseable {
                 int ignored = (int) n.finalizeFn.invokeExact(handle);
                 throw new CpgException("cpg_fd_get", rc);
             }
-            Cpg cpg = new Cpg(handle, handler, fdSeg.get(JAVA_INT, 0));
+            int wakeFd = (int) n.eventfd.invokeExact(0, EFD_NONBLOCK | EFD_CLOEXEC);
+            if (wakeFd < 0) {
+                int ignored = (int) n.finalizeFn.invokeExact(handle);
+                throw new CpgException("eventfd failed", CS_ERR_LIBRARY);
+            }
+            Cpg cpg = new Cpg(handle, handler, fdSeg.get(JAVA_INT, 0), wakeFd);
             HANDLERS.put(handle, cpg);
             return cpg;
         } catch (CpgException e) {
@@ -111,35 +123,19 @@ final class Cpg implements AutoCloseable {
     }
 
     /**
-     * Multicasts {@code message} to the joined group with agreed (total) order. Retries while corosync applies
-     * flow control (CS_ERR_TRY_AGAIN), up to {@code tryAgainMillis}.
+     * Multicasts {@code message} to the joined group in agreed (total) order. One attempt: returns CS_OK, or
+     * CS_ERR_TRY_AGAIN while corosync applies flow control (the caller retries after dispatching), or another error.
      */
-    void mcast(byte[] message, long tryAgainMillis) throws CpgException {
-        long deadline = System.nanoTime() + tryAgainMillis * 1_000_000L;
+    int mcast(byte[] message) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment buf = a.allocate(Math.max(1, message.length));
             MemorySegment.copy(message, 0, buf, ValueLayout.JAVA_BYTE, 0, message.length);
             MemorySegment iov = a.allocate(16);
             iov.set(ADDRESS, 0, buf);
             iov.set(JAVA_LONG, 8, message.length);
-            long sleep = 1;
-            while (true) {
-                int rc;
-                try {
-                    rc = (int) Native.get().mcast.invokeExact(handle, CPG_TYPE_AGREED, iov, 1);
-                } catch (Throwable t) {
-                    throw new CpgException("cpg_mcast_joined failed: " + t, CS_ERR_LIBRARY);
-                }
-                if (rc == CS_OK) return;
-                if (rc != CS_ERR_TRY_AGAIN || System.nanoTime() > deadline || closed) {
-                    throw new CpgException("cpg_mcast_joined", rc);
-                }
-                Thread.sleep(sleep);
-                sleep = Math.min(sleep * 2, 100);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new CpgException("cpg_mcast_joined interrupted", CS_ERR_LIBRARY);
+            return (int) Native.get().mcast.invokeExact(handle, CPG_TYPE_AGREED, iov, 1);
+        } catch (Throwable t) {
+            return CS_ERR_LIBRARY;
         }
     }
 
@@ -158,23 +154,41 @@ final class Cpg implements AutoCloseable {
     }
 
     /**
-     * Waits up to {@code timeoutMillis} for traffic from corosync and dispatches all of it: the handler's callbacks
-     * run on this thread. Returns CS_OK, or the error of cpg_dispatch (CS_ERR_LIBRARY: corosync went away).
+     * Waits up to {@code timeoutMillis} for traffic from corosync or a {@link #wakeup}, and dispatches all pending
+     * traffic: the handler's callbacks run on this thread. Returns CS_OK, or the error of cpg_dispatch
+     * (CS_ERR_LIBRARY: corosync went away).
      */
     int dispatch(int timeoutMillis) {
         try {
-            int ready = (int) Native.get().poll.invokeExact(pollFd, 1L, timeoutMillis);
+            Native n = Native.get();
+            pollFds.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
+            pollFds.set(ValueLayout.JAVA_SHORT, 14, (short) 0);
+            int ready = (int) n.poll.invokeExact(pollFds, 2L, timeoutMillis);
             if (ready <= 0) return CS_OK; // timeout or EINTR
-            short revents = pollFd.get(ValueLayout.JAVA_SHORT, 6);
-            int rc = (int) Native.get().dispatch.invokeExact(handle, CS_DISPATCH_ALL);
-            if (rc == CS_OK && (revents & ~POLLIN) != 0 && (revents & POLLIN) == 0) return CS_ERR_LIBRARY; // HUP/ERR
+            if (pollFds.get(ValueLayout.JAVA_SHORT, 14) != 0) {
+                long ignored = (long) n.read.invokeExact(wakeFd, scratch, 8L); // reset the eventfd counter
+            }
+            short revents = pollFds.get(ValueLayout.JAVA_SHORT, 6);
+            if (revents == 0) return CS_OK;
+            int rc = (int) n.dispatch.invokeExact(handle, CS_DISPATCH_ALL);
+            if (rc == CS_OK && (revents & POLLIN) == 0) return CS_ERR_LIBRARY; // hang-up or error only
             return rc;
         } catch (Throwable t) {
             return CS_ERR_LIBRARY;
         }
     }
 
-    int fd() { return fd; }
+    /** Makes a {@link #dispatch} in progress (or the next one) return at once. Any thread. */
+    void wakeup() {
+        if (closed) return;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment one = a.allocate(JAVA_LONG);
+            one.set(JAVA_LONG, 0, 1L);
+            long ignored = (long) Native.get().write.invokeExact(wakeFd, one, 8L);
+        } catch (Throwable ignored) {
+            // the dispatch loop polls with a timeout anyway
+        }
+    }
 
     /** Disconnects from corosync (an implicit leave of every joined group). Must not race with dispatch. */
     @Override public void close() {
@@ -186,6 +200,11 @@ final class Cpg implements AutoCloseable {
             // the connection is gone either way
         }
         HANDLERS.remove(handle);
+        try {
+            int ignored = (int) Native.get().close.invokeExact(wakeFd);
+        } catch (Throwable ignored) {
+            // nothing to do
+        }
         arena.close();
     }
 
@@ -287,7 +306,8 @@ final class Cpg implements AutoCloseable {
         private static volatile Native instance;
         private static volatile String loadError;
 
-        final MethodHandle initialize, finalizeFn, fdGet, dispatch, join, leave, mcast, localGet, poll;
+        final MethodHandle initialize, finalizeFn, fdGet, dispatch, join, leave, mcast, localGet, poll, eventfd, read,
+                write, close;
         final MemorySegment callbacks;
 
         static Native get() throws CpgException {
@@ -321,8 +341,12 @@ final class Cpg implements AutoCloseable {
                     FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
             localGet = linker.downcallHandle(find(cpg, "cpg_local_get"),
                     FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS));
-            poll = linker.downcallHandle(find(linker.defaultLookup(), "poll"),
-                    FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+            SymbolLookup libc = linker.defaultLookup();
+            poll = linker.downcallHandle(find(libc, "poll"), FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+            eventfd = linker.downcallHandle(find(libc, "eventfd"), FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+            read = linker.downcallHandle(find(libc, "read"), FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+            write = linker.downcallHandle(find(libc, "write"), FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+            close = linker.downcallHandle(find(libc, "close"), FunctionDescriptor.of(JAVA_INT, JAVA_INT));
 
             MethodHandles.Lookup l = MethodHandles.lookup();
             MethodHandle deliver = l.findStatic(Cpg.class, "deliverUpcall", MethodType.methodType(void.class,

@@ -576,6 +576,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
                     deliver("onNotify", () -> listener.onNotify(m.node(), ev.message()));
                 }
             }
+            case TICK -> { }
             case UPDATE_NODE -> {
                 int i = indexOf(ev.senderKey());
                 if (i >= 0) {

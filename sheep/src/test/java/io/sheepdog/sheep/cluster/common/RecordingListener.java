@@ -25,6 +25,8 @@ public class RecordingListener implements ClusterListener {
     /** Decides onBlock; default: record and accept. */
     public volatile BooleanSupplier onBlock = () -> true;
     public volatile byte[] rejoinMessage;
+    /** Sees every recorded line: (true, line) for ordered ones, (false, line) for local ones. */
+    public volatile java.util.function.BiConsumer<Boolean, String> tap = (o, l) -> { };
 
     public RecordingListener(SdNode self) { this.self = self; }
 
@@ -40,16 +42,25 @@ public class RecordingListener implements ClusterListener {
 
     static String text(byte[] b) { return new String(b, StandardCharsets.UTF_8); }
 
-    public static byte[] bytes(String s) { return s.getBytes(StandardCharsets.UTF_8); }
-
-    private synchronized void ordered(String line) {
-        ordered.add(line);
-        notifyAll();
+    /** A message as recorded: long ones are shortened to their start, length and end. */
+    static String show(byte[] b) {
+        if (b.length <= 200) return text(b);
+        String t = text(b);
+        return t.substring(0, 8).replace("\0", "") + "..(" + b.length + ").." + t.substring(t.length() - 12);
     }
 
-    private synchronized void local(String line) {
+    public static byte[] bytes(String s) { return s.getBytes(StandardCharsets.UTF_8); }
+
+    public synchronized void ordered(String line) {
+        ordered.add(line);
+        notifyAll();
+        tap.accept(true, line);
+    }
+
+    public synchronized void local(String line) {
         local.add(line);
         notifyAll();
+        tap.accept(false, line);
     }
 
     public synchronized List<String> ordered() { return List.copyOf(ordered); }
@@ -78,6 +89,16 @@ public class RecordingListener implements ClusterListener {
         await("local '" + prefix + "'", millis, l -> l.local().stream().anyMatch(s -> s.startsWith(prefix)));
     }
 
+    /** The member list of the last accept or leave event, like {@code [7000,7001]}, or "" if none. */
+    public String lastMembers() {
+        List<String> o = ordered();
+        for (int i = o.size() - 1; i >= 0; i--) {
+            String l = o.get(i);
+            if (l.startsWith("accept ") || l.startsWith("leave ")) return l.substring(l.indexOf('['), l.indexOf(']') + 1);
+        }
+        return "";
+    }
+
     public long countOrdered(String prefix) {
         return ordered().stream().filter(s -> s.startsWith(prefix)).count();
     }
@@ -95,7 +116,7 @@ public class RecordingListener implements ClusterListener {
 
     @Override
     public void onAccept(SdNode joined, List<SdNode> members, byte[] message) {
-        ordered("accept " + port(joined) + " " + ports(members) + " " + text(message));
+        ordered("accept " + port(joined) + " " + ports(members) + " " + show(message));
     }
 
     @Override
@@ -105,7 +126,7 @@ public class RecordingListener implements ClusterListener {
 
     @Override
     public void onNotify(SdNode sender, byte[] message) {
-        ordered("notify " + port(sender) + " " + text(message));
+        ordered("notify " + port(sender) + " " + show(message));
     }
 
     @Override
