@@ -31,7 +31,7 @@ import org.slf4j.LoggerFactory;
  * it runs onJoinRequest and multicasts ACCEPT (or REFUSE) carrying a snapshot of the state and the name of the
  * message right after which the snapshot was taken (answers are only ever made at a message delivery; a
  * configuration change that calls for an answer is followed by a TICK message). A process that does not know the
- * state records every input from its own join on; when an ACCEPT arrives whose snapshot point it has seen, it takes
+ * state records every input from its own join on; when an answer arrives whose snapshot point it has seen, it takes
  * the snapshot, replays its inputs after that point, and is synced (its own ACCEPT always qualifies).
  *
  * <p>With no members, a synced process whose JOIN is pending answers itself ("self-elected" ACCEPT, the first node
@@ -171,7 +171,7 @@ final class CpgProtocol {
         if (finished || !inGroup) return;
         if (!synced) {
             CpgMessage m = d.message();
-            if (m.event().kind() == Kind.ACCEPT) {
+            if (m.event().kind() == Kind.ACCEPT || m.event().kind() == Kind.REFUSE) { // both carry a snapshot
                 int at = indexOfRecorded(m.refKey(), m.refSeq());
                 if (at >= 0) {
                     syncFrom(m.event(), List.copyOf(recorded.subList(at + 1, recorded.size())));

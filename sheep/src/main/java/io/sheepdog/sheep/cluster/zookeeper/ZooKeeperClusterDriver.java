@@ -186,7 +186,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
             }
             ensurePath(queuePath);
             ensurePath(memberPath);
-            startJoin(joinMessage);
+            startJoin(joinMessage, System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeout));
         } catch (ClusterDriverException e) {
             zk.close();
             throw e;
@@ -305,7 +305,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
         }
         String prefix = String.format("%016x-%d-", key, counter.incrementAndGet());
         try {
-            return CompletableFuture.supplyAsync(() -> createEvent(prefix, data, key), sender);
+            return CompletableFuture.supplyAsync(() -> createEvent(prefix, data, key, Long.MAX_VALUE), sender);
         } catch (RejectedExecutionException e) {
             return CompletableFuture.completedFuture(null);
         }
@@ -313,11 +313,12 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
 
     /**
      * Creates a queue event, retrying through connection problems for as long as {@code key} is the current
-     * incarnation. Returns the znode name, or null if the event was given up.
+     * incarnation, until {@code deadline} (System.nanoTime). Returns the znode name, or null if the event was given
+     * up.
      */
-    private String createEvent(String prefix, byte[] data, long key) {
+    private String createEvent(String prefix, byte[] data, long key, long deadline) {
         boolean ambiguous = false;
-        while (!closed && incarnation == key) {
+        while (!closed && incarnation == key && (deadline == Long.MAX_VALUE || System.nanoTime() - deadline < 0)) {
             try {
                 if (ambiguous) {
                     for (String child : zk.getChildren().forPath(queuePath)) {
@@ -352,8 +353,11 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     // ---------------------------------------------------------------------------------------------------------
     // Joining
 
-    /** Registers a new incarnation: member znode, then its JOIN event. Runs in join() and on the event thread. */
-    private void startJoin(byte[] message) throws Exception {
+    /**
+     * Registers a new incarnation: member znode, then its JOIN event. Runs in join() (giving up after the timeout)
+     * and on the event thread (trying for as long as the session lives).
+     */
+    private void startJoin(byte[] message, long deadline) throws Exception {
         long key;
         do {
             key = random.nextLong();
@@ -374,7 +378,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
         if (data.length > MAX_EVENT_BYTES) {
             throw new ClusterDriverException("join message of " + message.length + " bytes is too large");
         }
-        String event = createEvent(String.format("%016x-%d-", key, counter.incrementAndGet()), data, key);
+        String event = createEvent(String.format("%016x-%d-", key, counter.incrementAndGet()), data, key, deadline);
         if (event == null) throw new ClusterDriverException("could not queue the join event");
         long seq = seqOf(event);
         zk.setData().forPath(memberPath + "/" + name, new MemberZnode(key, seq, seq, node).encode());
@@ -510,7 +514,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
             idle();
             return;
         }
-        startJoin(rejoinMessage);
+        startJoin(rejoinMessage, Long.MAX_VALUE);
         dropReason = null;
         memberListDirty = true;
     }

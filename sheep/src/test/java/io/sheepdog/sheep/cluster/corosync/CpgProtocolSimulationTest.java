@@ -87,13 +87,16 @@ class CpgProtocolSimulationTest {
         Random r = new Random(seed);
         Group g = new Group();
         int nextPort = 7000;
+        boolean refusals = seed % 2 == 0; // then every master refuses the ports ending in 3
         for (int step = 0; step < steps; step++) {
+            leaveIfFinished(g);
             int dice = r.nextInt(100);
             List<Sim> members = g.alive.stream().filter(s -> s.protocol.accepted()).toList();
             if (dice < 55 && !g.queue.isEmpty()) {
                 g.deliverOne();
             } else if (dice < 67 && g.all.size() < 8) {
-                g.join(nextPort++);
+                Sim s = g.join(nextPort++);
+                if (refusals) s.listener.refuse = n -> n.nid().port() % 10 == 3;
             } else if (dice < 72 && g.alive.size() > 1) {
                 g.kill(g.alive.get(r.nextInt(g.alive.size())));
             } else if (dice < 87 && !members.isEmpty()) {
@@ -115,6 +118,7 @@ class CpgProtocolSimulationTest {
                 g.holder = null;
                 h.protocol.unblock(bytes("end"));
             }
+            leaveIfFinished(g);
             if (!g.deliverOne() && g.holder == null) break;
         }
         String ctx = "seed " + seed;
@@ -136,6 +140,16 @@ class CpgProtocolSimulationTest {
             if (last != null) assertEquals(last, list, ctx);
             last = list;
             assertEquals(g.alive.size(), list.split(",").length, ctx + ": " + list);
+        }
+    }
+
+    /** A refused process stops and its driver closes the CPG connection: it leaves the group. */
+    static void leaveIfFinished(Group g) {
+        for (Sim s : List.copyOf(g.alive)) {
+            if (s.protocol.finished()) {
+                assertEquals(3, s.proc.pid() % 10, "only refused processes finish: " + s.proc);
+                g.kill(s);
+            }
         }
     }
 
@@ -188,6 +202,22 @@ class CpgProtocolSimulationTest {
         assertEquals(0, b.listener.countLocal("joinreq") + c.listener.countLocal("joinreq"));
         assertEquals("accept 7002 [7000,7001,7002] j7002+by:7000", c.listener.ordered().getFirst());
         RecordingListener.assertSameOrder(List.of(a.listener, b.listener, c.listener));
+    }
+
+    @Test
+    void refusedJoinerStopsAndTheClusterGoesOn() {
+        Group g = new Group();
+        Sim a = g.join(7000);
+        a.listener.refuse = n -> n.nid().port() == 7001;
+        while (g.deliverOne()) { }
+        Sim b = g.join(7001);
+        while (g.deliverOne()) { }
+        assertTrue(b.protocol.finished() && !b.protocol.accepted());
+        assertEquals(List.of("health false the cluster refused to let this node join"), b.listener.local());
+        Sim c = g.join(7002);
+        while (g.deliverOne()) { }
+        assertEquals("accept 7002 [7000,7002] j7002+by:7000", c.listener.ordered().getFirst());
+        assertEquals(List.of("accept 7000 [7000] j7000+by:7000", "accept 7002 [7000,7002] j7002+by:7000"), a.listener.ordered());
     }
 
     @Test
