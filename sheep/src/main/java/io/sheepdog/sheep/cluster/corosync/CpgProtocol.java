@@ -139,7 +139,15 @@ final class CpgProtocol {
         if (!inGroup) {
             if (!contains(c.joined(), selfKey)) return;
             inGroup = true;
-            for (Cpg.Address a : c.members()) if (key(a) != selfKey) older.add(key(a));
+            // Older: whoever was there before us, and whoever joined in the same change ahead of us in its list
+            // (the list is the same for everyone, so two processes never wait for each other).
+            Set<Long> newer = new HashSet<>();
+            boolean seenSelf = false;
+            for (Cpg.Address a : c.joined()) {
+                if (key(a) == selfKey) seenSelf = true;
+                else if (seenSelf) newer.add(key(a));
+            }
+            for (Cpg.Address a : c.members()) if (key(a) != selfKey && !newer.contains(key(a))) older.add(key(a));
             LOG.info("joined the CPG group as {} with {} other process(es)", self, older.size());
             if (older.isEmpty()) bootstrap();
             out.send(message(Kind.JOIN, 0, joinMessage));

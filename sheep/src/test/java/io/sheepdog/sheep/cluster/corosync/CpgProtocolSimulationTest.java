@@ -37,6 +37,21 @@ class CpgProtocolSimulationTest {
             return s;
         }
 
+        /** Several processes become members in one configuration change. */
+        List<Sim> joinTogether(int... ports) {
+            List<Sim> out = new ArrayList<>();
+            List<Cpg.Address> joined = new ArrayList<>();
+            for (int port : ports) {
+                Sim s = new Sim(this, new Proc(1, port), port);
+                alive.add(s);
+                all.add(s);
+                out.add(s);
+                joined.add(addr(s, Cpg.REASON_JOIN));
+            }
+            confchg(List.of(), joined);
+            return out;
+        }
+
         void kill(Sim s) {
             alive.remove(s);
             queue.removeIf(m -> m[0] == s); // never delivered: it died before they were ordered
@@ -95,8 +110,8 @@ class CpgProtocolSimulationTest {
             if (dice < 55 && !g.queue.isEmpty()) {
                 g.deliverOne();
             } else if (dice < 67 && g.all.size() < 8) {
-                Sim s = g.join(nextPort++);
-                if (refusals) s.listener.refuse = n -> n.nid().port() % 10 == 3;
+                List<Sim> joined = r.nextInt(3) == 0 ? g.joinTogether(nextPort++, nextPort++) : List.of(g.join(nextPort++));
+                if (refusals) for (Sim s : joined) s.listener.refuse = n -> n.nid().port() % 10 == 3;
             } else if (dice < 72 && g.alive.size() > 1) {
                 g.kill(g.alive.get(r.nextInt(g.alive.size())));
             } else if (dice < 87 && !members.isEmpty()) {
@@ -202,6 +217,16 @@ class CpgProtocolSimulationTest {
         assertEquals(0, b.listener.countLocal("joinreq") + c.listener.countLocal("joinreq"));
         assertEquals("accept 7002 [7000,7001,7002] j7002+by:7000", c.listener.ordered().getFirst());
         RecordingListener.assertSameOrder(List.of(a.listener, b.listener, c.listener));
+    }
+
+    @Test
+    void processesJoiningInOneChangeDoNotWaitForEachOther() {
+        Group g = new Group();
+        List<Sim> s = g.joinTogether(7000, 7001, 7002);
+        while (g.deliverOne()) { }
+        for (Sim x : s) assertTrue(x.protocol.accepted(), x.proc + " " + x.listener.ordered());
+        assertEquals(List.of("joinreq 7000 []", "joinreq 7001 [7000]", "joinreq 7002 [7000,7001]"), s.get(0).listener.local());
+        RecordingListener.assertSameOrder(s.stream().map(x -> x.listener).toList());
     }
 
     @Test

@@ -321,10 +321,8 @@ class ZooKeeperClusterDriverTest {
         a.awaitLocal("rejoin", WAIT);
         b.awaitLocal("rejoin", WAIT);
         for (RecordingListener l : List.of(a, b)) {
-            l.await("both back", WAIT, x -> {
-                List<String> o = x.ordered();
-                return x.countOrdered("accept") > 2 && o.getLast().matches("accept 700[01] \\[700[01],700[01]\\] .*");
-            });
+            l.await("both back", WAIT, x -> x.countOrdered("accept " + RecordingListener.port(x.self)) == 2
+                    && x.lastMembers().matches("\\[700[01],700[01]\\]"));
         }
         drivers.get(0).notify(bytes("back"));
         a.awaitOrdered("notify 7000 back", WAIT);
