@@ -1,0 +1,280 @@
+package io.sheepdog.sheep;
+
+import io.sheepdog.client.Reply;
+import io.sheepdog.proto.ClusterInfo;
+import io.sheepdog.proto.Inode;
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.Oids;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.sheep.cluster.ClusterDriver;
+import io.sheepdog.sheep.cluster.ClusterDriverException;
+import io.sheepdog.sheep.cluster.ClusterDrivers;
+import io.sheepdog.sheep.gateway.Gateway;
+import io.sheepdog.sheep.gateway.PeerPool;
+import io.sheepdog.sheep.gateway.PeerService;
+import io.sheepdog.sheep.net.SdServer;
+import io.sheepdog.sheep.node.EpochLog;
+import io.sheepdog.sheep.node.Membership;
+import io.sheepdog.sheep.node.NodeState;
+import io.sheepdog.sheep.node.StoreConfig;
+import io.sheepdog.sheep.ops.ClientInfo;
+import io.sheepdog.sheep.ops.ClusterOps;
+import io.sheepdog.sheep.ops.RequestProcessor;
+import io.sheepdog.sheep.recovery.RecoveryManager;
+import io.sheepdog.sheep.store.FileObjectStore;
+import io.sheepdog.sheep.store.ObjectSizes;
+import io.sheepdog.sheep.store.ObjectStore;
+import io.sheepdog.sheep.vdi.VdiOps;
+import io.sheepdog.sheep.vdi.VdiRegistry;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One sheep: owns the store directory and wires the parts of the daemon together. Data flows one way: a front end
+ * decodes a request, the {@link RequestProcessor} classifies it, the {@link Gateway} places it, the {@link PeerService}
+ * of each holder writes it to its {@link ObjectStore}.
+ */
+public final class Sheep implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Sheep.class);
+
+    private final SheepOptions opts;
+    private final Path base;
+    private final FileChannel lockChannel;
+    private final FileLock lock;
+    private final StoreConfig config;
+    private final boolean uncleanStop;
+    private final EpochLog epochLog;
+    private final FileObjectStore store;
+    private final NodeState state;
+    private final VdiRegistry vdis = new VdiRegistry();
+    private final PeerPool peers = new PeerPool(3000);
+    private final PeerService peer;
+    private final Gateway gateway;
+    private final VdiOps vdiOps;
+    private final ClusterOps clusterOps;
+    private final Membership membership;
+    private final RecoveryManager recovery;
+    private final RequestProcessor processor;
+    private final ClusterDriver driver;
+    private SdServer server;
+    private AutoCloseable nbd;
+    private volatile int logLevel = 6;
+
+    public Sheep(SheepOptions opts) throws IOException, ClusterDriverException {
+        this(opts, null);
+    }
+
+    /** With {@code driver} null the driver named by the options is made; tests pass their own. */
+    public Sheep(SheepOptions opts, ClusterDriver driver) throws IOException, ClusterDriverException {
+        this.opts = opts;
+        this.base = opts.storeDir().toAbsolutePath().normalize();
+        Files.createDirectories(base);
+        if (!Files.isDirectory(base) || !Files.isWritable(base)) throw new IOException("store directory " + base + " is not a writable directory");
+        lockChannel = FileChannel.open(base.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock l;
+        try {
+            l = lockChannel.tryLock();
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            l = null;
+        }
+        if (l == null) {
+            lockChannel.close();
+            throw new IOException("another sheep daemon is using " + base);
+        }
+        lock = l;
+        StoreConfig c = StoreConfig.load(base.resolve("config"));
+        if (c != null && c.version != Proto.FORMAT_VERSION) {
+            throw new IOException("This sheep version is not compatible with the existing data layout, " + c.version);
+        }
+        if (c == null) {
+            c = new StoreConfig();
+        }
+        uncleanStop = c.ctime != 0 && !c.shutdown;
+        config = c;
+        epochLog = new EpochLog(base.resolve("epoch"));
+        store = new FileObjectStore(base.resolve("obj"), !opts.noSync());
+        if (config.space == 0) config.space = opts.gateway() ? 0 : Math.max(1, store.freeBytes());
+
+        String host = opts.myAddr() != null ? opts.myAddr() : opts.bindAddr() != null && !opts.bindAddr().equals("0.0.0.0") ? opts.bindAddr() : "127.0.0.1";
+        NodeId nid = NodeId.of(host, opts.port());
+        long zone = opts.zone() >= 0 ? opts.zone() : nid.defaultZone();
+        SdNode self = new SdNode(nid, opts.gateway() ? 0 : Proto.DEFAULT_VNODES, zone, opts.gateway() ? 0 : config.space);
+        state = new NodeState(self);
+        state.ctime = config.ctime;
+        // an unformatted node uses the auto vnodes strategy (fixed vnodes with -V are not supported)
+        state.flags = config.ctime == 0 ? Proto.CLUSTER_FLAG_AUTO_VNODES : config.flags;
+        state.copies = config.copies;
+        state.copyPolicy = config.copyPolicy;
+        state.blockSizeShift = config.blockSizeShift == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : config.blockSizeShift;
+        state.defaultStore = config.defaultStore;
+        int latest = epochLog.latest();
+        if (latest > 0) {
+            var rec = epochLog.read(latest);
+            state.setView(Proto.STATUS_WAIT, latest, rec.nodes, List.of());
+        }
+
+        ObjectSizes sizes = new ObjectSizes(state, vdis);
+        peer = new PeerService(store, state, sizes);
+        gateway = new Gateway(state, vdis, peer, peers, sizes);
+        vdiOps = new VdiOps(gateway, vdis, state);
+        clusterOps = new ClusterOps(this);
+        recovery = new RecoveryManager(this);
+        peer.setRecoveryHook(recovery);
+        membership = new Membership(this);
+        processor = new RequestProcessor(this);
+        this.driver = driver != null ? driver : ClusterDrivers.create(opts.cluster());
+        scanLocalInodes();
+    }
+
+    /** Seeds the VDI bookkeeping from the inodes this node stores (live and stale); peers add theirs on join. */
+    private void scanLocalInodes() throws IOException {
+        List<Long> all = new java.util.ArrayList<>(store.list());
+        for (long oid : all) {
+            if (!Oids.isInode(oid)) continue;
+            try {
+                Inode i = Inode.decode(store.read(oid, 0, Inode.HEADER_FIELDS_SIZE));
+                int vid = Oids.vid(oid);
+                vdis.add(vid, 0, i.nrCopies, i.copyPolicy, i.blockSizeShift, i.parentVdiId);
+                var s = vdis.state(vid);
+                s.snapshot = i.isSnapshot();
+                if (i.isDeleted()) vdis.markDeleted(vid);
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("unreadable inode {}: {}", Oids.fileName(oid), e.toString());
+            }
+        }
+    }
+
+    /** Opens the listeners and joins the cluster. */
+    public void start() throws IOException, ClusterDriverException {
+        server = new SdServer(processor, this::clientGone);
+        server.listenTcp(opts.bindAddr(), opts.port());
+        server.listenUnix(base.resolve("sock"));
+        if (opts.nbdPort() > 0) nbd = NbdSupport.start(this, opts.bindAddr(), opts.nbdPort());
+        ClusterInfo ci = state.toClusterInfo();
+        driver.join(state.self(), ci.encode(false), membership);
+        LOG.info("sheepdog daemon started: {} zone {} store {} cluster driver {}", state.self().nid(), state.self().zone(), base, driver.name());
+    }
+
+    private void clientGone(ClientInfo c) {
+        Thread.ofVirtual().start(() -> clusterOps.releaseLocksOf(c));
+    }
+
+    // ------------------------------------------------------------------ accessors for the parts
+
+    public NodeState state() { return state; }
+    public VdiRegistry vdis() { return vdis; }
+    public ObjectStore store() { return store; }
+    public Path objDir() { return store.dir(); }
+    public Path baseDir() { return base; }
+    public EpochLog epochLog() { return epochLog; }
+    public PeerPool peers() { return peers; }
+    public PeerService peer() { return peer; }
+    public Gateway gateway() { return gateway; }
+    public VdiOps vdiOps() { return vdiOps; }
+    public ClusterOps clusterOps() { return clusterOps; }
+    public Membership membership() { return membership; }
+    public RecoveryManager recovery() { return recovery; }
+    public RequestProcessor processor() { return processor; }
+    public ClusterDriver driver() { return driver; }
+    public SheepOptions options() { return opts; }
+    public boolean wasUncleanStop() { return uncleanStop; }
+    public int logLevel() { return logLevel; }
+
+    public void setLogLevel(int lvl) {
+        logLevel = lvl;
+        SheepLogging.setLevel(lvl);
+    }
+
+    public synchronized void saveConfig(boolean shutdown) throws IOException {
+        config.ctime = state.ctime;
+        config.flags = state.flags;
+        config.copies = state.copies;
+        config.copyPolicy = state.copyPolicy;
+        config.blockSizeShift = state.blockSizeShift;
+        config.defaultStore = state.defaultStore;
+        config.shutdown = shutdown;
+        config.save(base.resolve("config"));
+    }
+
+    /** Pulls VDI state from the peers after a join (the joiner from all, the others from the joiner). */
+    public void exchangeVdiState(SdNode joined, List<SdNode> members, boolean me) {
+        Thread.ofVirtual().start(() -> {
+            for (SdNode n : members) {
+                if (n.nid().equals(state.self().nid())) continue;
+                if (!me && !n.nid().equals(joined.nid())) continue;
+                for (long buf = 1 << 20; buf <= (1L << 30); buf *= 2) {
+                    SdRequest req = SdRequest.of(Opcodes.GET_VDI_COPIES).dataLength(buf);
+                    Reply r = gateway.send(n, req, null);
+                    if (r.result() == SdResult.BUFFER_SMALL) continue;
+                    if (r.result() == SdResult.SUCCESS) vdis.merge(r.data());
+                    else LOG.warn("cannot get VDI state from {}: {}", n.nid(), SdResult.message(r.result()));
+                    break;
+                }
+            }
+        });
+    }
+
+    /** Main phase of SHUTDOWN: stop serving, remember the clean stop, exit once requests drain. */
+    public void shutdownCluster() {
+        state.setStatus(Proto.STATUS_SHUTDOWN);
+        try {
+            if (!recovery.inRecovery()) saveConfig(true);
+        } catch (IOException e) {
+            LOG.error("cannot record the clean shutdown: {}", e.toString());
+        }
+        LOG.info("cluster shutdown requested: exiting");
+        exitSoon(0, false);
+    }
+
+    /** KILL_NODE: leave the cluster and exit. */
+    public void killSoon() {
+        state.setStatus(Proto.STATUS_KILLED);
+        LOG.info("killed by request");
+        exitSoon(0, true);
+    }
+
+    /** An unrecoverable condition: say why and exit non-zero. */
+    public void fatal(String why) {
+        LOG.error("fatal: {}", why);
+        exitSoon(1, true);
+    }
+
+    private void exitSoon(int code, boolean leave) {
+        Thread t = new Thread(() -> {
+            try {
+                Thread.sleep(300); // let the reply that caused this go out
+            } catch (InterruptedException ignored) { }
+            if (leave) driver.leave();
+            close();
+            Runtime.getRuntime().halt(code);
+        }, "sheep-exit");
+        t.start();
+    }
+
+    @Override
+    public void close() {
+        try { if (server != null) server.close(); } catch (RuntimeException ignored) { }
+        try { if (nbd != null) nbd.close(); } catch (Exception ignored) { }
+        recovery.stop();
+        driver.close();
+        peers.close();
+        store.close();
+        try {
+            lock.release();
+            lockChannel.close();
+        } catch (IOException ignored) { }
+    }
+
+}

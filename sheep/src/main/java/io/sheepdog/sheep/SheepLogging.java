@@ -1,0 +1,71 @@
+package io.sheepdog.sheep;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.LoggerContext;
+import ch.qos.logback.classic.encoder.PatternLayoutEncoder;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.Appender;
+import ch.qos.logback.core.ConsoleAppender;
+import ch.qos.logback.core.FileAppender;
+import java.nio.file.Path;
+import org.slf4j.LoggerFactory;
+
+/** Sets up the daemon's log: {@code <dir>/sheep.log} (or stdout) in the original's "server" layout. */
+final class SheepLogging {
+    private SheepLogging() {}
+
+    private static final String[] LEVELS = {"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"};
+
+    static int parseLevel(String s) {
+        if (s == null) return 6;
+        for (int i = 0; i < LEVELS.length; i++) if (LEVELS[i].equalsIgnoreCase(s)) return i;
+        if (s.equalsIgnoreCase("error")) return 3;
+        if (s.equalsIgnoreCase("warn")) return 4;
+        try {
+            int v = Integer.parseInt(s);
+            if (v >= 0 && v <= 7) return v;
+        } catch (NumberFormatException ignored) { }
+        throw new IllegalArgumentException("invalid log level '" + s + "' (emerg, alert, crit, err, warning, notice, info, debug)");
+    }
+
+    static void configure(Path dir, boolean stdout, int level) {
+        LoggerContext ctx = (LoggerContext) LoggerFactory.getILoggerFactory();
+        ctx.reset();
+        PatternLayoutEncoder enc = new PatternLayoutEncoder();
+        enc.setContext(ctx);
+        enc.setPattern("%d{MMM dd HH:mm:ss.SSS} %6level [%thread] %logger{0}: %msg%n");
+        enc.start();
+        Appender<ILoggingEvent> app;
+        if (stdout) {
+            ConsoleAppender<ILoggingEvent> c = new ConsoleAppender<>();
+            c.setEncoder(enc);
+            app = c;
+        } else {
+            FileAppender<ILoggingEvent> f = new FileAppender<>();
+            f.setFile(dir.resolve("sheep.log").toString());
+            f.setAppend(true);
+            f.setEncoder(enc);
+            app = f;
+        }
+        app.setContext(ctx);
+        app.start();
+        ch.qos.logback.classic.Logger root = ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        root.addAppender(app);
+        ctx.getLogger("io.netty").setLevel(Level.WARN);
+        ctx.getLogger("org.apache.zookeeper").setLevel(Level.WARN);
+        ctx.getLogger("org.apache.curator").setLevel(Level.WARN);
+        setLevel(level);
+    }
+
+    static void setLevel(int level) {
+        LoggerContext ctx = (LoggerContext) LoggerFactory.getILoggerFactory();
+        Level l = switch (level) {
+            case 0, 1, 2, 3 -> Level.ERROR;
+            case 4 -> Level.WARN;
+            case 5, 6 -> Level.INFO;
+            default -> Level.DEBUG;
+        };
+        ctx.getLogger(io.sheepdog.sheep.Sheep.class.getPackageName()).setLevel(l);
+        ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME).setLevel(l.isGreaterOrEqual(Level.INFO) ? l : Level.INFO);
+    }
+}

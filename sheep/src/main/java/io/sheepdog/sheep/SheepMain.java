@@ -1,0 +1,224 @@
+package io.sheepdog.sheep;
+
+import io.sheepdog.proto.Proto;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code sheep [OPTIONS] STORE_DIR}: starts a Sheepdog storage daemon. Without {@code -f} it daemonizes: it starts the
+ * daemon as a detached child and exits 0 once the child is listening, or 1 with the child's one-line reason.
+ */
+@Command(name = "sheep", mixinStandardHelpOptions = true, version = "Sheepdog daemon version 1.0.0-jvm",
+        description = "Sheepdog storage daemon: serves the VDIs of a cluster over the Sheepdog protocol and NBD.",
+        sortOptions = false)
+public final class SheepMain implements Callable<Integer> {
+    static final String READY = "SHEEP-READY";
+
+    @Parameters(index = "0", arity = "0..1", paramLabel = "STORE_DIR", description = "store directory (default /tmp)")
+    String dir = "/tmp";
+
+    @Option(names = {"-p", "--port"}, paramLabel = "PORT", description = "listen port (default 7000)")
+    String port = "7000";
+
+    @Option(names = {"-z", "--zone"}, paramLabel = "ZONE", description = "zone id 0..4294967295 (default: from the address)")
+    String zone;
+
+    @Option(names = {"-b", "--bindaddr"}, paramLabel = "ADDR", description = "listen only on this address")
+    String bindAddr;
+
+    @Option(names = {"-y", "--myaddr"}, paramLabel = "ADDR", description = "address advertised to the other nodes (default 127.0.0.1 or the bind address)")
+    String myAddr;
+
+    @Option(names = {"-c", "--cluster"}, paramLabel = "DRIVER", description = "cluster driver: local[:DIR], zookeeper:HOST:PORT[,...][,timeout=MS], corosync (default local)")
+    String cluster = "local";
+
+    @Option(names = {"-f", "--foreground"}, description = "do not daemonize")
+    boolean foreground;
+
+    @Option(names = {"-P", "--pidfile"}, paramLabel = "FILE", description = "write the daemon's pid here")
+    Path pidFile;
+
+    @Option(names = {"-l", "--log"}, paramLabel = "dir=D,level=L,dst=stdout", description = "log directory (default STORE_DIR), level (emerg..debug, default info), dst=stdout")
+    String log;
+
+    @Option(names = {"-n", "--nosync"}, description = "do not fdatasync object writes (tests only: acknowledged writes may be lost on a crash)")
+    boolean noSync;
+
+    @Option(names = {"--nbd"}, paramLabel = "PORT|off", description = "NBD port (default 10809 + (PORT - 7000)); 'off' disables NBD")
+    String nbd;
+
+    @Option(names = {"-g", "--gateway"}, description = "gateway only: store no objects")
+    boolean gateway;
+
+    @Option(names = "--daemon-child", hidden = true)
+    boolean daemonChild;
+
+    public static void main(String[] args) {
+        CommandLine cl = new CommandLine(new SheepMain());
+        cl.setParameterExceptionHandler((ex, a) -> {
+            System.err.println("sheep: " + ex.getMessage());
+            System.err.println("Try 'sheep --help' for more information.");
+            return 1;
+        });
+        int rc = cl.execute(args);
+        if (rc != 0) System.exit(rc);
+        // rc 0: either the daemon parent (already exited) or a running daemon whose non-daemon threads keep it alive
+    }
+
+    private static int fail(String msg) {
+        System.err.println("sheep: " + msg);
+        return 1;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        SheepOptions o;
+        try {
+            o = parse();
+        } catch (IllegalArgumentException e) {
+            return fail(e.getMessage());
+        }
+        if (!o.foreground() && !daemonChild) return daemonize(o);
+        return runDaemon(o);
+    }
+
+    private SheepOptions parse() {
+        int p = parseInt(port, 1, 65535, "Invalid port number '" + port + "'");
+        long z = zone == null ? -1 : parseLong(zone, 0, 4294967295L, "Invalid zone id '" + zone + "': must be an integer between 0 and 4294967295");
+        for (String a : new String[] {bindAddr, myAddr}) {
+            if (a != null && !a.matches("[0-9a-fA-F:.]+")) throw new IllegalArgumentException("Invalid address '" + a + "'");
+        }
+        Path logDir = null;
+        String level = "info";
+        boolean stdout = false;
+        if (log != null) {
+            for (String kv : log.split(",")) {
+                String[] x = kv.split("=", 2);
+                if (x.length != 2) throw new IllegalArgumentException("Invalid log option '" + kv + "' (dir=D,level=L,dst=stdout)");
+                switch (x[0]) {
+                    case "dir" -> logDir = Path.of(x[1]);
+                    case "level" -> level = x[1];
+                    case "dst" -> stdout = x[1].equals("stdout");
+                    case "format" -> { }
+                    default -> throw new IllegalArgumentException("Invalid log option '" + x[0] + "'");
+                }
+            }
+        }
+        SheepLogging.parseLevel(level);
+        int nbdPort;
+        if (nbd == null) nbdPort = p >= Proto.DEFAULT_PORT && p - Proto.DEFAULT_PORT < 1000 ? 10809 + (p - Proto.DEFAULT_PORT) : 0;
+        else if (nbd.equals("off") || nbd.equals("0")) nbdPort = 0;
+        else nbdPort = parseInt(nbd, 1, 65535, "Invalid NBD port '" + nbd + "'");
+        String drv = cluster.contains(":") ? cluster.substring(0, cluster.indexOf(':')) : cluster;
+        if (!List.of("local", "zookeeper", "corosync", "solo").contains(drv)) {
+            throw new IllegalArgumentException("Invalid cluster driver '" + cluster + "'; supported: local[:DIR], zookeeper:HOST:PORT[,...], corosync");
+        }
+        Path store = Path.of(dir).toAbsolutePath().normalize();
+        return new SheepOptions(store, p, z, bindAddr, myAddr, cluster, foreground, pidFile, logDir == null ? store : logDir,
+                level, stdout, noSync, nbdPort, gateway);
+    }
+
+    private static int parseInt(String s, int min, int max, String msg) {
+        return (int) parseLong(s, min, max, msg);
+    }
+
+    private static long parseLong(String s, long min, long max, String msg) {
+        if (s == null || !s.matches("[0-9]{1,10}")) throw new IllegalArgumentException(msg);
+        long v = Long.parseLong(s);
+        if (v < min || v > max) throw new IllegalArgumentException(msg);
+        return v;
+    }
+
+    /** Starts the daemon as a detached child and waits until it listens (or fails). */
+    private int daemonize(SheepOptions o) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>();
+        if (new File("/usr/bin/setsid").canExecute()) cmd.add("/usr/bin/setsid");
+        cmd.add(ProcessHandle.current().info().command().orElse("java"));
+        for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (!a.startsWith("-agentlib:jdwp")) cmd.add(a);
+        }
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(SheepMain.class.getName());
+        cmd.add("--daemon-child");
+        cmd.addAll(ProcessHandle.current().info().arguments().map(SheepMain::userArgs).orElse(List.of()));
+        Files.createDirectories(o.storeDir());
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectError(ProcessBuilder.Redirect.appendTo(o.storeDir().resolve("sheep.stderr").toFile()));
+        Process child = pb.start();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = r.readLine()) != null) {
+                if (line.equals(READY)) return 0;
+                if (line.startsWith("sheep: ")) {
+                    System.err.println(line);
+                }
+            }
+        }
+        int rc = child.waitFor();
+        if (rc == 0) rc = 1;
+        return rc;
+    }
+
+    /** The user's arguments: everything after the main class name in this JVM's command line. */
+    private static List<String> userArgs(String[] all) {
+        List<String> out = new ArrayList<>();
+        boolean after = false;
+        for (String a : all) {
+            if (after) out.add(a);
+            else if (a.equals(SheepMain.class.getName())) after = true;
+        }
+        return out;
+    }
+
+    private int runDaemon(SheepOptions o) {
+        PrintStream origOut = System.out;
+        Sheep sheep;
+        try {
+            Files.createDirectories(o.logDir());
+            SheepLogging.configure(o.logDir(), o.logToStdout(), SheepLogging.parseLevel(o.logLevel()));
+            sheep = new Sheep(o);
+            sheep.setLogLevel(SheepLogging.parseLevel(o.logLevel()));
+            sheep.start();
+            if (o.pidFile() != null) Files.writeString(o.pidFile(), ProcessHandle.current().pid() + "\n");
+        } catch (Exception e) {
+            String msg = e.getMessage() == null ? e.toString() : e.getMessage();
+            org.slf4j.LoggerFactory.getLogger(SheepMain.class).error("cannot start: {}", msg, e);
+            System.err.println("sheep: " + msg);
+            if (daemonChild) origOut.println("sheep: " + msg);
+            origOut.flush();
+            return 1;
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                sheep.driver().leave();
+            } catch (RuntimeException ignored) { }
+            sheep.close();
+        }, "sheep-shutdown"));
+        if (daemonChild) {
+            origOut.println(READY);
+            origOut.flush();
+            try {
+                PrintStream devNull = new PrintStream(new FileOutputStream("/dev/null"));
+                System.setOut(devNull);
+            } catch (IOException ignored) { }
+        }
+        // keep the JVM alive: Netty's event loop threads are non-daemon
+        return 0;
+    }
+}

@@ -1,0 +1,323 @@
+package io.sheepdog.sheep.gateway;
+
+import io.sheepdog.client.Reply;
+import io.sheepdog.proto.Inode;
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.Oids;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdFlags;
+import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResponse;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.sheep.node.ClusterView;
+import io.sheepdog.sheep.node.NodeState;
+import io.sheepdog.sheep.ops.ClientInfo;
+import io.sheepdog.sheep.ops.Request;
+import io.sheepdog.sheep.ops.SdError;
+import io.sheepdog.sheep.store.ObjectSizes;
+import io.sheepdog.sheep.vdi.VdiRegistry;
+import io.sheepdog.sheep.vdi.VdiState;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The gateway: a client may send object I/O to any sheep; this places the object on the vnode ring and sends the
+ * replica operation to every node that holds a copy (writes, in parallel; acknowledged when all copies are durable)
+ * or to one of them (reads, the local copy first). Epoch changes and peer failures make it wait for the next epoch
+ * and retry with the new placement, so a client does not see them.
+ */
+public final class Gateway {
+    private static final Logger LOG = LoggerFactory.getLogger(Gateway.class);
+    /** How long a request keeps retrying through membership changes before it fails. */
+    private static final long RETRY_DEADLINE_MS = 60_000;
+    private static final long PEER_TIMEOUT_MS = 30_000;
+
+    private final NodeState state;
+    private final VdiRegistry vdis;
+    private final PeerService local;
+    private final PeerPool peers;
+    private final ObjectSizes sizes;
+    private volatile Reclaimer reclaimer;
+
+    public Gateway(NodeState state, VdiRegistry vdis, PeerService local, PeerPool peers, ObjectSizes sizes) {
+        this.state = state;
+        this.vdis = vdis;
+        this.local = local;
+        this.peers = peers;
+        this.sizes = sizes;
+        this.reclaimer = new Reclaimer(this, vdis);
+    }
+
+    public ObjectSizes sizes() { return sizes; }
+
+    // ------------------------------------------------------------------ client requests
+
+    /** Handles a public object request (CREATE_AND_WRITE, READ, WRITE, REMOVE) from a client. */
+    public Reply handle(Request r) {
+        SdRequest h = r.hdr();
+        SdResponse rsp = SdResponse.replyTo(h, SdResult.SUCCESS);
+        try {
+            long oid = h.objOid();
+            if (h.objOffsetHigh() != 0) throw new SdError(SdResult.INVALID_PARMS, "offset beyond 4 GiB");
+            long size = sizes.of(oid);
+            long off = h.objOffset();
+            byte[] out = Request.NO_DATA;
+            switch (h.opcode()) {
+                case Opcodes.READ_OBJ -> {
+                    long len = h.dataLength();
+                    if (off + len > size) throw new SdError(SdResult.INVALID_PARMS, "read beyond object end");
+                    out = read(oid, off, (int) len);
+                }
+                case Opcodes.WRITE_OBJ -> {
+                    checkWritable(oid, r);
+                    if (off + r.data().length > size) throw new SdError(SdResult.INVALID_PARMS, "write beyond object end");
+                    if (Oids.isInode(oid) && off + r.data().length > Inode.DATA_VDI_ID_OFFSET) {
+                        writeInodeTable(oid, off, r.data(), h.objCopies());
+                    } else {
+                        write(oid, off, r.data(), h.objCopies());
+                    }
+                }
+                case Opcodes.CREATE_AND_WRITE_OBJ -> {
+                    checkWritable(oid, r);
+                    if (off + r.data().length > size) throw new SdError(SdResult.INVALID_PARMS, "write beyond object end");
+                    long cow = h.hasFlag(SdFlags.CMD_COW) ? h.objCowOid() : 0;
+                    create(oid, off, r.data(), h.objCopies(), cow);
+                }
+                case Opcodes.REMOVE_OBJ -> remove(oid, h.objCopies());
+                default -> throw new SdError(SdResult.INVALID_PARMS);
+            }
+            rsp.dataLength(out.length).epoch(state.epoch());
+            return new Reply(rsp, out);
+        } catch (SdError e) {
+            if (e.result() != SdResult.NO_OBJ && e.result() != SdResult.READONLY) {
+                LOG.warn("{} from {} failed: {}", h, r.client().display(), e.getMessage());
+            }
+            return new Reply(rsp.result(e.result()).epoch(state.epoch()), Request.NO_DATA);
+        }
+    }
+
+    private void checkWritable(long oid, Request r) throws SdError {
+        if (state.driverUnhealthy) throw new SdError(SdResult.HALT, "cluster driver lost its server: " + state.driverProblem);
+        if (Oids.isData(oid) || Oids.isVmstate(oid)) {
+            VdiState s = vdis.state(Oids.vid(oid));
+            if (s != null && s.snapshot) throw new SdError(SdResult.READONLY);
+        }
+    }
+
+    // ------------------------------------------------------------------ typed API (also used inside the daemon)
+
+    public byte[] read(long oid, long offset, int len) throws SdError {
+        long deadline = System.currentTimeMillis() + RETRY_DEADLINE_MS;
+        while (true) {
+            ClusterView v = usableView();
+            List<SdNode> targets = v.ring().targets(oid, copiesOf(oid, 0, v));
+            if (targets.isEmpty()) throw new SdError(SdResult.HALT);
+            List<SdNode> order = new ArrayList<>(targets);
+            // local copy first, else start at a random replica
+            int self = indexOf(order, state.self().nid());
+            if (self > 0) order.add(0, order.remove(self));
+            else if (self < 0 && order.size() > 1) java.util.Collections.rotate(order, ThreadLocalRandom.current().nextInt(order.size()));
+            int lastErr = SdResult.NO_OBJ;
+            boolean retry = false;
+            for (SdNode t : order) {
+                SdRequest req = peerRequest(Opcodes.READ_PEER, oid, v.epoch()).objOffset(offset).dataLength(len);
+                Reply rep = send(t, req, null);
+                int res = rep.result();
+                if (res == SdResult.SUCCESS) return rep.data();
+                if (isRetryable(res)) retry = true;
+                lastErr = res;
+            }
+            if (!retry || !awaitNextEpoch(v, deadline)) {
+                if (lastErr == SdResult.NETWORK_ERROR) lastErr = SdResult.EIO;
+                throw new SdError(lastErr, String.format("read %016x", oid));
+            }
+        }
+    }
+
+    public void write(long oid, long offset, byte[] data, int copies) throws SdError {
+        SdRequest req = new SdRequest().objOid(oid).objOffset(offset).flags(SdFlags.CMD_WRITE).dataLength(data.length);
+        forwardAll(Opcodes.WRITE_PEER, req, data, copies);
+    }
+
+    /**
+     * Creates {@code oid} with {@code data} at {@code offset}; with a {@code cowOid} the rest of the object is copied
+     * from that object first (copy-on-write from a snapshot or parent).
+     */
+    public void create(long oid, long offset, byte[] data, int copies, long cowOid) throws SdError {
+        byte[] payload = data;
+        long off = offset;
+        long size = sizes.of(oid);
+        if (cowOid != 0 && (offset != 0 || data.length < size)) {
+            byte[] base;
+            try {
+                base = read(cowOid, 0, (int) size);
+            } catch (SdError e) {
+                if (e.result() != SdResult.NO_OBJ) throw e;
+                base = new byte[(int) size]; // the parent's object is gone: it read as zeros
+            }
+            System.arraycopy(data, 0, base, (int) offset, data.length);
+            payload = base;
+            off = 0;
+        }
+        SdRequest req = new SdRequest().objOid(oid).objOffset(off).flags(SdFlags.CMD_WRITE).dataLength(payload.length);
+        forwardAll(Opcodes.CREATE_AND_WRITE_PEER, req, payload, copies);
+    }
+
+    public void remove(long oid, int copies) throws SdError {
+        SdRequest req = new SdRequest().objOid(oid);
+        try {
+            forwardAll(Opcodes.REMOVE_PEER, req, null, copies);
+        } catch (SdError e) {
+            if (e.result() != SdResult.NO_OBJ) throw e;
+        }
+    }
+
+    /**
+     * A write into an inode's data_vdi_id table: entries that change drop a reference to the object they named, and
+     * objects nobody references any more are removed (space comes back when the last user goes).
+     */
+    private void writeInodeTable(long oid, long offset, byte[] data, int copies) throws SdError {
+        long tabStart = Math.max(offset, Inode.DATA_VDI_ID_OFFSET);
+        long tabEnd = Math.min(offset + data.length, Inode.GREF_OFFSET);
+        int[] old = null;
+        long firstIdx = (tabStart - Inode.DATA_VDI_ID_OFFSET + 3) / 4;
+        long endIdx = (tabEnd - Inode.DATA_VDI_ID_OFFSET) / 4;
+        if (endIdx > firstIdx) {
+            byte[] before = read(oid, Inode.dataVdiIdOffset(firstIdx), (int) (4 * (endIdx - firstIdx)));
+            ByteBuffer b = ByteBuffer.wrap(before).order(ByteOrder.LITTLE_ENDIAN);
+            old = new int[(int) (endIdx - firstIdx)];
+            for (int i = 0; i < old.length; i++) old[i] = b.getInt();
+        }
+        write(oid, offset, data, copies);
+        if (old == null) return;
+        ByteBuffer nb = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < old.length; i++) {
+            long idx = firstIdx + i;
+            int now = nb.getInt((int) (Inode.dataVdiIdOffset(idx) - offset));
+            if (old[i] != 0 && old[i] != now) reclaimer.release(Oids.dataOid(old[i], idx));
+        }
+    }
+
+    // ------------------------------------------------------------------ forwarding
+
+    private void forwardAll(int peerOp, SdRequest template, byte[] payload, int copies) throws SdError {
+        long oid = template.objOid();
+        long deadline = System.currentTimeMillis() + RETRY_DEADLINE_MS;
+        while (true) {
+            ClusterView v = usableView();
+            List<SdNode> targets = v.ring().targets(oid, copiesOf(oid, copies, v));
+            if (targets.isEmpty()) throw new SdError(SdResult.HALT);
+            List<CompletableFuture<Reply>> futures = new ArrayList<>(targets.size());
+            for (SdNode t : targets) {
+                SdRequest req = template.copy().opcode(peerOp).protoVer(Proto.SHEEP_PROTO_VER).epoch(v.epoch())
+                        .flags(template.flags() | SdFlags.CMD_FWD);
+                if (isSelf(t)) {
+                    futures.add(CompletableFuture.completedFuture(local.handle(
+                            new Request(req, payload == null ? Request.NO_DATA : payload, ClientInfo.INTERNAL))));
+                } else {
+                    futures.add(sendAsync(t, req, payload));
+                }
+            }
+            int err = SdResult.SUCCESS;
+            boolean retry = false;
+            for (CompletableFuture<Reply> f : futures) {
+                int res = await(f).result();
+                if (res == SdResult.SUCCESS) continue;
+                if (isRetryable(res)) retry = true;
+                else if (err == SdResult.SUCCESS || err == SdResult.NO_OBJ) err = res;
+            }
+            if (!retry && err == SdResult.SUCCESS) return;
+            if (!retry) throw new SdError(err, String.format("%s %016x", Opcodes.name(peerOp), oid));
+            if (!awaitNextEpoch(v, deadline)) throw new SdError(SdResult.EIO, String.format("%s %016x: no stable membership", Opcodes.name(peerOp), oid));
+        }
+    }
+
+    private static boolean isRetryable(int res) {
+        return res == SdResult.OLD_NODE_VER || res == SdResult.NEW_NODE_VER || res == SdResult.NETWORK_ERROR
+                || res == SdResult.WAIT_FOR_FORMAT || res == SdResult.WAIT_FOR_JOIN || res == SdResult.KILLED
+                || res == SdResult.SHUTDOWN || res == SdResult.STARTUP;
+    }
+
+    /** Waits for the epoch after the one a failed attempt used; false if the deadline passed. */
+    private boolean awaitNextEpoch(ClusterView used, long deadline) throws SdError {
+        long left = deadline - System.currentTimeMillis();
+        if (left <= 0) return false;
+        try {
+            // A failed peer is reported by the cluster driver within about a second; if nothing changes, retry anyway.
+            state.awaitEpochAfter(used.epoch(), Math.min(left, 2000));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SdError(SdResult.SYSTEM_ERROR, "interrupted");
+        }
+        return true;
+    }
+
+    private ClusterView usableView() throws SdError {
+        ClusterView v = state.view();
+        if (v.status() == Proto.STATUS_SHUTDOWN) throw new SdError(SdResult.SHUTDOWN);
+        if (v.status() == Proto.STATUS_KILLED) throw new SdError(SdResult.KILLED);
+        if (v.status() != Proto.STATUS_OK) throw new SdError(state.formatted() ? SdResult.WAIT_FOR_JOIN : SdResult.WAIT_FOR_FORMAT);
+        if (v.ring().isEmpty()) throw new SdError(SdResult.HALT);
+        return v;
+    }
+
+    /** Copies for an object: the request's if given, else the VDI's, else the cluster default; capped by zones. */
+    int copiesOf(long oid, int requested, ClusterView v) {
+        int c = requested;
+        if (c == 0) {
+            VdiState s = vdis.state(Oids.vid(oid));
+            if (s != null && s.nrCopies != 0) c = s.nrCopies;
+        }
+        if (c == 0) c = state.copies == 0 ? Proto.DEFAULT_COPIES : state.copies;
+        return v.ring().effectiveCopies(c);
+    }
+
+    private boolean isSelf(SdNode n) { return n.nid().equals(state.self().nid()); }
+
+    private static int indexOf(List<SdNode> l, NodeId id) {
+        for (int i = 0; i < l.size(); i++) if (l.get(i).nid().equals(id)) return i;
+        return -1;
+    }
+
+    private SdRequest peerRequest(int op, long oid, int epoch) {
+        return new SdRequest().opcode(op).protoVer(Proto.SHEEP_PROTO_VER).epoch(epoch).objOid(oid).flags(SdFlags.CMD_FWD);
+    }
+
+    /** Sends a peer request to {@code t} (locally if it is this node), mapping connection failures to NETWORK_ERROR. */
+    public Reply send(SdNode t, SdRequest req, byte[] payload) {
+        if (isSelf(t)) return local.handle(new Request(req, payload == null ? Request.NO_DATA : payload, ClientInfo.INTERNAL));
+        return await(sendAsync(t, req, payload));
+    }
+
+    private CompletableFuture<Reply> sendAsync(SdNode t, SdRequest req, byte[] payload) {
+        try {
+            return peers.get(t.nid()).submit(req, payload);
+        } catch (IOException e) {
+            LOG.warn("cannot reach {}: {}", t.nid(), e.getMessage());
+            return CompletableFuture.completedFuture(networkError(req));
+        }
+    }
+
+    private static Reply networkError(SdRequest req) {
+        return new Reply(SdResponse.replyTo(req, SdResult.NETWORK_ERROR), Request.NO_DATA);
+    }
+
+    private static Reply await(CompletableFuture<Reply> f) {
+        try {
+            return f.get(PEER_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+            LOG.warn("peer request failed: {}", e.toString());
+            return new Reply(new SdResponse().result(SdResult.NETWORK_ERROR), Request.NO_DATA);
+        }
+    }
+}

@@ -1,0 +1,126 @@
+package io.sheepdog.sheep.gateway;
+
+import io.sheepdog.client.Reply;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.SdFlags;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResponse;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.sheep.node.NodeState;
+import io.sheepdog.sheep.ops.Request;
+import io.sheepdog.sheep.store.NoSpaceException;
+import io.sheepdog.sheep.store.NoSuchObjectException;
+import io.sheepdog.sheep.store.ObjectSizes;
+import io.sheepdog.sheep.store.ObjectStore;
+import java.io.IOException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The peer side of object I/O: what a sheep does on its own store when a gateway (itself or another sheep) forwards
+ * a replica operation. Checks the sender's epoch first (PROTOCOL.md §9).
+ */
+public final class PeerService {
+    private static final Logger LOG = LoggerFactory.getLogger(PeerService.class);
+    private static final long EPOCH_WAIT_MS = 10_000;
+
+    /** Lets recovery bring an object here before a request touches it. */
+    public interface RecoveryHook {
+        /** Blocks until {@code oid} is recovered on this node if it is still waiting to be; no-op otherwise. */
+        void awaitRecovered(long oid) throws InterruptedException;
+
+        RecoveryHook NONE = oid -> { };
+    }
+
+    private final ObjectStore store;
+    private final NodeState state;
+    private final ObjectSizes sizes;
+    private volatile RecoveryHook recovery = RecoveryHook.NONE;
+
+    public PeerService(ObjectStore store, NodeState state, ObjectSizes sizes) {
+        this.store = store;
+        this.state = state;
+        this.sizes = sizes;
+    }
+
+    public void setRecoveryHook(RecoveryHook hook) { this.recovery = hook; }
+
+    public ObjectStore store() { return store; }
+
+    public Reply handle(Request r) {
+        SdRequest h = r.hdr();
+        SdResponse rsp = SdResponse.replyTo(h, SdResult.SUCCESS);
+        try {
+            int local = state.epoch();
+            boolean recoveryRead = h.hasFlag(SdFlags.CMD_RECOVERY);
+            if (!recoveryRead && h.opcode() != Opcodes.REMOVE_PEER) {
+                if (h.epoch() < local) {
+                    return new Reply(rsp.result(SdResult.OLD_NODE_VER).epoch(local), Request.NO_DATA);
+                }
+                if (h.epoch() > local && !state.awaitEpoch(h.epoch(), EPOCH_WAIT_MS)) {
+                    return new Reply(rsp.result(SdResult.NEW_NODE_VER).epoch(state.epoch()), Request.NO_DATA);
+                }
+            }
+            long oid = h.objOid();
+            byte[] out = Request.NO_DATA;
+            switch (h.opcode()) {
+                case Opcodes.CREATE_AND_WRITE_PEER -> createAndWrite(oid, h.objOffset(), r.data());
+                case Opcodes.WRITE_PEER -> {
+                    recovery.awaitRecovered(oid);
+                    store.write(oid, h.objOffset(), r.data());
+                }
+                case Opcodes.READ_PEER -> out = read(h, oid, recoveryRead);
+                case Opcodes.REMOVE_PEER -> {
+                    if (!store.remove(oid)) rsp.result(SdResult.NO_OBJ);
+                }
+                default -> rsp.result(SdResult.INVALID_PARMS);
+            }
+            rsp.dataLength(out.length).epoch(state.epoch());
+            return new Reply(rsp, out);
+        } catch (NoSuchObjectException e) {
+            return new Reply(rsp.result(SdResult.NO_OBJ).epoch(state.epoch()), Request.NO_DATA);
+        } catch (NoSpaceException e) {
+            LOG.error("{}", e.getMessage());
+            return new Reply(rsp.result(SdResult.NO_SPACE).epoch(state.epoch()), Request.NO_DATA);
+        } catch (IOException e) {
+            LOG.error("I/O error on {}: {}", h, e.toString());
+            return new Reply(rsp.result(SdResult.EIO).epoch(state.epoch()), Request.NO_DATA);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new Reply(rsp.result(SdResult.SYSTEM_ERROR), Request.NO_DATA);
+        }
+    }
+
+    private void createAndWrite(long oid, long offset, byte[] data) throws IOException, InterruptedException {
+        long size = sizes.of(oid);
+        if (offset + data.length > size) throw new IOException("write beyond object end");
+        // A create that finds the object (a retry after a lost reply, or recovery that got here first) still
+        // applies its bytes: the client asked for them to be there.
+        if (!store.create(oid, size, null, offset, data)) {
+            recovery.awaitRecovered(oid);
+            store.write(oid, offset, data);
+        }
+    }
+
+    private byte[] read(SdRequest h, long oid, boolean recoveryRead) throws IOException, InterruptedException {
+        int len = (int) h.dataLength();
+        if (!recoveryRead) recovery.awaitRecovered(oid);
+        if (store.exists(oid)) {
+            try {
+                return store.read(oid, h.objOffset(), len);
+            } catch (NoSuchObjectException e) {
+                // removed or moved to stale meanwhile: fall through to the stale copy for recovery reads
+                if (!recoveryRead) throw e;
+            }
+        }
+        if (recoveryRead || h.hasFlag(SdFlags.CMD_WILDCARD)) {
+            byte[] s = store.readStale(oid, h.objTgtEpoch(), h.objOffset(), len);
+            if (s != null) return s;
+            if (h.objTgtEpoch() > 0) {
+                s = store.readStale(oid, 0, h.objOffset(), len);
+                if (s != null) return s;
+            }
+        }
+        throw new NoSuchObjectException(oid);
+    }
+}

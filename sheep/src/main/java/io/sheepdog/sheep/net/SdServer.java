@@ -1,0 +1,96 @@
+package io.sheepdog.sheep.net;
+
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.sheepdog.sheep.ops.ClientInfo;
+import io.sheepdog.sheep.ops.RequestProcessor;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The Sheepdog protocol listeners of a sheep: TCP on the node's port and the Unix socket {@code STORE_DIR/sock}. */
+public final class SdServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(SdServer.class);
+    private final EventLoopGroup boss;
+    private final EventLoopGroup workers;
+    private final boolean epoll = Epoll.isAvailable();
+    private final List<Channel> channels = new ArrayList<>();
+    private final RequestProcessor processor;
+    private final Consumer<ClientInfo> onClose;
+
+    public SdServer(RequestProcessor processor, Consumer<ClientInfo> onClose) {
+        this.processor = processor;
+        this.onClose = onClose;
+        var factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+        boss = new MultiThreadIoEventLoopGroup(1, factory);
+        workers = new MultiThreadIoEventLoopGroup(Math.max(2, Runtime.getRuntime().availableProcessors()), factory);
+    }
+
+    private ChannelInitializer<Channel> init() {
+        return new ChannelInitializer<>() {
+            @Override protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(new SdFrameDecoder(), new SdServerHandler(processor, onClose));
+            }
+        };
+    }
+
+    /** Binds TCP; throws with a one-line reason if the port is busy. */
+    public void listenTcp(String bindAddr, int port) throws IOException {
+        ServerBootstrap b = new ServerBootstrap().group(boss, workers)
+                .channel(epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childHandler(init());
+        InetSocketAddress addr = bindAddr == null ? new InetSocketAddress(port) : new InetSocketAddress(bindAddr, port);
+        try {
+            channels.add(b.bind(addr).sync().channel());
+        } catch (Exception e) {
+            throw new IOException("cannot listen on " + (bindAddr == null ? "*" : bindAddr) + ":" + port + ": " + e.getMessage(), e);
+        }
+        LOG.info("listening on {}", addr);
+    }
+
+    /** Binds the Unix-domain socket (epoll transport only). */
+    public void listenUnix(Path socket) throws IOException {
+        if (!epoll) {
+            LOG.warn("no epoll transport: not listening on {}", socket);
+            return;
+        }
+        Files.deleteIfExists(socket);
+        ServerBootstrap b = new ServerBootstrap().group(boss, workers).channel(EpollServerDomainSocketChannel.class).childHandler(init());
+        try {
+            channels.add(b.bind(new DomainSocketAddress(socket.toFile())).sync().channel());
+        } catch (Exception e) {
+            throw new IOException("cannot listen on " + socket + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Stops accepting new connections (shutdown); existing ones finish. */
+    public void stopListening() {
+        for (Channel c : channels) c.close();
+    }
+
+    @Override
+    public void close() {
+        stopListening();
+        boss.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS);
+        workers.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS);
+    }
+}

@@ -1,0 +1,268 @@
+package io.sheepdog.sheep.node;
+
+import io.sheepdog.client.Reply;
+import io.sheepdog.proto.ClusterInfo;
+import io.sheepdog.proto.EpochRecord;
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResponse;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.sheep.Sheep;
+import io.sheepdog.sheep.cluster.ClusterListener;
+import io.sheepdog.sheep.ops.OpMessage;
+import io.sheepdog.sheep.ops.Request;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * How this node follows the cluster's membership (SHEEP-DAEMON.md §5): the master's join decision, acceptance on every
+ * node, leaves, epochs and when recovery starts, plus the main phase of the cluster-wide administrative operations
+ * (format, shutdown, recovery switches). All of it runs on the cluster driver's event thread, in the total order.
+ */
+public final class Membership implements ClusterListener {
+    private static final Logger LOG = LoggerFactory.getLogger(Membership.class);
+    private final Sheep sheep;
+    private final NodeState state;
+
+    public Membership(Sheep sheep) {
+        this.sheep = sheep;
+        this.state = sheep.state();
+    }
+
+    // ------------------------------------------------------------------ join
+
+    @Override
+    public JoinDecision onJoinRequest(SdNode joining, List<SdNode> members, byte[] message) {
+        ClusterInfo theirs = ClusterInfo.decode(ByteBuffer.wrap(message));
+        boolean alone = members.isEmpty();
+        ClusterInfo base = alone ? theirs : state.toClusterInfo();
+        if (theirs.protoVer != Proto.SHEEP_PROTO_VER) {
+            LOG.warn("{} speaks protocol {}, not {}", joining, theirs.protoVer, Proto.SHEEP_PROTO_VER);
+        }
+        if (!alone && base.status != Proto.STATUS_OK) {
+            // the cluster is (re)starting: the member with the newest epoch knows the real membership
+            boolean sameCluster = base.ctime == 0 || theirs.ctime == 0 || base.ctime == theirs.ctime;
+            if (sameCluster && (theirs.epoch > base.epoch || base.ctime == 0 && theirs.ctime != 0)) base = theirs;
+        }
+        if (base.status != Proto.STATUS_OK && base.ctime != 0) {
+            Set<NodeId> present = new HashSet<>();
+            for (SdNode n : members) present.add(n.nid());
+            present.add(joining.nid());
+            boolean all = !base.nodes.isEmpty();
+            for (SdNode n : base.nodes) if (!present.contains(n.nid())) { all = false; break; }
+            base.status = all ? Proto.STATUS_OK : Proto.STATUS_WAIT;
+        }
+        return new JoinDecision(true, base.encode(false));
+    }
+
+    @Override
+    public void onAccept(SdNode joined, List<SdNode> members, byte[] message) {
+        ClusterInfo c = ClusterInfo.decode(ByteBuffer.wrap(message));
+        boolean me = joined.nid().equals(state.self().nid());
+        if (me && state.ctime != 0 && c.ctime != 0 && state.ctime != c.ctime) {
+            LOG.error("refusing to join: this store belongs to another cluster (created {}, the cluster was created {}); "
+                    + "use an empty store directory", c.ctime >>> 32, state.ctime >>> 32);
+            sheep.fatal("the store directory belongs to another cluster");
+            return;
+        }
+        if (me && c.ctime == 0 && state.ctime != 0) {
+            // we are formatted and the cluster is not: keep our settings, the others adopt them at the next epoch
+            c = state.toClusterInfo();
+        }
+        boolean wasMemberOfLatest = false;
+        for (SdNode n : c.nodes) if (n.nid().equals(state.self().nid())) wasMemberOfLatest = true;
+        int myOldEpoch = state.epoch();
+        state.adopt(c);
+        try {
+            if (c.ctime != 0) sheep.saveConfig(false);
+            if (c.epoch > 0 && sheep.epochLog().read(c.epoch) == null) sheep.epochLog().write(c.epoch, c.nodes, System.currentTimeMillis() / 1000);
+        } catch (IOException e) {
+            LOG.error("cannot persist cluster state: {}", e.toString());
+        }
+        if (c.status == Proto.STATUS_OK) {
+            List<SdNode> prevNodes = c.nodes;
+            if (me && !wasMemberOfLatest && c.epoch > 0) {
+                // we missed epochs: what we hold may be outdated; keep it only as a recovery source
+                sheep.recovery().moveAllToStale(myOldEpoch);
+            }
+            if (!sameNodes(prevNodes, members)) {
+                newEpoch(c.epoch + 1, members, prevNodes, c.epoch);
+            } else {
+                state.setView(Proto.STATUS_OK, c.epoch, prevNodes, members);
+                if (me && sheep.wasUncleanStop()) sheep.recovery().start(c.epoch, prevNodes, c.epoch);
+            }
+        } else {
+            state.setView(Proto.STATUS_WAIT, c.epoch, c.nodes, members);
+        }
+        LOG.info("{} joined; {} members, epoch {}, status {}", joined.nid(), members.size(), state.epoch(), statusName(state.status()));
+        sheep.exchangeVdiState(joined, members, me);
+    }
+
+    // ------------------------------------------------------------------ leave
+
+    @Override
+    public void onLeave(SdNode left, List<SdNode> remaining) {
+        sheep.peers().forget(left.nid());
+        sheep.vdis().unlockAllOf(left.nid());
+        if (state.status() == Proto.STATUS_OK) {
+            ClusterInfo c = state.toClusterInfo();
+            if (!sameNodes(c.nodes, remaining)) newEpoch(c.epoch + 1, remaining, c.nodes, c.epoch);
+            else state.setMembers(remaining);
+        } else {
+            state.setMembers(remaining);
+        }
+        LOG.info("{} left; {} members, epoch {}", left.nid(), remaining.size(), state.epoch());
+    }
+
+    @Override
+    public void onNotify(SdNode sender, byte[] message) { sheep.clusterOps().onNotify(sender, message); }
+
+    @Override
+    public boolean onBlock() { return sheep.clusterOps().onBlock(); }
+
+    @Override
+    public void onUpdateNode(SdNode node) {
+        LOG.info("node info of {} changed", node.nid());
+    }
+
+    @Override
+    public void onDriverHealth(boolean healthy, String reason) {
+        state.driverUnhealthy = !healthy;
+        state.driverProblem = healthy ? "" : reason;
+        if (healthy) LOG.info("cluster driver is healthy again");
+        else LOG.error("cluster driver lost its server, not serving writes: {}", reason);
+    }
+
+    @Override
+    public byte[] onRejoin(String reason) {
+        LOG.warn("dropped from the cluster ({}): joining again", reason);
+        sheep.clusterOps().failPending("the cluster driver lost its session: " + reason);
+        return state.toClusterInfo().encode(false);
+    }
+
+    private void newEpoch(int epoch, List<SdNode> members, List<SdNode> prevNodes, int prevEpoch) {
+        try {
+            sheep.epochLog().write(epoch, members, System.currentTimeMillis() / 1000);
+        } catch (IOException e) {
+            LOG.error("cannot write epoch {}: {}", epoch, e.toString());
+        }
+        state.setView(Proto.STATUS_OK, epoch, members, members);
+        sheep.recovery().start(epoch, prevNodes, prevEpoch);
+    }
+
+    static boolean sameNodes(List<SdNode> a, List<SdNode> b) {
+        Set<NodeId> x = new HashSet<>();
+        for (SdNode n : a) x.add(n.nid());
+        Set<NodeId> y = new HashSet<>();
+        for (SdNode n : b) y.add(n.nid());
+        return x.equals(y);
+    }
+
+    public static String statusName(int s) {
+        return switch (s) {
+            case Proto.STATUS_OK -> "running";
+            case Proto.STATUS_WAIT -> "waiting";
+            case Proto.STATUS_SHUTDOWN -> "shutdown";
+            case Proto.STATUS_KILLED -> "killed";
+            default -> "unknown";
+        };
+    }
+
+    // ------------------------------------------------------------------ main phase of administrative ops
+
+    public Reply clusterMain(SdNode sender, OpMessage m) {
+        SdRequest h = m.req();
+        SdResponse rsp = m.rsp();
+        switch (h.opcode()) {
+            case Opcodes.MAKE_FS -> rsp.result(format(h, m.reqData()));
+            case Opcodes.SHUTDOWN -> sheep.shutdownCluster();
+            case Opcodes.ENABLE_RECOVER -> {
+                state.disableRecovery = false;
+                sheep.recovery().setEnabled(true);
+            }
+            case Opcodes.DISABLE_RECOVER -> {
+                state.disableRecovery = true;
+                sheep.recovery().setEnabled(false);
+            }
+            case Opcodes.FORCE_RECOVER -> {
+                if (state.status() == Proto.STATUS_WAIT && state.formatted()) {
+                    ClusterInfo c = state.toClusterInfo();
+                    List<SdNode> members = state.view().members();
+                    newEpoch(c.epoch + 1, members, c.nodes, c.epoch);
+                } else {
+                    rsp.result(SdResult.FORCE_RECOVER);
+                }
+            }
+            case Opcodes.ALTER_CLUSTER_COPY -> {
+                state.copies = h.clusterCopies();
+                saveQuietly();
+            }
+            case Opcodes.COMPLETE_RECOVERY -> sheep.recovery().onCompleted(sender, h.objTgtEpoch());
+            case Opcodes.CLEANUP -> {
+                try {
+                    sheep.store().purgeStale();
+                } catch (IOException e) {
+                    rsp.result(SdResult.EIO);
+                }
+            }
+            default -> rsp.result(SdResult.INVALID_PARMS);
+        }
+        return new Reply(rsp, Request.NO_DATA);
+    }
+
+    private int format(SdRequest h, byte[] data) {
+        String store = io.sheepdog.sheep.vdi.VdiOps.nameOf(data, 0);
+        if (store.isEmpty()) store = "plain";
+        if (!store.equals("plain") && !store.equals("tree")) return SdResult.NO_STORE;
+        try {
+            sheep.recovery().stop();
+            sheep.store().wipe();
+            sheep.epochLog().clear();
+            sheep.vdis().clear();
+            state.ctime = h.clusterCtime();
+            state.flags = h.clusterFlags();
+            state.copies = h.clusterCopies() == 0 ? Proto.DEFAULT_COPIES : h.clusterCopies();
+            state.copyPolicy = h.clusterCopyPolicy();
+            state.blockSizeShift = h.clusterBlockSizeShift() == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : h.clusterBlockSizeShift();
+            state.defaultStore = store;
+            state.disableRecovery = false;
+            List<SdNode> members = new ArrayList<>(state.view().members());
+            sheep.epochLog().write(1, members, System.currentTimeMillis() / 1000);
+            state.setView(Proto.STATUS_OK, 1, members, members);
+            sheep.saveConfig(false);
+            LOG.info("cluster formatted: copies {}, store {}", state.copies, store);
+            return SdResult.SUCCESS;
+        } catch (IOException e) {
+            LOG.error("format failed: {}", e.toString());
+            return SdResult.EIO;
+        }
+    }
+
+    private void saveQuietly() {
+        try {
+            sheep.saveConfig(false);
+        } catch (IOException e) {
+            LOG.error("cannot save config: {}", e.toString());
+        }
+    }
+
+    /** Epoch records for STAT_CLUSTER, newest first. */
+    public List<EpochRecord> epochRecords(int max) throws IOException {
+        List<EpochRecord> out = new ArrayList<>();
+        for (int e = state.epoch(); e >= 1 && out.size() < max; e--) {
+            EpochRecord r = sheep.epochLog().read(e);
+            if (r == null) continue;
+            out.add(r);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,104 @@
+package io.sheepdog.sheep.node;
+
+import io.sheepdog.proto.ClusterInfo;
+import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.VnodeRing;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The cluster-wide settings this node holds (from {@code config} and the last accepted cluster_info) and its current
+ * {@link ClusterView}. Written only by the cluster event thread; read by everyone.
+ */
+public final class NodeState {
+    private final SdNode self;
+    private volatile ClusterView view = ClusterView.initial();
+
+    // cluster-wide settings (as in cluster_info / config)
+    public volatile long ctime;
+    public volatile int flags;
+    public volatile int copies;
+    public volatile int copyPolicy;
+    public volatile int blockSizeShift = Proto.DEFAULT_BLOCK_SIZE_SHIFT;
+    public volatile String defaultStore = "";
+    public volatile boolean disableRecovery;
+    /** True while the cluster driver has lost its server: no writes are served. */
+    public volatile boolean driverUnhealthy;
+    public volatile String driverProblem = "";
+
+    public NodeState(SdNode self) { this.self = self; }
+
+    public SdNode self() { return self; }
+
+    public ClusterView view() { return view; }
+
+    public int epoch() { return view.epoch(); }
+
+    public int status() { return view.status(); }
+
+    public boolean formatted() { return ctime != 0; }
+
+    public synchronized void setView(int status, int epoch, List<SdNode> epochNodes, List<SdNode> members) {
+        List<SdNode> en = List.copyOf(epochNodes);
+        List<SdNode> withVnodes = (flags & Proto.CLUSTER_FLAG_AUTO_VNODES) != 0 || flags == 0 ? VnodeRing.autoVnodes(en) : en;
+        view = new ClusterView(status, epoch, withVnodes, List.copyOf(members), VnodeRing.build(withVnodes));
+        notifyAll();
+    }
+
+    public synchronized void setStatus(int status) {
+        ClusterView v = view;
+        view = new ClusterView(status, v.epoch(), v.epochNodes(), v.members(), v.ring());
+        notifyAll();
+    }
+
+    public synchronized void setMembers(List<SdNode> members) {
+        ClusterView v = view;
+        view = new ClusterView(v.status(), v.epoch(), v.epochNodes(), List.copyOf(members), v.ring());
+        notifyAll();
+    }
+
+    /** Waits until the local epoch is at least {@code epoch}; false on timeout. */
+    public synchronized boolean awaitEpoch(int epoch, long timeoutMs) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        while (view.epoch() < epoch) {
+            long left = deadline - System.currentTimeMillis();
+            if (left <= 0) return false;
+            wait(left);
+        }
+        return true;
+    }
+
+    /** Waits until the epoch moves past {@code epoch}; false on timeout. */
+    public synchronized boolean awaitEpochAfter(int epoch, long timeoutMs) throws InterruptedException {
+        return awaitEpoch(epoch + 1, timeoutMs);
+    }
+
+    /** The cluster_info this node would send or answer with. */
+    public ClusterInfo toClusterInfo() {
+        ClusterView v = view;
+        ClusterInfo c = new ClusterInfo();
+        c.protoVer = Proto.SHEEP_PROTO_VER;
+        c.disableRecovery = disableRecovery;
+        c.epoch = v.epoch();
+        c.ctime = ctime;
+        c.flags = flags;
+        c.nrCopies = copies;
+        c.copyPolicy = copyPolicy;
+        c.status = v.status();
+        c.blockSizeShift = blockSizeShift;
+        c.defaultStore = defaultStore;
+        c.nodes = new ArrayList<>(v.epochNodes());
+        return c;
+    }
+
+    public void adopt(ClusterInfo c) {
+        ctime = c.ctime;
+        flags = c.flags;
+        copies = c.nrCopies;
+        copyPolicy = c.copyPolicy;
+        blockSizeShift = c.blockSizeShift == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : c.blockSizeShift;
+        defaultStore = c.defaultStore;
+        disableRecovery = c.disableRecovery;
+    }
+}

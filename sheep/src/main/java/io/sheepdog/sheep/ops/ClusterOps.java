@@ -1,0 +1,293 @@
+package io.sheepdog.sheep.ops;
+
+import io.sheepdog.client.Reply;
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.Oids;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResponse;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.sheep.Sheep;
+import io.sheepdog.sheep.vdi.VdiOps;
+import io.sheepdog.sheep.vdi.VdiState;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Totally ordered cluster operations (SHEEP-DAEMON.md §6). An operation with a "work" part takes the cluster-wide
+ * block, runs the work here, and broadcasts the main-phase message with the unblock; operations with only a main
+ * part are simply broadcast. Every node runs the main phase in the same order; the node that received the request
+ * answers it once its own main phase ran.
+ */
+public final class ClusterOps {
+    private static final Logger LOG = LoggerFactory.getLogger(ClusterOps.class);
+    private static final long OP_TIMEOUT_S = 120;
+
+    private final Sheep sheep;
+    private final AtomicLong nextOrigin = new AtomicLong(ThreadLocalRandom.current().nextLong() & 0x7fffffffffffL);
+    private final Map<Long, CompletableFuture<Reply>> pending = new ConcurrentHashMap<>();
+    private final ConcurrentLinkedQueue<Work> blockQueue = new ConcurrentLinkedQueue<>();
+
+    private record Work(long origin, Request req) {}
+
+    public ClusterOps(Sheep sheep) { this.sheep = sheep; }
+
+    public static boolean hasWorkPhase(int op) {
+        return switch (op) {
+            case Opcodes.NEW_VDI, Opcodes.DEL_VDI, Opcodes.LOCK_VDI, Opcodes.GET_VDI_ATTR, Opcodes.FORCE_RECOVER -> true;
+            default -> false;
+        };
+    }
+
+    /** Runs a cluster operation for a client and waits for its own main phase. */
+    public Reply execute(Request r) {
+        long origin = nextOrigin.incrementAndGet();
+        CompletableFuture<Reply> f = new CompletableFuture<>();
+        pending.put(origin, f);
+        try {
+            if (hasWorkPhase(r.hdr().opcode())) {
+                blockQueue.add(new Work(origin, r));
+                sheep.driver().block();
+            } else {
+                OpMessage m = new OpMessage(origin, r.hdr(), r.data(), SdResponse.replyTo(r.hdr(), SdResult.SUCCESS), Request.NO_DATA);
+                sheep.driver().notify(m.encode());
+            }
+            return f.get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOG.error("cluster operation {} failed: {}", r.hdr(), e.toString());
+            return new Reply(SdResponse.replyTo(r.hdr(), SdResult.CLUSTER_ERROR), Request.NO_DATA);
+        } finally {
+            pending.remove(origin);
+        }
+    }
+
+    /** Fails every cluster operation still waiting for events of a membership this node was dropped from. */
+    public void failPending(String why) {
+        LOG.warn("failing {} pending cluster operations: {}", pending.size(), why);
+        blockQueue.clear();
+        for (CompletableFuture<Reply> f : pending.values()) f.completeExceptionally(new IllegalStateException(why));
+    }
+
+    /** Broadcasts a main-phase-only message the daemon makes itself (e.g. a lock release for a dropped client). */
+    public void broadcast(SdRequest req, byte[] data) {
+        OpMessage m = new OpMessage(0, req, data, SdResponse.replyTo(req, SdResult.SUCCESS), Request.NO_DATA);
+        sheep.driver().notify(m.encode());
+    }
+
+    /** Driver callback: our block is granted; run the oldest queued work on its own thread. */
+    public boolean onBlock() {
+        Work w = blockQueue.poll();
+        if (w == null) {
+            sheep.driver().unblock(new byte[0]);
+            return true;
+        }
+        Thread.ofVirtual().name("cluster-work").start(() -> runWork(w));
+        return true;
+    }
+
+    private void runWork(Work w) {
+        SdRequest h = w.req().hdr();
+        SdResponse rsp = SdResponse.replyTo(h, SdResult.SUCCESS);
+        OpMessage main = null;
+        try {
+            main = work(w.origin(), w.req(), rsp);
+        } catch (SdError e) {
+            rsp.result(e.result());
+            if (e.result() != SdResult.NO_VDI && e.result() != SdResult.NO_TAG && e.result() != SdResult.VDI_EXIST) {
+                LOG.warn("{} failed: {}", h, e.getMessage());
+            }
+        } catch (RuntimeException e) {
+            LOG.error("{} failed", h, e);
+            rsp.result(SdResult.SYSTEM_ERROR);
+        }
+        if (main == null) {
+            // nothing for the other nodes to do: answer now, release the block with an empty message
+            complete(w.origin(), new Reply(rsp.epoch(sheep.state().epoch()), Request.NO_DATA));
+            sheep.driver().unblock(new byte[0]);
+        } else {
+            sheep.driver().unblock(main.encode());
+        }
+    }
+
+    private void complete(long origin, Reply r) {
+        CompletableFuture<Reply> f = pending.get(origin);
+        if (f != null) f.complete(r);
+    }
+
+    /** Driver callback: a broadcast operation, in total order. */
+    public void onNotify(SdNode sender, byte[] raw) {
+        if (raw.length == 0) return;
+        OpMessage m;
+        try {
+            m = OpMessage.decode(raw);
+        } catch (RuntimeException e) {
+            LOG.error("undecodable cluster message from {} ({} bytes)", sender, raw.length);
+            return;
+        }
+        Reply r;
+        try {
+            r = main(sender, m);
+        } catch (RuntimeException e) {
+            LOG.error("main phase of {} failed", m.req(), e);
+            r = new Reply(m.rsp().result(SdResult.SYSTEM_ERROR), Request.NO_DATA);
+        }
+        if (sender.nid().equals(sheep.state().self().nid()) && m.originId() != 0) {
+            r.header().epoch(sheep.state().epoch());
+            complete(m.originId(), r);
+        }
+    }
+
+    // ------------------------------------------------------------------ work phases (on the requesting node)
+
+    private OpMessage work(long origin, Request r, SdResponse rsp) throws SdError {
+        SdRequest h = r.hdr();
+        VdiOps ops = sheep.vdiOps();
+        switch (h.opcode()) {
+            case Opcodes.NEW_VDI -> {
+                VdiOps.Created c = ops.newVdi(h, r.data());
+                rsp.vdiVid(c.newVid()).vdiCopies(c.copies()).vdiBlockSizeShift(c.shift());
+                SdRequest add = new SdRequest().opcode(Opcodes.NOTIFY_VDI_ADD).protoVer(Proto.SHEEP_PROTO_VER)
+                        .vdiStateOldVid(c.oldVid()).vdiStateNewVid(c.newVid()).vdiStateCopies(c.copies())
+                        .vdiStateSetBitmap(true).vdiStateCopyPolicy(c.policy()).vdiStateBlockSizeShift(c.shift());
+                byte[] parent = le32(c.parent());
+                return new OpMessage(origin, add, parent, rsp, Request.NO_DATA);
+            }
+            case Opcodes.DEL_VDI -> {
+                int vid = ops.delVdi(h, r.data());
+                rsp.vdiVid(vid);
+                SdRequest del = new SdRequest().opcode(Opcodes.NOTIFY_VDI_DEL).protoVer(Proto.SHEEP_PROTO_VER)
+                        .flags(io.sheepdog.proto.SdFlags.CMD_WRITE).dataLength(4);
+                return new OpMessage(origin, del, le32(vid), rsp, Request.NO_DATA);
+            }
+            case Opcodes.LOCK_VDI -> {
+                VdiOps.Lookup l = lookupFromPayload(ops, h, r.data());
+                VdiState s = sheep.vdis().state(l.vid());
+                rsp.vdiVid(l.vid()).vdiCopies(s != null && s.nrCopies != 0 ? s.nrCopies : l.inode().nrCopies)
+                        .vdiBlockSizeShift(l.inode().blockSizeShift);
+                if (l.inode().isSnapshot()) return null; // snapshots are read-only: nothing to lock
+                SdRequest lock = h.copy().vdiBaseVid(l.vid());
+                return new OpMessage(origin, lock, encodeOwner(r.client()), rsp, Request.NO_DATA);
+            }
+            case Opcodes.GET_VDI_ATTR -> {
+                VdiOps.AttrResult a = ops.vdiAttr(h, r.data());
+                rsp.vdiVid(a.vid()).vdiAttrId(a.attrId());
+                return null;
+            }
+            case Opcodes.FORCE_RECOVER -> {
+                if (sheep.state().status() != Proto.STATUS_WAIT || !sheep.state().formatted()) {
+                    throw new SdError(SdResult.FORCE_RECOVER);
+                }
+                return new OpMessage(origin, h, Request.NO_DATA, rsp, Request.NO_DATA);
+            }
+            default -> throw new SdError(SdResult.INVALID_PARMS);
+        }
+    }
+
+    /** GET_VDI_INFO / LOCK_VDI payload: name[256] [+ tag[256]]. */
+    public static VdiOps.Lookup lookupFromPayload(VdiOps ops, SdRequest h, byte[] data) throws SdError {
+        if (data.length != Proto.MAX_VDI_LEN && data.length != 2 * Proto.MAX_VDI_LEN) {
+            throw new SdError(SdResult.INVALID_PARMS, "lookup needs name[256] [+ tag[256]], got " + data.length + " bytes");
+        }
+        String name = VdiOps.nameOf(data, 0);
+        String tag = data.length > Proto.MAX_VDI_LEN ? VdiOps.nameOf(data, Proto.MAX_VDI_LEN) : "";
+        return ops.lookup(name, h.vdiSnapId(), tag);
+    }
+
+    /** Lock owner as carried in LOCK/RELEASE main phases: gateway node id, client node id, connection id. */
+    private byte[] encodeOwner(ClientInfo c) {
+        ByteBuffer b = ByteBuffer.allocate(2 * NodeId.SIZE + 8).order(ByteOrder.LITTLE_ENDIAN);
+        sheep.state().self().nid().encode(b);
+        new NodeId(c.addr(), c.port()).encode(b);
+        b.putLong(c.connectionId());
+        return b.array();
+    }
+
+    public byte[] ownerOf(ClientInfo c) { return encodeOwner(c); }
+
+    private static byte[] le32(int v) {
+        return ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(v).array();
+    }
+
+    // ------------------------------------------------------------------ main phases (on every node, in order)
+
+    private Reply main(SdNode sender, OpMessage m) {
+        SdRequest h = m.req();
+        SdResponse rsp = m.rsp();
+        switch (h.opcode()) {
+            case Opcodes.NOTIFY_VDI_ADD -> {
+                int parent = m.reqData().length >= 4 ? ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN).getInt() : 0;
+                sheep.vdis().add(h.vdiStateNewVid(), h.vdiStateOldVid(), h.vdiStateCopies(), h.vdiStateCopyPolicy(),
+                        h.vdiStateBlockSizeShift(), parent);
+            }
+            case Opcodes.NOTIFY_VDI_DEL -> {
+                int vid = ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN).getInt();
+                sheep.vdis().markDeleted(vid);
+            }
+            case Opcodes.LOCK_VDI -> {
+                int vid = h.vdiBaseVid();
+                ByteBuffer b = ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN);
+                NodeId gw = NodeId.decode(b);
+                NodeId client = NodeId.decode(b);
+                long conn = b.getLong();
+                synchronized (sheep.vdis()) {
+                    VdiState s = sheep.vdis().stateOrNew(vid);
+                    if (s.locked() && !(gw.equals(s.lockOwner) && s.lockConnection == conn)) {
+                        rsp.result(SdResult.VDI_LOCKED);
+                    } else {
+                        s.lockState = Proto.LOCK_STATE_LOCKED;
+                        s.lockOwner = gw;
+                        s.lockClientAddr = client.addr();
+                        s.lockClientPort = client.port();
+                        s.lockConnection = conn;
+                    }
+                }
+            }
+            case Opcodes.RELEASE_VDI -> {
+                int vid = h.vdiBaseVid();
+                synchronized (sheep.vdis()) {
+                    VdiState s = sheep.vdis().state(vid);
+                    if (s != null && s.locked()) {
+                        if (m.reqData().length >= 2 * NodeId.SIZE + 8 && h.vdiType() == RELEASE_IF_OWNER) {
+                            ByteBuffer b = ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN);
+                            NodeId gw = NodeId.decode(b);
+                            NodeId.decode(b);
+                            long conn = b.getLong();
+                            if (gw.equals(s.lockOwner) && s.lockConnection == conn) s.unlock();
+                        } else {
+                            s.unlock();
+                        }
+                    }
+                }
+            }
+            default -> {
+                return sheep.membership().clusterMain(sender, m);
+            }
+        }
+        return new Reply(rsp, m.rspData());
+    }
+
+    /** vdi.type value of our internal RELEASE_VDI that only drops a lock still held by the given connection. */
+    public static final int RELEASE_IF_OWNER = 0x100;
+
+    /** Releases every lock a dropped client connection held. */
+    public void releaseLocksOf(ClientInfo c) {
+        if (c.connectionId() == 0) return;
+        for (int vid : sheep.vdis().lockedBy(sheep.state().self().nid(), c.connectionId())) {
+            SdRequest rel = SdRequest.of(Opcodes.RELEASE_VDI).vdiBaseVid(vid).vdiType(RELEASE_IF_OWNER);
+            LOG.info("client {} went away: releasing its lock on VDI {}", c.display(), Integer.toHexString(vid));
+            broadcast(rel, encodeOwner(c));
+        }
+    }
+
+}

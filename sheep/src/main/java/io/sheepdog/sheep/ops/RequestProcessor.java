@@ -1,0 +1,364 @@
+package io.sheepdog.sheep.ops;
+
+import io.sheepdog.client.Reply;
+import io.sheepdog.proto.ClusterInfo;
+import io.sheepdog.proto.EpochRecord;
+import io.sheepdog.proto.Inode;
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.Oids;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdFlags;
+import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResponse;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.proto.Strings;
+import io.sheepdog.sheep.Sheep;
+import io.sheepdog.sheep.node.NodeState;
+import io.sheepdog.sheep.vdi.VdiOps;
+import io.sheepdog.sheep.vdi.VdiState;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The request-processing chain of a sheep, whichever front end a request came from: check the protocol version,
+ * gate on the cluster status, then hand the request to the class of handler its opcode belongs to: gateway (object
+ * I/O placed on the ring), peer (a replica operation on this store), cluster (totally ordered through the cluster
+ * driver) or local (answered here).
+ */
+public final class RequestProcessor {
+    private static final Logger LOG = LoggerFactory.getLogger(RequestProcessor.class);
+
+    private final Sheep sheep;
+    private final NodeState state;
+    final AtomicLong gwActive = new AtomicLong(), gwTotal = new AtomicLong(), peerActive = new AtomicLong(), peerTotal = new AtomicLong();
+    final AtomicLong gwRx = new AtomicLong(), gwTx = new AtomicLong(), gwRead = new AtomicLong(), gwWrite = new AtomicLong(), gwRemove = new AtomicLong();
+
+    public RequestProcessor(Sheep sheep) {
+        this.sheep = sheep;
+        this.state = sheep.state();
+    }
+
+    /** Processes one request to completion (blocking; call on a virtual thread). Never throws. */
+    public Reply process(Request r) {
+        SdRequest h = r.hdr();
+        try {
+            Reply rep = dispatch(r);
+            rep.header().opcode(h.opcode()).id(h.id());
+            if (rep.header().epoch() == 0) rep.header().epoch(state.epoch());
+            return rep;
+        } catch (SdError e) {
+            return fail(h, e.result());
+        } catch (RuntimeException e) {
+            LOG.error("unexpected failure processing {}", h, e);
+            return fail(h, SdResult.SYSTEM_ERROR);
+        }
+    }
+
+    private Reply fail(SdRequest h, int result) {
+        return new Reply(SdResponse.replyTo(h, result).epoch(state.epoch()), Request.NO_DATA);
+    }
+
+    private Reply dispatch(Request r) throws SdError {
+        SdRequest h = r.hdr();
+        int op = h.opcode();
+        if (Opcodes.isInternal(op)) {
+            if (h.protoVer() != Proto.SHEEP_PROTO_VER) throw new SdError(SdResult.VER_MISMATCH);
+        } else if (h.protoVer() > Proto.PROTO_VER) {
+            throw new SdError(SdResult.VER_MISMATCH);
+        }
+        if (isPeer(op)) {
+            peerActive.incrementAndGet();
+            peerTotal.incrementAndGet();
+            try {
+                return sheep.peer().handle(r);
+            } finally {
+                peerActive.decrementAndGet();
+            }
+        }
+        gate(op);
+        switch (op) {
+            case Opcodes.CREATE_AND_WRITE_OBJ, Opcodes.READ_OBJ, Opcodes.WRITE_OBJ, Opcodes.REMOVE_OBJ -> {
+                gwActive.incrementAndGet();
+                gwTotal.incrementAndGet();
+                if (op == Opcodes.READ_OBJ) gwRead.incrementAndGet();
+                else if (op == Opcodes.REMOVE_OBJ) gwRemove.incrementAndGet();
+                else gwWrite.incrementAndGet();
+                gwRx.addAndGet(r.data().length);
+                try {
+                    Reply rep = sheep.gateway().handle(r);
+                    gwTx.addAndGet(rep.data().length);
+                    return rep;
+                } finally {
+                    gwActive.decrementAndGet();
+                }
+            }
+            case Opcodes.NEW_VDI, Opcodes.DEL_VDI, Opcodes.LOCK_VDI, Opcodes.GET_VDI_ATTR, Opcodes.MAKE_FS,
+                 Opcodes.SHUTDOWN, Opcodes.FORCE_RECOVER, Opcodes.ENABLE_RECOVER, Opcodes.DISABLE_RECOVER,
+                 Opcodes.ALTER_CLUSTER_COPY, Opcodes.CLEANUP -> {
+                return clusterOp(r);
+            }
+            case Opcodes.RELEASE_VDI -> {
+                // only the VID matters; a release by anyone unlocks (dog vdi lock unlock), and it always succeeds
+                return sheep.clusterOps().execute(new Request(h.copy().vdiType(Proto.LOCK_TYPE_NORMAL), Request.NO_DATA, r.client()));
+            }
+            default -> {
+                return local(r);
+            }
+        }
+    }
+
+    private Reply clusterOp(Request r) throws SdError {
+        SdRequest h = r.hdr();
+        if (h.opcode() == Opcodes.MAKE_FS && state.status() == Proto.STATUS_OK && !state.view().members().isEmpty()) {
+            // reformatting a running cluster is allowed (dog asks the operator first)
+        }
+        return sheep.clusterOps().execute(r);
+    }
+
+    private static boolean isPeer(int op) {
+        return op == Opcodes.CREATE_AND_WRITE_PEER || op == Opcodes.READ_PEER || op == Opcodes.WRITE_PEER || op == Opcodes.REMOVE_PEER;
+    }
+
+    private static boolean isForce(int op) {
+        return switch (op) {
+            case Opcodes.READ_VDIS, Opcodes.READ_DEL_VDIS, Opcodes.GET_CLUSTER_DEFAULT, Opcodes.GET_NODE_LIST, Opcodes.MAKE_FS,
+                 Opcodes.SHUTDOWN, Opcodes.STAT_CLUSTER, Opcodes.FORCE_RECOVER, Opcodes.GET_STORE_LIST, Opcodes.CLEANUP,
+                 Opcodes.KILL_NODE, Opcodes.GET_VDI_COPIES, Opcodes.COMPLETE_RECOVERY, Opcodes.NOTIFY_VDI_ADD,
+                 Opcodes.NOTIFY_VDI_DEL, Opcodes.GET_LOGLEVEL, Opcodes.SET_LOGLEVEL, Opcodes.EXIST, Opcodes.CLUSTER_INFO,
+                 Opcodes.OIDS_EXIST, Opcodes.GET_RECOVERY, Opcodes.SET_RECOVERY, Opcodes.STAT_SHEEP, Opcodes.GET_EPOCH,
+                 Opcodes.GET_OBJ_LIST, Opcodes.STAT_RECOVERY, Opcodes.STAT, Opcodes.GET_VNODES, Opcodes.MD_INFO,
+                 Opcodes.GET_HASH, Opcodes.GET_VM_LIST, Opcodes.FLUSH_DEL_CACHE -> true;
+            default -> false;
+        };
+    }
+
+    private void gate(int op) throws SdError {
+        int st = state.status();
+        if (st == Proto.STATUS_OK) return;
+        if (isForce(op)) return;
+        if (st == Proto.STATUS_SHUTDOWN) throw new SdError(SdResult.SHUTDOWN);
+        if (st == Proto.STATUS_KILLED) throw new SdError(SdResult.KILLED);
+        throw new SdError(state.formatted() ? SdResult.WAIT_FOR_JOIN : SdResult.WAIT_FOR_FORMAT);
+    }
+
+    // ------------------------------------------------------------------ local operations
+
+    private Reply local(Request r) throws SdError {
+        SdRequest h = r.hdr();
+        SdResponse rsp = SdResponse.replyTo(h, SdResult.SUCCESS);
+        byte[] out = Request.NO_DATA;
+        long want = h.hasFlag(SdFlags.CMD_WRITE) ? 0 : h.dataLength();
+        try {
+            switch (h.opcode()) {
+                case Opcodes.READ_VDIS, Opcodes.READ_DEL_VDIS -> {
+                    if (h.dataLength() != Proto.VDI_BITMAP_BYTES) throw new SdError(SdResult.INVALID_PARMS, "bitmap buffer must be 2 MiB");
+                    out = sheep.vdis().bitmap(h.opcode() == Opcodes.READ_DEL_VDIS);
+                }
+                case Opcodes.FLUSH_VDI -> throw new SdError(SdResult.INVALID_PARMS); // obsolete: QEMU then goes DIRECT
+                case Opcodes.GET_CLUSTER_DEFAULT -> rsp.defaultNrCopies(state.copies == 0 ? Proto.DEFAULT_COPIES : state.copies)
+                        .defaultCopyPolicy(state.copyPolicy).defaultBlockSizeShift(state.blockSizeShift);
+                case Opcodes.GET_VDI_INFO -> {
+                    VdiOps.Lookup l = ClusterOps.lookupFromPayload(sheep.vdiOps(), h, r.data());
+                    VdiState s = sheep.vdis().state(l.vid());
+                    rsp.vdiVid(l.vid()).vdiCopies(s != null && s.nrCopies != 0 ? s.nrCopies : l.inode().nrCopies)
+                            .vdiBlockSizeShift(l.inode().blockSizeShift);
+                }
+                case Opcodes.DISCARD_OBJ -> discard(h.objOid());
+                case Opcodes.GET_NODE_LIST -> {
+                    List<SdNode> nodes = new ArrayList<>(state.view().members());
+                    nodes = io.sheepdog.proto.VnodeRing.autoVnodes(nodes);
+                    nodes.sort(null);
+                    rsp.nodeNrNodes(nodes.size());
+                    out = SdNode.encodeAll(nodes);
+                }
+                case Opcodes.STAT_SHEEP -> rsp.nodeStoreSize(sheep.store().usedBytes() + sheep.store().freeBytes())
+                        .nodeStoreFree(sheep.store().freeBytes());
+                case Opcodes.STAT_CLUSTER -> out = statCluster(h, rsp);
+                case Opcodes.GET_STORE_LIST -> out = "tree plain ".getBytes();
+                case Opcodes.STAT_RECOVERY -> out = sheep.recovery().encodeState();
+                case Opcodes.KILL_NODE -> sheep.killSoon();
+                case Opcodes.GET_OBJ_LIST -> {
+                    // plain: u64 oids of live objects. With WILDCARD (our recovery): {u64 oid, u64 stale?} pairs,
+                    // stale copies included, so a recovering node also finds objects only a stale area still has.
+                    boolean withStale = h.hasFlag(SdFlags.CMD_WILDCARD);
+                    List<Long> oids = sheep.store().list();
+                    List<Long> stale = withStale ? sheep.store().listStale() : List.of();
+                    int entry = withStale ? 16 : 8;
+                    long need = (long) (oids.size() + stale.size()) * entry;
+                    if (need > want) throw new SdError(SdResult.BUFFER_SMALL);
+                    ByteBuffer b = ByteBuffer.allocate((int) need).order(ByteOrder.LITTLE_ENDIAN);
+                    for (long o : oids) {
+                        b.putLong(o);
+                        if (withStale) b.putLong(0);
+                    }
+                    for (long o : stale) b.putLong(o).putLong(1);
+                    out = b.array();
+                }
+                case Opcodes.GET_EPOCH -> {
+                    byte[] raw = sheep.epochLog().readRaw(h.objTgtEpoch());
+                    if (raw == null) throw new SdError(SdResult.NO_TAG);
+                    if (raw.length > want) throw new SdError(SdResult.BUFFER_SMALL);
+                    out = raw;
+                }
+                case Opcodes.GET_VDI_COPIES -> {
+                    out = sheep.vdis().encodeStates();
+                    if (out.length > want) throw new SdError(SdResult.BUFFER_SMALL);
+                }
+                case Opcodes.GET_HASH -> {
+                    long oid = h.objOid();
+                    if (!sheep.store().exists(oid)) throw new SdError(SdResult.NO_OBJ);
+                    rsp.hashDigest(sheep.store().sha1(oid, sheep.gateway().sizes().of(oid)));
+                }
+                case Opcodes.EXIST -> {
+                    if (!sheep.store().exists(h.objOid())) rsp.result(SdResult.NO_OBJ);
+                }
+                case Opcodes.STAT -> out = stat();
+                case Opcodes.GET_LOGLEVEL -> out = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(sheep.logLevel()).array();
+                case Opcodes.SET_LOGLEVEL -> {
+                    if (r.data().length < 4) throw new SdError(SdResult.INVALID_PARMS);
+                    int lvl = ByteBuffer.wrap(r.data()).order(ByteOrder.LITTLE_ENDIAN).getInt();
+                    if (lvl < 0 || lvl > 7) throw new SdError(SdResult.INVALID_PARMS);
+                    sheep.setLogLevel(lvl);
+                }
+                case Opcodes.CLUSTER_INFO -> {
+                    ClusterInfo c = state.toClusterInfo();
+                    out = c.encode(true);
+                    if (want < out.length) out = java.util.Arrays.copyOf(out, (int) want);
+                }
+                case Opcodes.OIDS_EXIST -> {
+                    ByteBuffer in = ByteBuffer.wrap(r.data()).order(ByteOrder.LITTLE_ENDIAN);
+                    ByteBuffer miss = ByteBuffer.allocate(r.data().length).order(ByteOrder.LITTLE_ENDIAN);
+                    while (in.remaining() >= 8) {
+                        long oid = in.getLong();
+                        if (!sheep.store().exists(oid)) miss.putLong(oid);
+                    }
+                    out = java.util.Arrays.copyOf(miss.array(), miss.position());
+                    if (out.length > 0) rsp.result(SdResult.NO_OBJ);
+                }
+                case Opcodes.REPAIR_REPLICA -> repair(h);
+                case Opcodes.GET_RECOVERY -> out = sheep.recovery().encodeThrottle();
+                case Opcodes.SET_RECOVERY -> sheep.recovery().decodeThrottle(r.data());
+                case Opcodes.GET_VNODES -> {
+                    int vn = 0;
+                    for (SdNode n : state.view().epochNodes()) if (n.nid().equals(state.self().nid())) vn = n.nrVnodes();
+                    out = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(vn).array();
+                }
+                case Opcodes.MD_INFO -> out = mdInfo(h);
+                case Opcodes.GET_VM_LIST -> out = vmList(want);
+                case Opcodes.FLUSH_DEL_CACHE, Opcodes.DELETE_CACHE -> { }
+                default -> throw new SdError(SdResult.INVALID_PARMS, "invalid opcode " + Opcodes.name(h.opcode()));
+            }
+        } catch (IOException e) {
+            LOG.error("{} failed: {}", h, e.toString());
+            throw new SdError(SdResult.EIO);
+        }
+        if (!h.hasFlag(SdFlags.CMD_WRITE) && out.length > h.dataLength()) {
+            throw new SdError(SdResult.BUFFER_SMALL);
+        }
+        rsp.dataLength(out.length).epoch(state.epoch());
+        return new Reply(rsp, out);
+    }
+
+    /** DISCARD_OBJ (QEMU 2.x): zero the inode entry of a data object; the gateway frees what nobody reads. */
+    private void discard(long oid) throws SdError {
+        if (!Oids.isData(oid)) throw new SdError(SdResult.INVALID_PARMS);
+        int vid = Oids.vid(oid);
+        long idx = Oids.index(oid);
+        SdRequest w = new SdRequest().opcode(Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE).objOid(Oids.inodeOid(vid))
+                .objOffset(Inode.dataVdiIdOffset(idx)).dataLength(4);
+        sheep.gateway().handle(Request.internal(w, new byte[4]));
+    }
+
+    private byte[] statCluster(SdRequest h, SdResponse rsp) throws IOException, SdError {
+        int st = state.status();
+        if (st == Proto.STATUS_WAIT) rsp.result(state.formatted() ? SdResult.WAIT_FOR_JOIN : SdResult.WAIT_FOR_FORMAT);
+        else if (st == Proto.STATUS_SHUTDOWN) rsp.result(SdResult.SHUTDOWN);
+        else if (state.driverUnhealthy) rsp.result(SdResult.CLUSTER_ERROR); // dog: "Cluster status: Cluster driver error"
+        int nodesNr = Math.max(0, h.clusterNodesNr());
+        int recSize = EpochRecord.recordSize(nodesNr);
+        int max = (int) (h.dataLength() / recSize);
+        List<EpochRecord> recs = sheep.membership().epochRecords(max);
+        ByteBuffer b = ByteBuffer.allocate(recs.size() * recSize).order(ByteOrder.LITTLE_ENDIAN);
+        boolean first = true;
+        for (EpochRecord r : recs) {
+            if (r.nodes.size() > nodesNr && nodesNr > 0) {
+                rsp.result(SdResult.BUFFER_SMALL);
+                return Request.NO_DATA;
+            }
+            if (r.nodes.size() > nodesNr) r.nodes = List.of(); // dog's first probe (nodes_nr 0) only wants the head
+            if (first) {
+                r.ctime = state.ctime;
+                r.disableRecovery = state.disableRecovery;
+                r.nrCopies = state.copies;
+                r.copyPolicy = state.copyPolicy;
+                r.flags = state.flags;
+                r.drvName = state.defaultStore;
+                first = false;
+            }
+            r.nodes = io.sheepdog.proto.VnodeRing.autoVnodes(r.nodes);
+            r.encode(b, nodesNr);
+        }
+        return b.array();
+    }
+
+    private byte[] stat() {
+        ByteBuffer b = ByteBuffer.allocate(120).order(ByteOrder.LITTLE_ENDIAN);
+        long[] v = {gwActive.get(), peerActive.get(), gwTotal.get(), peerTotal.get(), gwRx.get(), gwTx.get(), 0, 0,
+                gwRemove.get(), gwRead.get(), gwWrite.get(), 0, 0, 0, 0};
+        for (long x : v) b.putLong(x);
+        return b.array();
+    }
+
+    private void repair(SdRequest h) throws SdError, IOException {
+        long oid = h.forwOid();
+        NodeId from = new NodeId(h.forwAddr(), h.forwPort());
+        long size = sheep.gateway().sizes().of(oid);
+        SdRequest read = new SdRequest().opcode(Opcodes.READ_PEER).protoVer(Proto.SHEEP_PROTO_VER).epoch(state.epoch())
+                .objOid(oid).dataLength(size).flags(SdFlags.CMD_RECOVERY);
+        Reply rep = sheep.gateway().send(new SdNode(from, 0, 0, 0), read, null);
+        if (rep.result() != SdResult.SUCCESS) throw new SdError(rep.result());
+        sheep.store().remove(oid);
+        sheep.store().create(oid, size, null, 0, rep.data());
+    }
+
+    private byte[] mdInfo(SdRequest h) throws IOException {
+        int size = 263_688;
+        ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(0, 0);
+        b.putLong(8, sheep.store().freeBytes());
+        b.putLong(16, sheep.store().usedBytes());
+        Strings.write(b, 24, 4096, sheep.objDir().toString());
+        b.putInt(263_680, 1);
+        return b.array();
+    }
+
+    /** GET_VM_LIST: n x {name[256], host_addr[16], u16 host_port, pad[6]} for every locked VDI. */
+    private byte[] vmList(long want) throws SdError {
+        List<VdiState> locked = new ArrayList<>();
+        for (VdiState s : sheep.vdis().all()) if (s.locked() && !s.deleted) locked.add(s);
+        ByteBuffer b = ByteBuffer.allocate(locked.size() * 280).order(ByteOrder.LITTLE_ENDIAN);
+        for (VdiState s : locked) {
+            int base = b.position();
+            String name;
+            try {
+                name = sheep.vdiOps().readHeader(s.vid).name;
+            } catch (SdError e) {
+                name = "";
+            }
+            Strings.write(b, base, 256, name);
+            b.put(base + 256, s.lockClientAddr, 0, 16);
+            b.putShort(base + 272, (short) s.lockClientPort);
+            b.position(base + 280);
+        }
+        if (b.capacity() > want) throw new SdError(SdResult.BUFFER_SMALL);
+        return b.array();
+    }
+}

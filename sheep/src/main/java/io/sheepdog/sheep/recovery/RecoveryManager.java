@@ -1,0 +1,312 @@
+package io.sheepdog.sheep.recovery;
+
+import io.sheepdog.client.Reply;
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdFlags;
+import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.proto.VnodeRing;
+import io.sheepdog.sheep.Sheep;
+import io.sheepdog.sheep.gateway.PeerService;
+import io.sheepdog.sheep.node.ClusterView;
+import io.sheepdog.sheep.store.ObjectStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Brings every object back to its place after a membership change (SHEEP-DAEMON.md §7). On each new epoch: objects
+ * this node no longer holds go to the stale area (still readable by recovering peers); the object lists of all
+ * members (live and stale) tell which objects belong here now and who has a copy; each missing one is fetched,
+ * a live copy preferred over a stale one. A client request that touches an object still waiting here recovers it
+ * first, so I/O goes on during recovery and nothing is reported missing.
+ */
+public final class RecoveryManager implements PeerService.RecoveryHook {
+    private static final Logger LOG = LoggerFactory.getLogger(RecoveryManager.class);
+    private static final int WORKERS = 8;
+
+    private final Sheep sheep;
+    private volatile Run current;
+    private volatile boolean enabled = true;
+    private volatile int throttleMax;
+    private volatile long throttleIntervalMs;
+    private final Map<Integer, Set<NodeId>> completions = new ConcurrentHashMap<>();
+
+    public RecoveryManager(Sheep sheep) { this.sheep = sheep; }
+
+    /** One recovery pass for one epoch. */
+    private final class Run {
+        final int epoch;
+        final int prevEpoch;
+        final CountDownLatch prepared = new CountDownLatch(1);
+        final Map<Long, List<Source>> pending = new ConcurrentHashMap<>();
+        final Map<Long, Object> inProgress = new ConcurrentHashMap<>();
+        volatile boolean cancelled;
+        volatile int phase; // 0 preparing, 1 recovering, 2 notifying
+        volatile long total;
+        final java.util.concurrent.atomic.AtomicLong done = new java.util.concurrent.atomic.AtomicLong();
+        Thread thread;
+
+        Run(int epoch, int prevEpoch) {
+            this.epoch = epoch;
+            this.prevEpoch = prevEpoch;
+        }
+    }
+
+    private record Source(SdNode node, boolean stale) {}
+
+    public void setEnabled(boolean on) {
+        enabled = on;
+        synchronized (this) { notifyAll(); }
+    }
+
+    /** Starts recovery for {@code epoch} (superseding any running one). Called on the cluster event thread. */
+    public synchronized void start(int epoch, List<SdNode> prevNodes, int prevEpoch) {
+        stop();
+        Run r = new Run(epoch, prevEpoch);
+        current = r;
+        r.thread = Thread.ofVirtual().name("recovery-" + epoch).start(() -> run(r));
+    }
+
+    public synchronized void stop() {
+        Run r = current;
+        if (r != null) {
+            r.cancelled = true;
+            r.prepared.countDown();
+            current = null;
+        }
+    }
+
+    public void moveAllToStale(int epoch) {
+        try {
+            ObjectStore store = sheep.store();
+            List<Long> all = store.list();
+            for (long oid : all) store.moveToStale(oid, Math.max(epoch, 0));
+            if (!all.isEmpty()) LOG.info("rejoining after missed epochs: kept {} objects as recovery sources only", all.size());
+        } catch (IOException e) {
+            LOG.error("cannot move objects to stale: {}", e.toString());
+        }
+    }
+
+    private void run(Run r) {
+        try {
+            ClusterView v = sheep.state().view();
+            VnodeRing ring = v.ring();
+            NodeId self = sheep.state().self().nid();
+            ObjectStore store = sheep.store();
+            // 1. what no longer belongs here becomes stale
+            for (long oid : store.list()) {
+                if (r.cancelled) return;
+                if (!ring.isTarget(oid, copiesOf(oid), self)) store.moveToStale(oid, r.prevEpoch);
+            }
+            // 2. who has what
+            Map<Long, List<Source>> holders = new HashMap<>();
+            for (SdNode n : v.members()) {
+                if (n.nid().equals(self)) continue;
+                for (long[] e : objectList(n, r.epoch)) {
+                    holders.computeIfAbsent(e[0], k -> new ArrayList<>()).add(new Source(n, e[1] != 0));
+                }
+            }
+            for (long oid : store.listStale()) holders.computeIfAbsent(oid, k -> new ArrayList<>()).add(new Source(sheep.state().self(), true));
+            for (var en : holders.entrySet()) {
+                long oid = en.getKey();
+                if (!ring.isTarget(oid, copiesOf(oid), self) || store.exists(oid)) continue;
+                List<Source> src = en.getValue();
+                src.sort((a, b) -> Boolean.compare(a.stale, b.stale)); // live copies first
+                r.pending.put(oid, src);
+            }
+            r.total = r.pending.size();
+            r.phase = 1;
+            r.prepared.countDown();
+            if (r.total > 0) LOG.info("recovery for epoch {}: {} objects to bring here", r.epoch, r.total);
+            // 3. fetch
+            List<Long> todo = new ArrayList<>(r.pending.keySet());
+            Collections.sort(todo);
+            Semaphore workers = new Semaphore(WORKERS);
+            for (long oid : todo) {
+                while (!enabled && !r.cancelled) {
+                    synchronized (this) { wait(500); }
+                }
+                if (r.cancelled) return;
+                throttle();
+                workers.acquire();
+                Thread.ofVirtual().start(() -> {
+                    try {
+                        recoverOne(r, oid);
+                    } finally {
+                        workers.release();
+                    }
+                });
+            }
+            workers.acquire(WORKERS);
+            if (r.cancelled) return;
+            r.phase = 2;
+            LOG.info("recovery for epoch {} finished: {} objects", r.epoch, r.done.get());
+            SdRequest done = SdRequest.of(Opcodes.COMPLETE_RECOVERY).objTgtEpoch(r.epoch);
+            sheep.clusterOps().broadcast(done, io.sheepdog.sheep.ops.Request.NO_DATA);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Exception e) {
+            LOG.error("recovery for epoch {} failed", r.epoch, e);
+        } finally {
+            r.prepared.countDown();
+            synchronized (this) {
+                if (current == r) current = null;
+            }
+        }
+    }
+
+    private void throttle() throws InterruptedException {
+        if (throttleMax > 0 && throttleIntervalMs > 0) Thread.sleep(Math.max(1, throttleIntervalMs / throttleMax));
+    }
+
+    private int copiesOf(long oid) {
+        var s = sheep.vdis().state(io.sheepdog.proto.Oids.vid(oid));
+        int c = s != null && s.nrCopies != 0 ? s.nrCopies : (sheep.state().copies == 0 ? Proto.DEFAULT_COPIES : sheep.state().copies);
+        return c;
+    }
+
+    /** Live and stale oids of a member: pairs {oid, stale?}. */
+    private List<long[]> objectList(SdNode n, int epoch) {
+        List<long[]> out = new ArrayList<>();
+        long buf = 4L << 20;
+        for (int attempt = 0; attempt < 8; attempt++) {
+            SdRequest req = SdRequest.of(Opcodes.GET_OBJ_LIST).epoch(epoch).dataLength(buf).flags(SdFlags.CMD_WILDCARD);
+            Reply rep = sheep.gateway().send(n, req, null);
+            if (rep.result() == SdResult.BUFFER_SMALL) {
+                buf *= 2;
+                continue;
+            }
+            if (rep.result() != SdResult.SUCCESS) {
+                LOG.warn("cannot get the object list of {}: {}", n.nid(), SdResult.message(rep.result()));
+                return out;
+            }
+            ByteBuffer b = ByteBuffer.wrap(rep.data()).order(ByteOrder.LITTLE_ENDIAN);
+            while (b.remaining() >= 8) {
+                long oid = b.getLong();
+                // stale entries are flagged by the top bit of a second word, see GET_OBJ_LIST in RequestProcessor
+                long flag = b.remaining() >= 8 ? b.getLong() : 0;
+                out.add(new long[] {oid, flag});
+            }
+            return out;
+        }
+        return out;
+    }
+
+    private boolean recoverOne(Run r, long oid) {
+        Object mark = new Object();
+        Object other = r.inProgress.putIfAbsent(oid, mark);
+        if (other != null) {
+            synchronized (other) {
+                while (r.inProgress.get(oid) == other) {
+                    try { other.wait(200); } catch (InterruptedException e) { Thread.currentThread().interrupt(); return false; }
+                }
+            }
+            return sheep.store().exists(oid);
+        }
+        try {
+            List<Source> src = r.pending.get(oid);
+            if (src == null || sheep.store().exists(oid)) return true;
+            long size = sheep.gateway().sizes().of(oid);
+            for (Source s : src) {
+                byte[] data;
+                if (s.node.nid().equals(sheep.state().self().nid())) {
+                    data = sheep.store().readStale(oid, 0, 0, (int) size);
+                    if (data == null) continue;
+                } else {
+                    int flags = SdFlags.CMD_RECOVERY | (s.stale ? SdFlags.CMD_WILDCARD : 0);
+                    SdRequest read = SdRequest.of(Opcodes.READ_PEER).epoch(r.epoch).objOid(oid).dataLength(size)
+                            .objTgtEpoch(r.prevEpoch).flags(flags);
+                    Reply rep = sheep.gateway().send(s.node, read, null);
+                    if (rep.result() != SdResult.SUCCESS) continue;
+                    data = rep.data();
+                }
+                sheep.store().create(oid, size, null, 0, data);
+                r.done.incrementAndGet();
+                r.pending.remove(oid);
+                return true;
+            }
+            LOG.warn("no source for object {} at epoch {}", io.sheepdog.proto.Oids.fileName(oid), r.epoch);
+            return false;
+        } catch (IOException e) {
+            LOG.error("recovering {} failed: {}", io.sheepdog.proto.Oids.fileName(oid), e.toString());
+            return false;
+        } finally {
+            r.inProgress.remove(oid);
+            synchronized (mark) { mark.notifyAll(); }
+        }
+    }
+
+    /** A request touches {@code oid}: if it is waiting to be recovered here, recover it now. */
+    @Override
+    public void awaitRecovered(long oid) throws InterruptedException {
+        Run r = current;
+        if (r == null || sheep.store().exists(oid)) return;
+        if (!r.prepared.await(30, TimeUnit.SECONDS)) return;
+        if (r.pending.containsKey(oid)) recoverOne(r, oid);
+    }
+
+    public synchronized void onCompleted(SdNode sender, int epoch) {
+        Set<NodeId> s = completions.computeIfAbsent(epoch, k -> ConcurrentHashMap.newKeySet());
+        s.add(sender.nid());
+        ClusterView v = sheep.state().view();
+        if (epoch != v.epoch()) return;
+        Set<NodeId> all = new HashSet<>();
+        for (SdNode n : v.members()) all.add(n.nid());
+        if (s.containsAll(all) && current == null) {
+            try {
+                sheep.store().purgeStale();
+                LOG.info("every node recovered epoch {}: stale copies purged", epoch);
+            } catch (IOException e) {
+                LOG.warn("cannot purge stale objects: {}", e.toString());
+            }
+            completions.keySet().removeIf(e -> e <= epoch);
+        }
+    }
+
+    /** STAT_RECOVERY reply ({@code recovery_state}, 24 bytes). */
+    public byte[] encodeState() {
+        Run r = current;
+        ByteBuffer b = ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN);
+        if (r != null) {
+            b.put(0, (byte) 1);
+            b.putInt(4, r.phase);
+            b.putLong(8, r.done.get());
+            b.putLong(16, r.total);
+        }
+        return b.array();
+    }
+
+    public byte[] encodeThrottle() {
+        ByteBuffer b = ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(0, throttleMax);
+        b.putLong(8, throttleIntervalMs);
+        b.put(16, (byte) (throttleMax > 0 && throttleIntervalMs > 0 ? 1 : 0));
+        return b.array();
+    }
+
+    public void decodeThrottle(byte[] d) {
+        if (d.length < 16) return;
+        ByteBuffer b = ByteBuffer.wrap(d).order(ByteOrder.LITTLE_ENDIAN);
+        throttleMax = b.getInt(0);
+        throttleIntervalMs = b.getLong(8);
+    }
+
+    public boolean inRecovery() { return current != null; }
+}

@@ -1,0 +1,414 @@
+package io.sheepdog.sheep.store;
+
+import io.sheepdog.proto.Oids;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileStore;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The "plain" store: one file per object under {@code obj/}, named {@code %016x}; stale copies under
+ * {@code obj/.stale/<oid>.<epoch>}. Creation goes through {@code <oid>.tmp} and an atomic rename, so a crash never
+ * leaves a half-made object. Writes are made durable with fdatasync, batched per file: a writer whose bytes were
+ * covered by a sync another writer started after them does not sync again (group commit).
+ */
+public final class FileObjectStore implements ObjectStore {
+    private static final Logger LOG = LoggerFactory.getLogger(FileObjectStore.class);
+    private static final int STRIPES = 256;
+    private static final int MAX_OPEN = 2048;
+
+    private final Path dir;
+    private final Path staleDir;
+    private final boolean sync;
+    private final ReentrantReadWriteLock[] stripes = new ReentrantReadWriteLock[STRIPES];
+    private final Map<Long, Handle> open = new ConcurrentHashMap<>();
+
+    /** An open object file and its group-commit state. */
+    private static final class Handle {
+        final FileChannel ch;
+        final ReentrantLock syncLock = new ReentrantLock();
+        long written;     // guarded by this
+        volatile long synced;
+        volatile long lastUse;
+
+        Handle(FileChannel ch) { this.ch = ch; }
+
+        synchronized long markWritten() { return ++written; }
+        synchronized long currentWritten() { return written; }
+    }
+
+    public FileObjectStore(Path objDir, boolean sync) throws IOException {
+        this.dir = objDir;
+        this.staleDir = objDir.resolve(".stale");
+        this.sync = sync;
+        Files.createDirectories(staleDir);
+        for (int i = 0; i < STRIPES; i++) stripes[i] = new ReentrantReadWriteLock();
+        cleanTmp();
+    }
+
+    /** Objects being created when the process died are not objects: drop them. */
+    private void cleanTmp() throws IOException {
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.tmp")) {
+            for (Path p : ds) {
+                LOG.info("removing unfinished object {}", p.getFileName());
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    public Path dir() { return dir; }
+
+    private ReentrantReadWriteLock lockOf(long oid) {
+        return stripes[(int) ((oid ^ (oid >>> 32)) & (STRIPES - 1))];
+    }
+
+    private Path path(long oid) { return dir.resolve(Oids.fileName(oid)); }
+
+    private Handle handle(long oid) throws IOException {
+        Handle h = open.get(oid);
+        if (h != null) {
+            h.lastUse = System.nanoTime();
+            return h;
+        }
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(path(oid), StandardOpenOption.READ, StandardOpenOption.WRITE);
+        } catch (NoSuchFileException e) {
+            throw new NoSuchObjectException(oid);
+        }
+        Handle fresh = new Handle(ch);
+        fresh.lastUse = System.nanoTime();
+        Handle prev = open.putIfAbsent(oid, fresh);
+        if (prev != null) {
+            ch.close();
+            return prev;
+        }
+        if (open.size() > MAX_OPEN) evict();
+        return fresh;
+    }
+
+    /** Closes the least recently used half of the cached channels that nobody is syncing. */
+    private void evict() {
+        List<Map.Entry<Long, Handle>> all = new ArrayList<>(open.entrySet());
+        all.sort((a, b) -> Long.compare(a.getValue().lastUse, b.getValue().lastUse));
+        for (int i = 0; i < all.size() / 2; i++) {
+            long oid = all.get(i).getKey();
+            ReentrantReadWriteLock l = lockOf(oid);
+            if (!l.writeLock().tryLock()) continue;
+            try {
+                Handle h = open.remove(oid);
+                if (h != null) closeQuietly(h.ch);
+            } finally {
+                l.writeLock().unlock();
+            }
+        }
+    }
+
+    private void dropHandle(long oid) {
+        Handle h = open.remove(oid);
+        if (h != null) closeQuietly(h.ch);
+    }
+
+    private static void closeQuietly(FileChannel ch) {
+        try { ch.close(); } catch (IOException ignored) { }
+    }
+
+    @Override
+    public boolean exists(long oid) {
+        return open.containsKey(oid) || Files.exists(path(oid));
+    }
+
+    @Override
+    public byte[] read(long oid, long offset, int len) throws IOException {
+        ReentrantReadWriteLock l = lockOf(oid);
+        l.readLock().lock();
+        try {
+            Handle h = handle(oid);
+            byte[] out = new byte[len];
+            readFully(h.ch, ByteBuffer.wrap(out), offset);
+            return out;
+        } finally {
+            l.readLock().unlock();
+        }
+    }
+
+    private static void readFully(FileChannel ch, ByteBuffer b, long pos) throws IOException {
+        while (b.hasRemaining()) {
+            int n = ch.read(b, pos);
+            if (n < 0) break; // past EOF: the rest stays zero
+            pos += n;
+        }
+    }
+
+    private static void writeFully(FileChannel ch, ByteBuffer b, long pos) throws IOException {
+        while (b.hasRemaining()) pos += ch.write(b, pos);
+    }
+
+    @Override
+    public void write(long oid, long offset, byte[] data) throws IOException {
+        ReentrantReadWriteLock l = lockOf(oid);
+        l.readLock().lock();
+        try {
+            Handle h = handle(oid);
+            try {
+                writeFully(h.ch, ByteBuffer.wrap(data), offset);
+            } catch (IOException e) {
+                throw translate(e, oid);
+            }
+            long seq = h.markWritten();
+            if (sync) syncUpTo(h, seq, oid);
+        } finally {
+            l.readLock().unlock();
+        }
+    }
+
+    /** Group commit: one fdatasync covers every write that completed before it started. */
+    private void syncUpTo(Handle h, long seq, long oid) throws IOException {
+        if (h.synced >= seq) return;
+        h.syncLock.lock();
+        try {
+            if (h.synced >= seq) return;
+            long target = h.currentWritten();
+            try {
+                h.ch.force(false);
+            } catch (IOException e) {
+                throw translate(e, oid);
+            }
+            h.synced = target;
+        } finally {
+            h.syncLock.unlock();
+        }
+    }
+
+    private static IOException translate(IOException e, long oid) {
+        String m = String.valueOf(e.getMessage());
+        if (m.contains("No space left") || m.contains("Disk quota")) return new NoSpaceException(Oids.fileName(oid), e);
+        return e;
+    }
+
+    @Override
+    public boolean create(long oid, long size, byte[] base, long offset, byte[] data) throws IOException {
+        ReentrantReadWriteLock l = lockOf(oid);
+        l.writeLock().lock();
+        try {
+            Path target = path(oid);
+            if (Files.exists(target)) return false;
+            Path tmp = dir.resolve(Oids.fileName(oid) + ".tmp");
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
+                    StandardOpenOption.WRITE, StandardOpenOption.READ)) {
+                if (base != null) writeFully(ch, ByteBuffer.wrap(base, 0, (int) Math.min(base.length, size)), 0);
+                if (data != null && data.length > 0) writeFully(ch, ByteBuffer.wrap(data), offset);
+                if (ch.size() < size) {
+                    // extend sparsely to the full object size so reads past the written part are zeros
+                    ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
+                }
+                if (sync) ch.force(true);
+            } catch (IOException e) {
+                Files.deleteIfExists(tmp);
+                throw translate(e, oid);
+            }
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target);
+            }
+            if (sync) syncDir(dir);
+            return true;
+        } finally {
+            l.writeLock().unlock();
+        }
+    }
+
+    private static void syncDir(Path d) throws IOException {
+        try (FileChannel ch = FileChannel.open(d, StandardOpenOption.READ)) {
+            ch.force(true);
+        }
+    }
+
+    @Override
+    public boolean remove(long oid) throws IOException {
+        ReentrantReadWriteLock l = lockOf(oid);
+        l.writeLock().lock();
+        try {
+            dropHandle(oid);
+            boolean existed = Files.deleteIfExists(path(oid));
+            if (existed && sync) syncDir(dir);
+            return existed;
+        } finally {
+            l.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public List<Long> list() throws IOException {
+        List<Long> out = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+            for (Path p : ds) {
+                String n = p.getFileName().toString();
+                if (n.length() == 16 && isHex(n)) out.add(Oids.parseFileName(n));
+            }
+        }
+        return out;
+    }
+
+    private static boolean isHex(String s) {
+        for (int i = 0; i < s.length(); i++) if (Character.digit(s.charAt(i), 16) < 0) return false;
+        return true;
+    }
+
+    @Override
+    public byte[] sha1(long oid, long size) throws IOException {
+        ReentrantReadWriteLock l = lockOf(oid);
+        l.readLock().lock();
+        try {
+            return sha1Of(handle(oid).ch, size);
+        } finally {
+            l.readLock().unlock();
+        }
+    }
+
+    private static byte[] sha1Of(FileChannel ch, long size) throws IOException {
+        MessageDigest md;
+        try {
+            md = MessageDigest.getInstance("SHA-1");
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+        ByteBuffer b = ByteBuffer.allocate(1 << 20);
+        long pos = 0;
+        while (pos < size) {
+            b.clear();
+            b.limit((int) Math.min(b.capacity(), size - pos));
+            readFully(ch, b, pos);
+            // zero-extend what the file does not have
+            while (b.hasRemaining()) b.put((byte) 0);
+            b.flip();
+            md.update(b);
+            pos += b.limit();
+        }
+        return md.digest();
+    }
+
+    @Override
+    public void moveToStale(long oid, int epoch) throws IOException {
+        ReentrantReadWriteLock l = lockOf(oid);
+        l.writeLock().lock();
+        try {
+            dropHandle(oid);
+            Path src = path(oid);
+            if (!Files.exists(src)) return;
+            Files.move(src, staleDir.resolve(Oids.fileName(oid) + "." + epoch), StandardCopyOption.REPLACE_EXISTING);
+        } finally {
+            l.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public byte[] readStale(long oid, int epoch, long offset, int len) throws IOException {
+        Path p = null;
+        if (epoch > 0) {
+            Path c = staleDir.resolve(Oids.fileName(oid) + "." + epoch);
+            if (Files.exists(c)) p = c;
+        }
+        if (p == null) {
+            int best = -1;
+            String prefix = Oids.fileName(oid) + ".";
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(staleDir, prefix + "*")) {
+                for (Path c : ds) {
+                    try {
+                        int e = Integer.parseInt(c.getFileName().toString().substring(prefix.length()));
+                        if (e > best) { best = e; p = c; }
+                    } catch (NumberFormatException ignored) { }
+                }
+            }
+        }
+        if (p == null) return null;
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+            byte[] out = new byte[len];
+            readFully(ch, ByteBuffer.wrap(out), offset);
+            return out;
+        }
+    }
+
+    @Override
+    public List<Long> listStale() throws IOException {
+        List<Long> out = new ArrayList<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(staleDir)) {
+            for (Path p : ds) {
+                String n = p.getFileName().toString();
+                if (n.length() > 17 && n.charAt(16) == '.') out.add(Oids.parseFileName(n.substring(0, 16)));
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public void purgeStale() throws IOException {
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(staleDir)) {
+            for (Path p : ds) Files.deleteIfExists(p);
+        }
+    }
+
+    @Override
+    public void wipe() throws IOException {
+        for (Iterator<Long> it = open.keySet().iterator(); it.hasNext(); ) {
+            long oid = it.next();
+            dropHandle(oid);
+        }
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+            for (Path p : ds) if (!Files.isDirectory(p)) Files.deleteIfExists(p);
+        }
+        purgeStale();
+        if (sync) syncDir(dir);
+    }
+
+    @Override
+    public long usedBytes() throws IOException {
+        long sum = 0;
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
+            for (Path p : ds) {
+                if (Files.isRegularFile(p)) {
+                    Object blocks = Files.getAttribute(p, "unix:size");
+                    sum += blocks instanceof Long v ? v : 0;
+                }
+            }
+        } catch (UnsupportedOperationException | IllegalArgumentException e) {
+            return 0;
+        }
+        return sum;
+    }
+
+    @Override
+    public long totalBytes() throws IOException {
+        FileStore fs = Files.getFileStore(dir);
+        return fs.getTotalSpace();
+    }
+
+    @Override
+    public long freeBytes() throws IOException {
+        return Files.getFileStore(dir).getUsableSpace();
+    }
+
+    @Override
+    public void close() {
+        for (Long oid : new ArrayList<>(open.keySet())) dropHandle(oid);
+    }
+}

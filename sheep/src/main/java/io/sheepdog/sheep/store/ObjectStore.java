@@ -1,0 +1,60 @@
+package io.sheepdog.sheep.store;
+
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * The local object store of one sheep: objects named by oid, each a file. Every mutating call returns only once the
+ * bytes are durable (unless the store was opened with sync off). Implementations must make creation atomic: a
+ * crash leaves either no object or the whole new object.
+ */
+public interface ObjectStore extends AutoCloseable {
+
+    boolean exists(long oid);
+
+    /** Reads {@code len} bytes at {@code offset}; bytes past the end of the file read as zeros. */
+    byte[] read(long oid, long offset, int len) throws IOException;
+
+    /** Writes into an existing object. @throws NoSuchObjectException if absent */
+    void write(long oid, long offset, byte[] data) throws IOException;
+
+    /**
+     * Atomically creates {@code oid} of {@code size} bytes whose content is {@code base} (may be null: zeros) with
+     * {@code data} overlaid at {@code offset}. Returns false if the object already exists (nothing changed).
+     */
+    boolean create(long oid, long size, byte[] base, long offset, byte[] data) throws IOException;
+
+    /** Removes the object; false if it was absent. */
+    boolean remove(long oid) throws IOException;
+
+    /** Every oid stored (not counting stale copies). */
+    List<Long> list() throws IOException;
+
+    /** SHA-1 of the whole object (size {@code size}, zero-extended). */
+    byte[] sha1(long oid, long size) throws IOException;
+
+    /** Moves the object to the stale area, tagged with {@code epoch}. */
+    void moveToStale(long oid, int epoch) throws IOException;
+
+    /** Reads a stale copy kept at {@code epoch} or, if {@code epoch} is 0, the newest stale copy; null if none. */
+    byte[] readStale(long oid, int epoch, long offset, int len) throws IOException;
+
+    /** Oids of the stale copies (any epoch). */
+    List<Long> listStale() throws IOException;
+
+    /** Drops every stale copy. */
+    void purgeStale() throws IOException;
+
+    /** Removes every object and stale copy (format). */
+    void wipe() throws IOException;
+
+    /** Bytes used by object files. */
+    long usedBytes() throws IOException;
+
+    /** Total and free bytes of the file system holding the store. */
+    long totalBytes() throws IOException;
+
+    long freeBytes() throws IOException;
+
+    @Override void close();
+}

@@ -1,0 +1,32 @@
+package io.sheepdog.sheep.vdi;
+
+import io.sheepdog.proto.NodeId;
+
+/** What every node knows about one VDI id, kept in memory and exchanged on join (PROTOCOL.md §11.5). */
+public final class VdiState {
+    public final int vid;
+    public int nrCopies;
+    public int copyPolicy;
+    public int blockSizeShift;
+    public boolean snapshot;
+    public boolean deleted;
+    public int parentVid;
+    public int lockState = io.sheepdog.proto.Proto.LOCK_STATE_UNLOCKED;
+    /** Gateway node that took the lock, and the client (address, port, connection) it took it for. */
+    public NodeId lockOwner;
+    public byte[] lockClientAddr = new byte[16];
+    public int lockClientPort;
+    public long lockConnection;
+
+    public VdiState(int vid) { this.vid = vid; }
+
+    public boolean locked() { return lockState != io.sheepdog.proto.Proto.LOCK_STATE_UNLOCKED; }
+
+    public void unlock() {
+        lockState = io.sheepdog.proto.Proto.LOCK_STATE_UNLOCKED;
+        lockOwner = null;
+        lockClientAddr = new byte[16];
+        lockClientPort = 0;
+        lockConnection = 0;
+    }
+}

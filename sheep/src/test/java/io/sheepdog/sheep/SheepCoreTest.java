@@ -1,0 +1,145 @@
+package io.sheepdog.sheep;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.sheepdog.client.Reply;
+import io.sheepdog.client.SheepConnection;
+import io.sheepdog.proto.Inode;
+import io.sheepdog.proto.Oids;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdFlags;
+import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.proto.Strings;
+import java.net.ServerSocket;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** One sheep in this JVM (solo driver) driven over real TCP with the client library. */
+class SheepCoreTest {
+    @TempDir Path dir;
+    Sheep sheep;
+    SheepConnection c;
+    int port;
+
+    static int freePort() throws Exception {
+        try (ServerSocket s = new ServerSocket(0)) { return s.getLocalPort(); }
+    }
+
+    @BeforeEach void start() throws Exception {
+        port = freePort();
+        sheep = new Sheep(new SheepOptions(dir.resolve("store"), port, 0, "127.0.0.1", null, "solo", true, null, dir, "info",
+                false, true, 0, false));
+        sheep.start();
+        c = SheepConnection.open("127.0.0.1", port);
+    }
+
+    @AfterEach void stop() {
+        if (c != null) c.close();
+        if (sheep != null) sheep.close();
+    }
+
+    private Reply format(int copies) throws Exception {
+        SdRequest r = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(copies).clusterCtime(System.currentTimeMillis() << 22)
+                .clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
+        return c.call(r, "plain\0".getBytes());
+    }
+
+    private int newVdi(String name, long size) throws Exception {
+        SdRequest r = SdRequest.of(Opcodes.NEW_VDI).vdiSize(size).flags(SdFlags.CMD_WRITE).dataLength(256);
+        Reply rep = c.call(r, Strings.fixed(name, 256));
+        assertEquals(SdResult.SUCCESS, rep.result(), SdResult.message(rep.result()));
+        return rep.header().vdiVid();
+    }
+
+    @Test void waitsForFormatThenRuns() throws Exception {
+        Reply before = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1 << 30).flags(SdFlags.CMD_WRITE).dataLength(256), Strings.fixed("x", 256));
+        assertEquals(SdResult.WAIT_FOR_FORMAT, before.result());
+        assertEquals(SdResult.SUCCESS, format(1).result());
+        Reply nodes = c.call(SdRequest.of(Opcodes.GET_NODE_LIST).dataLength(80 * 6144));
+        assertEquals(1, nodes.header().nodeNrNodes());
+        SdNode n = SdNode.decode(ByteBuffer.wrap(nodes.data()));
+        assertEquals(port, n.nid().port());
+        assertEquals(128, n.nrVnodes());
+    }
+
+    @Test void vdiLifecycleAndObjectIo() throws Exception {
+        format(1);
+        int vid = newVdi("test", 1L << 30);
+        assertEquals(0x7c2b25, vid);
+        Reply dup = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1 << 30).flags(SdFlags.CMD_WRITE).dataLength(256), Strings.fixed("test", 256));
+        assertEquals(SdResult.VDI_EXIST, dup.result());
+        // lookup
+        Reply info = c.call(SdRequest.of(Opcodes.GET_VDI_INFO).flags(SdFlags.CMD_WRITE).dataLength(512), new byte[512]);
+        assertEquals(SdResult.NO_VDI, info.result()); // empty name: nothing to find
+        byte[] nt = new byte[512];
+        System.arraycopy(Strings.fixed("test", 256), 0, nt, 0, 256);
+        info = c.call(SdRequest.of(Opcodes.GET_VDI_INFO).flags(SdFlags.CMD_WRITE).dataLength(512), nt);
+        assertEquals(SdResult.SUCCESS, info.result());
+        assertEquals(vid, info.header().vdiVid());
+        // inode readable in QEMU's size
+        Reply ino = c.call(SdRequest.of(Opcodes.READ_OBJ).objOid(Oids.inodeOid(vid)).dataLength(Inode.QEMU_SIZE));
+        assertEquals(SdResult.SUCCESS, ino.result());
+        Inode i = Inode.decode(ino.data());
+        assertEquals("test", i.name);
+        assertEquals(1L << 30, i.vdiSize);
+        // write a data object and read it back
+        byte[] data = new byte[1 << 20];
+        new Random(1).nextBytes(data);
+        long oid = Oids.dataOid(vid, 3);
+        Reply w = c.call(SdRequest.of(Opcodes.CREATE_AND_WRITE_OBJ).objOid(oid).objOffset(4096).flags(SdFlags.CMD_WRITE).dataLength(data.length), data);
+        assertEquals(SdResult.SUCCESS, w.result());
+        Reply r = c.call(SdRequest.of(Opcodes.READ_OBJ).objOid(oid).objOffset(4096).dataLength(data.length));
+        assertArrayEquals(data, r.data());
+        Reply z = c.call(SdRequest.of(Opcodes.READ_OBJ).objOid(oid).objOffset(0).dataLength(4096));
+        assertArrayEquals(new byte[4096], z.data());
+        // pipelined: many reads in flight on one connection
+        var fs = new java.util.ArrayList<java.util.concurrent.CompletableFuture<Reply>>();
+        for (int k = 0; k < 64; k++) fs.add(c.submit(SdRequest.of(Opcodes.READ_OBJ).objOid(oid).objOffset(4096 + k).dataLength(16), null));
+        for (int k = 0; k < 64; k++) {
+            byte[] exp = java.util.Arrays.copyOfRange(data, k, k + 16);
+            assertArrayEquals(exp, fs.get(k).get().data());
+        }
+        // bitmap shows the VDI
+        Reply bm = c.call(SdRequest.of(Opcodes.READ_VDIS).dataLength(Proto.VDI_BITMAP_BYTES));
+        assertTrue((bm.data()[vid / 8] & (1 << (vid % 8))) != 0);
+        // object file is where the spec says
+        assertTrue(Files.exists(dir.resolve("store/obj/007c2b2500000003")));
+        assertTrue(Files.exists(dir.resolve("store/obj/807c2b2500000000")));
+    }
+
+    @Test void badInputGetsErrorsNotCrashes() throws Exception {
+        format(1);
+        // wrong proto version on an internal op
+        Reply v = c.call(new SdRequest().opcode(Opcodes.GET_NODE_LIST).protoVer(1).dataLength(100));
+        assertEquals(SdResult.VER_MISMATCH, v.result());
+        // unknown opcode
+        Reply u = c.call(new SdRequest().opcode(0x7f).protoVer(2));
+        assertEquals(SdResult.INVALID_PARMS, u.result());
+        // read past object end
+        int vid = newVdi("a", 1 << 30);
+        Reply p = c.call(SdRequest.of(Opcodes.READ_OBJ).objOid(Oids.dataOid(vid, 0)).objOffset(4 << 20).dataLength(4096));
+        assertEquals(SdResult.INVALID_PARMS, p.result());
+        // name of the wrong size
+        Reply nm = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1 << 20).flags(SdFlags.CMD_WRITE).dataLength(10), new byte[10]);
+        assertEquals(SdResult.INVALID_PARMS, nm.result());
+        // READ_VDIS with a wrong buffer size
+        Reply bm = c.call(SdRequest.of(Opcodes.READ_VDIS).dataLength(100));
+        assertEquals(SdResult.INVALID_PARMS, bm.result());
+        // FLUSH_VDI keeps the original's answer
+        assertEquals(SdResult.INVALID_PARMS, c.call(SdRequest.of(Opcodes.FLUSH_VDI).objOid(Oids.inodeOid(vid))).result());
+        // still alive
+        assertEquals(SdResult.SUCCESS, c.call(SdRequest.of(Opcodes.GET_NODE_LIST).dataLength(80 * 6144)).result());
+    }
+}
