@@ -108,7 +108,6 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
         wake.release();
     };
     private volatile boolean closed;
-    private volatile boolean sessionLost;
     private volatile boolean memberListDirty = true;
     private volatile boolean leaving;
     private final CompletableFuture<Void> finished = new CompletableFuture<>();
@@ -173,7 +172,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
                 .sessionTimeoutMs(timeout)
                 // Operations fail fast while disconnected; the driver retries them itself (a blind retry of a
                 // sequential create could queue an event twice) and keeps reporting health meanwhile.
-                .connectionTimeoutMs(Math.min(timeout, 2000))
+                .connectionTimeoutMs(Math.min(timeout, 1000))
                 .retryPolicy(new RetryNTimes(0, 0))
                 .ensembleTracker(false)
                 .build();
@@ -395,7 +394,8 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     // The event thread
 
     private void connectionChanged(ConnectionState state) {
-        if (state == ConnectionState.LOST) sessionLost = true;
+        // Only a wake-up: the session id tells whether the session is gone. (A LOST notification arrives late, when
+        // the driver may already have joined again with the new session.)
         wake.release();
     }
 
@@ -453,10 +453,9 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     private void checkConnection() {
         boolean connected = zk.getZookeeperClient().isConnected();
         long sid = currentSession();
-        if (dropReason == null && incarnation != 0 && (sessionLost || (connected && sid != 0 && sid != sessionId))) {
+        if (dropReason == null && incarnation != 0 && connected && sid != 0 && sid != sessionId) {
             dropReason = "ZooKeeper session expired";
         }
-        sessionLost = false;
         if (!connected && reportedHealthy) {
             health(false, "lost the connection to ZooKeeper at " + spec.connectString()
                     + "; waiting for it (session timeout " + spec.timeoutMs() + " ms)");

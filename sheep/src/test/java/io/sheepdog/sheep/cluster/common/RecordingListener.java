@@ -153,29 +153,33 @@ public class RecordingListener implements ClusterListener {
     }
 
     /**
-     * Asserts that the listeners saw the same sequence of ordered events: for every pair, from the point where one
-     * was (last) accepted, the other saw the same events in the same order, as far as both got (a node that left
-     * or was closed stops early).
+     * Asserts that the listeners saw the same sequence of ordered events: for every pair, from the point where the
+     * later of the two was (last) accepted, both saw the same events in the same order, as far as both got (a node
+     * that left or was closed stops early; a node that re-joined is compared from its last acceptance).
      */
     public static void assertSameOrder(List<RecordingListener> ls) {
         for (RecordingListener x : ls) {
-            List<String> ox = x.ordered();
-            int start = -1;
-            for (int i = 0; i < ox.size(); i++) if (ox.get(i).startsWith("accept " + port(x.self) + " ")) start = i;
-            if (start < 0) throw new AssertionError(port(x.self) + " was never accepted: " + ox);
-            List<String> tail = ox.subList(start, ox.size());
+            List<String> tx = sinceLastAccept(x);
             for (RecordingListener y : ls) {
                 if (y == x) continue;
-                List<String> oy = y.ordered();
-                int at = oy.lastIndexOf(tail.getFirst());
-                if (at < 0) continue; // y was gone before x joined
-                List<String> other = oy.subList(at, oy.size());
-                int n = Math.min(tail.size(), other.size());
-                if (!tail.subList(0, n).equals(other.subList(0, n))) {
+                List<String> ty = sinceLastAccept(y);
+                int at = ty.lastIndexOf(tx.getFirst());
+                if (at < 0) continue; // x joined before y (the pair is checked the other way round) or after y left
+                List<String> other = ty.subList(at, ty.size());
+                int n = Math.min(tx.size(), other.size());
+                if (!tx.subList(0, n).equals(other.subList(0, n))) {
                     throw new AssertionError("event order differs between " + port(x.self) + " and "
-                            + port(y.self) + ":\n  " + tail + "\n  " + other);
+                            + port(y.self) + ":\n  " + tx + "\n  " + other);
                 }
             }
         }
+    }
+
+    private static List<String> sinceLastAccept(RecordingListener l) {
+        List<String> o = l.ordered();
+        for (int i = o.size() - 1; i >= 0; i--) {
+            if (o.get(i).startsWith("accept " + port(l.self) + " ")) return o.subList(i, o.size());
+        }
+        throw new AssertionError(port(l.self) + " was never accepted: " + o);
     }
 }
