@@ -63,6 +63,7 @@ public final class MiniCluster implements AutoCloseable {
         private boolean format = true;
         private boolean nbd = true;
         private boolean sync = false;
+        private boolean shortPorts;
         private String name = "cluster";
         private String sheepJavaOpts = "-Xms32m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
         private final List<String> extraSheepArgs = new ArrayList<>();
@@ -84,6 +85,8 @@ public final class MiniCluster implements AutoCloseable {
          * lose acknowledged writes on kill -9; tests of crash durability need true).
          */
         public Builder sync(boolean s) { this.sync = s; return this; }
+        /** Sheep ports below 10000, for tgtd's sheepdog backing store (it truncates longer port numbers). */
+        public Builder portsBelow10000() { this.shortPorts = true; return this; }
         /** Prefix of the temp directory name, e.g. the test's name. */
         public Builder name(String n) { this.name = n.replaceAll("[^A-Za-z0-9_.-]", "_"); return this; }
         /** JVM options of the daemons (SHEEP_JAVA_OPTS of bin/sheep). */
@@ -113,7 +116,11 @@ public final class MiniCluster implements AutoCloseable {
 
     private SheepNode newNode(int i) {
         long zone = cfg.zones != null && i < cfg.zones.length ? cfg.zones[i] : i;
-        return new SheepNode(this, i, Ports.free(), cfg.nbd ? Ports.free() : 0, zone, dir.resolve("n" + i));
+        return new SheepNode(this, i, sheepPort(), cfg.nbd ? Ports.free() : 0, zone, dir.resolve("n" + i));
+    }
+
+    private int sheepPort() {
+        return cfg.shortPorts ? Ports.freeIn(2000, 9999) : Ports.free();
     }
 
     /** The repository root (system property {@code sheepdog.root}, set in it/pom.xml; else found from the cwd). */
@@ -152,7 +159,7 @@ public final class MiniCluster implements AutoCloseable {
 
     public SheepNode addNode(long zone) {
         int i = nodes.size();
-        SheepNode n = new SheepNode(this, i, Ports.free(), cfg.nbd ? Ports.free() : 0, zone >= 0 ? zone : i,
+        SheepNode n = new SheepNode(this, i, sheepPort(), cfg.nbd ? Ports.free() : 0, zone >= 0 ? zone : i,
                 dir.resolve("n" + i));
         nodes.add(n);
         return n.start();

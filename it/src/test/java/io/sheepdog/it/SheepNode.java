@@ -18,7 +18,7 @@ import java.util.Map;
  * store directory.
  */
 public final class SheepNode {
-    private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(20);
 
     private final MiniCluster cluster;
