@@ -1,11 +1,15 @@
 package io.sheepdog.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.sheepdog.proto.Inode;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
@@ -15,7 +19,11 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * {@code dog cluster check} must find nothing to repair.
  *
  * <p>The daemons run without {@code -n}: they fdatasync before acknowledging, which is what makes the promise.
- * Rounds: {@code -Dsheepdog.it.killRounds=N} (default 10); a soak run for benchmarks sets it high.
+ *
+ * <p>Soak mode: {@code ./test.sh -pl it -am -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false
+ * -Dit.test=KillRestartIT -Dsheepdog.it.killRounds=150} (default 10 rounds; the time limit grows with the rounds,
+ * failsafe's 25-minute fork limit bounds one run). {@code -Dsheepdog.it.killVdiMiB} sets the VDI size (default 128)
+ * and {@code -Dsheepdog.it.resumeMs} the longest stall allowed (default 5000, the issue's bound).
  */
 @ExtendWith(MiniClusterExtension.class)
 class KillRestartIT {
@@ -23,11 +31,16 @@ class KillRestartIT {
     private static final long VDI_SIZE = Long.getLong("sheepdog.it.killVdiMiB", 128) * MiB;
     private static final long OBJECT_SIZE = 4 * MiB;
     private static final int ROUNDS = Integer.getInteger("sheepdog.it.killRounds", 10);
-    /** The bound on how long I/O may stall while a node dies or comes back. */
-    private static final long RESUME_MS = 5000;
+    /** The bound on how long I/O may stall while a node dies or comes back ({@code -Dsheepdog.it.resumeMs}). */
+    private static final long RESUME_MS = Long.getLong("sheepdog.it.resumeMs", 5000);
 
     @Test
-    void acknowledgedWritesSurviveKillNineAndRestartOfEachNodeInTurn() throws Exception {
+    @Timeout(value = 4, unit = TimeUnit.HOURS) // the real bound, which grows with the rounds, is set below
+    void acknowledgedWritesSurviveKillNineAndRestartOfEachNodeInTurn() {
+        assertTimeoutPreemptively(Duration.ofSeconds(180 + 15L * ROUNDS), this::killAndRestartRounds);
+    }
+
+    private void killAndRestartRounds() throws Exception {
         try (MiniCluster c = MiniCluster.builder().name("killrestart").nodes(3).copies(3).sync(true).nbd(false)
                 .build().start()) {
             c.dog("vdi", "create", "vol", (VDI_SIZE / MiB) + "M").assertOk();
