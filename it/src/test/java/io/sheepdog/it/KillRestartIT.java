@@ -23,7 +23,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * <p>Soak mode: {@code ./test.sh -pl it -am -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false
  * -Dit.test=KillRestartIT -Dsheepdog.it.killRounds=150} (default 10 rounds; the time limit grows with the rounds,
  * failsafe's 25-minute fork limit bounds one run). {@code -Dsheepdog.it.killVdiMiB} sets the VDI size (default 128)
- * and {@code -Dsheepdog.it.resumeMs} the longest stall allowed (default 5000, the issue's bound).
+ * and {@code -Dsheepdog.it.resumeMs} the longest time without any acknowledged write allowed (default 5000, the issue's bound).
  */
 @ExtendWith(MiniClusterExtension.class)
 class KillRestartIT {
@@ -45,6 +45,7 @@ class KillRestartIT {
                 .build().start()) {
             c.dog("vdi", "create", "vol", (VDI_SIZE / MiB) + "M").assertOk();
             VerifyingWriter w = new VerifyingWriter(c, "vol", VDI_SIZE, OBJECT_SIZE).start(2, 20240601L);
+            long longestStall = 0;
             try {
                 w.awaitProgress(20);
                 for (int round = 0; round < ROUNDS; round++) {
@@ -59,8 +60,11 @@ class KillRestartIT {
                     c.waitForNodes(3);
                     long back = System.nanoTime();
                     w.awaitProgress(10); // and on while the node recovers
-                    log(String.format("round %d: killed node %d, gone after %d ms, back after %d ms; %s",
-                            round, victim.index(), (seen - t0) / 1_000_000, (back - t0) / 1_000_000, w.summary()));
+                    long stall = w.longestStallMillis(t0, System.nanoTime());
+                    longestStall = Math.max(longestStall, stall);
+                    log(String.format("round %d: killed node %d, gone after %d ms, back after %d ms, I/O stood still "
+                                    + "for at most %d ms; %s", round, victim.index(), (seen - t0) / 1_000_000,
+                            (back - t0) / 1_000_000, stall, w.summary()));
                 }
             } finally {
                 w.stop();
@@ -81,8 +85,10 @@ class KillRestartIT {
             log("verified through every node and on disk");
             CommandResult check = c.dog("cluster", "check").assertOk();
             assertCleanCheck(check);
-            assertTrue(w.slowestWriteMillis() < RESUME_MS,
-                    "I/O stalled for " + w.slowestWriteMillis() + " ms (more than " + RESUME_MS + " ms): " + w.summary());
+            // I/O resumes within the bound: no time longer than it without any write acknowledged (a single write may
+            // take longer on a busy machine: it waits for its object to be recovered on the node that came back)
+            assertTrue(longestStall < RESUME_MS,
+                    "I/O stood still for " + longestStall + " ms (more than " + RESUME_MS + " ms): " + w.summary());
         }
     }
 
