@@ -23,7 +23,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * <p>Soak mode: {@code ./test.sh -pl it -am -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false
  * -Dit.test=KillRestartIT -Dsheepdog.it.killRounds=150} (default 10 rounds; the time limit grows with the rounds,
  * failsafe's 25-minute fork limit bounds one run). {@code -Dsheepdog.it.killVdiMiB} sets the VDI size (default 128)
- * and {@code -Dsheepdog.it.resumeMs} the longest time without any acknowledged write allowed (default 5000, the issue's bound).
+ * {@code -Dsheepdog.it.killWriters} the writer threads (default 2) and {@code -Dsheepdog.it.resumeMs} the longest time without any acknowledged write allowed (default 5000, the issue's bound).
  */
 @ExtendWith(MiniClusterExtension.class)
 class KillRestartIT {
@@ -31,6 +31,7 @@ class KillRestartIT {
     private static final long VDI_SIZE = Long.getLong("sheepdog.it.killVdiMiB", 128) * MiB;
     private static final long OBJECT_SIZE = 4 * MiB;
     private static final int ROUNDS = Integer.getInteger("sheepdog.it.killRounds", 10);
+    private static final int WRITERS = Integer.getInteger("sheepdog.it.killWriters", 2);
     /** The bound on how long I/O may stall while a node dies or comes back ({@code -Dsheepdog.it.resumeMs}). */
     private static final long RESUME_MS = Long.getLong("sheepdog.it.resumeMs", 5000);
 
@@ -44,7 +45,7 @@ class KillRestartIT {
         try (MiniCluster c = MiniCluster.builder().name("killrestart").nodes(3).copies(3).sync(true).nbd(false)
                 .build().start()) {
             c.dog("vdi", "create", "vol", (VDI_SIZE / MiB) + "M").assertOk();
-            VerifyingWriter w = new VerifyingWriter(c, "vol", VDI_SIZE, OBJECT_SIZE).start(2, 20240601L);
+            VerifyingWriter w = new VerifyingWriter(c, "vol", VDI_SIZE, OBJECT_SIZE).start(WRITERS, 20240601L);
             long longestStall = 0;
             try {
                 w.awaitProgress(20);
