@@ -200,8 +200,12 @@ public final class Membership implements ClusterListener {
         } catch (IOException e) {
             LOG.error("cannot write epoch {}: {}", epoch, e.toString());
         }
-        state.setView(Proto.STATUS_OK, epoch, members, members);
+        // Recovery first, then the view: a peer request of the new epoch that passes the epoch check must find the
+        // new recovery run (and wait for its object list), not none. Otherwise it would touch an object that is not
+        // here yet (a rejoining node keeps its old objects only as stale copies) and fail with NO_OBJ, or a create
+        // would make a fresh copy that recovery then skips. The run waits for this view before it reads it.
         sheep.recovery().start(epoch, prevNodes, prevEpoch);
+        state.setView(Proto.STATUS_OK, epoch, members, members);
     }
 
     static boolean sameNodes(List<SdNode> a, List<SdNode> b) {
