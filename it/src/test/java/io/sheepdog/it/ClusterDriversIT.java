@@ -101,6 +101,52 @@ class ClusterDriversIT {
         }
     }
 
+    /**
+     * ZooKeeper restarted under a running cluster: while it is gone every node refuses writes and says why in
+     * {@code dog cluster info}; back within the session timeout, nothing changed (same epoch) and writes go on.
+     */
+    @org.junit.jupiter.api.Test
+    void zooKeeperRestartUnderARunningCluster() throws Exception {
+        Path tmp = Files.createTempDirectory("sdit-zk-");
+        try (ZooKeeperServerProcess zk = new ZooKeeperServerProcess(tmp.resolve("zk"))) {
+            zk.start();
+            try (MiniCluster c = MiniCluster.builder().name("zk-restart").nodes(3).copies(3).nbd(false)
+                    .driver("zookeeper:" + zk.address() + ",timeout=20000").build().start()) {
+                c.dog("vdi", "create", "Alice", "16M").assertOk();
+                byte[] a = random(MiB, 3);
+                c.dogWithInput(a, "vdi", "write", "Alice", "0", Integer.toString(a.length)).assertOk();
+                String epochBefore = c.dog("cluster", "info", "-r").assertOk().stdout();
+
+                zk.kill();
+                c.waitUntil("every node reports the driver problem", () -> {
+                    for (SheepNode n : c.liveNodes()) {
+                        if (!c.dogAt(n, null, "cluster", "info").stdout().contains("Cluster driver error")) return false;
+                    }
+                    return true;
+                });
+                CommandResult refused = c.dogWithInput(random(4096, 4), "vdi", "write", "Alice", "0", "4096");
+                assertTrue(!refused.ok(), "no writes while the cluster driver has no server: " + refused);
+
+                zk.start();
+                c.waitUntil("the cluster is healthy again", () -> {
+                    for (SheepNode n : c.liveNodes()) {
+                        if (!c.dogAt(n, null, "cluster", "info").stdout().contains("running")) return false;
+                    }
+                    return true;
+                });
+                byte[] b = random(MiB, 5);
+                c.dogWithInput(b, "vdi", "write", "Alice", "0", Integer.toString(b.length)).assertOk();
+                assertArrayEquals(b, c.dog("vdi", "read", "Alice", "0", Integer.toString(b.length)).assertOk().stdoutBytes());
+                String first = epochBefore.lines().filter(l -> l.matches("\\d+ \\d+ .*")).findFirst().orElse("");
+                String now = c.dog("cluster", "info", "-r").assertOk().stdout();
+                assertTrue(now.lines().anyMatch(l -> l.equals(first)) && now.lines().filter(l -> l.matches("\\d+ \\d+ .*")).count()
+                        == epochBefore.lines().filter(l -> l.matches("\\d+ \\d+ .*")).count(),
+                        "an outage shorter than the session timeout changes no epoch:\nbefore\n" + epochBefore + "\nafter\n" + now);
+                assertEquals(3, c.liveNodes().size());
+            }
+        }
+    }
+
     private static byte[] random(int n, long seed) {
         byte[] b = new byte[n];
         new Random(seed).nextBytes(b);
