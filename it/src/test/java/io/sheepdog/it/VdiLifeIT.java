@@ -147,6 +147,12 @@ class VdiLifeIT {
             assertArrayEquals(s1Image, read(c, 2, "vm"), "rolled back to s1");
             assertArrayEquals(vmImage, read(c, 0, "vm", "-s", "s2"));
             assertArrayEquals(clImage, read(c, 1, "cl"));
+            // the tree: s1 has two children (s2 and the new working VDI); the restore left copy the same shape
+            String d = "\\[\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d\\]";
+            String tree = c.dog("vdi", "tree").assertOk().stdout();
+            assertTrue(tree.matches("(?s)(.*\n)?vm---" + d + "-\\+-" + d + "\n {24}`-\\(you are here\\)\n.*"), tree);
+            assertTrue(tree.matches("(?s)(.*\n)?copy---" + d + "-\\+-" + d + "\n {26}`-\\(you are here\\)\n.*"), tree);
+            assertTrue(tree.matches("(?s)(.*\n)?cl---\\(you are here\\)\n.*"), tree);
 
             // 8. the progress bar on a terminal for read; nothing on stderr in a pipe
             Path out = c.dir().resolve("vm.read");
@@ -166,7 +172,9 @@ class VdiLifeIT {
     }
 
     private void locksFollowConnections(MiniCluster c) throws Exception {
+        String lockHeader = "  Name         Id  VDI id  Tag            Owner node(s)\n";
         SheepConnection holder = SheepConnection.open("127.0.0.1", c.node(1).port(), 5000);
+        SheepConnection second = SheepConnection.open("127.0.0.1", c.node(0).port(), 5000);
         try {
             SheepClient.VdiId id = new SheepClient(holder).lockVdi("vm", 0, "", Proto.LOCK_TYPE_NORMAL);
             String vms = c.dogAt(c.node(2), null, "vm", "list").assertOk().stdout();
@@ -174,24 +182,36 @@ class VdiLifeIT {
             assertTrue(vms.matches("(?s).*\nvm              \\|    32 MB\\|   0\\.0 MB\\|    20 MB\\| running on 127\\.0\\.0\\.1:\\d+\n.*"), vms);
             assertTrue(vms.contains("\ncl              |    32 MB|   4.0 MB|    16 MB| not running\n"), vms);
             String locks = c.dogAt(c.node(0), null, "vdi", "lock", "list").assertOk().stdout();
-            assertTrue(locks.matches("(?s).*\n  vm +0 +" + Integer.toHexString(id.vid()) + " +IPv4 ip:127\\.0\\.0\\.1 port:\\d+\n.*"), locks);
-            try (SheepConnection second = SheepConnection.open("127.0.0.1", c.node(0).port(), 5000)) {
-                SheepdogException e = assertThrows(SheepdogException.class,
-                        () -> new SheepClient(second).lockVdi("vm", 0, "", Proto.LOCK_TYPE_NORMAL));
-                assertEquals(SdResult.VDI_LOCKED, e.result());
-            }
+            assertTrue(locks.matches(java.util.regex.Pattern.quote(lockHeader) + "  vm +0 +" + Integer.toHexString(id.vid()) + " +IPv4 ip:127\\.0\\.0\\.1 port:\\d+\n"), locks);
+            SheepdogException e = assertThrows(SheepdogException.class,
+                    () -> new SheepClient(second).lockVdi("vm", 0, "", Proto.LOCK_TYPE_NORMAL));
+            assertEquals(SdResult.VDI_LOCKED, e.result());
+
+            // an operator breaks the lock; the second writer then gets it, and the first one's connection
+            // dropping later must not take it away from the second
+            c.dogAt(c.node(2), null, "vdi", "lock", "unlock", "vm").assertOk();
+            assertEquals(lockHeader, c.dog("vdi", "lock", "list").assertOk().stdout());
+            new SheepClient(second).lockVdi("vm", 0, "", Proto.LOCK_TYPE_NORMAL);
+            String held = c.dog("vdi", "lock", "list").assertOk().stdout();
+            holder.close();
+            SheepNode.sleep(1000); // the daemon sees the drop at once; give it time to (wrongly) act on it
+            assertEquals(held, c.dog("vdi", "lock", "list").assertOk().stdout(), "the second writer still holds the lock");
         } finally {
-            holder.close(); // dropped, not released: the daemon must notice by itself
+            holder.close();
+            second.close(); // dropped, not released: the daemon must notice by itself
         }
         c.waitUntil("the lock of a dropped connection is released", () ->
                 c.dogAt(c.node(2), null, "vm", "list").assertOk().stdout().contains("\nvm              |    32 MB|   0.0 MB|    20 MB| not running\n"));
-        assertEquals("  Name         Id  VDI id  Tag            Owner node(s)\n", c.dog("vdi", "lock", "list").assertOk().stdout());
+        assertEquals(lockHeader, c.dog("vdi", "lock", "list").assertOk().stdout());
         // and the next writer gets it
-        try (SheepConnection next = SheepConnection.open("127.0.0.1", c.node(0).port(), 5000)) {
+        try (SheepConnection next = SheepConnection.open("127.0.0.1", c.node(1).port(), 5000)) {
             SheepClient cl = new SheepClient(next);
             int vid = cl.lockVdi("vm", 0, "", Proto.LOCK_TYPE_NORMAL).vid();
             cl.releaseVdi(vid, Proto.LOCK_TYPE_NORMAL);
         }
+        CommandResult notLocked = c.dog("vdi", "lock", "unlock", "vm");
+        assertEquals(1, notLocked.exitCode(), notLocked.toString());
+        assertEquals("VDI vm is not locked\n", notLocked.stderr());
     }
 
     private void badInputChangesNothing(MiniCluster c, Path backup) throws Exception {
@@ -205,6 +225,9 @@ class VdiLifeIT {
         List<Bad> cases = List.of(
                 new Bad(null, "Failed to open VDI nosuch (snapshot id: 0 snapshot tag: ): No VDI found", "vdi", "snapshot", "nosuch"),
                 new Bad(null, "Failed to open VDI nosuch (snapshot id: 0 snapshot tag: s1): No VDI found", "vdi", "clone", "-s", "s1", "nosuch", "x"),
+                new Bad(null, "Failed to create snapshot for vm, maybe snapshot id (0) or tag (s2) is existed", "vdi", "snapshot", "-s", "s2", "vm"),
+                new Bad(null, "Failed to create VDI cl: VDI exists already", "vdi", "clone", "-s", "s1", "vm", "cl"),
+                new Bad(null, "Failed to create VDI vm: VDI exists already", "vdi", "create", "vm", "1G"),
                 new Bad(null, "Failed to open VDI vm (snapshot id: 0 snapshot tag: nosuch): Failed to find requested tag", "vdi", "clone", "-s", "nosuch", "vm", "x"),
                 new Bad(null, "Failed to open VDI vm (snapshot id: 9 snapshot tag: ): Failed to find requested tag", "vdi", "clone", "-s", "9", "vm", "x"),
                 // a working VDI is no clone source: it has no snapshot to name
@@ -372,9 +395,13 @@ class VdiLifeIT {
                 assertEquals(f.vid.get(m), r.vid(), f.key(m));
                 assertEquals(f.usage(m), r.usage(), "Used/Shared of " + f.key(m));
                 for (long oid : f.reads(m)) expected.put(oid, COPIES);
+                byte[] got;
                 try (Volume v = Volume.openReadOnly(client, f.vid.get(m))) {
-                    assertArrayEquals(f.image.get(m), v.read(0, (int) v.size()), "bytes of " + f.key(m) + " (live " + f.live + ")");
+                    got = v.read(0, (int) v.size());
+                } catch (IOException e) {
+                    throw new AssertionError("cannot read " + f.key(m) + " (live " + f.live + "): " + e.getMessage(), e);
                 }
+                assertArrayEquals(f.image.get(m), got, "bytes of " + f.key(m) + " (live " + f.live + ")");
             }
         }
         assertEquals(expectedRows, rows.keySet(), "listed VDIs");
