@@ -142,8 +142,13 @@ class VdiLifeIT {
             assertArrayEquals(vmImage, read(c, 0, "copy", "-s", "2"), "s1 + backup(s1 -> s2) = s2");
             assertArrayEquals(vmImage, read(c, 1, "vm", "-s", "s2"));
 
-            // 7. rollback to s1 restores the snapshot's bytes; s2 stays as it was
+            // 7. rollback to s1 restores the snapshot's bytes; s2 stays as it was; what the discarded state wrote
+            // after s2 is freed
+            write(c, 0, "vm", 20 * MiB, random(MiB, 7));
+            int discarded = listRows(c).get("vm@0").vid();
+            assertEquals(COPIES, replicas(dataObjects(c), discarded, 5));
             ok(c, "vdi", "rollback", "-f", "-s", "s1", "vm");
+            assertFalse(dataObjects(c).containsKey(Oids.dataOid(discarded, 5)), "the discarded state's object is freed");
             assertArrayEquals(s1Image, read(c, 2, "vm"), "rolled back to s1");
             assertArrayEquals(vmImage, read(c, 0, "vm", "-s", "s2"));
             assertArrayEquals(clImage, read(c, 1, "cl"));
@@ -417,6 +422,7 @@ class VdiLifeIT {
             ok(c, "vdi", "create", "a", "8M");
             byte[] data = random(8 * MiB, 11);
             write(c, 0, "a", 0, data);
+            ok(c, "vdi", "setattr", "a", "owner", "alice"); // before the snapshot: it stays with the working VDI
             ok(c, "vdi", "snapshot", "-s", "s", "a");
             ok(c, "vdi", "clone", "-s", "s", "a", "ac");
             byte[] aPart = random(MiB, 12), acPart = random(MiB, 13);
@@ -426,7 +432,6 @@ class VdiLifeIT {
             put(aImage, OBJ, aPart);
             put(acImage, 0, acPart);
 
-            ok(c, "vdi", "setattr", "a", "owner", "alice");
             byte[] binary = random(1000, 13);
             binary[0] = 1; // not empty when read as a C string
             c.dogWithInput(binary, "vdi", "setattr", "a", "blob").assertOk();
