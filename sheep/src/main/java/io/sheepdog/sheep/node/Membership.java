@@ -227,6 +227,7 @@ public final class Membership implements ClusterListener {
         String store = io.sheepdog.sheep.vdi.VdiOps.nameOf(data, 0);
         if (store.isEmpty()) store = "plain";
         if (!store.equals("plain") && !store.equals("tree")) return SdResult.NO_STORE;
+        if (h.clusterCopyPolicy() != 0) return SdResult.NO_SUPPORT; // erasure coding is not implemented
         try {
             sheep.recovery().stop();
             sheep.store().wipe();
