@@ -1,11 +1,15 @@
 package io.sheepdog.it;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.sheepdog.proto.Inode;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
@@ -15,7 +19,11 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * {@code dog cluster check} must find nothing to repair.
  *
  * <p>The daemons run without {@code -n}: they fdatasync before acknowledging, which is what makes the promise.
- * Rounds: {@code -Dsheepdog.it.killRounds=N} (default 10); a soak run for benchmarks sets it high.
+ *
+ * <p>Soak mode: {@code ./test.sh -pl it -am -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false
+ * -Dit.test=KillRestartIT -Dsheepdog.it.killRounds=150} (default 10 rounds; the time limit grows with the rounds,
+ * failsafe's 25-minute fork limit bounds one run). {@code -Dsheepdog.it.killVdiMiB} sets the VDI size (default 128)
+ * and {@code -Dsheepdog.it.resumeMs} the longest time without any acknowledged write allowed (default 5000, the issue's bound).
  */
 @ExtendWith(MiniClusterExtension.class)
 class KillRestartIT {
@@ -23,15 +31,21 @@ class KillRestartIT {
     private static final long VDI_SIZE = Long.getLong("sheepdog.it.killVdiMiB", 128) * MiB;
     private static final long OBJECT_SIZE = 4 * MiB;
     private static final int ROUNDS = Integer.getInteger("sheepdog.it.killRounds", 10);
-    /** The bound on how long I/O may stall while a node dies or comes back. */
-    private static final long RESUME_MS = 5000;
+    /** The bound on how long I/O may stall while a node dies or comes back ({@code -Dsheepdog.it.resumeMs}). */
+    private static final long RESUME_MS = Long.getLong("sheepdog.it.resumeMs", 5000);
 
     @Test
-    void acknowledgedWritesSurviveKillNineAndRestartOfEachNodeInTurn() throws Exception {
+    @Timeout(value = 4, unit = TimeUnit.HOURS) // the real bound, which grows with the rounds, is set below
+    void acknowledgedWritesSurviveKillNineAndRestartOfEachNodeInTurn() {
+        assertTimeoutPreemptively(Duration.ofSeconds(180 + 15L * ROUNDS), this::killAndRestartRounds);
+    }
+
+    private void killAndRestartRounds() throws Exception {
         try (MiniCluster c = MiniCluster.builder().name("killrestart").nodes(3).copies(3).sync(true).nbd(false)
                 .build().start()) {
             c.dog("vdi", "create", "vol", (VDI_SIZE / MiB) + "M").assertOk();
             VerifyingWriter w = new VerifyingWriter(c, "vol", VDI_SIZE, OBJECT_SIZE).start(2, 20240601L);
+            long longestStall = 0;
             try {
                 w.awaitProgress(20);
                 for (int round = 0; round < ROUNDS; round++) {
@@ -46,8 +60,11 @@ class KillRestartIT {
                     c.waitForNodes(3);
                     long back = System.nanoTime();
                     w.awaitProgress(10); // and on while the node recovers
-                    log(String.format("round %d: killed node %d, gone after %d ms, back after %d ms; %s",
-                            round, victim.index(), (seen - t0) / 1_000_000, (back - t0) / 1_000_000, w.summary()));
+                    long stall = w.longestStallMillis(t0, System.nanoTime());
+                    longestStall = Math.max(longestStall, stall);
+                    log(String.format("round %d: killed node %d, gone after %d ms, back after %d ms, I/O stood still "
+                                    + "for at most %d ms; %s", round, victim.index(), (seen - t0) / 1_000_000,
+                            (back - t0) / 1_000_000, stall, w.summary()));
                 }
             } finally {
                 w.stop();
@@ -68,8 +85,10 @@ class KillRestartIT {
             log("verified through every node and on disk");
             CommandResult check = c.dog("cluster", "check").assertOk();
             assertCleanCheck(check);
-            assertTrue(w.slowestWriteMillis() < RESUME_MS,
-                    "I/O stalled for " + w.slowestWriteMillis() + " ms (more than " + RESUME_MS + " ms): " + w.summary());
+            // I/O resumes within the bound: no time longer than it without any write acknowledged (a single write may
+            // take longer on a busy machine: it waits for its object to be recovered on the node that came back)
+            assertTrue(longestStall < RESUME_MS,
+                    "I/O stood still for " + longestStall + " ms (more than " + RESUME_MS + " ms): " + w.summary());
         }
     }
 

@@ -50,10 +50,14 @@ final class VerifyingWriter implements AutoCloseable {
     private final AtomicLong reads = new AtomicLong();
     private final AtomicLong reconnects = new AtomicLong();
     private final LongAccumulator slowestWriteNanos = new LongAccumulator(Math::max, 0);
+    /** When each write was acknowledged (System.nanoTime), to find the longest time nothing was. */
+    private final java.util.concurrent.ConcurrentSkipListSet<Long> ackTimes = new java.util.concurrent.ConcurrentSkipListSet<>();
     private final ConcurrentLinkedQueue<String> problems = new ConcurrentLinkedQueue<>();
     private final ConcurrentLinkedQueue<String> errors = new ConcurrentLinkedQueue<>();
     /** Writes that took over a second: when, how long, through which nodes and why (for the test's log). */
     private final ConcurrentLinkedQueue<String> slowWrites = new ConcurrentLinkedQueue<>();
+    /** Why attempts failed: message (node ports left out) to count. */
+    private final java.util.concurrent.ConcurrentHashMap<String, AtomicLong> failureReasons = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
      * @param size       the VDI's size (a multiple of the object size)
@@ -106,6 +110,20 @@ final class VerifyingWriter implements AutoCloseable {
     long acked() { return acked.get(); }
     long failedAttempts() { return failedAttempts.get(); }
     long slowestWriteMillis() { return slowestWriteNanos.get() / 1_000_000; }
+    /**
+     * The longest time between {@code fromNanos} and {@code toNanos} (System.nanoTime) in which no write was
+     * acknowledged by the cluster: how long I/O stood still. The interval ends at the last acknowledgement before
+     * {@code toNanos}.
+     */
+    long longestStallMillis(long fromNanos, long toNanos) {
+        long prev = fromNanos, longest = 0;
+        for (long t : ackTimes.subSet(fromNanos, true, toNanos, true)) {
+            longest = Math.max(longest, t - prev);
+            prev = t;
+        }
+        return longest / 1_000_000;
+    }
+
     /** Mismatches seen by the read-backs during the run (empty if none). */
     List<String> problems() { return List.copyOf(problems); }
     /** Writes that took more than a second, with their failed attempts. */
@@ -115,8 +133,9 @@ final class VerifyingWriter implements AutoCloseable {
 
     String summary() {
         return String.format("%d writes acknowledged (%d MiB), %d read-backs, %d failed attempts, %d reconnects, "
-                        + "slowest write %d ms, %d mismatches, %d fatal errors", acked.get(), ackedBytes.get() >> 20,
-                reads.get(), failedAttempts.get(), reconnects.get(), slowestWriteMillis(), problems.size(), errors.size());
+                        + "slowest write %d ms, %d mismatches, %d fatal errors%s", acked.get(), ackedBytes.get() >> 20,
+                reads.get(), failedAttempts.get(), reconnects.get(), slowestWriteMillis(), problems.size(), errors.size(),
+                failureReasons.isEmpty() ? "" : "; failures: " + failureReasons());
     }
 
     /** Waits until at least {@code more} further writes are acknowledged (fails after a minute). */
@@ -215,6 +234,8 @@ final class VerifyingWriter implements AutoCloseable {
                 s.volume.write(off, data);
                 long took = System.nanoTime() - start;
                 slowestWriteNanos.accumulate(took);
+                long now = System.nanoTime();
+                while (!ackTimes.add(now)) now++; // two threads in the same nanosecond: keep both
                 if (took > 1_000_000_000L) {
                     slowWrites.add(String.format("%s %s: %d ms for %d bytes at %d%s, acknowledged through %s after %d ms",
                             wall, Thread.currentThread().getName(), took / 1_000_000, data.length, off, attempts, s.node,
@@ -225,6 +246,7 @@ final class VerifyingWriter implements AutoCloseable {
                 attempts.append("; failed through ").append(s.node).append(" after ")
                         .append((System.nanoTime() - t) / 1_000_000).append(" ms: ").append(e.getMessage());
                 failedAttempts.incrementAndGet();
+                countReason(e);
                 if (System.nanoTime() - start > GIVE_UP_NANOS) {
                     throw new AssertionError("a write at " + off + " (" + data.length + " bytes) failed for "
                             + GIVE_UP_NANOS / 1_000_000_000 + " s; last error through " + s.node + ": " + e);
@@ -244,9 +266,22 @@ final class VerifyingWriter implements AutoCloseable {
                 return s;
             } catch (IOException e) {
                 failedAttempts.incrementAndGet();
+                countReason(e);
                 s = reconnect(s);
             }
         }
+    }
+
+    private void countReason(IOException e) {
+        String why = e.getClass().getSimpleName() + ": " + String.valueOf(e.getMessage()).replaceAll("[0-9.]+:[0-9]+", "NODE");
+        failureReasons.computeIfAbsent(why, k -> new AtomicLong()).incrementAndGet();
+    }
+
+    /** The reasons of failed attempts and how often each occurred. */
+    java.util.Map<String, Long> failureReasons() {
+        java.util.Map<String, Long> m = new java.util.TreeMap<>();
+        failureReasons.forEach((k, v) -> m.put(k, v.get()));
+        return m;
     }
 
     private Session reconnect(Session s) {
