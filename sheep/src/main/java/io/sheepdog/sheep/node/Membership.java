@@ -125,7 +125,11 @@ public final class Membership implements ClusterListener {
     public void onLeave(SdNode left, List<SdNode> remaining) {
         sheep.peers().forget(left.nid());
         sheep.vdis().unlockAllOf(left.nid());
-        if (state.status() == Proto.STATUS_OK) {
+        boolean me = left.nid().equals(state.self().nid());
+        if (state.status() == Proto.STATUS_OK && !me && !remaining.isEmpty()) {
+            // Only the nodes that stay record the epoch of a departure. A node that recorded its own leave (the
+            // last one to stop even wrote an epoch with no members at all) came back with a newest epoch whose
+            // members could never all be present, and the whole cluster waited for ever after every node stopped.
             ClusterInfo c = state.toClusterInfo();
             if (!sameNodes(c.nodes, remaining)) newEpoch(c.epoch + 1, remaining, c.nodes, c.epoch);
             else state.setMembers(remaining);
@@ -272,6 +276,7 @@ public final class Membership implements ClusterListener {
         String store = io.sheepdog.sheep.vdi.VdiOps.nameOf(data, 0);
         if (store.isEmpty()) store = "plain";
         if (!store.equals("plain") && !store.equals("tree")) return SdResult.NO_STORE;
+        if (h.clusterCopyPolicy() != 0) return SdResult.NO_SUPPORT; // erasure coding is not implemented
         try {
             sheep.recovery().stop();
             sheep.store().wipe();

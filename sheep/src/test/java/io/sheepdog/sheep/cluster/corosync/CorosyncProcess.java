@@ -14,23 +14,23 @@ import java.util.stream.Stream;
  * child process and stopped by pid. corosync's IPC names are fixed, so only one can run per machine: callers hold
  * {@link #lock()} and skip when a corosync they did not start is running.
  */
-final class CorosyncProcess implements AutoCloseable {
+public final class CorosyncProcess implements AutoCloseable {
 
     private static final Path LOCK = Path.of(System.getProperty("java.io.tmpdir"), "sheepdog-corosync-test.lock");
 
     private final Path dir;
     private Process process;
 
-    CorosyncProcess(Path dir) { this.dir = dir; }
+    public CorosyncProcess(Path dir) { this.dir = dir; }
 
     /** A machine-wide lock serialising the tests that start corosync (held until the channel closes). */
-    static FileLock lock() throws IOException {
+    public static FileLock lock() throws IOException {
         FileChannel ch = FileChannel.open(LOCK, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         return ch.lock();
     }
 
     /** Whether some corosync process is running on this machine. */
-    static boolean anyRunning() {
+    public static boolean anyRunning() {
         try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
             return procs.filter(p -> p.getFileName().toString().matches("[0-9]+")).anyMatch(p -> {
                 try {
@@ -44,11 +44,11 @@ final class CorosyncProcess implements AutoCloseable {
         }
     }
 
-    static boolean installed() {
+    public static boolean installed() {
         return Files.isExecutable(Path.of("/usr/sbin/corosync")) && Files.exists(Path.of("/usr/lib/x86_64-linux-gnu/libcpg.so.4"));
     }
 
-    void start() throws Exception {
+    public void start() throws Exception {
         Path conf = dir.resolve("corosync.conf");
         Files.writeString(conf, String.join("\n",
                 "totem {",

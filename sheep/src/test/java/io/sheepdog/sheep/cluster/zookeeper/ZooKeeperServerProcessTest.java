@@ -3,18 +3,11 @@ package io.sheepdog.sheep.cluster.zookeeper;
 import static io.sheepdog.sheep.cluster.common.RecordingListener.bytes;
 import static io.sheepdog.sheep.cluster.common.RecordingListener.node;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.sheepdog.sheep.cluster.common.RecordingListener;
-import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,61 +18,30 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ZooKeeperServerProcessTest {
 
-    static final int TIMEOUT_MS = 20_000; // the restarted server JVM needs a few seconds on a busy machine
+    static final int TIMEOUT_MS = 40_000; // generous: a restarted server JVM on a busy 2-core machine can take many seconds
     static final long WAIT = 30_000;
 
     @TempDir Path dir;
-    Process server;
+    ZooKeeperServerProcess zk;
     int port;
     final List<ZooKeeperClusterDriver> drivers = new ArrayList<>();
 
     @AfterEach
     void stop() {
         for (ZooKeeperClusterDriver d : drivers) d.close();
-        if (server != null) server.destroyForcibly();
+        if (zk != null) {
+            try { zk.close(); } catch (InterruptedException ignored) { }
+        }
     }
 
     void startServer() throws Exception {
-        if (port == 0) {
-            try (ServerSocket s = new ServerSocket(0)) {
-                port = s.getLocalPort();
-            }
-            Files.writeString(dir.resolve("zoo.cfg"), String.join("\n",
-                    "tickTime=1000",
-                    "dataDir=" + dir.resolve("data"),
-                    "clientPort=" + port,
-                    "clientPortAddress=127.0.0.1",
-                    "admin.enableServer=false",
-                    "maxClientCnxns=60", ""));
-            Files.writeString(dir.resolve("logback.xml"), "<configuration><appender name=\"F\" "
-                    + "class=\"ch.qos.logback.core.FileAppender\"><file>" + dir.resolve("zookeeper.log")
-                    + "</file><encoder><pattern>%d %-5level %logger{20} - %msg%n</pattern></encoder></appender>"
-                    + "<root level=\"WARN\"><appender-ref ref=\"F\"/></root></configuration>");
-        }
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        server = new ProcessBuilder(java, "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp",
-                System.getProperty("java.class.path"), "-Dzookeeper.admin.enableServer=false",
-                "-Dlogback.configurationFile=" + dir.resolve("logback.xml"),
-                "org.apache.zookeeper.server.ZooKeeperServerMain", dir.resolve("zoo.cfg").toString())
-                .redirectErrorStream(true)
-                .redirectOutput(dir.resolve("zookeeper.out").toFile())
-                .start();
-        long deadline = System.currentTimeMillis() + 20_000;
-        while (true) {
-            try (Socket s = new Socket()) {
-                s.connect(new InetSocketAddress("127.0.0.1", port), 200);
-                return;
-            } catch (IOException e) {
-                if (!server.isAlive()) throw new AssertionError("ZooKeeper exited: " + Files.readString(dir.resolve("zookeeper.out")));
-                if (System.currentTimeMillis() > deadline) throw new AssertionError("ZooKeeper did not start");
-                Thread.sleep(50);
-            }
-        }
+        if (zk == null) zk = new ZooKeeperServerProcess(dir);
+        zk.start();
+        port = zk.port();
     }
 
     void killServer() throws InterruptedException {
-        server.destroyForcibly();
-        assertTrue(server.waitFor(10, TimeUnit.SECONDS));
+        zk.kill();
     }
 
     RecordingListener join(int p) throws Exception {
