@@ -118,6 +118,9 @@ class VdiLifeIT {
             for (int i : new int[] {2, 3, 4, 7}) assertEquals(COPIES, replicas(objs, vm.vid(), i), "vm object " + i);
             assertEquals(COPIES, replicas(objs, cl.vid(), 0), "clone object 0");
             assertEquals(10, objs.size(), "no other data objects: " + objs);
+            // check walks the objects the clone reads, its own and the snapshot's: all there, every copy the same
+            assertEquals("cl is fine, no object is missing.\n", c.dogAt(c.node(2), null, "vdi", "check", "-e", "cl").assertOk().stdout());
+            assertEquals("finish check&repair cl\n", c.dogAt(c.node(1), null, "vdi", "check", "cl").assertOk().stdout());
 
             // 5. a snapshot is read-only: writing into its objects (existing or new) is refused with READONLY
             byte[] junk = random(4096, 6);
