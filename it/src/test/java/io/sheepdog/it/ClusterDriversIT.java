@@ -111,7 +111,7 @@ class ClusterDriversIT {
         try (ZooKeeperServerProcess zk = new ZooKeeperServerProcess(tmp.resolve("zk"))) {
             zk.start();
             try (MiniCluster c = MiniCluster.builder().name("zk-restart").nodes(3).copies(3).nbd(false)
-                    .driver("zookeeper:" + zk.address() + ",timeout=20000").build().start()) {
+                    .driver("zookeeper:" + zk.address() + ",timeout=40000").build().start()) {
                 c.dog("vdi", "create", "Alice", "16M").assertOk();
                 byte[] a = random(MiB, 3);
                 c.dogWithInput(a, "vdi", "write", "Alice", "0", Integer.toString(a.length)).assertOk();

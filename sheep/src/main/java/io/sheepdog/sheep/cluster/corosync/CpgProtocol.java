@@ -320,7 +320,8 @@ final class CpgProtocol {
                 finished = true;
                 if (live) {
                     LOG.error("the cluster refused to let this node join");
-                    deliver("onDriverHealth", () -> listener.onDriverHealth(false, "the cluster refused to let this node join"));
+                    // onJoinRefused: the daemon exits with the reason instead of idling unhealthy
+                    deliver("onJoinRefused", () -> listener.onJoinRefused("the cluster refused to let this node join"));
                 }
             }
             return;

@@ -701,7 +701,9 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
 
     private void refused() throws Exception {
         LOG.error("the cluster refused to let this node join");
-        health(false, "the cluster refused to let this node join");
+        reportedHealthy = false;
+        // onJoinRefused (not only onDriverHealth): the daemon exits with the reason instead of idling unhealthy
+        deliver("onJoinRefused", () -> listener.onJoinRefused("the cluster refused to let this node join"));
         deleteMyZnode();
         incarnation = 0;
         stopped = true;
