@@ -73,6 +73,11 @@ public final class Sheep implements AutoCloseable {
     private volatile int logLevel = 6;
 
     public Sheep(SheepOptions opts) throws IOException, ClusterDriverException {
+        this(opts, null);
+    }
+
+    /** With {@code driver} null the driver named by the options is made; tests pass their own. */
+    public Sheep(SheepOptions opts, ClusterDriver driver) throws IOException, ClusterDriverException {
         this.opts = opts;
         this.base = opts.storeDir().toAbsolutePath().normalize();
         Files.createDirectories(base);
@@ -128,7 +133,7 @@ public final class Sheep implements AutoCloseable {
         peer.setRecoveryHook(recovery);
         membership = new Membership(this);
         processor = new RequestProcessor(this);
-        driver = ClusterDrivers.create(opts.cluster());
+        this.driver = driver != null ? driver : ClusterDrivers.create(opts.cluster());
         scanLocalInodes();
     }
 

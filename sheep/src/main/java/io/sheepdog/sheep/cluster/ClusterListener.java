@@ -37,4 +37,16 @@ public interface ClusterListener {
      * corosync). While unhealthy the node must not serve writes.
      */
     default void onDriverHealth(boolean healthy, String reason) {}
+
+    /**
+     * This node was dropped from the cluster while running (its ZooKeeper session expired, corosync restarted,
+     * ...): the other members have already seen {@link #onLeave} for it. The driver joins again by itself and asks
+     * here for the join message to send (the node's current cluster info); {@code null} re-sends the message given
+     * to {@link ClusterDriver#join}. Called after {@code onDriverHealth(false, ...)}. What follows is the sequence of
+     * a first join: {@link #onJoinRequest} if the cluster is now empty, then {@link #onAccept} for this node with the
+     * new member list, then {@code onDriverHealth(true, ...)}. Cluster requests that were waiting for events of the
+     * old membership (a block not yet granted or held, notifies not yet delivered) never complete: fail or re-send
+     * them (the original's reconnect_handler).
+     */
+    default byte[] onRejoin(String reason) { return null; }
 }

@@ -142,6 +142,13 @@ public final class Membership implements ClusterListener {
         else LOG.error("cluster driver lost its server, not serving writes: {}", reason);
     }
 
+    @Override
+    public byte[] onRejoin(String reason) {
+        LOG.warn("dropped from the cluster ({}): joining again", reason);
+        sheep.clusterOps().failPending("the cluster driver lost its session: " + reason);
+        return state.toClusterInfo().encode(false);
+    }
+
     private void newEpoch(int epoch, List<SdNode> members, List<SdNode> prevNodes, int prevEpoch) {
         try {
             sheep.epochLog().write(epoch, members, System.currentTimeMillis() / 1000);

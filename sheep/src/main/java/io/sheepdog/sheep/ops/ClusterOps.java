@@ -72,6 +72,13 @@ public final class ClusterOps {
         }
     }
 
+    /** Fails every cluster operation still waiting for events of a membership this node was dropped from. */
+    public void failPending(String why) {
+        LOG.warn("failing {} pending cluster operations: {}", pending.size(), why);
+        blockQueue.clear();
+        for (CompletableFuture<Reply> f : pending.values()) f.completeExceptionally(new IllegalStateException(why));
+    }
+
     /** Broadcasts a main-phase-only message the daemon makes itself (e.g. a lock release for a dropped client). */
     public void broadcast(SdRequest req, byte[] data) {
         OpMessage m = new OpMessage(0, req, data, SdResponse.replyTo(req, SdResult.SUCCESS), Request.NO_DATA);

@@ -281,6 +281,7 @@ public final class RequestProcessor {
         int st = state.status();
         if (st == Proto.STATUS_WAIT) rsp.result(state.formatted() ? SdResult.WAIT_FOR_JOIN : SdResult.WAIT_FOR_FORMAT);
         else if (st == Proto.STATUS_SHUTDOWN) rsp.result(SdResult.SHUTDOWN);
+        else if (state.driverUnhealthy) rsp.result(SdResult.CLUSTER_ERROR); // dog: "Cluster status: Cluster driver error"
         int nodesNr = Math.max(0, h.clusterNodesNr());
         int recSize = EpochRecord.recordSize(nodesNr);
         int max = (int) (h.dataLength() / recSize);

@@ -1,0 +1,165 @@
+package io.sheepdog.dog;
+
+import io.sheepdog.client.SheepClient;
+import io.sheepdog.client.SheepdogException;
+import io.sheepdog.proto.Inode;
+import io.sheepdog.proto.Oids;
+import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.SdResult;
+import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * {@code vdi check}: compares the replicas of the inode and of every allocated object (SHA-1 from GET_HASH on each
+ * node the placement names), takes the majority and makes the nodes that are missing the object or hold a
+ * different copy fetch it from a node with the majority copy (REPAIR_REPLICA). With {@code -e} it only checks
+ * that every node has the objects it should hold (OIDS_EXIST).
+ */
+final class VdiCheck {
+    private VdiCheck() {}
+
+    private static final int WINDOW = 16;
+
+    static int check(Ctx c) throws IOException {
+        String name = c.arg(0);
+        Vdis.Snap s = Vdis.snapOption(c);
+        int vid = Vdis.lookup(c, name, s);
+        Inode n = Vdis.read(c, vid, true);
+        if (c.has('e')) return exists(c, n);
+        return repair(c, n);
+    }
+
+    static List<Long> oids(Inode n) {
+        List<Long> out = new ArrayList<>();
+        out.add(Oids.inodeOid(n.vdiId));
+        int count = n.blockSizeShift == 0 ? 0 : Math.min(n.objectCount(), n.dataVdiId.length);
+        for (int i = 0; i < count; i++) if (n.dataVdiId[i] != 0) out.add(Oids.dataOid(n.dataVdiId[i], i));
+        return out;
+    }
+
+    /** Check and repair every object of {@code n}; prints what was fixed and "finish check&repair NAME". */
+    static int repair(Ctx c, Inode n) throws IOException {
+        List<Long> oids = oids(n);
+        boolean ec = n.copyPolicy != 0;
+        if (ec) {
+            c.err.println("checking the data strips of erasure coded VDI " + n.name + " is not supported yet; only its inode is checked");
+            oids = oids.subList(0, 1);
+        }
+        int copies = n.nrCopies;
+        Progress bar = new Progress(c.io, oids.size(), true);
+        boolean trouble = false;
+        try (ExecutorService exec = Executors.newVirtualThreadPerTaskExecutor()) {
+            ArrayDeque<CompletableFuture<String>> window = new ArrayDeque<>();
+            int next = 0, done = 0;
+            while (next < oids.size() || !window.isEmpty()) {
+                while (next < oids.size() && window.size() < WINDOW) {
+                    long oid = oids.get(next++);
+                    window.add(CompletableFuture.supplyAsync(() -> {
+                        try {
+                            return checkObject(c, oid, copies);
+                        } catch (IOException e) {
+                            throw new java.util.concurrent.CompletionException(e);
+                        }
+                    }, exec));
+                }
+                String msg = SheepClient.join(window.poll());
+                if (!msg.isEmpty()) {
+                    c.out.print(msg);
+                    if (msg.startsWith("no ")) trouble = true;
+                }
+                bar.update(++done);
+            }
+        }
+        bar.done();
+        c.out.print("finish check&repair " + n.name + "\n");
+        return trouble ? ExitCodes.FAILURE : ExitCodes.SUCCESS;
+    }
+
+    /** Checks one object; returns the lines to print (empty if all replicas agree). */
+    static String checkObject(Ctx c, long oid, int copies) throws IOException {
+        List<SdNode> targets = c.ring.targets(oid, copies);
+        // objects are checked WINDOW at a time in parallel; the replicas of one object one after the other
+        byte[][] digest = new byte[targets.size()][];
+        for (int i = 0; i < targets.size(); i++) {
+            try {
+                digest[i] = c.client(targets.get(i).nid()).getHash(oid, c.epoch);
+            } catch (SheepdogException e) {
+                digest[i] = null; // NO_OBJ and friends: this node lacks a usable copy
+            }
+        }
+        String vote = majority(digest);
+        if (vote == null) {
+            boolean any = Arrays.stream(digest).anyMatch(d -> d != null);
+            return any ? "no majority of " + Fmt.oid(oid) + "\n" : "no node has " + Fmt.oid(oid) + "\n";
+        }
+        int source = -1;
+        for (int i = 0; i < digest.length; i++) if (digest[i] != null && HexFormat.of().formatHex(digest[i]).equals(vote)) { source = i; break; }
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < digest.length; i++) {
+            boolean missing = digest[i] == null;
+            if (!missing && HexFormat.of().formatHex(digest[i]).equals(vote)) continue;
+            try {
+                c.client(targets.get(i).nid()).repairReplica(oid, targets.get(source).nid());
+                out.append(missing ? "fixed missing " : "fixed replica ").append(Fmt.oid(oid)).append('\n');
+            } catch (SheepdogException e) {
+                out.append("failed to repair ").append(Fmt.oid(oid)).append(" on ").append(Addr.of(targets.get(i).nid()))
+                        .append(": ").append(e.getMessage()).append('\n');
+            }
+        }
+        return out.toString();
+    }
+
+    /**
+     * The digest (hex) held by a strict majority of the replicas that have the object, or null if none have it
+     * or they disagree without a majority.
+     */
+    static String majority(byte[][] digests) {
+        Map<String, Integer> count = new LinkedHashMap<>();
+        int present = 0;
+        for (byte[] d : digests) {
+            if (d == null) continue;
+            present++;
+            count.merge(HexFormat.of().formatHex(d), 1, Integer::sum);
+        }
+        for (var e : count.entrySet()) if (e.getValue() * 2 > present) return e.getKey();
+        return null;
+    }
+
+    /** {@code vdi check -e}: asks every node for the objects the placement gives it. */
+    static int exists(Ctx c, Inode n) throws IOException {
+        Map<SdNode, List<Long>> perNode = new HashMap<>();
+        for (long oid : oids(n)) {
+            for (SdNode t : c.ring.targets(oid, n.nrCopies)) perNode.computeIfAbsent(t, k -> new ArrayList<>()).add(oid);
+        }
+        int lost = 0;
+        for (SdNode node : c.nodes) {
+            List<Long> want = perNode.get(node);
+            if (want == null || want.isEmpty()) continue;
+            long[] missing;
+            try {
+                missing = c.client(node.nid()).oidsExist(want.stream().mapToLong(Long::longValue).toArray());
+            } catch (SheepdogException e) {
+                if (e.result() == SdResult.NO_SUPPORT || e.result() == SdResult.INVALID_PARMS) throw DogExit.failure(e.getMessage());
+                throw e;
+            }
+            for (long m : missing) c.out.print("[" + Addr.of(node.nid()) + "] oid " + Fmt.oid(m) + " is missing.\n");
+            lost += missing.length;
+        }
+        if (lost == 0) {
+            c.out.print(n.name + " is fine, no object is missing.\n");
+            return ExitCodes.SUCCESS;
+        }
+        c.out.print(n.name + " lost " + lost + " object(s).\n");
+        return ExitCodes.FAILURE;
+    }
+}

@@ -1,0 +1,48 @@
+package io.sheepdog.dog;
+
+import io.sheepdog.client.SheepClient;
+import io.sheepdog.client.SheepdogException;
+import io.sheepdog.client.VdiEnumerator;
+import io.sheepdog.proto.Inode;
+import java.io.IOException;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code dog vm list}: the VDIs and which client holds each (revived from the 2009-2010 {@code collie vm list},
+ * DOG-CLI.md §9). The lock holders come from GET_VM_LIST (0x83).
+ */
+final class VmCmds {
+    private VmCmds() {}
+
+    static int list(Ctx c) throws IOException {
+        List<SheepClient.VmEntry> vms;
+        try {
+            vms = c.client().getVmList();
+        } catch (SheepdogException e) {
+            throw DogExit.failure("Failed to get the list of VMs: " + e.getMessage());
+        }
+        Map<String, String> running = new HashMap<>();
+        for (SheepClient.VmEntry e : vms) running.putIfAbsent(e.name(), Addr.host(e.hostAddr()) + ":" + e.hostPort());
+        List<Inode> all = VdiEnumerator.list(c.client(), true, vid -> c.err.println("Failed to read inode header"));
+        if (!c.raw) {
+            c.out.print("Name            |Vdi size |Allocated| Shared  | Status\n");
+            c.out.print("----------------+---------+---------+---------+------------\n");
+        }
+        for (Inode n : all) {
+            if (n.isSnapshot()) continue;
+            long[] u = Vdis.usage(n);
+            long alloc = u[0] * n.objectSize(), shared = u[1] * n.objectSize();
+            String where = running.get(n.name);
+            if (c.raw) {
+                c.out.print(Fmt.escapeRaw(n.name) + " " + n.vdiSize + " " + alloc + " " + shared + " "
+                        + (where == null ? "-" : where) + "\n");
+            } else {
+                c.out.print(Fmt.left(n.name, 16) + "|" + Fmt.right(Fmt.human(n.vdiSize), 9) + "|" + Fmt.right(Fmt.human(alloc), 9)
+                        + "|" + Fmt.right(Fmt.human(shared), 9) + "|" + (where == null ? " not running" : " running on " + where) + "\n");
+            }
+        }
+        return ExitCodes.SUCCESS;
+    }
+}

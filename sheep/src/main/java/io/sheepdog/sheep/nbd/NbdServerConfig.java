@@ -1,0 +1,72 @@
+package io.sheepdog.sheep.nbd;
+
+import java.time.Duration;
+
+/**
+ * Settings of the NBD front door.
+ *
+ * @param enabled             start the listener at all
+ * @param bindAddress         address to listen on ("0.0.0.0", "127.0.0.1", "::")
+ * @param port                TCP port; 0 picks a free one (see {@link NbdServer#port()})
+ * @param readOnly            open every export read-only
+ * @param maxPayload          largest READ/WRITE length accepted; longer requests get EOVERFLOW, and a write's
+ *                            payload is discarded as it streams in, never buffered
+ * @param maxInFlight         per connection: stop reading requests while this many are being served
+ * @param maxInFlightBytes    per connection: stop reading while this many payload bytes are being served
+ * @param ioThreads           event-loop threads (network only; requests run on virtual threads)
+ * @param handshakeTimeout    close connections that have not finished negotiation by then
+ */
+public record NbdServerConfig(boolean enabled, String bindAddress, int port, boolean readOnly, int maxPayload,
+                              int maxInFlight, long maxInFlightBytes, int ioThreads, Duration handshakeTimeout) {
+
+    public static final int DEFAULT_PORT = 10809;
+    public static final int DEFAULT_MAX_PAYLOAD = 32 * 1024 * 1024;
+
+    public NbdServerConfig {
+        if (port < 0 || port > 65535) throw new IllegalArgumentException("NBD port out of range: " + port);
+        if (maxPayload < 512 || Integer.bitCount(maxPayload) != 1)
+            throw new IllegalArgumentException("NBD max payload must be a power of two >= 512: " + maxPayload);
+        if (maxInFlight < 1) throw new IllegalArgumentException("NBD max in-flight must be positive");
+        if (maxInFlightBytes < maxPayload) throw new IllegalArgumentException("NBD in-flight bytes below max payload");
+        if (ioThreads < 1) throw new IllegalArgumentException("NBD io threads must be positive");
+        if (bindAddress == null || bindAddress.isBlank()) throw new IllegalArgumentException("NBD bind address empty");
+    }
+
+    /** Enabled, all interfaces, port 10809, read-write, 32 MiB requests, 64 requests / 128 MiB in flight. */
+    public static NbdServerConfig defaults() {
+        return new NbdServerConfig(true, "0.0.0.0", DEFAULT_PORT, false, DEFAULT_MAX_PAYLOAD, 64, 128L << 20,
+                Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())), Duration.ofSeconds(30));
+    }
+
+    public NbdServerConfig withEnabled(boolean v) {
+        return new NbdServerConfig(v, bindAddress, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes, ioThreads, handshakeTimeout);
+    }
+
+    public NbdServerConfig withBindAddress(String v) {
+        return new NbdServerConfig(enabled, v, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes, ioThreads, handshakeTimeout);
+    }
+
+    public NbdServerConfig withPort(int v) {
+        return new NbdServerConfig(enabled, bindAddress, v, readOnly, maxPayload, maxInFlight, maxInFlightBytes, ioThreads, handshakeTimeout);
+    }
+
+    public NbdServerConfig withReadOnly(boolean v) {
+        return new NbdServerConfig(enabled, bindAddress, port, v, maxPayload, maxInFlight, maxInFlightBytes, ioThreads, handshakeTimeout);
+    }
+
+    public NbdServerConfig withMaxPayload(int v) {
+        return new NbdServerConfig(enabled, bindAddress, port, readOnly, v, maxInFlight, Math.max(maxInFlightBytes, v), ioThreads, handshakeTimeout);
+    }
+
+    public NbdServerConfig withMaxInFlight(int requests, long bytes) {
+        return new NbdServerConfig(enabled, bindAddress, port, readOnly, maxPayload, requests, bytes, ioThreads, handshakeTimeout);
+    }
+
+    public NbdServerConfig withIoThreads(int v) {
+        return new NbdServerConfig(enabled, bindAddress, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes, v, handshakeTimeout);
+    }
+
+    public NbdServerConfig withHandshakeTimeout(Duration v) {
+        return new NbdServerConfig(enabled, bindAddress, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes, ioThreads, v);
+    }
+}
