@@ -162,7 +162,13 @@ fi
 # One manifest record (see bench/src/main/java/io/sheepdog/bench/report/Manifest.java).
 rec() { local IFS=$'\t'; printf '%s\n' "$*" >> "$MANIFEST"; }
 # A command line as it could be pasted into a shell.
-cmdline() { local s; s=$(printf '%q ' "$@"); printf '%s' "${s% }"; }
+cmdline() {
+    local a out=
+    for a in "$@"; do
+        if [[ $a =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then out+=" $a"; else out+=" '${a//\'/\'\\\'\'}'"; fi
+    done
+    printf '%s' "${out# }"
+}
 note() { rec note "$*"; log "note: $*"; }
 now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
 

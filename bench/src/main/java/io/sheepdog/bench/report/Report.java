@@ -486,7 +486,7 @@ public final class Report {
         if (Double.isNaN(v)) return "-";
         double a = Math.abs(v);
         if (a >= 1000) return String.format(Locale.ROOT, "%,.0f", v);
-        if (a >= 100) return String.format(Locale.ROOT, "%.0f", v);
+        if (a >= 100 || v == Math.rint(v)) return String.format(Locale.ROOT, "%.0f", v);
         if (a >= 10) return String.format(Locale.ROOT, "%.1f", v);
         if (a >= 1) return String.format(Locale.ROOT, "%.2f", v);
         if (a == 0) return "0";
