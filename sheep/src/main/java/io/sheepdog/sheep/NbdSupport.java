@@ -1,11 +1,23 @@
 package io.sheepdog.sheep;
 
-/** Starts the NBD front end of a sheep. */
+import io.sheepdog.sheep.nbd.NbdServer;
+import io.sheepdog.sheep.nbd.NbdServerConfig;
+import io.sheepdog.sheep.nbd.VdiExportProvider;
+import java.io.IOException;
+
+/** Starts the NBD front end of a sheep: every VDI of the cluster, served through this node's gateway. */
 final class NbdSupport {
     private NbdSupport() {}
 
-    static AutoCloseable start(Sheep sheep, String bindAddr, int port) {
-        org.slf4j.LoggerFactory.getLogger(NbdSupport.class).info("NBD front end not built into this version yet (port {})", port);
-        return () -> { };
+    static AutoCloseable start(Sheep sheep, String bindAddr, int port) throws IOException {
+        NbdServerConfig cfg = NbdServerConfig.defaults().withPort(port);
+        if (bindAddr != null) cfg = cfg.withBindAddress(bindAddr);
+        NbdServer server = new NbdServer(cfg, new VdiExportProvider(sheep.processor()));
+        try {
+            server.start();
+        } catch (IOException e) {
+            throw new IOException("cannot start the NBD server on port " + port + ": " + e.getMessage(), e);
+        }
+        return server;
     }
 }

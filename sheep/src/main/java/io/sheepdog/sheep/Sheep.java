@@ -113,7 +113,8 @@ public final class Sheep implements AutoCloseable {
         SdNode self = new SdNode(nid, opts.gateway() ? 0 : Proto.DEFAULT_VNODES, zone, opts.gateway() ? 0 : config.space);
         state = new NodeState(self);
         state.ctime = config.ctime;
-        state.flags = config.flags;
+        // an unformatted node uses the auto vnodes strategy (fixed vnodes with -V are not supported)
+        state.flags = config.ctime == 0 ? Proto.CLUSTER_FLAG_AUTO_VNODES : config.flags;
         state.copies = config.copies;
         state.copyPolicy = config.copyPolicy;
         state.blockSizeShift = config.blockSizeShift == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : config.blockSizeShift;

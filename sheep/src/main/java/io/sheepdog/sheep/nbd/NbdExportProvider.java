@@ -21,6 +21,11 @@ public interface NbdExportProvider {
     /** Names shown to NBD_OPT_LIST (e.g. {@code nbdinfo --list}). */
     List<String> list();
 
+    /** Like {@link #open(String, boolean)}, for the client at {@code peer} (for locks and {@code dog vm list}). */
+    default NbdExport open(String exportName, boolean readOnlyRequested, String peer) throws NbdException {
+        return open(exportName, readOnlyRequested);
+    }
+
     /** Whether {@code exportName} exists, for meta-context negotiation; override when {@link #list()} is costly. */
     default boolean exists(String exportName) { return list().contains(exportName); }
 

@@ -93,7 +93,7 @@ final class NbdNegotiator {
         String name = data.toString(StandardCharsets.UTF_8);
         NbdExport export;
         try {
-            export = provider.open(name, config.readOnly());
+            export = provider.open(name, config.readOnly(), peer);
         } catch (NbdException e) {
             return new Close("EXPORT_NAME '" + name + "': " + e.getMessage());
         } catch (RuntimeException e) {
@@ -151,7 +151,7 @@ final class NbdNegotiator {
         }
         NbdExport export;
         try {
-            export = provider.open(name, config.readOnly());
+            export = provider.open(name, config.readOnly(), peer);
         } catch (NbdException e) {
             out.add(error(alloc, option, e.optionReply(), e.getMessage()));
             return CONTINUE;

@@ -1,0 +1,45 @@
+package io.sheepdog.it;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.HashSet;
+import java.util.Set;
+
+/**
+ * Free TCP ports on the loopback interface. A port is found by binding port 0; ports already handed out in this JVM
+ * are never handed out again, so the nodes of one cluster (which bind only later) cannot be given the same one.
+ */
+public final class Ports {
+    private static final Set<Integer> HANDED_OUT = new HashSet<>();
+
+    private Ports() {}
+
+    public static synchronized int free() {
+        for (int attempt = 0; attempt < 100; attempt++) {
+            int port;
+            try (ServerSocket s = new ServerSocket()) {
+                s.setReuseAddress(false);
+                s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+                port = s.getLocalPort();
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot find a free port", e);
+            }
+            if (HANDED_OUT.add(port)) return port;
+        }
+        throw new IllegalStateException("no free port after 100 attempts");
+    }
+
+    /** True if something accepts TCP connections on 127.0.0.1:port. */
+    public static boolean accepting(int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 200);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,21 @@
+package io.sheepdog.it;
+
+import static org.junit.jupiter.api.Assertions.fail;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Tests that drive an external tool (tgtd, qemu-io, ...) need it installed. Outside CI a missing tool skips the test
+ * with a reason; under CI (CI=true, where .ci/run installs every tool) it fails, so a broken install cannot pass.
+ */
+public final class Tools {
+    private Tools() {}
+
+    public static void require(String... tools) {
+        for (String t : tools) {
+            if (Commands.installed(t)) continue;
+            String msg = t + " is not installed (apt-get install the packages listed in .ci/run)";
+            if ("true".equalsIgnoreCase(System.getenv("CI"))) fail(msg);
+            assumeTrue(false, msg);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+package io.sheepdog.sheep.nbd;
+
+import io.netty.buffer.ByteBuf;
+import io.sheepdog.client.SheepClient;
+import io.sheepdog.client.SheepdogException;
+import io.sheepdog.client.VdiEnumerator;
+import io.sheepdog.client.Volume;
+import io.sheepdog.proto.Inode;
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.sheep.ops.ClientInfo;
+import io.sheepdog.sheep.ops.LocalTransport;
+import io.sheepdog.sheep.ops.RequestProcessor;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Serves the cluster's VDIs over NBD: export name = VDI name, {@code NAME@TAG} or {@code NAME@SNAPID} a snapshot
+ * (read-only). Each export is a {@link Volume} over this sheep's own request processor, so NBD I/O takes exactly
+ * the path of a Sheepdog-protocol client (gateway, replicas, copy-on-write) and any sheep serves any VDI. Opening a
+ * working VDI for writing takes its VDI lock for this NBD connection; a second writer is refused.
+ */
+public final class VdiExportProvider implements NbdExportProvider {
+    private static final Logger LOG = LoggerFactory.getLogger(VdiExportProvider.class);
+    /** Connection ids for in-daemon clients, far from the ids of TCP connections. */
+    private static final AtomicLong IDS = new AtomicLong(1L << 48);
+
+    private final RequestProcessor processor;
+
+    public VdiExportProvider(RequestProcessor processor) { this.processor = processor; }
+
+    /** The snapshot part of an export name: none, a numeric snapshot id, or a tag. */
+    record ExportName(String vdi, int snapId, String tag) {
+        boolean snapshot() { return snapId != 0 || !tag.isEmpty(); }
+
+        static ExportName parse(String export) {
+            int at = export.lastIndexOf('@');
+            if (at <= 0 || at == export.length() - 1) return new ExportName(export, 0, "");
+            String vdi = export.substring(0, at);
+            String snap = export.substring(at + 1);
+            if (snap.matches("[0-9]{1,9}")) return new ExportName(vdi, Integer.parseInt(snap), "");
+            return new ExportName(vdi, 0, snap);
+        }
+    }
+
+    @Override
+    public NbdExport open(String exportName, boolean readOnlyRequested) throws NbdException {
+        return open(exportName, readOnlyRequested, null);
+    }
+
+    /** Opens an export for the NBD client at {@code peer} ({@code host:port}; may be null). */
+    @Override
+    public NbdExport open(String exportName, boolean readOnlyRequested, String peer) throws NbdException {
+        ExportName n = ExportName.parse(exportName);
+        if (n.vdi().isEmpty()) throw NbdException.unknownExport(exportName);
+        ClientInfo client = clientOf(peer);
+        LocalTransport transport = new LocalTransport(processor, client);
+        SheepClient sc = new SheepClient(transport);
+        try {
+            Volume v;
+            if (n.snapshot()) v = Volume.openReadOnly(sc, n.vdi(), n.snapId(), n.tag());
+            else if (readOnlyRequested) v = Volume.openReadOnly(sc, n.vdi(), 0, "");
+            else v = Volume.openWritable(sc, n.vdi(), true);
+            LOG.info("NBD client {} opened {}{}", client.display(), exportName, v.isWritable() ? " for writing" : " read-only");
+            return new VdiExport(v, exportName);
+        } catch (SheepdogException e) {
+            throw switch (e.result()) {
+                case SdResult.NO_VDI, SdResult.NO_TAG -> NbdException.unknownExport(exportName);
+                case SdResult.VDI_LOCKED -> NbdException.refused("VDI " + n.vdi() + " is open for writing by another client");
+                case SdResult.WAIT_FOR_FORMAT, SdResult.WAIT_FOR_JOIN, SdResult.SHUTDOWN ->
+                        NbdException.shutdown("the cluster is not running: " + SdResult.message(e.result()));
+                default -> NbdException.io("cannot open " + exportName + ": " + SdResult.message(e.result()));
+            };
+        } catch (IOException e) {
+            throw NbdException.io("cannot open " + exportName + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static ClientInfo clientOf(String peer) {
+        String host = "127.0.0.1";
+        int port = 0;
+        if (peer != null) {
+            String p = peer.startsWith("/") ? peer.substring(1) : peer;
+            int colon = p.lastIndexOf(':');
+            if (colon > 0) {
+                try {
+                    port = Integer.parseInt(p.substring(colon + 1));
+                    host = p.substring(0, colon);
+                } catch (NumberFormatException ignored) {
+                    // not host:port (a Unix socket): keep the defaults
+                }
+            }
+        }
+        byte[] addr;
+        try {
+            addr = NodeId.addrBytes(host);
+        } catch (IllegalArgumentException e) {
+            addr = NodeId.addrBytes("127.0.0.1");
+        }
+        return new ClientInfo(addr, port, IDS.incrementAndGet());
+    }
+
+    @Override
+    public List<String> list() {
+        List<String> out = new ArrayList<>();
+        try {
+            SheepClient sc = new SheepClient(new LocalTransport(processor, ClientInfo.INTERNAL));
+            for (Inode i : VdiEnumerator.list(sc, false, vid -> { })) {
+                if (!i.isSnapshot()) out.add(i.name);
+            }
+        } catch (IOException e) {
+            LOG.warn("cannot list VDIs for NBD: {}", e.getMessage());
+        }
+        return out;
+    }
+
+    @Override
+    public boolean exists(String exportName) {
+        ExportName n = ExportName.parse(exportName);
+        try {
+            SheepClient sc = new SheepClient(new LocalTransport(processor, ClientInfo.INTERNAL));
+            sc.getVdiInfo(n.vdi(), n.snapId(), n.tag());
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** One opened VDI. */
+    static final class VdiExport implements NbdExport {
+        private final Volume v;
+        private final String name;
+
+        VdiExport(Volume v, String name) {
+            this.v = v;
+            this.name = name;
+        }
+
+        @Override public long size() { return v.size(); }
+        @Override public boolean readOnly() { return !v.isWritable(); }
+        /** Read-only exports never change, so several connections may read them; a writer holds the VDI lock alone. */
+        @Override public boolean canMultiConn() { return !v.isWritable(); }
+        @Override public int preferredBlockSize() { return 4096; }
+        @Override public String description() { return "Sheepdog VDI " + name; }
+
+        @Override
+        public void read(long offset, int length, ByteBuf dst) throws IOException {
+            byte[] b = new byte[length];
+            v.read(offset, b, 0, length);
+            dst.writeBytes(b);
+        }
+
+        @Override
+        public void write(long offset, ByteBuf data, boolean fua) throws IOException {
+            byte[] b = new byte[data.readableBytes()];
+            data.getBytes(data.readerIndex(), b);
+            v.write(offset, b, 0, b.length); // durable on every copy before it returns: FUA is implied
+        }
+
+        @Override public void flush() { } // every acknowledged write is already durable
+
+        @Override
+        public void trim(long offset, long length, boolean fua) throws IOException { v.discard(offset, length); }
+
+        @Override
+        public void writeZeroes(long offset, long length, boolean noHole, boolean fua) throws IOException {
+            v.writeZeroes(offset, length);
+        }
+
+        @Override
+        public List<NbdExtent> allocation(long offset, long length) throws IOException {
+            List<NbdExtent> out = new ArrayList<>();
+            for (Volume.Extent e : v.allocationMap(offset, length)) {
+                if (e.length() <= 0) continue;
+                out.add(e.allocated() ? NbdExtent.data(e.length()) : NbdExtent.hole(e.length()));
+            }
+            return out;
+        }
+
+        @Override
+        public void close() {
+            try {
+                v.close();
+            } catch (IOException e) {
+                LOG.warn("closing NBD export {}: {}", name, e.getMessage());
+            }
+        }
+    }
+}
