@@ -342,6 +342,19 @@ public final class Report {
         if (smoke) b.append(" (tiny sizes and times to check the suite works: the figures mean nothing)");
         b.append('\n');
         if (!Boolean.TRUE.equals(doc.get("complete"))) b.append("- **The run did not finish**: the tables hold what was measured before it stopped.\n");
+        String load = m.meta.get("loadavg_at_start");
+        if (load != null) {
+            b.append("- Load average at start (1, 5, 15 min): ").append(load);
+            try {
+                double l1 = Double.parseDouble(load.trim().split("\\s+")[0]);
+                if (l1 > 0.5 * ((Number) machine.getOrDefault("cpus", 1)).doubleValue()) {
+                    b.append(" - **the machine was busy with other work: figures are noisy**");
+                }
+            } catch (RuntimeException ignored) {
+                // an odd loadavg line only loses the warning
+            }
+            b.append('\n');
+        }
         b.append("- Command: `").append(m.meta.getOrDefault("command", "bench/run.sh")).append("`\n");
         b.append("- Machine: ").append(machine.get("cpu")).append(", ").append(machine.get("cpus")).append(" CPUs, ")
                 .append(machine.get("memory_mib")).append(" MiB RAM, ").append(machine.get("kernel")).append('\n');
