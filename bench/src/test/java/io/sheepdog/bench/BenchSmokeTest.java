@@ -51,7 +51,7 @@ class BenchSmokeTest {
     }
 
     @Test
-    @Timeout(value = 240, unit = TimeUnit.SECONDS)
+    @Timeout(value = 480, unit = TimeUnit.SECONDS)
     void smokeRunWritesSaneResults() throws Exception {
         Path root = repoRoot();
         assumeTrue(packaged(root, "sheep", "io.sheepdog.sheep.SheepMain"), "sheep is not packaged: run mvn package");
@@ -68,12 +68,12 @@ class BenchSmokeTest {
         pb.environment().put("BENCH_CP", System.getProperty("java.class.path"));
         Process p = pb.start();
         try {
-            boolean done = p.waitFor(200, TimeUnit.SECONDS);
+            boolean done = p.waitFor(400, TimeUnit.SECONDS);
             if (!done) {
                 p.destroy(); // SIGTERM: run.sh's trap stops the sheeps and qemu-nbd it started
                 p.waitFor(30, TimeUnit.SECONDS);
             }
-            assertTrue(done, () -> "run.sh --smoke did not finish in 200 s:\n" + log());
+            assertTrue(done, () -> "run.sh --smoke did not finish in 400 s:\n" + log());
         } finally {
             p.destroyForcibly();
         }
