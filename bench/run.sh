@@ -364,9 +364,11 @@ section_startup() {
     if [[ ${DOG[0]} == "$ROOT/bin/dog" && ${DOG_AOT:-1} != 0 ]]; then
         # the launcher trains its AOT cache in the background on first use: let it finish before timing
         dog --help > /dev/null 2>&1 || true
-        local deadline=$((SECONDS + 90)) aot=$ROOT/dog/target/aot
+        local wait_s=90 aot=$ROOT/dog/target/aot
+        [[ $MODE == smoke ]] && wait_s=30
+        local deadline=$((SECONDS + wait_s))
         while [[ ! -s $aot/dog.aot || -d $aot/.training ]]; do
-            ((SECONDS < deadline)) || { note "dog's AOT cache was not ready after 90 s: start-up measured without it"; break; }
+            ((SECONDS < deadline)) || { note "dog's AOT cache was not ready after $wait_s s: start-up measured without it"; break; }
             sleep 0.5
         done
         [[ -s $ROOT/dog/target/aot/dog.aot ]] && rec meta dog_aot_cache "$ROOT/dog/target/aot/dog.aot"
