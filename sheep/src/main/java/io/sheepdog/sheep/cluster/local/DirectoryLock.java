@@ -28,6 +28,7 @@ final class DirectoryLock {
     private final ReentrantLock inJvm = new ReentrantLock();
     private FileChannel channel;
     private int users;
+    private boolean released;
 
     private DirectoryLock(Path dir) {
         this.dir = dir;
@@ -41,19 +42,23 @@ final class DirectoryLock {
         return l;
     }
 
-    /** Drops one user; the last one closes the channel (no lock is held then). */
+    /**
+     * Drops one user; the last one closes the channel. That happens before the directory can be looked up again,
+     * so the close never drops the lock of a newer channel on the same file.
+     */
     void release() {
         synchronized (DirectoryLock.class) {
             if (--users > 0) return;
             OPEN.remove(dir);
-        }
-        inJvm.lock();
-        try {
-            if (channel != null) channel.close();
-        } catch (IOException ignored) {
-            // closing a lock file we no longer need: nothing to recover
-        } finally {
-            inJvm.unlock();
+            inJvm.lock(); // a straggling writer finishes first
+            try {
+                released = true;
+                if (channel != null) channel.close();
+            } catch (IOException ignored) {
+                // closing a lock file nobody uses any more: nothing to recover
+            } finally {
+                inJvm.unlock();
+            }
         }
     }
 
@@ -64,6 +69,10 @@ final class DirectoryLock {
     /** Runs {@code action} while holding the directory's lock against every other process and driver. */
     <T> T locked(Action<T> action) throws IOException {
         inJvm.lock();
+        if (released) {
+            inJvm.unlock();
+            throw new IOException("the lock of " + dir + " is no longer in use by this driver");
+        }
         // A pending interrupt would make lock() close the shared channel; keep it for after.
         boolean interrupted = Thread.interrupted();
         try {

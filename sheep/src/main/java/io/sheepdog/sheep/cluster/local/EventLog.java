@@ -73,6 +73,8 @@ final class EventLog {
 
     /** The file exists but holds something else; it is only replaced when no member is alive. */
     static final class NotAnEventLogException extends IOException {
+        private static final long serialVersionUID = 1L;
+
         NotAnEventLogException(Path file) { super(file + " is not a sheepdog local cluster event log"); }
     }
 }

@@ -7,7 +7,12 @@ import io.sheepdog.sheep.cluster.ClusterListener;
 import io.sheepdog.sheep.cluster.ClusterListener.JoinDecision;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -189,8 +194,7 @@ public final class LocalClusterDriver implements ClusterDriver {
             } catch (IOException | RuntimeException e) {
                 releaseResources();
                 closed = true;
-                String reason = e.getMessage() == null ? e.toString() : e.getMessage();
-                throw new ClusterDriverException("Cannot join the local cluster in " + directory + ": " + reason, e);
+                throw new ClusterDriverException("Cannot join the local cluster in " + directory + ": " + describe(e), e);
             }
             running = true;
             String port = Integer.toString(self.nid().port());
@@ -199,6 +203,22 @@ public final class LocalClusterDriver implements ClusterDriver {
                     .start(this::livenessLoop);
             log.info("Joining the local cluster in {} as {} ({})", dir, self.nid(), me);
         }
+    }
+
+    /** A one-line reason; file system errors otherwise say little more than the path. */
+    static String describe(Exception e) {
+        if (e instanceof FileSystemException f) {
+            String what = f.getReason() != null ? f.getReason() : switch (f) {
+                case AccessDeniedException x -> "permission denied";
+                case FileAlreadyExistsException x -> "exists and is not a directory";
+                case NotDirectoryException x -> "not a directory";
+                case NoSuchFileException x -> "no such file or directory";
+                default -> f.getClass().getSimpleName();
+            };
+            return what + ": " + f.getFile();
+        }
+        String m = e.getMessage() == null ? e.toString() : e.getMessage();
+        return m.replace('\n', ' ');
     }
 
     /** Under the directory lock: a log whose recorded members are all dead belongs to a finished cluster. */
@@ -449,12 +469,12 @@ public final class LocalClusterDriver implements ClusterDriver {
             }
             case UNBLOCK -> {
                 Block head = blocks.peekFirst();
-                boolean released = head != null && head.owner().id() == r.sender().id();
-                if (released) blocks.removeFirst();
+                boolean popped = head != null && head.owner().id() == r.sender().id();
+                if (popped) blocks.removeFirst();
                 else log.warn("{} does not hold the block; delivering its message only", r.senderNode());
                 SdNode sender = senderNode(r);
                 deliver(() -> listener.onNotify(sender, r.payload()));
-                if (released) grantIfMine();
+                if (popped) grantIfMine();
             }
             case UPDATE_NODE -> {
                 Member m = members.get(r.sender().id());

@@ -53,6 +53,9 @@ class RecordingListener implements ClusterListener {
         sink.accept(line);
     }
 
+    /** Records a line of this node's own (not part of the cluster's sequence). */
+    void noteLocal(String what) { add("local " + what); }
+
     @Override public JoinDecision onJoinRequest(SdNode joining, List<SdNode> members, byte[] message) {
         add("local JOINREQ " + joining.nid().port() + " " + ports(members) + " " + text(message));
         if (!acceptJoin.test(joining)) return new JoinDecision(false, null);
