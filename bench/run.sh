@@ -282,7 +282,8 @@ wait_listen() { # PORT TIMEOUT_S
 pick_port; P1=$PICKED; pick_port; N1=$PICKED       # one sheep, copies=1: protocol port, NBD port
 P3=(); N3=()
 for i in 0 1 2; do pick_port; P3+=("$PICKED"); pick_port; N3+=("$PICKED"); done
-pick_port; QPORT=$PICKED                           # qemu-nbd
+pick_port; QPORT=$PICKED                           # qemu-nbd, cache=writethrough (the reference)
+pick_port; QDPORT=$PICKED                          # qemu-nbd, cache=directsync (second reference, no targets)
 
 # ---- what the run is ----
 rec meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -405,6 +406,7 @@ uri_of() {
         sheep-c1) echo "nbd://127.0.0.1:$N1/$NBD_VDI" ;;
         sheep-c3) echo "nbd://127.0.0.1:${N3[0]}/$NBD_VDI" ;;
         qemu-nbd) echo "nbd://127.0.0.1:$QPORT/$NBD_VDI" ;;
+        qemu-nbd-directsync) echo "nbd://127.0.0.1:$QDPORT/$NBD_VDI" ;;
     esac
 }
 
@@ -414,18 +416,24 @@ section_nbd() {
     run_logged vdi-create-nbd-c1 "${DOG[@]}" vdi create "$NBD_VDI" "$size" -p "$P1"
     run_logged vdi-create-nbd-c3 "${DOG[@]}" vdi create "$NBD_VDI" "$size" -p "${P3[0]}"
     # qemu-nbd: a raw file on the same disk. cache=writethrough: a write is acknowledged after fdatasync, reads use
-    # the page cache, exactly what a sheep without -n does (fdatasync per object write, buffered reads).
-    run_logged qemu-img-create qemu-img create -f raw "$WORK/qemu.raw" "$size"
-    local q=(qemu-nbd -f raw -x "$NBD_VDI" -b 127.0.0.1 -p "$QPORT" --cache=writethrough --aio=threads --discard=ignore
-        --persistent --shared=8 "$WORK/qemu.raw")
-    rec cmd qemu-nbd "$(cmdline "${q[@]}")"
-    "${q[@]}" > "$RAW/logs/qemu-nbd.log" 2>&1 &
-    local qpid=$!
-    echo "child $qpid" >> "$PIDS_FILE"
-    wait_listen "$QPORT" 10 || { log "qemu-nbd did not listen"; cat "$RAW/logs/qemu-nbd.log" >&2; return 1; }
-    note "qemu-nbd runs with --cache=writethrough --aio=threads: it acknowledges a write after fdatasync and reads through the page cache; the sheeps (no -n) fdatasync every object write before acknowledging it and read through the page cache too. Both sides' writes are durable when acknowledged."
+    # the page cache, exactly what a sheep without -n does (fdatasync per object write, buffered reads). This is the
+    # reference of the targets. cache=directsync (O_DIRECT and a flush after every write) gives the same guarantee
+    # with another I/O model; it is measured too, for information.
+    local qpids=() spec name port mode
+    for spec in "qemu-nbd $QPORT writethrough threads" "qemu-nbd-directsync $QDPORT directsync native"; do
+        read -r name port mode aio <<< "$spec"
+        run_logged "qemu-img-create-$name" qemu-img create -f raw "$WORK/$name.raw" "$size"
+        local q=(qemu-nbd -f raw -x "$NBD_VDI" -b 127.0.0.1 -p "$port" "--cache=$mode" "--aio=$aio" --discard=ignore
+            --persistent --shared=8 "$WORK/$name.raw")
+        rec cmd "$name" "$(cmdline "${q[@]}")"
+        "${q[@]}" > "$RAW/logs/$name.log" 2>&1 &
+        qpids+=($!)
+        echo "child $!" >> "$PIDS_FILE"
+        wait_listen "$port" 10 || { log "$name did not listen"; cat "$RAW/logs/$name.log" >&2; return 1; }
+    done
+    note "qemu-nbd (the reference) runs with --cache=writethrough --aio=threads: it acknowledges a write after fdatasync and reads through the page cache; the sheeps (no -n) fdatasync every object write before acknowledging it and read through the page cache too. Both sides' writes are durable when acknowledged. qemu-nbd-directsync (--cache=directsync --aio=native: O_DIRECT plus a flush after every write, equally durable, reads from the disk) is shown for information; the targets are against qemu-nbd."
 
-    local systems=(sheep-c1 qemu-nbd sheep-c3) s
+    local systems=(sheep-c1 qemu-nbd sheep-c3 qemu-nbd-directsync) s
     # Fill each device once, so that every measured write overwrites allocated space (no first-write allocation
     # cost on either side) and every read reads written data.
     for s in "${systems[@]}"; do
@@ -466,8 +474,11 @@ section_nbd() {
         log "peak RSS $n: $((hwm / 1024)) MiB"
     done
 
-    kill -TERM "$qpid" 2>/dev/null || true
-    wait "$qpid" 2>/dev/null || true
+    local qpid
+    for qpid in "${qpids[@]}"; do
+        kill -TERM "$qpid" 2>/dev/null || true
+        wait "$qpid" 2>/dev/null || true
+    done
 }
 
 # ---- Sheepdog protocol: dog vdi write / read next to dd conv=fdatasync ----

@@ -17,8 +17,11 @@ import java.util.Set;
  * report (tables, the targets of the issue met or missed, the machine, and the exact commands).
  */
 public final class Report {
-    /** The reference side of every NBD pair. */
+    /** The reference side of the targets' NBD pairs. */
     public static final String REFERENCE = "qemu-nbd";
+
+    /** Systems whose name starts with qemu-nbd are references (qemu-nbd and e.g. qemu-nbd-directsync); the others are ours. */
+    static boolean isReference(String system) { return system.startsWith(REFERENCE); }
 
     /** NBD cases whose figure is a latency (lower is better); the others are throughput. */
     static boolean lowerIsBetter(String kind) { return kind.equals("lat"); }
@@ -116,12 +119,11 @@ public final class Report {
             }
             row.put("systems", bySystem);
             Map<String, Object> ratios = new LinkedHashMap<>();
-            for (String s : systems) {
-                if (s.equals(REFERENCE)) continue;
-                Double r = ratio(c, s);
-                if (r != null) ratios.put(s + "/" + REFERENCE, r);
-                List<Object> perRound = perRoundRatios(c, s);
-                if (!perRound.isEmpty()) ratios.put(s + "/" + REFERENCE + " per round", perRound);
+            for (String[] p : pairs()) {
+                Double r = ratio(c, p[0], p[1]);
+                if (r != null) ratios.put(p[0] + "/" + p[1], r);
+                List<Object> perRound = perRoundRatios(c, p[0], p[1]);
+                if (!perRound.isEmpty()) ratios.put(p[0] + "/" + p[1] + " per round", perRound);
             }
             row.put("ratios", ratios);
             out.add(row);
@@ -179,25 +181,38 @@ public final class Report {
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
+    /** Every (ours, reference) pair, ours first, the targets' reference first. */
+    private List<String[]> pairs() {
+        List<String[]> out = new ArrayList<>();
+        List<String> refs = new ArrayList<>();
+        if (systems.contains(REFERENCE)) refs.add(REFERENCE);
+        for (String s : systems) if (isReference(s) && !refs.contains(s)) refs.add(s);
+        for (String q : refs) for (String s : systems) if (!isReference(s)) out.add(new String[] {s, q});
+        return out;
+    }
+
     /** Median figure of {@code system} over the median figure of qemu-nbd, or null when either is missing. */
-    Double ratio(String c, String system) {
+    Double ratio(String c, String system) { return ratio(c, system, REFERENCE); }
+
+    /** Median figure of {@code system} over the median figure of {@code reference}, or null when either is missing. */
+    Double ratio(String c, String system, String reference) {
         Map<String, List<FioResult>> by = nbd.get(c);
-        if (by == null || !by.containsKey(system) || !by.containsKey(REFERENCE)) return null;
+        if (by == null || !by.containsKey(system) || !by.containsKey(reference)) return null;
         String kind = caseInfo.get(c)[1];
         double ours = figure(kind, median(by.get(system)));
-        double ref = figure(kind, median(by.get(REFERENCE)));
+        double ref = figure(kind, median(by.get(reference)));
         if (!(ref > 0) || Double.isNaN(ours)) return null;
         return ours / ref;
     }
 
     /** Ratio of the runs made next to each other (round i of both sides). */
-    private List<Object> perRoundRatios(String c, String system) {
+    private List<Object> perRoundRatios(String c, String system, String reference) {
         List<Object> out = new ArrayList<>();
         Map<String, List<FioResult>> by = nbd.get(c);
-        if (by == null || !by.containsKey(system) || !by.containsKey(REFERENCE)) return out;
+        if (by == null || !by.containsKey(system) || !by.containsKey(reference)) return out;
         String kind = caseInfo.get(c)[1];
         List<FioResult> a = by.get(system);
-        List<FioResult> b = by.get(REFERENCE);
+        List<FioResult> b = by.get(reference);
         for (int i = 0; i < Math.min(a.size(), b.size()); i++) {
             double ref = figure(kind, b.get(i));
             out.add(ref > 0 ? figure(kind, a.get(i)) / ref : Double.NaN);
@@ -382,24 +397,25 @@ public final class Report {
         if (!caseInfo.isEmpty()) {
             b.append("## NBD (fio, ioengine=nbd)\n\n");
             b.append("Each case ran against every system in turn, round after round in one session; a figure is the median over the rounds, ");
-            b.append("a ratio is ours over qemu-nbd's (for latency, lower is better).\n\n");
+            b.append("a ratio is ours over the reference's (for latency, lower is better). The targets are against qemu-nbd.\n\n");
+            List<String[]> pairs = pairs();
             b.append("| Case | Figure |");
             for (String s : systems) b.append(' ').append(s).append(" |");
-            for (String s : systems) if (!s.equals(REFERENCE)) b.append(' ').append(s).append("/qemu |");
+            for (String[] p : pairs) b.append(' ').append(p[0]).append(" / ").append(p[1]).append(" |");
             b.append("\n|---|---|");
-            b.append("---|".repeat(systems.size() * 2 - (systems.contains(REFERENCE) ? 1 : 0)));
+            b.append("---|".repeat(systems.size() + pairs.size()));
             b.append('\n');
             for (String c : caseInfo.keySet()) {
                 String kind = caseInfo.get(c)[1];
-                b.append("| ").append(c).append(" | ").append(figureName(kind)).append(" (").append(figureUnit(kind)).append(") |");
+                String unit = figureUnit(kind);
+                b.append("| ").append(c).append(" | ").append(figureName(kind)).append(unit.equals(figureName(kind)) ? "" : " (" + unit + ")").append(" |");
                 Map<String, List<FioResult>> by = nbd.getOrDefault(c, Map.of());
                 for (String s : systems) {
                     List<FioResult> r = by.get(s);
                     b.append(' ').append(r == null || r.isEmpty() ? "-" : fmt(figure(kind, median(r)))).append(" |");
                 }
-                for (String s : systems) {
-                    if (s.equals(REFERENCE)) continue;
-                    Double r = ratio(c, s);
+                for (String[] p : pairs) {
+                    Double r = ratio(c, p[0], p[1]);
                     b.append(' ').append(r == null ? "-" : fmt(r) + "x").append(" |");
                 }
                 b.append('\n');
