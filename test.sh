@@ -16,6 +16,9 @@ export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
 
 echo "== JDK: $JAVA_HOME ($("$JAVA_HOME/bin/java" -version 2>&1 | head -n 1))"
 start=$SECONDS
+# reports written by this run only (target/ may hold older ones)
+stamp=$(mktemp)
+trap 'rm -f "$stamp"' EXIT
 rc=0
 mvn -B -ntp verify "$@" || rc=$?
 elapsed=$((SECONDS - start))
@@ -24,7 +27,7 @@ elapsed=$((SECONDS - start))
 summary() {
     local kind=$1 dir_glob=$2 f tests=0 failures=0 errors=0 skipped=0 t fa e s line
     for f in $dir_glob; do
-        [[ -f $f ]] || continue
+        [[ -f $f && $f -nt $stamp ]] || continue
         line=$(grep -m1 -o '<testsuite [^>]*>' "$f" || true)
         [[ -n $line ]] || continue
         t=$(sed -n 's/.* tests="\([0-9]*\)".*/\1/p' <<<"$line"); fa=$(sed -n 's/.* failures="\([0-9]*\)".*/\1/p' <<<"$line")

@@ -22,15 +22,23 @@ public final class ConnectionPool implements AutoCloseable {
 
     private final int perPeer;
     private final int connectTimeoutMs;
+    private final boolean virtualReaders;
     private final ConcurrentHashMap<String, Peer> peers = new ConcurrentHashMap<>();
     private volatile boolean closed;
 
     public ConnectionPool() { this(DEFAULT_CONNECTIONS_PER_PEER, DEFAULT_CONNECT_TIMEOUT_MS); }
 
-    public ConnectionPool(int connectionsPerPeer, int connectTimeoutMs) {
+    public ConnectionPool(int connectionsPerPeer, int connectTimeoutMs) { this(connectionsPerPeer, connectTimeoutMs, true); }
+
+    /**
+     * @param virtualReaders read replies on virtual threads (daemon, many connections) or on platform daemon
+     *                       threads (a short-lived command line tool, which then never starts the virtual scheduler)
+     */
+    public ConnectionPool(int connectionsPerPeer, int connectTimeoutMs, boolean virtualReaders) {
         if (connectionsPerPeer < 1) throw new IllegalArgumentException("connectionsPerPeer must be >= 1");
         this.perPeer = connectionsPerPeer;
         this.connectTimeoutMs = connectTimeoutMs;
+        this.virtualReaders = virtualReaders;
     }
 
     /** The transport for one peer; cheap to call for every request (a map lookup). */
@@ -138,7 +146,7 @@ public final class ConnectionPool implements AutoCloseable {
                 if (c != null && c.isOpen()) return c; // someone else connected it meanwhile
                 if (c != null) c.close();
                 if (closed || dead) throw new IOException("connection pool closed");
-                SheepConnection fresh = SheepConnection.open(host, port, connectTimeoutMs);
+                SheepConnection fresh = SheepConnection.open(host, port, connectTimeoutMs, virtualReaders);
                 slots.set(slot, fresh);
                 if (closed || dead) {
                     // evicted while we were connecting: do not leave an orphan connection behind

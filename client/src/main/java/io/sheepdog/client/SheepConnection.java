@@ -30,15 +30,27 @@ public final class SheepConnection implements ObjectTransport {
     private final Thread reader;
     private volatile IOException failure;
 
-    private SheepConnection(SocketChannel ch, String peer) {
+    private SheepConnection(SocketChannel ch, String peer, boolean virtualReader) {
         this.ch = ch;
         this.peer = peer;
-        this.reader = Thread.ofVirtual().name("sheep-conn-" + peer).unstarted(this::readLoop);
+        // a virtual reader is cheap when there are many connections; a short-lived CLI saves the start-up of the
+        // virtual thread scheduler (tens of milliseconds) with a platform daemon thread
+        this.reader = (virtualReader ? Thread.ofVirtual() : Thread.ofPlatform().daemon()).name("sheep-conn-" + peer)
+                .unstarted(this::readLoop);
         reader.start();
     }
 
     /** Connects over TCP with a connect timeout. */
     public static SheepConnection open(String host, int port, int connectTimeoutMs) throws IOException {
+        return open(host, port, connectTimeoutMs, true);
+    }
+
+    /**
+     * Connects over TCP with a connect timeout.
+     *
+     * @param virtualReader read replies on a virtual thread (else on a platform daemon thread)
+     */
+    public static SheepConnection open(String host, int port, int connectTimeoutMs, boolean virtualReader) throws IOException {
         SocketChannel ch = SocketChannel.open();
         try {
             ch.socket().connect(new InetSocketAddress(host, port), connectTimeoutMs);
@@ -47,7 +59,7 @@ public final class SheepConnection implements ObjectTransport {
             ch.close();
             throw new IOException("failed to connect to " + host + ":" + port + ": " + e.getMessage(), e);
         }
-        return new SheepConnection(ch, host + ":" + port);
+        return new SheepConnection(ch, host + ":" + port, virtualReader);
     }
 
     public static SheepConnection open(String host, int port) throws IOException { return open(host, port, 5000); }
@@ -61,7 +73,7 @@ public final class SheepConnection implements ObjectTransport {
             ch.close();
             throw new IOException("failed to connect to " + socket + ": " + e.getMessage(), e);
         }
-        return new SheepConnection(ch, socket.toString());
+        return new SheepConnection(ch, socket.toString(), true);
     }
 
     public String peer() { return peer; }

@@ -113,7 +113,8 @@ public final class Volume implements AutoCloseable {
     private static State load(SheepClient client, int vid) throws IOException {
         Inode n = client.readInodeHeader(vid);
         if (n.name.isEmpty()) throw new SheepdogException(SdResult.NO_VDI);
-        if (n.storePolicy != 0) throw new IOException("hyper volumes (B-tree index) are not supported");
+        // hyper volumes keep their index in a B-tree this client does not implement
+        if (n.storePolicy != 0) throw new SheepdogException(SdResult.NO_SUPPORT);
         if (n.blockSizeShift < Proto.MIN_BLOCK_SIZE_SHIFT || n.blockSizeShift > Proto.MAX_BLOCK_SIZE_SHIFT) {
             throw new IOException("inode of VDI " + Integer.toHexString(vid) + " has a bad block_size_shift " + n.blockSizeShift);
         }

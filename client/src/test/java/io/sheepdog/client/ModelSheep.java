@@ -219,7 +219,7 @@ public final class ModelSheep implements AutoCloseable {
         ByteBuffer b = ByteBuffer.allocate(n * rec).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < n; i++) {
             EpochRecord r = new EpochRecord();
-            r.ctime = ctime; r.epoch = epoch - i; r.time = ctime >>> 32; r.nrCopies = copies; r.drvName = "plain";
+            r.ctime = ctime; r.epoch = epoch - i; r.flags = Proto.CLUSTER_FLAG_AUTO_VNODES; r.time = ctime >>> 32; r.nrCopies = copies; r.drvName = "plain";
             r.nodes = List.of(self());
             r.encode(b, nodesNr);
         }

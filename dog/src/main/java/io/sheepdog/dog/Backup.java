@@ -23,15 +23,6 @@ final class Backup {
 
     private static final int WINDOW = 8;
 
-    private static Vdis.Snap parseSnap(String s) {
-        int i = 0;
-        long v = 0;
-        while (i < s.length() && Character.isDigit(s.charAt(i)) && v < Integer.MAX_VALUE) v = v * 10 + (s.charAt(i++) - '0');
-        if (i == 0) return new Vdis.Snap(0, s);
-        if (v == 0) throw DogExit.failure("The snapshot id must be larger than zero");
-        return new Vdis.Snap((int) v, "");
-    }
-
     private static Volume open(Ctx c, String name, Vdis.Snap s) throws IOException {
         try {
             return Volume.openReadOnly(c.client(), name, s.id(), s.tag());
@@ -44,7 +35,7 @@ final class Backup {
     static int backup(Ctx c) throws IOException {
         String name = c.arg(0);
         if (!c.has('F') || !c.has('s')) throw DogExit.usage("Please specify snapshots with '-F' and '-s' options");
-        Volume from = open(c, name, parseSnap(c.opt('F')));
+        Volume from = open(c, name, Vdis.parseSnap(c.opt('F')));
         Volume to = open(c, name, Vdis.snapOption(c));
         if (from.objectSize() != to.objectSize()) throw DogExit.failure("The snapshots have different object sizes");
         long objSize = to.objectSize();

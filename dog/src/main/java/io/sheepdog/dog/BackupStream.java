@@ -92,7 +92,8 @@ final class BackupStream {
         int first = -1, last = -1;
         for (int s = 0; s < sectors; s++) {
             int a = s * 512, e = Math.min(to.length, a + 512);
-            if (!java.util.Arrays.equals(from, a, Math.min(from.length, e), to, a, e) || from.length < e) {
+            boolean differs = from.length < e || !java.util.Arrays.equals(from, a, e, to, a, e);
+            if (differs) {
                 if (first < 0) first = s;
                 last = s;
             }

@@ -59,8 +59,11 @@ final class ClusterCmds {
                     b.append(diff(logs.get(i + 1).nodes, r.nodes));
                 }
             } else {
-                for (int j = 0; j < r.nodes.size(); j++) {
-                    SdNode n = r.nodes.get(j);
+                // node order, as the original's epoch logs are kept (a daemon may hand them out unsorted)
+                List<SdNode> sorted = new ArrayList<>(r.nodes);
+                sorted.sort(null);
+                for (int j = 0; j < sorted.size(); j++) {
+                    SdNode n = sorted.get(j);
                     b.append(j > 0 ? ", " : "").append(Addr.of(n.nid())).append(':').append(n.nrVnodes());
                 }
             }

@@ -55,7 +55,7 @@ final class Ctx implements AutoCloseable {
 
     /** Connections are pooled per node and pipelined; dog keeps a few per node for parallel object I/O. */
     synchronized ConnectionPool pool() {
-        if (pool == null) pool = new ConnectionPool(4, 5000);
+        if (pool == null) pool = new ConnectionPool(4, 5000, false);
         return pool;
     }
 

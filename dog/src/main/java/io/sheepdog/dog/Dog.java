@@ -10,11 +10,6 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import picocli.CommandLine;
-import picocli.CommandLine.Model.CommandSpec;
-import picocli.CommandLine.Model.OptionSpec;
-import picocli.CommandLine.Model.PositionalParamSpec;
-import picocli.CommandLine.ParseResult;
 
 /**
  * Parses a dog command line and runs the command. Returns the exit status instead of exiting, and never lets an
@@ -116,67 +111,23 @@ final class Dog {
     }
 
     /**
-     * getopt_long-like parsing of the subcommand's options with picocli: options may come before or after the
-     * positional arguments, short options may be clustered, long ones abbreviated. Returns an exit status on a
-     * usage error (after printing getopt's complaint), or null.
+     * Parses the subcommand's options (only the letters it accepts). Returns an exit status on a usage error,
+     * after getopt's complaint and the hint, or null.
      */
     private Integer parse(CommandTable.Sub sub, String[] rest, Map<Character, String> opts, List<String> args) {
-        CommandSpec spec = CommandSpec.create();
-        spec.parser().overwrittenOptionsAllowed(true).abbreviatedOptionsAllowed(true).posixClusteredShortOptionsAllowed(true)
-                .unmatchedOptionsArePositionalParams(false).toggleBooleanFlags(false);
-        Map<String, Character> byName = new HashMap<>();
+        List<Getopt.Spec> specs = new ArrayList<>();
         for (char ch : sub.opts().toCharArray()) {
             CommandTable.Opt o = CommandTable.opt(sub.family(), ch);
-            OptionSpec.Builder b = OptionSpec.builder("-" + ch, "--" + o.name());
-            if (o.hasArg()) b.arity("1").type(String.class);
-            else b.arity("0").type(boolean.class);
-            spec.addOption(b.build());
-            byName.put("-" + ch, ch);
+            specs.add(new Getopt.Spec(ch, o.name(), o.hasArg()));
         }
-        spec.addPositional(PositionalParamSpec.builder().arity("0..*").type(String[].class).build());
-        CommandLine cl = new CommandLine(spec);
-        ParseResult pr;
         try {
-            pr = cl.parseArgs(rest);
-        } catch (CommandLine.UnmatchedArgumentException e) {
-            String first = e.getUnmatched().isEmpty() ? "" : e.getUnmatched().get(0);
-            io.err.println(invalidOptionMessage(sub, first));
-            io.err.println("Try 'dog --help' for more information.");
-            return ExitCodes.USAGE;
-        } catch (CommandLine.MissingParameterException e) {
-            String name = e.getMissing().isEmpty() ? "?" : e.getMissing().get(0).toString();
-            io.err.println("dog: option requires an argument -- '" + name.replaceFirst("^-+", "").charAt(0) + "'");
-            io.err.println("Try 'dog --help' for more information.");
-            return ExitCodes.USAGE;
-        } catch (CommandLine.ParameterException e) {
+            Getopt.parse(rest, specs, opts, args);
+            return null;
+        } catch (Getopt.Error e) {
             io.err.println("dog: " + e.getMessage());
             io.err.println("Try 'dog --help' for more information.");
             return ExitCodes.USAGE;
         }
-        for (OptionSpec o : pr.matchedOptions()) {
-            char ch = byName.get(o.shortestName());
-            Object v = o.getValue();
-            opts.put(ch, o.arity().max() == 0 ? "" : String.valueOf(v));
-        }
-        for (var p : pr.matchedPositionals()) {
-            String[] vals = p.getValue();
-            if (vals != null) args.addAll(Arrays.asList(vals));
-        }
-        return null;
-    }
-
-    /** getopt's wording: {@code dog: invalid option -- 'x'} or {@code dog: unrecognized option '--xyz'}. */
-    private static String invalidOptionMessage(CommandTable.Sub sub, String arg) {
-        if (arg.startsWith("--")) return "dog: unrecognized option '" + arg + "'";
-        if (arg.startsWith("-") && arg.length() > 1) {
-            for (int i = 1; i < arg.length(); i++) {
-                char c = arg.charAt(i);
-                if (sub.opts().indexOf(c) < 0) return "dog: invalid option -- '" + c + "'";
-                if (CommandTable.opt(sub.family(), c).hasArg()) break;
-            }
-            return "dog: invalid option -- '" + arg.charAt(1) + "'";
-        }
-        return "dog: invalid argument '" + arg + "'";
     }
 
     private static boolean validAddress(String host) {

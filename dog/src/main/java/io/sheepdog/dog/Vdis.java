@@ -4,7 +4,9 @@ import io.sheepdog.client.SheepClient;
 import io.sheepdog.client.SheepdogException;
 import io.sheepdog.proto.Inode;
 import io.sheepdog.proto.Oids;
+import io.sheepdog.proto.Proto;
 import io.sheepdog.proto.SdResult;
+import io.sheepdog.proto.Strings;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -25,11 +27,23 @@ final class Vdis {
      */
     static Snap snapOption(Ctx c) {
         String s = c.opt('s');
-        if (s == null) return Snap.WORKING;
+        return s == null ? Snap.WORKING : parseSnap(s);
+    }
+
+    /** A snapshot id or tag given on the command line (-s, or -F of backup). */
+    static Snap parseSnap(String s) {
         int i = 0;
         long v = 0;
         while (i < s.length() && Character.isDigit(s.charAt(i)) && v < Integer.MAX_VALUE) v = v * 10 + (s.charAt(i++) - '0');
-        if (i == 0) return new Snap(0, s);
+        if (i == 0) {
+            // The inode keeps the tag in a NUL-terminated 256-byte field. The original truncated a longer tag
+            // silently, so `snapshot -s <300 bytes>` made a snapshot under a tag nobody typed and no QEMU could
+            // name; refuse it instead, like a VDI name that is too long.
+            if (Strings.utf8Length(s) >= Proto.MAX_VDI_TAG_LEN) {
+                throw DogExit.usage("Snapshot tag is too long (at most " + (Proto.MAX_VDI_TAG_LEN - 1) + " bytes)");
+            }
+            return new Snap(0, s);
+        }
         if (v == 0) throw DogExit.failure("The snapshot id must be larger than zero");
         return new Snap((int) Math.min(v, Integer.MAX_VALUE), "");
     }

@@ -62,6 +62,8 @@ public final class MiniCluster implements AutoCloseable {
         private int copies = 1;
         private boolean format = true;
         private boolean nbd = true;
+        private boolean sync = false;
+        private boolean shortPorts;
         private String name = "cluster";
         private String sheepJavaOpts = "-Xms32m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
         private final List<String> extraSheepArgs = new ArrayList<>();
@@ -78,6 +80,13 @@ public final class MiniCluster implements AutoCloseable {
         public Builder format(boolean f) { this.format = f; return this; }
         /** Whether nodes get {@code --nbd PORT} (default true). */
         public Builder nbd(boolean b) { this.nbd = b; return this; }
+        /**
+         * Whether the daemons make writes durable (default false: they run with {@code -n}, which is faster but may
+         * lose acknowledged writes on kill -9; tests of crash durability need true).
+         */
+        public Builder sync(boolean s) { this.sync = s; return this; }
+        /** Sheep ports below 10000, for tgtd's sheepdog backing store (it truncates longer port numbers). */
+        public Builder portsBelow10000() { this.shortPorts = true; return this; }
         /** Prefix of the temp directory name, e.g. the test's name. */
         public Builder name(String n) { this.name = n.replaceAll("[^A-Za-z0-9_.-]", "_"); return this; }
         /** JVM options of the daemons (SHEEP_JAVA_OPTS of bin/sheep). */
@@ -107,7 +116,11 @@ public final class MiniCluster implements AutoCloseable {
 
     private SheepNode newNode(int i) {
         long zone = cfg.zones != null && i < cfg.zones.length ? cfg.zones[i] : i;
-        return new SheepNode(this, i, Ports.free(), cfg.nbd ? Ports.free() : 0, zone, dir.resolve("n" + i));
+        return new SheepNode(this, i, sheepPort(), cfg.nbd ? Ports.free() : 0, zone, dir.resolve("n" + i));
+    }
+
+    private int sheepPort() {
+        return cfg.shortPorts ? Ports.freeIn(2000, 9999) : Ports.free();
     }
 
     /** The repository root (system property {@code sheepdog.root}, set in it/pom.xml; else found from the cwd). */
@@ -124,11 +137,13 @@ public final class MiniCluster implements AutoCloseable {
     public Path dir() { return dir; }
     public String driver() { return driver; }
     String sheepJavaOpts() { return cfg.sheepJavaOpts; }
+    boolean sync() { return cfg.sync; }
     List<String> extraSheepArgs() { return cfg.extraSheepArgs; }
 
     public SheepNode node(int i) { return nodes.get(i); }
     public List<SheepNode> nodes() { return Collections.unmodifiableList(nodes); }
-    public List<SheepNode> liveNodes() { return nodes.stream().filter(SheepNode::isAlive).toList(); }
+    /** The nodes whose process runs and is not paused (SIGSTOP). */
+    public List<SheepNode> liveNodes() { return nodes.stream().filter(n -> n.isAlive() && !n.isPaused()).toList(); }
 
     /** Starts every node, waits until all of them see each other, and formats with the builder's copies. */
     public MiniCluster start() {
@@ -144,7 +159,7 @@ public final class MiniCluster implements AutoCloseable {
 
     public SheepNode addNode(long zone) {
         int i = nodes.size();
-        SheepNode n = new SheepNode(this, i, Ports.free(), cfg.nbd ? Ports.free() : 0, zone >= 0 ? zone : i,
+        SheepNode n = new SheepNode(this, i, sheepPort(), cfg.nbd ? Ports.free() : 0, zone >= 0 ? zone : i,
                 dir.resolve("n" + i));
         nodes.add(n);
         return n.start();
@@ -218,6 +233,57 @@ public final class MiniCluster implements AutoCloseable {
         }
     }
 
+    /** A connection to the node through the client library (the caller closes it). */
+    public SheepConnection connect(SheepNode node) throws IOException {
+        return SheepConnection.open("127.0.0.1", node.port(), 2000);
+    }
+
+    /** The node's current epoch (CLUSTER_INFO), or -1 if it does not answer. */
+    public int epoch(SheepNode node) {
+        try (SheepConnection c = connect(node)) {
+            return new io.sheepdog.client.SheepClient(c).clusterInfo().epoch;
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /** STAT_RECOVERY at the node: {done, total} while it recovers, null when it does not (or cannot answer). */
+    public long[] recoveryProgress(SheepNode node) {
+        try (SheepConnection c = connect(node)) {
+            var st = new io.sheepdog.client.SheepClient(c).statRecovery();
+            return st.inRecovery() ? new long[] {st.nrFinished(), st.nrTotal()} : null;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    /**
+     * Waits until every live node runs at the same epoch with all live nodes as members and none of them is
+     * recovering any more.
+     */
+    public void waitForRecovery() {
+        waitUntil("every live node finished recovery", () -> {
+            List<SheepNode> live = liveNodes();
+            int epoch = -2;
+            for (SheepNode n : live) {
+                if (nodeList(n).size() != live.size() || clusterStatus(n) != SdResult.SUCCESS) return false;
+                int e = epoch(n);
+                if (epoch != -2 && e != epoch) return false;
+                epoch = e;
+            }
+            try {
+                for (SheepNode n : live) {
+                    try (SheepConnection c = connect(n)) {
+                        if (new io.sheepdog.client.SheepClient(c).statRecovery().inRecovery()) return false;
+                    }
+                }
+            } catch (IOException e) {
+                return false;
+            }
+            return true;
+        });
+    }
+
     /** Runs bin/dog against the first live node (see {@link #dogAt}). */
     public CommandResult dog(String... args) { return dogAt(firstLive(), null, args); }
 
@@ -241,7 +307,7 @@ public final class MiniCluster implements AutoCloseable {
     }
 
     private SheepNode firstLive() {
-        return nodes.stream().filter(SheepNode::isAlive).findFirst().orElse(null);
+        return nodes.stream().filter(n -> n.isAlive() && !n.isPaused()).findFirst().orElse(null);
     }
 
     /** Polls {@code cond} every 100 ms for up to a minute; fails with the log tails of every node otherwise. */
@@ -290,6 +356,9 @@ public final class MiniCluster implements AutoCloseable {
     @Override public void close() {
         if (closed) return;
         closed = true;
+        for (SheepNode n : nodes) {
+            if (n.isPaused()) n.resume(); // a stopped process would not act on SIGTERM
+        }
         for (SheepNode n : nodes) {
             long pid = n.pid();
             if (pid > 0) ProcessHandle.of(pid).ifPresent(ProcessHandle::destroy);

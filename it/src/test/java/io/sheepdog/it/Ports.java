@@ -33,6 +33,27 @@ public final class Ports {
         throw new IllegalStateException("no free port after 100 attempts");
     }
 
+    /**
+     * A free port in [lo, hi], tried at random. For clients that cannot take any port: tgtd's sheepdog backing store
+     * keeps only the first 4 characters of the port in {@code tcp:HOST:PORT:VDI}, so its sheep needs one below 10000.
+     */
+    public static synchronized int freeIn(int lo, int hi) {
+        java.util.concurrent.ThreadLocalRandom rnd = java.util.concurrent.ThreadLocalRandom.current();
+        for (int attempt = 0; attempt < 500; attempt++) {
+            int port = rnd.nextInt(lo, hi + 1);
+            if (HANDED_OUT.contains(port) || accepting(port)) continue;
+            try (ServerSocket s = new ServerSocket()) {
+                s.setReuseAddress(false);
+                s.bind(new InetSocketAddress("0.0.0.0", port));
+            } catch (IOException e) {
+                continue;
+            }
+            HANDED_OUT.add(port);
+            return port;
+        }
+        throw new IllegalStateException("no free port in " + lo + ".." + hi);
+    }
+
     /** True if something accepts TCP connections on 127.0.0.1:port. */
     public static boolean accepting(int port) {
         try (Socket s = new Socket()) {

@@ -18,7 +18,7 @@ import java.util.Map;
  * store directory.
  */
 public final class SheepNode {
-    private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(20);
 
     private final MiniCluster cluster;
@@ -29,6 +29,7 @@ public final class SheepNode {
     private final Path storeDir;
     private Process process;
     private int starts;
+    private boolean paused;
 
     SheepNode(MiniCluster cluster, int index, int port, int nbdPort, long zone, Path storeDir) {
         this.cluster = cluster;
@@ -59,7 +60,7 @@ public final class SheepNode {
         List<String> cmd = new ArrayList<>();
         cmd.add(cluster.root().resolve("bin/sheep").toString());
         cmd.add("-f");
-        cmd.add("-n");
+        if (!cluster.sync()) cmd.add("-n");
         cmd.add("-p");
         cmd.add(Integer.toString(port));
         cmd.add("-z");
@@ -93,6 +94,7 @@ public final class SheepNode {
             env.put("JAVA_HOME", System.getProperty("java.home"));
             env.put("SHEEP_JAVA_OPTS", cluster.sheepJavaOpts());
             process = pb.start();
+            paused = false;
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start node " + index, e);
         }
@@ -115,6 +117,31 @@ public final class SheepNode {
     public synchronized void kill9() {
         if (process == null) return;
         Processes.killTree(process.toHandle());
+    }
+
+    /**
+     * SIGSTOP: the process stays alive (its sockets open, its cluster membership held) but answers nothing, like a
+     * hung host. Undo with {@link #resume()}; {@link MiniCluster#close()} resumes paused nodes before stopping them.
+     */
+    public synchronized void pause() {
+        signal("STOP");
+        paused = true;
+    }
+
+    /** SIGCONT after {@link #pause()}. */
+    public synchronized void resume() {
+        if (!paused) return;
+        signal("CONT");
+        paused = false;
+    }
+
+    public synchronized boolean isPaused() { return paused && isAlive(); }
+
+    private void signal(String sig) {
+        if (!isAlive()) throw new IllegalStateException("node " + index + " is not running");
+        // by pid, through kill(1): ProcessHandle only knows SIGTERM and SIGKILL
+        CommandResult r = Commands.run(List.of("kill", "-" + sig, Long.toString(process.pid())));
+        if (!r.ok()) throw new AssertionError("kill -" + sig + " " + process.pid() + " failed: " + r);
     }
 
     /** SIGTERM, then waits for a graceful exit (SIGKILL and an error if it does not come). Returns the exit code. */

@@ -46,6 +46,28 @@ class SingleNodeIT {
         }
     }
 
+    /** Issue 2's "done when": `dog vdi write` then `dog vdi read` of 1 GiB round-trips byte for byte. */
+    @Test
+    void oneGibRoundTripsThroughDog() throws Exception {
+        try (MiniCluster c = MiniCluster.builder().name("gib").nodes(1).copies(1).nbd(false).build().start()) {
+            c.dog("vdi", "create", "Big", "1G").assertOk();
+            String dog = MiniCluster.repoRoot().resolve("bin/dog").toString();
+            int port = c.node(0).port();
+            java.nio.file.Path data = c.dir().resolve("gib.bin");
+            String script = String.join(" && ",
+                    "head -c 1073741824 /dev/urandom > " + data,
+                    "sha256sum < " + data + " | cut -d' ' -f1",
+                    dog + " vdi write Big -p " + port + " < " + data,
+                    "rm -f " + data,
+                    dog + " vdi read Big -p " + port + " | sha256sum | cut -d' ' -f1");
+            CommandResult r = Commands.run(java.util.List.of("bash", "-c", "set -o pipefail; " + script), null, java.util.Map.of(),
+                    java.time.Duration.ofMinutes(4)).assertOk();
+            java.util.List<String> sums = r.stdout().lines().toList();
+            assertEquals(2, sums.size(), r.toString());
+            assertEquals(sums.get(0), sums.get(1), "1 GiB read back with the checksum it was written with");
+        }
+    }
+
     static String sha256(byte[] b) throws NoSuchAlgorithmException {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
     }

@@ -91,5 +91,13 @@ public final class Tgtd implements AutoCloseable {
             }
             if (!Processes.awaitExit(process.toHandle(), 5000)) Processes.killTree(process.toHandle());
         }
+        // tgtd leaves its control socket behind even when it exits cleanly
+        for (String suffix : new String[] {"", ".lock"}) {
+            try {
+                java.nio.file.Files.deleteIfExists(Path.of("/var/run/tgtd/socket." + controlPort + suffix));
+            } catch (IOException | RuntimeException ignored) {
+                // not ours to worry about beyond this
+            }
+        }
     }
 }

@@ -15,6 +15,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * Debian's tgtd serves a sheepdog VDI over iSCSI through its built-in sheepdog backing store (which speaks the
  * Sheepdog wire protocol to our sheep over TCP); qemu-io's user-space iSCSI initiator (libiscsi) writes and reads it,
  * and dog reads the same bytes straight from the cluster.
+ *
+ * <p>tgtd (1.0.85) keeps only 4 characters of the port in {@code tcp:HOST:PORT:VDI} (port 17100 becomes 1710), so
+ * this cluster's sheep listens on a port below 10000.
  */
 @ExtendWith(MiniClusterExtension.class)
 class TgtdInteropIT {
@@ -24,7 +27,7 @@ class TgtdInteropIT {
     @Test
     void iscsiInitiatorReadsAndWritesAVdiThroughTgtd() {
         Tools.require("tgtd", "tgtadm", "qemu-io", "qemu-img");
-        try (MiniCluster c = MiniCluster.builder().name("tgtd").nodes(1).copies(1).build().start();
+        try (MiniCluster c = MiniCluster.builder().name("tgtd").nodes(1).copies(1).portsBelow10000().build().start();
              Tgtd tgtd = Tgtd.start(c.dir().resolve("tgtd.log"))) {
             c.dog("vdi", "create", "Alice", "64M").assertOk();
 

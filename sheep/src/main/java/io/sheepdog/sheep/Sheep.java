@@ -248,6 +248,7 @@ public final class Sheep implements AutoCloseable {
     /** An unrecoverable condition: say why and exit non-zero. */
     public void fatal(String why) {
         LOG.error("fatal: {}", why);
+        System.err.println("sheep: " + why); // the operator of a foreground sheep sees why it stopped
         exitSoon(1, true);
     }
 

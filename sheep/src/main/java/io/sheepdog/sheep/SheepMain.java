@@ -124,9 +124,11 @@ public final class SheepMain implements Callable<Integer> {
         if (nbd == null) nbdPort = p >= Proto.DEFAULT_PORT && p - Proto.DEFAULT_PORT < 1000 ? 10809 + (p - Proto.DEFAULT_PORT) : 0;
         else if (nbd.equals("off") || nbd.equals("0")) nbdPort = 0;
         else nbdPort = parseInt(nbd, 1, 65535, "Invalid NBD port '" + nbd + "'");
-        String drv = cluster.contains(":") ? cluster.substring(0, cluster.indexOf(':')) : cluster;
-        if (!List.of("local", "zookeeper", "corosync", "solo").contains(drv)) {
-            throw new IllegalArgumentException("Invalid cluster driver '" + cluster + "'; supported: local[:DIR], zookeeper:HOST:PORT[,...], corosync");
+        try {
+            // validates the driver name and options now, before daemonizing, with the factory's one-line message
+            io.sheepdog.sheep.cluster.ClusterDrivers.create(cluster).close();
+        } catch (io.sheepdog.sheep.cluster.ClusterDriverException e) {
+            throw new IllegalArgumentException(e.getMessage());
         }
         Path store = Path.of(dir).toAbsolutePath().normalize();
         return new SheepOptions(store, p, z, bindAddr, myAddr, cluster, foreground, pidFile, logDir == null ? store : logDir,
@@ -204,12 +206,23 @@ public final class SheepMain implements Callable<Integer> {
             origOut.flush();
             return 1;
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        // SIGTERM is the graceful stop: leave the cluster, close the store, exit 0 (SHEEP-DAEMON.md §1)
+        Runnable stop = () -> {
             try {
                 sheep.driver().leave();
             } catch (RuntimeException ignored) { }
             sheep.close();
-        }, "sheep-shutdown"));
+        };
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("TERM"), sig -> {
+                new Thread(() -> {
+                    stop.run();
+                    Runtime.getRuntime().halt(0);
+                }, "sheep-sigterm").start();
+            });
+        } catch (IllegalArgumentException e) {
+            Runtime.getRuntime().addShutdownHook(new Thread(stop, "sheep-shutdown"));
+        }
         if (daemonChild) {
             origOut.println(READY);
             origOut.flush();

@@ -119,6 +119,15 @@ class SheepCoreTest {
         assertTrue(Files.exists(dir.resolve("store/obj/807c2b2500000000")));
     }
 
+    @Test void unixSocketServesTheSameProtocol() throws Exception {
+        format(1);
+        try (SheepConnection u = SheepConnection.openUnix(dir.resolve("store/sock"))) {
+            Reply nodes = u.call(SdRequest.of(Opcodes.GET_NODE_LIST).dataLength(80 * 6144));
+            assertEquals(SdResult.SUCCESS, nodes.result());
+            assertEquals(1, nodes.header().nodeNrNodes());
+        }
+    }
+
     @Test void badInputGetsErrorsNotCrashes() throws Exception {
         format(1);
         // wrong proto version on an internal op

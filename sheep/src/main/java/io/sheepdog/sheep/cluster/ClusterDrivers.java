@@ -15,7 +15,7 @@ public final class ClusterDrivers {
     public static final String DEFAULT = LocalClusterDriver.NAME;
 
     /** Names accepted by {@link #create}, in the order they are listed to the user. */
-    public static final List<String> SUPPORTED = List.of(LocalClusterDriver.NAME, "solo");
+    public static final List<String> SUPPORTED = List.of(LocalClusterDriver.NAME, "zookeeper", "corosync", "solo");
 
     private ClusterDrivers() {}
 
@@ -38,6 +38,13 @@ public final class ClusterDrivers {
         return switch (name) {
             case LocalClusterDriver.NAME -> local(options);
             case "solo" -> new SoloClusterDriver();
+            case "zookeeper" -> io.sheepdog.sheep.cluster.zookeeper.ZooKeeperClusterDriver.fromSpec(options);
+            case "corosync" -> {
+                if (options != null && !options.isEmpty()) {
+                    throw new ClusterDriverException("Invalid option for cluster driver 'corosync': it takes no options");
+                }
+                yield new io.sheepdog.sheep.cluster.corosync.CorosyncClusterDriver();
+            }
             default -> throw new ClusterDriverException("Invalid cluster driver '" + name + "' (supported drivers: "
                     + String.join(", ", SUPPORTED) + ")");
         };

@@ -6,7 +6,10 @@ import java.util.List;
 /** The callbacks a {@link ClusterDriver} makes into the daemon, one at a time from one thread, in total order. */
 public interface ClusterListener {
 
-    /** What the master decided about a joiner: accept with a (possibly rewritten) message, or refuse. */
+    /**
+     * What the master decided about a joiner: accept with a (possibly rewritten) message, or refuse; a refusal's
+     * message, if any, is the reason as UTF-8 text, handed to the joiner's {@link #onJoinRefused}.
+     */
     record JoinDecision(boolean accept, byte[] message) {}
 
     /**
@@ -37,6 +40,12 @@ public interface ClusterListener {
      * corosync). While unhealthy the node must not serve writes.
      */
     default void onDriverHealth(boolean healthy, String reason) {}
+
+    /**
+     * The join this node asked for was refused; {@code reason} says by whom and, if the master gave one, why. No
+     * further callbacks follow. By default this is reported as an unhealthy driver.
+     */
+    default void onJoinRefused(String reason) { onDriverHealth(false, reason); }
 
     /**
      * This node was dropped from the cluster while running (its ZooKeeper session expired, corosync restarted,

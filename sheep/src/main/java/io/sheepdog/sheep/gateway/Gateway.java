@@ -38,9 +38,15 @@ import org.slf4j.LoggerFactory;
  */
 public final class Gateway {
     private static final Logger LOG = LoggerFactory.getLogger(Gateway.class);
-    /** How long a request keeps retrying through membership changes before it fails. */
-    private static final long RETRY_DEADLINE_MS = 60_000;
-    private static final long PEER_TIMEOUT_MS = 30_000;
+    /**
+     * How long a request keeps retrying through membership changes before it fails. The system properties
+     * ({@code -Dsheepdog.retryDeadlineMs}, {@code -Dsheepdog.peerTimeoutMs}) let tests of hung peers use seconds.
+     */
+    private static final long RETRY_DEADLINE_MS = Long.getLong("sheepdog.retryDeadlineMs", 60_000);
+    /** How long one peer request may go unanswered before the gateway drops the connection and retries. */
+    private static final long PEER_TIMEOUT_MS = Long.getLong("sheepdog.peerTimeoutMs", 30_000);
+    private static final java.util.concurrent.Executor SENDERS =
+            java.util.concurrent.Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("peer-send").factory());
 
     private final NodeState state;
     private final VdiRegistry vdis;
@@ -300,12 +306,26 @@ public final class Gateway {
     }
 
     private CompletableFuture<Reply> sendAsync(SdNode t, SdRequest req, byte[] payload) {
+        io.sheepdog.client.SheepConnection c;
         try {
-            return peers.get(t.nid()).submit(req, payload);
+            c = peers.get(t.nid());
         } catch (IOException e) {
             LOG.warn("cannot reach {}: {}", t.nid(), e.getMessage());
             return CompletableFuture.completedFuture(networkError(req));
         }
+        // Sending itself can block: a peer that hangs (SIGSTOP, a stuck host) stops reading and its socket buffer
+        // fills. So send from a thread of its own, let the timeout run from here, and when no answer comes in time
+        // drop the connection: that ends a blocked send, fails what else waits on that connection (the callers
+        // retry), and the next request gets a fresh connection.
+        CompletableFuture<Reply> f = CompletableFuture.supplyAsync(() -> c.submit(req, payload), SENDERS)
+                .thenCompose(x -> x);
+        f.orTimeout(PEER_TIMEOUT_MS, TimeUnit.MILLISECONDS).whenComplete((r, e) -> {
+            if (e instanceof java.util.concurrent.TimeoutException) {
+                LOG.warn("{} did not answer {} within {} ms: dropping the connection", t.nid(), Opcodes.name(req.opcode()), PEER_TIMEOUT_MS);
+                c.close();
+            }
+        });
+        return f;
     }
 
     private static Reply networkError(SdRequest req) {
@@ -314,7 +334,8 @@ public final class Gateway {
 
     private static Reply await(CompletableFuture<Reply> f) {
         try {
-            return f.get(PEER_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            // a little longer than the timeout of sendAsync, which fails the future itself (and the connection)
+            return f.get(PEER_TIMEOUT_MS + 1000, TimeUnit.MILLISECONDS);
         } catch (Exception e) {
             LOG.warn("peer request failed: {}", e.toString());
             return new Reply(new SdResponse().result(SdResult.NETWORK_ERROR), Request.NO_DATA);

@@ -165,7 +165,12 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
         if (state == State.CLOSED) return;
         log.debug("NBD {}: closing connection: {}", peer, why);
         shutdown();
-        ctx.close();
+        closeAfterFlush();
+    }
+
+    /** Closes once the replies already written have gone out (a plain close would drop them). */
+    private void closeAfterFlush() {
+        ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
     }
 
     // ------------------------------------------------------------------ input
@@ -391,7 +396,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
             case NbdNegotiator.Close c -> {
                 log.debug("NBD {}: closing connection: {}", peer, c.reason());
                 shutdown();
-                ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+                closeAfterFlush();
                 return;
             }
             case NbdNegotiator.Transmit t -> {
@@ -508,7 +513,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
     private void finishDisconnect() {
         if (inflight > 0) return;
         shutdown();
-        ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        closeAfterFlush();
     }
 
     private void write(ByteBuf reply) {

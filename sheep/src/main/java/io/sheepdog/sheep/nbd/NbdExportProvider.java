@@ -18,6 +18,16 @@ public interface NbdExportProvider {
      */
     NbdExport open(String exportName, boolean readOnlyRequested) throws NbdException;
 
+    /**
+     * Opens {@code exportName} only to describe it (NBD_OPT_INFO, used by {@code nbdinfo}): the server reads
+     * size, flags and description and closes it at once, without I/O. Override to avoid taking a writer lock just
+     * for that (a VDI that qemu has open should still be describable); the flags should match what {@link #open}
+     * would give.
+     */
+    default NbdExport openForInfo(String exportName, boolean readOnlyRequested) throws NbdException {
+        return open(exportName, readOnlyRequested);
+    }
+
     /** Names shown to NBD_OPT_LIST (e.g. {@code nbdinfo --list}). */
     List<String> list();
 

@@ -151,7 +151,8 @@ final class NbdNegotiator {
         }
         NbdExport export;
         try {
-            export = provider.open(name, config.readOnly(), peer);
+            export = option == OPT_GO ? provider.open(name, config.readOnly(), peer)
+                    : provider.openForInfo(name, config.readOnly());
         } catch (NbdException e) {
             out.add(error(alloc, option, e.optionReply(), e.getMessage()));
             return CONTINUE;

@@ -54,6 +54,7 @@ public final class NbdServer implements AutoCloseable {
     }
 
     /** Starts listening, unless the config disables the server. Fails with a one-line reason (e.g. port in use). */
+    @SuppressWarnings("deprecation") // RCVBUF_ALLOCATOR: deprecated in 4.2 without a replacement yet
     public synchronized void start() throws IOException {
         if (!config.enabled()) {
             log.info("NBD server disabled");

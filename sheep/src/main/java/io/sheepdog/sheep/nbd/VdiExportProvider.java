@@ -80,6 +80,37 @@ public final class VdiExportProvider implements NbdExportProvider {
         }
     }
 
+    /**
+     * NBD_OPT_INFO (nbdinfo) only reads size and flags: open read-only so describing a VDI never takes, or is
+     * refused, its lock while qemu writes to it, and report the flags a writer would get.
+     */
+    @Override
+    public NbdExport openForInfo(String exportName, boolean readOnlyRequested) throws NbdException {
+        NbdExport view = open(exportName, true, null);
+        if (readOnlyRequested || ExportName.parse(exportName).snapshot()) return view;
+        return new DescribedWritable(view);
+    }
+
+    /** A read-only view that describes itself as the writable export {@link #open} would give. */
+    private static final class DescribedWritable implements NbdExport {
+        private final NbdExport view;
+
+        DescribedWritable(NbdExport view) { this.view = view; }
+
+        @Override public long size() { return view.size(); }
+        @Override public boolean readOnly() { return false; }
+        @Override public boolean canMultiConn() { return false; }
+        @Override public int preferredBlockSize() { return view.preferredBlockSize(); }
+        @Override public String description() { return view.description(); }
+        @Override public void read(long offset, int length, ByteBuf dst) throws IOException { view.read(offset, length, dst); }
+        @Override public void write(long offset, ByteBuf data, boolean fua) throws IOException { throw NbdException.notPermitted("describe only"); }
+        @Override public void flush() { }
+        @Override public void trim(long offset, long length, boolean fua) throws IOException { throw NbdException.notPermitted("describe only"); }
+        @Override public void writeZeroes(long offset, long length, boolean noHole, boolean fua) throws IOException { throw NbdException.notPermitted("describe only"); }
+        @Override public List<NbdExtent> allocation(long offset, long length) throws IOException { return view.allocation(offset, length); }
+        @Override public void close() { view.close(); }
+    }
+
     private static ClientInfo clientOf(String peer) {
         String host = "127.0.0.1";
         int port = 0;

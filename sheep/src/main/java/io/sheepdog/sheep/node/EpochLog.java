@@ -23,7 +23,10 @@ public final class EpochLog {
 
     private Path file(int epoch) { return dir.resolve(String.format("%08d", epoch)); }
 
-    public synchronized void write(int epoch, List<SdNode> nodes, long timeSec) throws IOException {
+    public synchronized void write(int epoch, List<SdNode> members, long timeSec) throws IOException {
+        // kept in node order (address, then port), as the original logs them and dog prints them
+        List<SdNode> nodes = new java.util.ArrayList<>(members);
+        nodes.sort(null);
         Path tmp = dir.resolve(String.format("%08d.tmp", epoch));
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                 StandardOpenOption.WRITE)) {

@@ -48,6 +48,14 @@ public final class Membership implements ClusterListener {
         if (theirs.protoVer != Proto.SHEEP_PROTO_VER) {
             LOG.warn("{} speaks protocol {}, not {}", joining, theirs.protoVer, Proto.SHEEP_PROTO_VER);
         }
+        if (!alone && base.ctime != 0 && theirs.ctime != 0 && base.ctime != theirs.ctime) {
+            // A store formatted by another cluster: refuse it here, so that the members never count it in an
+            // epoch (accepting it and letting it leave would cost two epochs and a recovery toward a node that dies).
+            String why = "its store directory belongs to another cluster (created " + (theirs.ctime >>> 32)
+                    + ", this cluster was created " + (base.ctime >>> 32) + "); start it with an empty store directory";
+            LOG.warn("refusing {}: {}", joining.nid(), why);
+            return new JoinDecision(false, why.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
         if (!alone && base.status != Proto.STATUS_OK) {
             // the cluster is (re)starting: the member with the newest epoch knows the real membership
             boolean sameCluster = base.ctime == 0 || theirs.ctime == 0 || base.ctime == theirs.ctime;
@@ -82,6 +90,9 @@ public final class Membership implements ClusterListener {
         for (SdNode n : c.nodes) if (n.nid().equals(state.self().nid())) wasMemberOfLatest = true;
         int myOldEpoch = state.epoch();
         state.adopt(c);
+        // A node that joins while `dog cluster recover disable` is in force must hold its recovery too: the flag
+        // comes with the cluster info, but the recovery manager only heard of it from the DISABLE_RECOVER it missed.
+        sheep.recovery().setEnabled(!c.disableRecovery);
         try {
             if (c.ctime != 0) sheep.saveConfig(false);
             if (c.epoch > 0 && sheep.epochLog().read(c.epoch) == null) sheep.epochLog().write(c.epoch, c.nodes, System.currentTimeMillis() / 1000);
@@ -103,6 +114,7 @@ public final class Membership implements ClusterListener {
         } else {
             state.setView(Proto.STATUS_WAIT, c.epoch, c.nodes, members);
         }
+        if (me && c.epoch > 1) fetchMissingEpochs(c.epoch, members);
         LOG.info("{} joined; {} members, epoch {}, status {}", joined.nid(), members.size(), state.epoch(), statusName(state.status()));
         sheep.exchangeVdiState(joined, members, me);
     }
@@ -113,7 +125,11 @@ public final class Membership implements ClusterListener {
     public void onLeave(SdNode left, List<SdNode> remaining) {
         sheep.peers().forget(left.nid());
         sheep.vdis().unlockAllOf(left.nid());
-        if (state.status() == Proto.STATUS_OK) {
+        boolean me = left.nid().equals(state.self().nid());
+        if (state.status() == Proto.STATUS_OK && !me && !remaining.isEmpty()) {
+            // Only the nodes that stay record the epoch of a departure. A node that recorded its own leave (the
+            // last one to stop even wrote an epoch with no members at all) came back with a newest epoch whose
+            // members could never all be present, and the whole cluster waited for ever after every node stopped.
             ClusterInfo c = state.toClusterInfo();
             if (!sameNodes(c.nodes, remaining)) newEpoch(c.epoch + 1, remaining, c.nodes, c.epoch);
             else state.setMembers(remaining);
@@ -143,10 +159,43 @@ public final class Membership implements ClusterListener {
     }
 
     @Override
+    public void onJoinRefused(String reason) {
+        // nothing this node can do in a cluster that does not want it: say why and exit
+        sheep.fatal("the cluster refused this node: " + reason);
+    }
+
+    @Override
     public byte[] onRejoin(String reason) {
         LOG.warn("dropped from the cluster ({}): joining again", reason);
         sheep.clusterOps().failPending("the cluster driver lost its session: " + reason);
         return state.toClusterInfo().encode(false);
+    }
+
+    /**
+     * A node that was away (or is new) lacks the epochs the cluster went through meanwhile: fetch their records from
+     * the members (GET_EPOCH), so that its epoch history (STAT_CLUSTER, {@code dog cluster info}) is the cluster's.
+     */
+    private void fetchMissingEpochs(int upTo, List<SdNode> members) {
+        Thread.ofVirtual().name("epoch-catch-up").start(() -> {
+            for (int e = 1; e < upTo; e++) {
+                try {
+                    if (sheep.epochLog().read(e) != null) continue;
+                    for (SdNode n : members) {
+                        if (n.nid().equals(state.self().nid())) continue;
+                        SdRequest req = SdRequest.of(Opcodes.GET_EPOCH).objTgtEpoch(e)
+                                .dataLength(8 + (long) SdNode.SIZE * Proto.MAX_NODES);
+                        Reply r = sheep.gateway().send(n, req, null);
+                        if (r.result() == SdResult.SUCCESS) {
+                            sheep.epochLog().writeRaw(e, r.data());
+                            break;
+                        }
+                    }
+                } catch (IOException | RuntimeException ex) {
+                    LOG.warn("cannot fetch the record of epoch {}: {}", e, ex.toString());
+                    return;
+                }
+            }
+        });
     }
 
     private void newEpoch(int epoch, List<SdNode> members, List<SdNode> prevNodes, int prevEpoch) {
@@ -155,8 +204,12 @@ public final class Membership implements ClusterListener {
         } catch (IOException e) {
             LOG.error("cannot write epoch {}: {}", epoch, e.toString());
         }
-        state.setView(Proto.STATUS_OK, epoch, members, members);
+        // Recovery first, then the view: a peer request of the new epoch that passes the epoch check must find the
+        // new recovery run (and wait for its object list), not none. Otherwise it would touch an object that is not
+        // here yet (a rejoining node keeps its old objects only as stale copies) and fail with NO_OBJ, or a create
+        // would make a fresh copy that recovery then skips. The run waits for this view before it reads it.
         sheep.recovery().start(epoch, prevNodes, prevEpoch);
+        state.setView(Proto.STATUS_OK, epoch, members, members);
     }
 
     static boolean sameNodes(List<SdNode> a, List<SdNode> b) {
@@ -223,6 +276,7 @@ public final class Membership implements ClusterListener {
         String store = io.sheepdog.sheep.vdi.VdiOps.nameOf(data, 0);
         if (store.isEmpty()) store = "plain";
         if (!store.equals("plain") && !store.equals("tree")) return SdResult.NO_STORE;
+        if (h.clusterCopyPolicy() != 0) return SdResult.NO_SUPPORT; // erasure coding is not implemented
         try {
             sheep.recovery().stop();
             sheep.store().wipe();
@@ -235,6 +289,7 @@ public final class Membership implements ClusterListener {
             state.blockSizeShift = h.clusterBlockSizeShift() == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : h.clusterBlockSizeShift();
             state.defaultStore = store;
             state.disableRecovery = false;
+            sheep.recovery().setEnabled(true); // a fresh cluster recovers again, whatever the old one said
             List<SdNode> members = new ArrayList<>(state.view().members());
             sheep.epochLog().write(1, members, System.currentTimeMillis() / 1000);
             state.setView(Proto.STATUS_OK, 1, members, members);

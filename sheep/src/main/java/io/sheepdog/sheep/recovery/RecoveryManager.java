@@ -106,6 +106,9 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
 
     private void run(Run r) {
         try {
+            // started just before the view of its epoch is published (see Membership.newEpoch)
+            if (!sheep.state().awaitEpoch(r.epoch, 10_000)) LOG.warn("recovery for epoch {}: the view is late", r.epoch);
+            if (r.cancelled) return;
             ClusterView v = sheep.state().view();
             VnodeRing ring = v.ring();
             NodeId self = sheep.state().self().nid();

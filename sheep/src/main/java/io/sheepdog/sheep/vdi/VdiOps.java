@@ -131,7 +131,8 @@ public final class VdiOps {
             copies = state.copies == 0 ? Proto.DEFAULT_COPIES : state.copies;
             policy = state.copyPolicy;
         }
-        if (policy != 0) copies = (policy >> 4) * 2 + (policy & 0xf);
+        // erasure coding is not implemented: refuse it rather than silently storing d+p full replicas
+        if (policy != 0) throw new SdError(SdResult.NO_SUPPORT, "erasure coded VDIs are not supported");
         if (copies > Proto.MAX_COPIES) throw new SdError(SdResult.INVALID_PARMS, "too many copies");
         int shift = h.vdiBlockSizeShift() == 0 ? state.blockSizeShift : h.vdiBlockSizeShift();
         if (shift < Proto.MIN_BLOCK_SIZE_SHIFT || shift > Proto.MAX_BLOCK_SIZE_SHIFT) throw new SdError(SdResult.INVALID_PARMS, "bad block size shift");

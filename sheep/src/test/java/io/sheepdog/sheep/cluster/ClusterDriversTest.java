@@ -33,9 +33,9 @@ class ClusterDriversTest {
 
     @Test void unknownDriverListsTheSupportedOnes() {
         ClusterDriverException e = assertThrows(ClusterDriverException.class, () -> ClusterDrivers.create("shepherd:x"));
-        assertEquals("Invalid cluster driver 'shepherd' (supported drivers: local, solo)", e.getMessage());
+        assertEquals("Invalid cluster driver 'shepherd' (supported drivers: local, zookeeper, corosync, solo)", e.getMessage());
         e = assertThrows(ClusterDriverException.class, () -> ClusterDrivers.create(""));
-        assertEquals("Invalid cluster driver '' (supported drivers: local, solo)", e.getMessage());
+        assertEquals("Invalid cluster driver '' (supported drivers: local, zookeeper, corosync, solo)", e.getMessage());
         assertThrows(ClusterDriverException.class, () -> ClusterDrivers.create("LOCAL"));
     }
 
@@ -45,5 +45,16 @@ class ClusterDriversTest {
 
     @Test void defaultIsLocal() {
         assertEquals("local", ClusterDrivers.DEFAULT);
+    }
+
+    @org.junit.jupiter.api.Test
+    void zookeeperAndCorosyncSpecsAreParsedWithOneLineErrors() throws Exception {
+        try (ClusterDriver zk = ClusterDrivers.create("zookeeper:127.0.0.1:2181,timeout=5000")) {
+            org.junit.jupiter.api.Assertions.assertEquals("zookeeper", zk.name());
+        }
+        ClusterDriverException e = org.junit.jupiter.api.Assertions.assertThrows(ClusterDriverException.class,
+                () -> ClusterDrivers.create("corosync:extra"));
+        org.junit.jupiter.api.Assertions.assertEquals("Invalid option for cluster driver 'corosync': it takes no options", e.getMessage());
+        org.junit.jupiter.api.Assertions.assertThrows(ClusterDriverException.class, () -> ClusterDrivers.create("zookeeper"));
     }
 }

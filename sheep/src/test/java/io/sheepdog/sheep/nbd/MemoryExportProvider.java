@@ -28,7 +28,16 @@ final class MemoryExportProvider implements NbdExportProvider {
             throw NbdException.refused("export '" + exportName + "' is locked by another writer");
         if (!ro) d.writers.incrementAndGet();
         d.openCount.incrementAndGet();
-        return new Export(d, ro);
+        return new Export(d, ro, !ro);
+    }
+
+    /** Describing an export takes no writer lock, so nbdinfo works while a writer has the disk. */
+    @Override
+    public synchronized NbdExport openForInfo(String exportName, boolean readOnlyRequested) throws NbdException {
+        MemoryDisk d = disks.get(exportName);
+        if (d == null) throw NbdException.unknownExport(exportName);
+        d.openCount.incrementAndGet();
+        return new Export(d, readOnlyRequested || d.readOnly, false);
     }
 
     @Override
@@ -40,11 +49,13 @@ final class MemoryExportProvider implements NbdExportProvider {
     private final class Export implements NbdExport {
         private final MemoryDisk d;
         private final boolean ro;
+        private final boolean writer;     // holds one of the disk's writer slots
         private final AtomicInteger closes = new AtomicInteger();
 
-        Export(MemoryDisk d, boolean ro) {
+        Export(MemoryDisk d, boolean ro, boolean writer) {
             this.d = d;
             this.ro = ro;
+            this.writer = writer;
         }
 
         @Override public long size() { return d.data.length; }
@@ -79,7 +90,7 @@ final class MemoryExportProvider implements NbdExportProvider {
         @Override
         public void close() {
             if (closes.incrementAndGet() != 1) throw new IllegalStateException("export closed twice");
-            if (!ro) d.writers.decrementAndGet();
+            if (writer) d.writers.decrementAndGet();
             closed.incrementAndGet();
         }
     }

@@ -16,8 +16,8 @@ import org.junit.jupiter.api.Timeout;
  * A virtual machine boots from an NBD export: QEMU's BIOS reads the boot sector over NBD, runs it, and the code
  * prints a marker on COM1. {@link #bootAndWaitForMarker} is the reusable check (the same run against a VDI export).
  */
-class NbdBootTest {
-    static final String MARKER = "SHEEPDOG-NBD-BOOT-OK";
+public class NbdBootTest {
+    public static final String MARKER = "SHEEPDOG-NBD-BOOT-OK";
 
     /**
      * A 512-byte x86 real-mode boot sector that writes {@code message} to COM1 (port 0x3f8) and halts.
@@ -39,7 +39,7 @@ class NbdBootTest {
      *   7dfe 55 aa       boot signature
      * </pre>
      */
-    static byte[] bootSector(String message) {
+    public static byte[] bootSector(String message) {
         byte[] code = {
             (byte) 0xfa, (byte) 0xfc, 0x31, (byte) 0xc0, (byte) 0x8e, (byte) 0xd8,
             (byte) 0xbe, 0x17, 0x7c, (byte) 0xba, (byte) 0xf8, 0x03,
@@ -60,7 +60,7 @@ class NbdBootTest {
      * Boots QEMU (TCG, no display, serial on stdout) from {@code nbdUri} and returns its output once
      * {@code marker} appears; fails if it does not within {@code seconds}. QEMU is killed by its handle in any case.
      */
-    static String bootAndWaitForMarker(String nbdUri, String marker, int seconds) throws IOException, InterruptedException {
+    public static String bootAndWaitForMarker(String nbdUri, String marker, int seconds) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(List.of("qemu-system-x86_64", "-accel", "tcg", "-nographic", "-no-reboot",
                 "-m", "32", "-drive", "file=" + nbdUri + ",format=raw"))
                 .redirectErrorStream(true)

@@ -118,6 +118,25 @@ class NbdHandshakeTest {
     }
 
     @Test
+    void infoDescribesAnExportWhoseWriterLockIsHeld() {
+        try (EmbeddedNbd writer = new EmbeddedNbd(provider)) {
+            writer.go("locked", false, false);
+            flags();
+            nbd.send(NbdWire.option(OPT_INFO, NbdWire.goData("locked")));
+            NbdWire.OptionReply r = nbd.optionReply();
+            assertEquals(REP_INFO, r.type(), r.text());
+            ByteBuffer export = ByteBuffer.wrap(r.data());
+            export.getShort();
+            assertEquals(8192, export.getLong());
+            assertEquals(0, export.getShort() & TFLAG_READ_ONLY);
+            while (nbd.optionReply().type() != REP_ACK) { }
+            // GO still refuses the second writer
+            nbd.send(NbdWire.option(OPT_GO, NbdWire.goData("locked")));
+            assertEquals(REP_ERR_POLICY, nbd.optionReply().type());
+        }
+    }
+
+    @Test
     void listNamesEveryExport() {
         flags();
         nbd.send(NbdWire.option(OPT_LIST));

@@ -165,24 +165,30 @@ final class NbdWire {
 
     /** A Source over a growing byte array, for embedded channels; EOFException when the bytes run out. */
     static final class ArraySource implements Source {
-        private byte[] buf = new byte[0];
-        private int pos;
+        private byte[] buf = new byte[4096];
+        private int start;
+        private int end;
 
         void append(byte[] more) {
-            byte[] n = new byte[buf.length - pos + more.length];
-            System.arraycopy(buf, pos, n, 0, buf.length - pos);
-            System.arraycopy(more, 0, n, buf.length - pos, more.length);
-            buf = n;
-            pos = 0;
+            if (end + more.length > buf.length) {
+                int live = end - start;
+                byte[] n = live + more.length > buf.length / 2 ? new byte[Math.max(buf.length * 2, live + more.length)] : buf;
+                System.arraycopy(buf, start, n, 0, live);
+                buf = n;
+                start = 0;
+                end = live;
+            }
+            System.arraycopy(more, 0, buf, end, more.length);
+            end += more.length;
         }
 
-        int available() { return buf.length - pos; }
+        int available() { return end - start; }
 
         @Override
         public void readFully(byte[] b) throws IOException {
             if (available() < b.length) throw new EOFException("need " + b.length + " bytes, have " + available());
-            System.arraycopy(buf, pos, b, 0, b.length);
-            pos += b.length;
+            System.arraycopy(buf, start, b, 0, b.length);
+            start += b.length;
         }
     }
 

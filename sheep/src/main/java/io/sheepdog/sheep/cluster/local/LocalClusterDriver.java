@@ -585,7 +585,8 @@ public final class LocalClusterDriver implements ClusterDriver {
                 accept = false;
                 msg = new byte[0];
             }
-            appendAnswer(join, accept, preLeaves, accept ? msg : new byte[0]);
+            // a refusal carries the master's reason (UTF-8 text, if it gave one) so the joiner can say why
+            appendAnswer(join, accept, preLeaves, msg);
         } finally {
             handlerLock.unlock();
         }
@@ -604,7 +605,16 @@ public final class LocalClusterDriver implements ClusterDriver {
         boolean mine = join.sender().id() == me.id();
         if (answer.type() == RecordType.REFUSE) {
             log.info("The join of {} was refused by {}", join.senderNode(), answer.senderNode());
-            if (mine) health(false, "join refused by " + answer.senderNode().nid());
+            if (mine) {
+                String why = answer.payload().length == 0 ? ""
+                        : ": " + new String(answer.payload(), java.nio.charset.StandardCharsets.UTF_8);
+                String reason = "join refused by " + answer.senderNode().nid() + why;
+                try {
+                    listener.onJoinRefused(reason);
+                } catch (RuntimeException e) {
+                    log.error("onJoinRefused failed", e);
+                }
+            }
             return;
         }
         members.put(join.sender().id(), new Member(join.sender(), join.senderNode()));
