@@ -157,5 +157,14 @@ public final class SheepConnection implements ObjectTransport {
     @Override
     public void close() {
         fail(new IOException("connection to " + peer + " closed"));
+        // A platform reader still inside the socket read (native code) makes the JVM's exit wait up to 300 ms for
+        // it; once the channel is closed it returns at once, so wait for it here (short-lived tools like dog).
+        if (!reader.isVirtual() && Thread.currentThread() != reader) {
+            try {
+                reader.join(200);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 }
