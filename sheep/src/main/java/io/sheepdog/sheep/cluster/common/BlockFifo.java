@@ -63,6 +63,23 @@ public final class BlockFifo {
     }
 
     /** Records the daemon's answer to onBlock for the current head. */
+    /**
+     * Offers the head block to this node's listener (the caller checked {@link #shouldOffer}) and records the
+     * answer; an exception counts as "not now", so the block is offered again later. Returns the id offered.
+     */
+    public long offerTo(io.sheepdog.sheep.cluster.ClusterListener listener) {
+        long id = head().id();
+        boolean ok;
+        try {
+            ok = listener.onBlock();
+        } catch (RuntimeException e) {
+            org.slf4j.LoggerFactory.getLogger(BlockFifo.class).error("onBlock failed; will offer the block again", e);
+            ok = false;
+        }
+        offered(ok, System.nanoTime());
+        return id;
+    }
+
     public void offered(boolean accepted, long nowNanos) {
         Block h = head();
         if (h == null) return;

@@ -199,15 +199,7 @@ final class CpgProtocol {
     long offerBlock(long now) {
         if (!accepted || finished) return -1;
         if (blocks.shouldOffer(selfKey, now)) {
-            offeredBlockId = blocks.head().id();
-            boolean ok;
-            try {
-                ok = listener.onBlock();
-            } catch (RuntimeException e) {
-                LOG.error("onBlock failed; will offer the block again", e);
-                ok = false;
-            }
-            blocks.offered(ok, System.nanoTime());
+            offeredBlockId = blocks.offerTo(listener);
         }
         return blocks.retryDelay(selfKey, System.nanoTime());
     }

@@ -743,15 +743,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     /** Asks the daemon to take the block at the head if it is ours (at this point of the order). */
     private void offerBlock() {
         if (!blocks.shouldOffer(incarnation, System.nanoTime())) return;
-        offeredBlockId = blocks.head().id();
-        boolean ok;
-        try {
-            ok = listener.onBlock();
-        } catch (RuntimeException e) {
-            LOG.error("onBlock failed; will offer the block again", e);
-            ok = false;
-        }
-        blocks.offered(ok, System.nanoTime());
+        offeredBlockId = blocks.offerTo(listener);
     }
 
     /** Queues a LEAVE for every member whose znode is gone. */
