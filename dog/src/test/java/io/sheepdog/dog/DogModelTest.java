@@ -307,4 +307,23 @@ class DogModelTest {
         assertTrue(yes.out().endsWith("[yes/no]: using backend plain store\n"), yes.out());
         assertEquals(1, dog("vdi", "list").out().split("\n").length, "an empty cluster after the format");
     }
+
+    @Test
+    void snapshotTagsMustFitTheirField() {
+        assertEquals(0, dog("cluster", "format", "-c", "1").code());
+        assertEquals(0, dog("vdi", "create", "t", "4M").code());
+        // 255 bytes and a NUL fill the 256-byte tag field; one more byte would have been cut off silently
+        String longest = "a".repeat(255);
+        DogRun r = dog("vdi", "snapshot", "-s", longest, "t");
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(dog("vdi", "list", "-r", "t").out().contains(" " + longest + " "));
+        for (String[] args : new String[][] {{"vdi", "snapshot", "-s", "b".repeat(256), "t"}, {"vdi", "read", "-s", "c".repeat(300), "t"},
+                {"vdi", "backup", "-F", "d".repeat(256), "-s", "1", "t"}}) {
+            String before = dog("vdi", "list", "-r").out();
+            r = dog(args);
+            assertEquals(64, r.code(), r.toString());
+            assertEquals("Snapshot tag is too long (at most 255 bytes)\n", r.err());
+            assertEquals(before, dog("vdi", "list", "-r").out());
+        }
+    }
 }
