@@ -126,8 +126,17 @@ final class VerifyingWriter implements AutoCloseable {
 
     /** Mismatches seen by the read-backs during the run (empty if none). */
     List<String> problems() { return List.copyOf(problems); }
-    /** Writes that took more than a second, with their failed attempts. */
-    List<String> slowWrites() { return List.copyOf(slowWrites); }
+    /** Writes that took more than a second, with their failed attempts, slowest first. */
+    List<String> slowWrites() {
+        List<String> l = new ArrayList<>(slowWrites);
+        l.sort(java.util.Comparator.comparingLong(VerifyingWriter::millisOf).reversed());
+        return l;
+    }
+
+    private static long millisOf(String slowWrite) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile(": (\\d+) ms for ").matcher(slowWrite);
+        return m.find() ? Long.parseLong(m.group(1)) : 0;
+    }
     /** Errors that ended a writer thread (empty if none). */
     List<String> errors() { return List.copyOf(errors); }
 
@@ -257,6 +266,7 @@ final class VerifyingWriter implements AutoCloseable {
     }
 
     private Session readAndCompare(Session s, long off, int len) {
+        long start = System.nanoTime();
         while (true) {
             try {
                 byte[] got = s.volume.read(off, len);
@@ -267,6 +277,10 @@ final class VerifyingWriter implements AutoCloseable {
             } catch (IOException e) {
                 failedAttempts.incrementAndGet();
                 countReason(e);
+                if (System.nanoTime() - start > GIVE_UP_NANOS) {
+                    throw new AssertionError("a read at " + off + " (" + len + " bytes) failed for "
+                            + GIVE_UP_NANOS / 1_000_000_000 + " s; last error through " + s.node + ": " + e);
+                }
                 s = reconnect(s);
             }
         }
