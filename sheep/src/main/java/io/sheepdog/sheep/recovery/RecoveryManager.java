@@ -61,6 +61,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         volatile int phase; // 0 preparing, 1 recovering, 2 notifying
         volatile long total;
         final java.util.concurrent.atomic.AtomicLong done = new java.util.concurrent.atomic.AtomicLong();
+        final java.util.concurrent.atomic.AtomicLong failed = new java.util.concurrent.atomic.AtomicLong();
         Thread thread;
 
         Run(int epoch, int prevEpoch) {
@@ -151,7 +152,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                 workers.acquire();
                 Thread.ofVirtual().start(() -> {
                     try {
-                        recoverOne(r, oid);
+                        if (!recoverOne(r, oid)) r.failed.incrementAndGet();
                     } finally {
                         workers.release();
                     }
@@ -159,6 +160,13 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             }
             workers.acquire(WORKERS);
             if (r.cancelled) return;
+            if (r.failed.get() > 0) {
+                // Reporting completion would let every node purge its stale copies, which may be the last copies of
+                // what could not be fetched: keep them, and let the next epoch (or cluster check) try again.
+                LOG.warn("recovery for epoch {}: {} objects found no source; not reporting completion, stale copies kept",
+                        r.epoch, r.failed.get());
+                return;
+            }
             r.phase = 2;
             LOG.info("recovery for epoch {} finished: {} objects", r.epoch, r.done.get());
             SdRequest done = SdRequest.of(Opcodes.COMPLETE_RECOVERY).objTgtEpoch(r.epoch);
