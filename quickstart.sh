@@ -35,8 +35,9 @@ done
 echo "== starting $nodes sheep daemons (stores in $run)"
 for ((i = 0; i < nodes; i++)); do
     port=$((7000 + i))
-    # without -f sheep daemonizes and returns once it listens; -P records the daemon's pid for quickstart-stop.sh
-    bin/sheep -n -p "$port" -z "$i" -c "local:$run/cluster" --nbd $((10809 + i)) -P "$run/sheep$i.pid" "$run/n$i"
+    # without -f sheep daemonizes and returns once it listens; -P records the daemon's pid for quickstart-stop.sh; no -n:
+    # every acknowledged write is on disk
+    bin/sheep -p "$port" -z "$i" -c "local:$run/cluster" --nbd $((10809 + i)) -P "$run/sheep$i.pid" "$run/n$i"
     echo "   sheep $i: 127.0.0.1:$port, zone $i, NBD port $((10809 + i)), pid $(cat "$run/sheep$i.pid"), log $run/n$i/sheep.log"
 done
 
