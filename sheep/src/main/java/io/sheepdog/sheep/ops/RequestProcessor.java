@@ -103,7 +103,7 @@ public final class RequestProcessor {
             case Opcodes.NEW_VDI, Opcodes.DEL_VDI, Opcodes.LOCK_VDI, Opcodes.GET_VDI_ATTR, Opcodes.MAKE_FS,
                  Opcodes.SHUTDOWN, Opcodes.FORCE_RECOVER, Opcodes.ENABLE_RECOVER, Opcodes.DISABLE_RECOVER,
                  Opcodes.ALTER_CLUSTER_COPY, Opcodes.CLEANUP -> {
-                return clusterOp(r);
+                return sheep.clusterOps().execute(r); // (re)formatting a running cluster is allowed: dog asks first
             }
             case Opcodes.RELEASE_VDI -> {
                 // only the VID matters; a release by anyone unlocks (dog vdi lock unlock), and it always succeeds
@@ -113,14 +113,6 @@ public final class RequestProcessor {
                 return local(r);
             }
         }
-    }
-
-    private Reply clusterOp(Request r) throws SdError {
-        SdRequest h = r.hdr();
-        if (h.opcode() == Opcodes.MAKE_FS && state.status() == Proto.STATUS_OK && !state.view().members().isEmpty()) {
-            // reformatting a running cluster is allowed (dog asks the operator first)
-        }
-        return sheep.clusterOps().execute(r);
     }
 
     private static boolean isPeer(int op) {
