@@ -202,6 +202,15 @@ public final class Volume implements AutoCloseable {
             List<Piece> pieces = split(st, offset, 0, len);
             for (int from = 0; from < pieces.size(); from += WINDOW) {
                 List<Piece> chunk = pieces.subList(from, Math.min(pieces.size(), from + WINDOW));
+                if (chunk.size() == 1) {
+                    // one request (a small read): made on this thread, nothing to overlap it with
+                    Piece p = chunk.getFirst();
+                    int owner = st.table.get(p.idx);
+                    if (owner == 0) sink.zeros(p.bufOff, p.len);
+                    else sink.data(p.bufOff, client.readObj(Oids.dataOid(owner, p.idx), p.objOff, p.len,
+                            st.header.nrCopies, st.header.copyPolicy, 0), 0, p.len);
+                    continue;
+                }
                 List<CompletableFuture<byte[]>> fs = new ArrayList<>(chunk.size());
                 for (Piece p : chunk) {
                     int owner = st.table.get(p.idx);
@@ -289,17 +298,20 @@ public final class Volume implements AutoCloseable {
             for (int from = 0; from < todo.size(); from += WINDOW) {
                 List<Piece> chunk = todo.subList(from, Math.min(todo.size(), from + WINDOW));
                 Round r = new Round();
-                RuntimeException startFailure = null;
+                // a round of one request (a small write) makes it on this thread: nothing to overlap it with
+                boolean inline = chunk.size() == 1;
+                Throwable startFailure = null;
                 try {
-                    for (Piece p : chunk) startWrite(st, p, src, r, deferred, othersClaims);
-                } catch (RuntimeException e) {
+                    for (Piece p : chunk) startWrite(st, p, src, r, inline, deferred, othersClaims);
+                } catch (RuntimeException | Error e) {
                     startFailure = e; // e.g. the source failed: still finish what was started and free the claims
                 }
                 // wait for every request of the chunk, then record the objects we created in the inode
                 IOException err = r.await();
                 IOException recErr = recordCreated(st, r.created, st.vid);
                 r.releaseClaims(st);
-                if (startFailure != null) throw startFailure;
+                if (startFailure instanceof RuntimeException e) throw e;
+                if (startFailure instanceof Error e) throw e;
                 if (err == null) err = recErr;
                 if (err != null) {
                     if (err instanceof SheepdogException se && se.result() == SdResult.READONLY) readonly = true;
@@ -318,12 +330,12 @@ public final class Volume implements AutoCloseable {
     }
 
     /** Starts the request for one piece: WRITE_OBJ into our own object, or claim the index and create it. */
-    private void startWrite(State st, Piece p, WriteSource src, Round r, List<Piece> deferred,
+    private void startWrite(State st, Piece p, WriteSource src, Round r, boolean inline, List<Piece> deferred,
                             List<CompletableFuture<Void>> othersClaims) {
         int copies = st.header.nrCopies, policy = st.header.copyPolicy;
         int owner = st.table.get(p.idx);
         if (owner == st.vid) {
-            r.add(client.writeObjAsync(Oids.dataOid(st.vid, p.idx), p.objOff, pieceBytes(src, p), copies, policy, 0));
+            r.add(writePiece(inline, Oids.dataOid(st.vid, p.idx), p.objOff, pieceBytes(src, p), copies, policy));
             return;
         }
         CompletableFuture<Void> mine = r.claims.get(p.idx);
@@ -342,13 +354,36 @@ public final class Volume implements AutoCloseable {
         r.claims.put(p.idx, mine);
         owner = st.table.get(p.idx); // re-check under the claim: someone may have created it meanwhile
         if (owner == st.vid) {
-            r.add(client.writeObjAsync(Oids.dataOid(st.vid, p.idx), p.objOff, pieceBytes(src, p), copies, policy, 0));
+            r.add(writePiece(inline, Oids.dataOid(st.vid, p.idx), p.objOff, pieceBytes(src, p), copies, policy));
             return;
         }
         long cow = owner == 0 ? 0 : Oids.dataOid(owner, p.idx);
         int idx = p.idx;
-        r.add(client.createAndWriteObjAsync(Oids.dataOid(st.vid, idx), cow, p.objOff, pieceBytes(src, p), copies, policy, 0)
-                .thenRun(() -> { synchronized (r.created) { r.created.add(idx); } }));
+        byte[] data = pieceBytes(src, p);
+        CompletableFuture<Void> f;
+        if (inline) {
+            f = now(() -> client.createAndWriteObj(Oids.dataOid(st.vid, idx), cow, p.objOff, data, copies, policy, 0));
+        } else {
+            f = client.createAndWriteObjAsync(Oids.dataOid(st.vid, idx), cow, p.objOff, data, copies, policy, 0);
+        }
+        r.add(f.thenRun(() -> { synchronized (r.created) { r.created.add(idx); } }));
+    }
+
+    private CompletableFuture<Void> writePiece(boolean inline, long oid, long objOff, byte[] data, int copies, int policy) {
+        if (!inline) return client.writeObjAsync(oid, objOff, data, copies, policy, 0);
+        return now(() -> client.writeObj(oid, objOff, data, copies, policy, 0));
+    }
+
+    private interface Call { void run() throws IOException; }
+
+    /** Makes a request on this thread; its outcome as a future, so that a round treats it like the others. */
+    private static CompletableFuture<Void> now(Call c) {
+        try {
+            c.run();
+            return CompletableFuture.completedFuture(null);
+        } catch (IOException e) {
+            return CompletableFuture.failedFuture(e);
+        }
     }
 
     private static byte[] pieceBytes(WriteSource src, Piece p) {

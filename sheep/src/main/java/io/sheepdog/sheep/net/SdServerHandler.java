@@ -5,6 +5,8 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.sheepdog.client.Reply;
 import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.SdResponse;
+import io.sheepdog.proto.SdResult;
 import io.sheepdog.sheep.ops.ClientInfo;
 import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.ops.RequestProcessor;
@@ -61,15 +63,34 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
         // paused before the request starts, so its own completion (below) always sees the pause and may lift it
         if (n >= MAX_INFLIGHT || b >= MAX_INFLIGHT_BYTES) ctx.channel().config().setAutoRead(false);
         Thread.ofVirtual().start(() -> {
-            Reply rep = processor.process(r);
-            rep.header().dataLength(rep.data().length);
-            ctx.writeAndFlush(Unpooled.wrappedBuffer(rep.header().bytes(), rep.data()));
-            int left = inflight.decrementAndGet();
-            long leftBytes = inflightBytes.addAndGet(-bytes);
-            if (left < MAX_INFLIGHT / 2 && leftBytes < MAX_INFLIGHT_BYTES / 2 && !ctx.channel().config().isAutoRead()) {
-                ctx.channel().config().setAutoRead(true);
+            try {
+                Reply rep = processOrFail(r);
+                rep.header().dataLength(rep.data().length);
+                ctx.writeAndFlush(Unpooled.wrappedBuffer(rep.header().bytes(), rep.data()));
+            } finally {
+                int left = inflight.decrementAndGet();
+                long leftBytes = inflightBytes.addAndGet(-bytes);
+                if (left < MAX_INFLIGHT / 2 && leftBytes < MAX_INFLIGHT_BYTES / 2 && !ctx.channel().config().isAutoRead()) {
+                    ctx.channel().config().setAutoRead(true);
+                }
             }
         });
+    }
+
+    /**
+     * The processor answers every request, failures included; an Error escapes it, and then the client still gets
+     * an answer (NO_MEM when the heap, small on purpose, cannot hold what the request needs) instead of none.
+     */
+    private Reply processOrFail(Request r) {
+        try {
+            return processor.process(r);
+        } catch (OutOfMemoryError e) {
+            LOG.warn("out of memory serving {} from {}: answering NO_MEM", r.hdr(), r.client().display());
+            return new Reply(SdResponse.replyTo(r.hdr(), SdResult.NO_MEM), Request.NO_DATA);
+        } catch (Error e) {
+            LOG.error("failure serving {} from {}", r.hdr(), r.client().display(), e);
+            return new Reply(SdResponse.replyTo(r.hdr(), SdResult.SYSTEM_ERROR), Request.NO_DATA);
+        }
     }
 
     @Override
