@@ -29,8 +29,10 @@ import org.slf4j.LoggerFactory;
  *
  * <p>All fields are touched on the channel's event loop only; workers post their results back to it. Incoming
  * buffers are queued in {@link #stash} and consumed while the connection may take more work, so the in-flight
- * limits bound memory no matter how much a client pipelines. Write payloads are retained slices of the received
- * buffers (no copy). Anything malformed closes this connection and nothing else.
+ * limits bound memory no matter how much a client pipelines: per connection (requests and bytes), and over all the
+ * server's connections through the shared {@link NbdBudget}, which a READ or WRITE must get room in before it is
+ * admitted (a write before its payload is read). Write payloads are retained slices of the received buffers (no
+ * copy). Anything malformed closes this connection and nothing else.
  */
 final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(NbdConnectionHandler.class);
@@ -51,6 +53,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
     private final NbdExportProvider provider;
     private final Executor worker;
     private final AtomicLong unexpectedErrors;
+    private final NbdBudget budget;
 
     private ChannelHandlerContext ctx;
     private String peer = "?";
@@ -74,6 +77,10 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
     private boolean payloadComposite;
     /** Bytes still to come of the current write payload (REQ_PAYLOAD) or of discarded input (REQ_SKIP, OPT_SKIP). */
     private long remaining;
+    /** Budget taken for the write whose payload is being received; given back if the connection ends first. */
+    private long payloadBudget;
+    /** A valid READ or WRITE that waits for room in the server's budget; nothing more is read until it gets it. */
+    private Request parked;
 
     // transmission
     private NbdSession session;
@@ -83,10 +90,16 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
 
     NbdConnectionHandler(NbdServerConfig config, NbdExportProvider provider, Executor worker,
                          AtomicLong unexpectedErrors) {
+        this(config, provider, worker, unexpectedErrors, new NbdBudget(config.serverInFlightBytes()));
+    }
+
+    NbdConnectionHandler(NbdServerConfig config, NbdExportProvider provider, Executor worker,
+                         AtomicLong unexpectedErrors, NbdBudget budget) {
         this.config = config;
         this.provider = provider;
         this.worker = worker;
         this.unexpectedErrors = unexpectedErrors;
+        this.budget = budget;
     }
 
     /** One transmission request, as parsed from its header. */
@@ -150,6 +163,10 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
         fixed.clear();
         if (optData != null) { optData.release(); optData = null; }
         if (payload != null) { payload.release(); payload = null; }
+        parked = null;
+        long held = payloadBudget;
+        payloadBudget = 0;
+        budget.release(held);       // a write cut off before its payload was complete
         maybeCloseExport();
     }
 
@@ -215,7 +232,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
     private boolean mayConsume() {
         return switch (state) {
             case OPT_WAIT, DISCONNECTING, CLOSED -> false;
-            case REQ_HEADER -> !overLimit();
+            case REQ_HEADER -> parked == null && !overLimit();
             default -> true;
         };
     }
@@ -325,6 +342,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
                     ByteBuf data = payload;
                     current = null;
                     payload = null;
+                    payloadBudget = 0;          // from here on the request's completion gives it back
                     state = State.REQ_HEADER;
                     dispatch(r, data, r.length());
                 }
@@ -468,10 +486,37 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
             }
             return;
         }
+        if ((r.type() == CMD_WRITE || r.type() == CMD_READ) && r.length() > 0
+                && !budget.tryAcquire(r.length(), this::budgetFreed)) {
+            parked = r;                    // read nothing more (not even this write's payload) until there is room
+            return;
+        }
+        admit(r);
+    }
+
+    /** Another connection gave budget back: try again for the parked request, on this connection's event loop. */
+    private void budgetFreed() {
+        try {
+            ctx.executor().execute(() -> {
+                Request r = parked;
+                if (r == null || state == State.CLOSED) return;
+                if (!budget.tryAcquire(r.length(), this::budgetFreed)) return;
+                parked = null;
+                admit(r);
+                drain();
+            });
+        } catch (RejectedExecutionException e) {
+            log.debug("NBD {}: event loop gone, dropping a parked request", peer);
+        }
+    }
+
+    /** Starts a validated request that holds its share of the budget (READ, WRITE) or needs none. */
+    private void admit(Request r) {
         if (r.type() == CMD_WRITE && r.length() > 0) {
             current = r;
             payloadComposite = false;
             remaining = r.length();
+            payloadBudget = r.length();
             inflightBytes += r.length();   // counted now, so a big payload being received holds back new requests
             state = State.REQ_PAYLOAD;
             return;
@@ -489,6 +534,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
             ByteBuf reply = serve(s, r, data, alloc);
             runOnLoop(() -> completed(reply, bytes), () -> {
                 reply.release();
+                budget.release(bytes);
                 shutdownFallback();
             });
         }, () -> {
@@ -500,6 +546,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
     private void completed(ByteBuf reply, long bytes) {
         inflight--;
         inflightBytes -= bytes;
+        budget.release(bytes);
         if (state == State.CLOSED) {
             reply.release();
             maybeCloseExport();

@@ -34,7 +34,8 @@ import org.slf4j.LoggerFactory;
  * and the Linux nbd client, as {@code nbd://host:port/NAME}.
  *
  * <p>Network I/O runs on a few event-loop threads (epoll where available); every request runs on its own virtual
- * thread, so a connection has many requests in flight and replies go out as they complete.
+ * thread, so a connection has many requests in flight and replies go out as they complete. The READ and WRITE
+ * payloads in flight are bounded per connection and, over all connections, by one {@link NbdBudget}.
  */
 public final class NbdServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(NbdServer.class);
@@ -42,6 +43,7 @@ public final class NbdServer implements AutoCloseable {
     private final NbdServerConfig config;
     private final NbdExportProvider provider;
     private final AtomicLong unexpectedErrors = new AtomicLong();
+    private final NbdBudget budget;
     private EventLoopGroup group;
     private ExecutorService workers;
     private ChannelGroup channels;
@@ -51,6 +53,7 @@ public final class NbdServer implements AutoCloseable {
     public NbdServer(NbdServerConfig config, NbdExportProvider provider) {
         this.config = config;
         this.provider = provider;
+        this.budget = new NbdBudget(config.serverInFlightBytes());
     }
 
     /** Starts listening, unless the config disables the server. Fails with a one-line reason (e.g. port in use). */
@@ -98,13 +101,16 @@ public final class NbdServer implements AutoCloseable {
 
     /** The handler for one connection; package-private so tests can drive it in an EmbeddedChannel. */
     NbdConnectionHandler newConnectionHandler() {
-        return new NbdConnectionHandler(config, provider, workers, unexpectedErrors);
+        return new NbdConnectionHandler(config, provider, workers, unexpectedErrors, budget);
     }
 
     /** The bound port (useful with port 0), or -1 when not running. */
     public synchronized int port() { return port; }
 
     public synchronized boolean isRunning() { return listener != null; }
+
+    /** READ and WRITE payload bytes in flight over all connections now (tests check it returns to 0). */
+    public long inFlightBytes() { return budget.used(); }
 
     /** Internal errors caught (bugs, not client mistakes); tests assert it stays 0. */
     public long unexpectedErrors() { return unexpectedErrors.get(); }

@@ -13,14 +13,19 @@ import java.time.Duration;
  *                            payload is discarded as it streams in, never buffered
  * @param maxInFlight         per connection: stop reading requests while this many are being served
  * @param maxInFlightBytes    per connection: stop reading while this many payload bytes are being served
+ * @param serverInFlightBytes all connections together: READ and WRITE payload bytes in flight at once (see
+ *                            {@link NbdBudget}); it bounds what the NBD front end holds in memory
  * @param ioThreads           event-loop threads (network only; requests run on virtual threads)
  * @param handshakeTimeout    close connections that have not finished negotiation by then
  */
 public record NbdServerConfig(boolean enabled, String bindAddress, int port, boolean readOnly, int maxPayload,
-                              int maxInFlight, long maxInFlightBytes, int ioThreads, Duration handshakeTimeout) {
+                              int maxInFlight, long maxInFlightBytes, long serverInFlightBytes, int ioThreads,
+                              Duration handshakeTimeout) {
 
     public static final int DEFAULT_PORT = 10809;
     public static final int DEFAULT_MAX_PAYLOAD = 32 * 1024 * 1024;
+    /** Sized for the sheep's default heap (bin/sheep), which holds one copy of every payload in flight. */
+    public static final long DEFAULT_SERVER_IN_FLIGHT_BYTES = 48L << 20;
 
     public NbdServerConfig {
         if (port < 0 || port > 65535) throw new IllegalArgumentException("NBD port out of range: " + port);
@@ -28,48 +33,63 @@ public record NbdServerConfig(boolean enabled, String bindAddress, int port, boo
             throw new IllegalArgumentException("NBD max payload must be a power of two >= 512: " + maxPayload);
         if (maxInFlight < 1) throw new IllegalArgumentException("NBD max in-flight must be positive");
         if (maxInFlightBytes < maxPayload) throw new IllegalArgumentException("NBD in-flight bytes below max payload");
+        if (serverInFlightBytes < 1) throw new IllegalArgumentException("NBD server in-flight bytes must be positive");
         if (ioThreads < 1) throw new IllegalArgumentException("NBD io threads must be positive");
         if (bindAddress == null || bindAddress.isBlank()) throw new IllegalArgumentException("NBD bind address empty");
     }
 
     /**
      * Enabled, all interfaces, port 10809, read-write, 32 MiB requests, 64 requests / 32 MiB in flight per connection
-     * (enough for one request of the largest size; the payloads in flight are what a connection holds in memory).
+     * (enough for one request of the largest size) and 48 MiB over all connections.
      */
     public static NbdServerConfig defaults() {
         return new NbdServerConfig(true, "0.0.0.0", DEFAULT_PORT, false, DEFAULT_MAX_PAYLOAD, 64, 32L << 20,
-                Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())), Duration.ofSeconds(30));
+                DEFAULT_SERVER_IN_FLIGHT_BYTES, Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())),
+                Duration.ofSeconds(30));
     }
 
     public NbdServerConfig withEnabled(boolean v) {
-        return new NbdServerConfig(v, bindAddress, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes, ioThreads, handshakeTimeout);
+        return new NbdServerConfig(v, bindAddress, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes,
+                serverInFlightBytes, ioThreads, handshakeTimeout);
     }
 
     public NbdServerConfig withBindAddress(String v) {
-        return new NbdServerConfig(enabled, v, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes, ioThreads, handshakeTimeout);
+        return new NbdServerConfig(enabled, v, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes,
+                serverInFlightBytes, ioThreads, handshakeTimeout);
     }
 
     public NbdServerConfig withPort(int v) {
-        return new NbdServerConfig(enabled, bindAddress, v, readOnly, maxPayload, maxInFlight, maxInFlightBytes, ioThreads, handshakeTimeout);
+        return new NbdServerConfig(enabled, bindAddress, v, readOnly, maxPayload, maxInFlight, maxInFlightBytes,
+                serverInFlightBytes, ioThreads, handshakeTimeout);
     }
 
     public NbdServerConfig withReadOnly(boolean v) {
-        return new NbdServerConfig(enabled, bindAddress, port, v, maxPayload, maxInFlight, maxInFlightBytes, ioThreads, handshakeTimeout);
+        return new NbdServerConfig(enabled, bindAddress, port, v, maxPayload, maxInFlight, maxInFlightBytes,
+                serverInFlightBytes, ioThreads, handshakeTimeout);
     }
 
     public NbdServerConfig withMaxPayload(int v) {
-        return new NbdServerConfig(enabled, bindAddress, port, readOnly, v, maxInFlight, Math.max(maxInFlightBytes, v), ioThreads, handshakeTimeout);
+        return new NbdServerConfig(enabled, bindAddress, port, readOnly, v, maxInFlight, Math.max(maxInFlightBytes, v),
+                serverInFlightBytes, ioThreads, handshakeTimeout);
     }
 
     public NbdServerConfig withMaxInFlight(int requests, long bytes) {
-        return new NbdServerConfig(enabled, bindAddress, port, readOnly, maxPayload, requests, bytes, ioThreads, handshakeTimeout);
+        return new NbdServerConfig(enabled, bindAddress, port, readOnly, maxPayload, requests, bytes,
+                serverInFlightBytes, ioThreads, handshakeTimeout);
+    }
+
+    public NbdServerConfig withServerInFlightBytes(long v) {
+        return new NbdServerConfig(enabled, bindAddress, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes,
+                v, ioThreads, handshakeTimeout);
     }
 
     public NbdServerConfig withIoThreads(int v) {
-        return new NbdServerConfig(enabled, bindAddress, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes, v, handshakeTimeout);
+        return new NbdServerConfig(enabled, bindAddress, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes,
+                serverInFlightBytes, v, handshakeTimeout);
     }
 
     public NbdServerConfig withHandshakeTimeout(Duration v) {
-        return new NbdServerConfig(enabled, bindAddress, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes, ioThreads, v);
+        return new NbdServerConfig(enabled, bindAddress, port, readOnly, maxPayload, maxInFlight, maxInFlightBytes,
+                serverInFlightBytes, ioThreads, v);
     }
 }

@@ -29,7 +29,7 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
     private static final AtomicLong CONNECTIONS = new AtomicLong();
     private static final int MAX_INFLIGHT = 256;
     /** Payload bytes in flight (write data and read lengths) at which reading pauses; one request may exceed it. */
-    static final long MAX_INFLIGHT_BYTES = 32L << 20;
+    private static final long MAX_INFLIGHT_BYTES = 32L << 20;
 
     private final RequestProcessor processor;
     private final Consumer<ClientInfo> onClose;

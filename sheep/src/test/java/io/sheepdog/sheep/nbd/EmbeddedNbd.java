@@ -22,8 +22,12 @@ final class EmbeddedNbd implements AutoCloseable {
     final AtomicLong unexpectedErrors = new AtomicLong();
     private final Map<Long, Integer> readLengths = new HashMap<>();
 
+    /** The server-wide payload budget, this connection's alone here: it must be all given back once closed. */
+    final NbdBudget budget;
+
     EmbeddedNbd(NbdExportProvider provider, NbdServerConfig config) {
-        ch = new EmbeddedChannel(new NbdConnectionHandler(config, provider, Runnable::run, unexpectedErrors));
+        budget = new NbdBudget(config.serverInFlightBytes());
+        ch = new EmbeddedChannel(new NbdConnectionHandler(config, provider, Runnable::run, unexpectedErrors, budget));
         pump();
     }
 
@@ -95,6 +99,7 @@ final class EmbeddedNbd implements AutoCloseable {
     @Override
     public void close() {
         ch.finishAndReleaseAll();
+        expect(budget.used() == 0, "NBD payload budget not given back after close: " + budget.used() + " bytes");
     }
 
     private static void expect(boolean ok, String what) {

@@ -189,6 +189,7 @@ class NbdFuzzTest {
                 packets++;
                 assertFalse(nbd.isOpen(), "DISC did not close");
                 assertEquals(0, nbd.unexpectedErrors.get());
+                assertEquals(0, nbd.budget.used(), "payload budget given back");
             }
             assertArrayEquals(model, disk.snapshot(), "disk differs from the model after session " + session);
         }

@@ -52,7 +52,17 @@ class NbdServerTest {
             dst.writeZero(length);
         }
 
-        public void write(long offset, ByteBuf data, boolean fua) { }
+        public void write(long offset, ByteBuf data, boolean fua) throws IOException {
+            int now = active.incrementAndGet();
+            maxActive.accumulateAndGet(now, Math::max);
+            try {
+                hook.beforeRead(offset);     // writes are steered by the same hook
+            } catch (Exception e) {
+                throw NbdException.io("hook: " + e);
+            } finally {
+                active.decrementAndGet();
+            }
+        }
         public void flush() throws IOException { }
         public void trim(long offset, long length, boolean fua) { }
         public void writeZeroes(long offset, long length, boolean noHole, boolean fua) { }
@@ -128,6 +138,54 @@ class NbdServerTest {
             gate.release(12);
             for (int i = 0; i < 12; i++) assertEquals(0, c.reply().error());
             assertEquals(4, export.maxActive.get(), "more requests in the export than the limit");
+        }
+    }
+
+    @Test
+    void theServerWideBudgetHoldsBackEveryConnectionButEverythingIsAnswered() throws Exception {
+        Semaphore gate = new Semaphore(0);
+        HookedExport export = new HookedExport(off -> {
+            if (!gate.tryAcquire(20, TimeUnit.SECONDS)) throw new TimeoutException();
+        });
+        int k64 = 64 << 10;
+        // room for two 64 KiB payloads at a time over all connections; each connection alone could take 64 MiB
+        try (NbdServer s = serve(export, local().withServerInFlightBytes(2L * k64));
+             NbdSocketClient a = NbdSocketClient.connect(s.port(), "x", false);
+             NbdSocketClient b = NbdSocketClient.connect(s.port(), "x", false)) {
+            for (int i = 0; i < 3; i++) {
+                a.request(0, CMD_READ, i, 0, k64, null);
+                b.request(0, CMD_WRITE, 10 + i, k64, k64, new byte[k64]);
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (export.active.get() < 2 && System.nanoTime() < deadline) Thread.sleep(5);
+            Thread.sleep(200);                                  // time for a third to get in, if it could
+            assertEquals(2, export.active.get(), "requests in the export beyond the server-wide budget");
+            assertEquals(2L * k64, s.inFlightBytes());
+            gate.release(6);
+            for (int i = 0; i < 3; i++) {
+                assertEquals(0, a.reply().error());
+                assertEquals(0, b.reply().error());
+            }
+            assertEquals(2, export.maxActive.get());
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (s.inFlightBytes() != 0 && System.nanoTime() < deadline) Thread.sleep(5);
+            assertEquals(0, s.inFlightBytes(), "budget given back");
+
+            // a request larger than the whole budget still runs, alone
+            a.request(0, CMD_READ, 100, 0, 4 * k64, null);
+            gate.release(1);
+            assertEquals(0, a.reply().error());
+            // a write cut off mid-payload gives its share back when its connection goes
+            b.send(NbdWire.request(0, CMD_WRITE, 200, 0, k64, null));
+            b.send(new byte[1000]);
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (s.inFlightBytes() != k64 && System.nanoTime() < deadline) Thread.sleep(5);
+            assertEquals(k64, s.inFlightBytes(), "the write holds its share while its payload comes in");
+            b.close();
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (s.inFlightBytes() != 0 && System.nanoTime() < deadline) Thread.sleep(5);
+            assertEquals(0, s.inFlightBytes());
+            assertEquals(0, s.unexpectedErrors());
         }
     }
 
