@@ -365,11 +365,28 @@ public final class SheepClient {
     public CompletableFuture<byte[]> readObjAsync(long oid, long offset, int length, int copies, int copyPolicy, int flags) {
         SdRequest req = SdRequest.of(Opcodes.READ_OBJ).flags(flags).dataLength(length).objOid(oid).objOffset(offset)
                 .objCopies(copies).objCopyPolicy(copyPolicy);
-        return transport.submit(req, null).thenApply(r -> {
-            if (!r.ok()) throw new java.util.concurrent.CompletionException(new SheepdogException(r.result()));
-            byte[] d = r.data();
-            return d.length == length ? d : java.util.Arrays.copyOf(d, length);
-        });
+        return transport.submit(req, null).thenApply(r -> readData(r, length));
+    }
+
+    /**
+     * READ_OBJ of the same range of several objects, sent together ({@link ObjectTransport#submitAll}: one write
+     * for all of them on a connection); each future fails like {@link #readObjAsync}'s.
+     */
+    public List<CompletableFuture<byte[]>> readObjsAsync(long[] oids, long offset, int length) {
+        List<SdRequest> reqs = new ArrayList<>(oids.length);
+        for (long oid : oids) {
+            reqs.add(SdRequest.of(Opcodes.READ_OBJ).dataLength(length).objOid(oid).objOffset(offset));
+        }
+        List<CompletableFuture<Reply>> replies = transport.submitAll(reqs);
+        List<CompletableFuture<byte[]>> out = new ArrayList<>(oids.length);
+        for (CompletableFuture<Reply> f : replies) out.add(f.thenApply(r -> readData(r, length)));
+        return out;
+    }
+
+    private static byte[] readData(Reply r, int length) {
+        if (!r.ok()) throw new java.util.concurrent.CompletionException(new SheepdogException(r.result()));
+        byte[] d = r.data();
+        return d.length == length ? d : java.util.Arrays.copyOf(d, length);
     }
 
     /** WRITE_OBJ of {@code data} at {@code offset} of an existing object. */
