@@ -1,9 +1,7 @@
 package io.sheepdog.sheep.store;
 
-import com.sun.management.UnixOperatingSystemMXBean;
 import io.sheepdog.proto.Oids;
 import java.io.IOException;
-import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -80,11 +78,21 @@ public final class FileObjectStore implements ObjectStore {
      * as large as the limit allows: with the common limits (4 096 to 1 048 576) that is 3 072 to 32 768 files.
      */
     static int defaultOpenFiles() {
-        long limit = 4096;
-        if (ManagementFactory.getOperatingSystemMXBean() instanceof UnixOperatingSystemMXBean os) {
-            limit = os.getMaxFileDescriptorCount();
+        return (int) Math.max(MIN_OPEN, Math.min(MAX_OPEN, openFilesLimit() / 4 * 3));
+    }
+
+    /** The soft limit on open files from /proc/self/limits (Linux), 4 096 where that cannot be read. */
+    static long openFilesLimit() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/limits"))) {
+                if (!line.startsWith("Max open files")) continue;
+                String[] f = line.substring("Max open files".length()).trim().split("\\s+");
+                return f[0].equals("unlimited") ? Long.MAX_VALUE : Long.parseLong(f[0]);
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux, or an unexpected format
         }
-        return (int) Math.max(MIN_OPEN, Math.min(MAX_OPEN, limit / 4 * 3));
+        return 4096;
     }
 
     /** Objects being created when the process died are not objects: drop them. */

@@ -128,8 +128,11 @@ class FileObjectStoreTest {
     }
 
     @Test
-    void defaultCapacityFollowsTheDescriptorLimit() {
-        int n = FileObjectStore.defaultOpenFiles();
-        assertTrue(n >= 64 && n <= 32_768, Integer.toString(n));
+    void defaultCapacityFollowsTheDescriptorLimit() throws Exception {
+        long limit = FileObjectStore.openFilesLimit();
+        String line = Files.readAllLines(Path.of("/proc/self/limits")).stream().filter(l -> l.startsWith("Max open files"))
+                .findFirst().orElseThrow();
+        assertEquals(line.split("\\s+")[3], Long.toString(limit), line);
+        assertEquals(Math.max(64, Math.min(32_768, limit / 4 * 3)), FileObjectStore.defaultOpenFiles());
     }
 }
