@@ -357,15 +357,23 @@ public final class SheepClient {
 
     // ------------------------------------------------------------------ objects
 
+    // The blocking forms below go through ObjectTransport.call, which a transport inside the daemon runs on the
+    // calling thread: a caller with a single request to make saves the hand-off to another thread and back.
+
     /** READ_OBJ; the result has exactly {@code length} bytes. */
     public byte[] readObj(long oid, long offset, int length) throws IOException {
-        return join(readObjAsync(oid, offset, length, 0, 0, 0));
+        return readObj(oid, offset, length, 0, 0, 0);
+    }
+
+    /** Blocking form of {@link #readObjAsync}. */
+    public byte[] readObj(long oid, long offset, int length, int copies, int copyPolicy, int flags) throws IOException {
+        Reply r = SheepdogException.check(transport.call(readObjRequest(oid, offset, length, copies, copyPolicy, flags), null));
+        return exactly(r.data(), length);
     }
 
     public CompletableFuture<byte[]> readObjAsync(long oid, long offset, int length, int copies, int copyPolicy, int flags) {
-        SdRequest req = SdRequest.of(Opcodes.READ_OBJ).flags(flags).dataLength(length).objOid(oid).objOffset(offset)
-                .objCopies(copies).objCopyPolicy(copyPolicy);
-        return transport.submit(req, null).thenApply(r -> readData(r, length));
+        return transport.submit(readObjRequest(oid, offset, length, copies, copyPolicy, flags), null)
+                .thenApply(r -> readData(r, length));
     }
 
     /**
@@ -374,9 +382,7 @@ public final class SheepClient {
      */
     public List<CompletableFuture<byte[]>> readObjsAsync(long[] oids, long offset, int length) {
         List<SdRequest> reqs = new ArrayList<>(oids.length);
-        for (long oid : oids) {
-            reqs.add(SdRequest.of(Opcodes.READ_OBJ).dataLength(length).objOid(oid).objOffset(offset));
-        }
+        for (long oid : oids) reqs.add(readObjRequest(oid, offset, length, 0, 0, 0));
         List<CompletableFuture<Reply>> replies = transport.submitAll(reqs);
         List<CompletableFuture<byte[]>> out = new ArrayList<>(oids.length);
         for (CompletableFuture<Reply> f : replies) out.add(f.thenApply(r -> readData(r, length)));
@@ -385,32 +391,59 @@ public final class SheepClient {
 
     private static byte[] readData(Reply r, int length) {
         if (!r.ok()) throw new java.util.concurrent.CompletionException(new SheepdogException(r.result()));
-        byte[] d = r.data();
+        return exactly(r.data(), length);
+    }
+
+    private static SdRequest readObjRequest(long oid, long offset, int length, int copies, int copyPolicy, int flags) {
+        return SdRequest.of(Opcodes.READ_OBJ).flags(flags).dataLength(length).objOid(oid).objOffset(offset)
+                .objCopies(copies).objCopyPolicy(copyPolicy);
+    }
+
+    private static byte[] exactly(byte[] d, int length) {
         return d.length == length ? d : java.util.Arrays.copyOf(d, length);
     }
 
     /** WRITE_OBJ of {@code data} at {@code offset} of an existing object. */
     public void writeObj(long oid, long offset, byte[] data) throws IOException {
-        join(writeObjAsync(oid, offset, data, 0, 0, 0));
+        writeObj(oid, offset, data, 0, 0, 0);
+    }
+
+    /** Blocking form of {@link #writeObjAsync}. */
+    public void writeObj(long oid, long offset, byte[] data, int copies, int copyPolicy, int flags) throws IOException {
+        SheepdogException.check(transport.call(writeObjRequest(oid, offset, data, copies, copyPolicy, flags), data));
     }
 
     public CompletableFuture<Void> writeObjAsync(long oid, long offset, byte[] data, int copies, int copyPolicy, int flags) {
-        SdRequest req = SdRequest.of(Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE | flags).dataLength(data.length)
+        return transport.submit(writeObjRequest(oid, offset, data, copies, copyPolicy, flags), data).thenApply(SheepClient::okOrThrow);
+    }
+
+    private static SdRequest writeObjRequest(long oid, long offset, byte[] data, int copies, int copyPolicy, int flags) {
+        return SdRequest.of(Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE | flags).dataLength(data.length)
                 .objOid(oid).objOffset(offset).objCopies(copies).objCopyPolicy(copyPolicy);
-        return transport.submit(req, data).thenApply(SheepClient::okOrThrow);
     }
 
     /** CREATE_AND_WRITE_OBJ; with {@code cowOid != 0} the object is initialised from it (COW flag). */
     public void createAndWriteObj(long oid, long cowOid, long offset, byte[] data, int copies, int copyPolicy) throws IOException {
-        join(createAndWriteObjAsync(oid, cowOid, offset, data, copies, copyPolicy, 0));
+        createAndWriteObj(oid, cowOid, offset, data, copies, copyPolicy, 0);
+    }
+
+    /** Blocking form of {@link #createAndWriteObjAsync}. */
+    public void createAndWriteObj(long oid, long cowOid, long offset, byte[] data, int copies, int copyPolicy, int flags)
+            throws IOException {
+        SheepdogException.check(transport.call(createRequest(oid, cowOid, offset, data, copies, copyPolicy, flags), data));
     }
 
     public CompletableFuture<Void> createAndWriteObjAsync(long oid, long cowOid, long offset, byte[] data, int copies,
                                                           int copyPolicy, int flags) {
+        return transport.submit(createRequest(oid, cowOid, offset, data, copies, copyPolicy, flags), data)
+                .thenApply(SheepClient::okOrThrow);
+    }
+
+    private static SdRequest createRequest(long oid, long cowOid, long offset, byte[] data, int copies, int copyPolicy,
+                                           int flags) {
         int f = SdFlags.CMD_WRITE | flags | (cowOid != 0 ? SdFlags.CMD_COW : 0);
-        SdRequest req = SdRequest.of(Opcodes.CREATE_AND_WRITE_OBJ).flags(f).dataLength(data.length).objOid(oid)
+        return SdRequest.of(Opcodes.CREATE_AND_WRITE_OBJ).flags(f).dataLength(data.length).objOid(oid)
                 .objCowOid(cowOid).objOffset(offset).objCopies(copies).objCopyPolicy(copyPolicy);
-        return transport.submit(req, data).thenApply(SheepClient::okOrThrow);
     }
 
     public void removeObj(long oid) throws IOException {

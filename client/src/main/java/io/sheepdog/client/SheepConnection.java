@@ -183,6 +183,9 @@ public final class SheepConnection implements ObjectTransport {
         } catch (IOException e) {
             fail(e instanceof EOFException ? new EOFException("connection to " + peer + " closed")
                     : new IOException("connection to " + peer + " failed: " + e.getMessage(), e));
+        } catch (OutOfMemoryError e) {
+            // no room for a reply: the stream cannot be resynchronised, but every caller waiting on it gets an error
+            fail(new IOException("connection to " + peer + " dropped: out of memory for a reply"));
         }
     }
 

@@ -169,25 +169,71 @@ public final class Volume implements AutoCloseable {
     }
 
     public void read(long offset, byte[] dst, int dstOff, int len) throws IOException {
+        read(offset, len, new ReadSink() {
+            @Override public void data(int at, byte[] src, int srcOff, int n) { System.arraycopy(src, srcOff, dst, dstOff + at, n); }
+            @Override public void zeros(int at, int n) { Arrays.fill(dst, dstOff + at, dstOff + at + n, (byte) 0); }
+        });
+    }
+
+    /**
+     * Where {@link #read(long, int, ReadSink)} delivers the bytes it read. The calls come on the reading thread, in
+     * order and without gaps: each one continues where the previous one ended. A sink may keep nothing it is given.
+     */
+    public interface ReadSink {
+        /** The {@code n} bytes of the request starting at {@code at} are {@code src[srcOff .. srcOff+n)}. */
+        void data(int at, byte[] src, int srcOff, int n);
+
+        /** The {@code n} bytes of the request starting at {@code at} are unallocated: they read as zeros. */
+        void zeros(int at, int n);
+    }
+
+    /**
+     * Reads {@code len} bytes at {@code offset} into {@code sink}, object by object in order. The bytes of each object
+     * go to the sink straight from the reply that carried them, so a front end with its own buffer (NBD) fills it
+     * without an intermediate array. If a request fails, the sink has received a prefix of the range and the first
+     * error is thrown once every request in flight has finished.
+     */
+    public void read(long offset, int len, ReadSink sink) throws IOException {
         ensureOpen();
         rw.readLock().lock();
         try {
             State st = state;
             checkRange(st, offset, len);
-            List<Piece> pieces = split(st, offset, dstOff, len);
+            List<Piece> pieces = split(st, offset, 0, len);
             for (int from = 0; from < pieces.size(); from += WINDOW) {
                 List<Piece> chunk = pieces.subList(from, Math.min(pieces.size(), from + WINDOW));
-                List<CompletableFuture<?>> fs = new ArrayList<>(chunk.size());
+                if (chunk.size() == 1) {
+                    // one request (a small read): made on this thread, nothing to overlap it with
+                    Piece p = chunk.getFirst();
+                    int owner = st.table.get(p.idx);
+                    if (owner == 0) sink.zeros(p.bufOff, p.len);
+                    else sink.data(p.bufOff, client.readObj(Oids.dataOid(owner, p.idx), p.objOff, p.len,
+                            st.header.nrCopies, st.header.copyPolicy, 0), 0, p.len);
+                    continue;
+                }
+                List<CompletableFuture<byte[]>> fs = new ArrayList<>(chunk.size());
                 for (Piece p : chunk) {
                     int owner = st.table.get(p.idx);
-                    if (owner == 0) {
-                        Arrays.fill(dst, p.bufOff, p.bufOff + p.len, (byte) 0);
+                    fs.add(owner == 0 ? null : client.readObjAsync(Oids.dataOid(owner, p.idx), p.objOff, p.len,
+                            st.header.nrCopies, st.header.copyPolicy, 0));
+                }
+                IOException first = null;
+                for (int i = 0; i < chunk.size(); i++) {
+                    Piece p = chunk.get(i);
+                    CompletableFuture<byte[]> f = fs.get(i);
+                    if (f == null) {
+                        if (first == null) sink.zeros(p.bufOff, p.len);
                         continue;
                     }
-                    fs.add(client.readObjAsync(Oids.dataOid(owner, p.idx), p.objOff, p.len, st.header.nrCopies,
-                            st.header.copyPolicy, 0).thenAccept(d -> System.arraycopy(d, 0, dst, p.bufOff, p.len)));
+                    try {
+                        byte[] d = SheepClient.join(f);
+                        if (d.length < p.len) throw new IOException("short read of object " + p.idx + ": " + d.length + " of " + p.len + " bytes");
+                        if (first == null) sink.data(p.bufOff, d, 0, p.len);
+                    } catch (IOException e) {
+                        if (first == null) first = e;
+                    }
                 }
-                awaitAll(fs);
+                if (first != null) throw first;
             }
         } finally {
             rw.readLock().unlock();
@@ -200,6 +246,26 @@ public final class Volume implements AutoCloseable {
     public void write(long offset, byte[] data) throws IOException { write(offset, data, 0, data.length); }
 
     public void write(long offset, byte[] src, int srcOff, int len) throws IOException {
+        write(offset, len, (at, n) -> srcOff == 0 && at == 0 && n == src.length ? src
+                : Arrays.copyOfRange(src, srcOff + at, srcOff + at + n));
+    }
+
+    /**
+     * Supplies the bytes of a write, per object: {@link #bytes} returns a new array holding the {@code n} bytes of the
+     * request starting at {@code at}. It is called on the writing thread, possibly more than once for the same
+     * range (a write redone after a snapshot). The volume sends the array it gets and keeps it no longer than the
+     * write call, so the source may read from a buffer that is only lent for that call.
+     */
+    @FunctionalInterface
+    public interface WriteSource {
+        byte[] bytes(int at, int n);
+    }
+
+    /**
+     * Writes {@code len} bytes at {@code offset}, taking them from {@code src} object by object: a front end that
+     * holds the data in its own buffer (NBD) copies each object's part once, straight into the request payload.
+     */
+    public void write(long offset, int len, WriteSource src) throws IOException {
         ensureWritable();
         for (int attempt = 0; ; attempt++) {
             int vidUsed;
@@ -207,7 +273,7 @@ public final class Volume implements AutoCloseable {
             try {
                 State st = state;
                 checkRange(st, offset, len);
-                if (writeOnce(st, split(st, offset, srcOff, len), src)) return;
+                if (writeOnce(st, split(st, offset, 0, len), src)) return;
                 vidUsed = st.vid;
             } finally {
                 rw.readLock().unlock();
@@ -222,7 +288,7 @@ public final class Volume implements AutoCloseable {
      *
      * @return false if the server said READONLY (the VID became a snapshot): the caller reloads and redoes it all
      */
-    private boolean writeOnce(State st, List<Piece> pieces, byte[] src) throws IOException {
+    private boolean writeOnce(State st, List<Piece> pieces, WriteSource src) throws IOException {
         boolean readonly = false;
         IOException firstError = null;
         List<Piece> todo = pieces;
@@ -232,11 +298,20 @@ public final class Volume implements AutoCloseable {
             for (int from = 0; from < todo.size(); from += WINDOW) {
                 List<Piece> chunk = todo.subList(from, Math.min(todo.size(), from + WINDOW));
                 Round r = new Round();
-                for (Piece p : chunk) startWrite(st, p, src, r, deferred, othersClaims);
+                // a round of one request (a small write) makes it on this thread: nothing to overlap it with
+                boolean inline = chunk.size() == 1;
+                Throwable startFailure = null;
+                try {
+                    for (Piece p : chunk) startWrite(st, p, src, r, inline, deferred, othersClaims);
+                } catch (RuntimeException | Error e) {
+                    startFailure = e; // e.g. the source failed: still finish what was started and free the claims
+                }
                 // wait for every request of the chunk, then record the objects we created in the inode
                 IOException err = r.await();
                 IOException recErr = recordCreated(st, r.created, st.vid);
                 r.releaseClaims(st);
+                if (startFailure instanceof RuntimeException e) throw e;
+                if (startFailure instanceof Error e) throw e;
                 if (err == null) err = recErr;
                 if (err != null) {
                     if (err instanceof SheepdogException se && se.result() == SdResult.READONLY) readonly = true;
@@ -255,13 +330,12 @@ public final class Volume implements AutoCloseable {
     }
 
     /** Starts the request for one piece: WRITE_OBJ into our own object, or claim the index and create it. */
-    private void startWrite(State st, Piece p, byte[] src, Round r, List<Piece> deferred,
+    private void startWrite(State st, Piece p, WriteSource src, Round r, boolean inline, List<Piece> deferred,
                             List<CompletableFuture<Void>> othersClaims) {
-        byte[] data = p.bufOff == 0 && p.len == src.length ? src : Arrays.copyOfRange(src, p.bufOff, p.bufOff + p.len);
         int copies = st.header.nrCopies, policy = st.header.copyPolicy;
         int owner = st.table.get(p.idx);
         if (owner == st.vid) {
-            r.add(client.writeObjAsync(Oids.dataOid(st.vid, p.idx), p.objOff, data, copies, policy, 0));
+            r.add(writePiece(inline, Oids.dataOid(st.vid, p.idx), p.objOff, pieceBytes(src, p), copies, policy));
             return;
         }
         CompletableFuture<Void> mine = r.claims.get(p.idx);
@@ -280,13 +354,44 @@ public final class Volume implements AutoCloseable {
         r.claims.put(p.idx, mine);
         owner = st.table.get(p.idx); // re-check under the claim: someone may have created it meanwhile
         if (owner == st.vid) {
-            r.add(client.writeObjAsync(Oids.dataOid(st.vid, p.idx), p.objOff, data, copies, policy, 0));
+            r.add(writePiece(inline, Oids.dataOid(st.vid, p.idx), p.objOff, pieceBytes(src, p), copies, policy));
             return;
         }
         long cow = owner == 0 ? 0 : Oids.dataOid(owner, p.idx);
         int idx = p.idx;
-        r.add(client.createAndWriteObjAsync(Oids.dataOid(st.vid, idx), cow, p.objOff, data, copies, policy, 0)
-                .thenRun(() -> { synchronized (r.created) { r.created.add(idx); } }));
+        byte[] data = pieceBytes(src, p);
+        CompletableFuture<Void> f;
+        if (inline) {
+            f = now(() -> client.createAndWriteObj(Oids.dataOid(st.vid, idx), cow, p.objOff, data, copies, policy, 0));
+        } else {
+            f = client.createAndWriteObjAsync(Oids.dataOid(st.vid, idx), cow, p.objOff, data, copies, policy, 0);
+        }
+        r.add(f.thenRun(() -> { synchronized (r.created) { r.created.add(idx); } }));
+    }
+
+    private CompletableFuture<Void> writePiece(boolean inline, long oid, long objOff, byte[] data, int copies, int policy) {
+        if (!inline) return client.writeObjAsync(oid, objOff, data, copies, policy, 0);
+        return now(() -> client.writeObj(oid, objOff, data, copies, policy, 0));
+    }
+
+    private interface Call { void run() throws IOException; }
+
+    /** Makes a request on this thread; its outcome as a future, so that a round treats it like the others. */
+    private static CompletableFuture<Void> now(Call c) {
+        try {
+            c.run();
+            return CompletableFuture.completedFuture(null);
+        } catch (IOException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+    }
+
+    private static byte[] pieceBytes(WriteSource src, Piece p) {
+        byte[] b = src.bytes(p.bufOff, p.len);
+        if (b == null || b.length != p.len) {
+            throw new IllegalStateException("write source gave " + (b == null ? "null" : b.length + " bytes") + " for " + p.len);
+        }
+        return b;
     }
 
     /**

@@ -215,6 +215,83 @@ class VolumeTest {
     }
 
     @Test
+    void readSinkGetsEachObjectInOrderWithHolesAsZeros() throws Exception {
+        int vid = sheep.createVdi("sink", 16L * MB);
+        try (Volume v = Volume.openWritable(client, "sink", false)) {
+            byte[] a = random(MB, 21), b = random(MB, 22);
+            v.write(3L * MB, a);            // end of object 0
+            v.write(8L * MB, b);            // start of object 2; objects 1 and 3 stay holes
+            assertEquals(0, v.dataVid(1));
+            sheep.maxDelayMs = 5;           // replies come back out of order: delivery must still be in order
+            long off = 3L * MB + 100;
+            int len = 12 * MB - 200;        // objects 0..3
+            List<int[]> calls = new ArrayList<>();
+            byte[] got = new byte[len];
+            v.read(off, len, new Volume.ReadSink() {
+                @Override public void data(int at, byte[] src, int srcOff, int n) {
+                    calls.add(new int[] {at, n, 1});
+                    System.arraycopy(src, srcOff, got, at, n);
+                }
+                @Override public void zeros(int at, int n) { calls.add(new int[] {at, n, 0}); }
+            });
+            // one call per object, contiguous from 0 to len, holes reported as zeros
+            assertEquals(4, calls.size());
+            int next = 0;
+            for (int[] c : calls) {
+                assertEquals(next, c[0], "calls are in order and without gaps");
+                next += c[1];
+            }
+            assertEquals(len, next);
+            assertArrayEquals(new int[] {1, 0, 1, 0}, calls.stream().mapToInt(c -> c[2]).toArray());
+            byte[] want = new byte[len];
+            System.arraycopy(a, 100, want, 0, MB - 100);
+            System.arraycopy(b, 0, want, (int) (8L * MB - off), MB);
+            assertArrayEquals(want, got);
+            assertArrayEquals(want, v.read(off, len), "the array form reads the same");
+            assertEquals(vid, v.dataVid(0));
+        }
+    }
+
+    @Test
+    void writeSourceIsAskedOncePerObjectPiece() throws Exception {
+        sheep.createVdi("src", 16L * MB);
+        try (Volume v = Volume.openWritable(client, "src", false)) {
+            byte[] d = random(9 * MB, 23);
+            long off = 2L * MB + 7;         // objects 0, 1 and 2
+            List<int[]> asked = new ArrayList<>();
+            v.write(off, d.length, (at, n) -> {
+                synchronized (asked) { asked.add(new int[] {at, n}); }
+                return Arrays.copyOfRange(d, at, at + n);
+            });
+            assertEquals(3, asked.size());
+            assertArrayEquals(new int[] {0, 2 * MB - 7}, asked.get(0));
+            assertArrayEquals(new int[] {2 * MB - 7, 4 * MB}, asked.get(1));
+            assertArrayEquals(new int[] {6 * MB - 7, 3 * MB + 7}, asked.get(2));
+            assertArrayEquals(d, v.read(off, d.length));
+        }
+    }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(30)
+    void aFailingWriteSourceLeavesNoClaimBehind() throws Exception {
+        int vid = sheep.createVdi("fail", 16L * MB);
+        try (Volume v = Volume.openWritable(client, "fail", false)) {
+            byte[] d = random(8 * MB, 24);
+            RuntimeException e = assertThrows(IllegalStateException.class, () -> v.write(0, d.length, (at, n) -> {
+                if (at > 0) throw new IllegalStateException("source gone");
+                return Arrays.copyOfRange(d, at, at + n);
+            }));
+            assertEquals("source gone", e.getMessage());
+            // the first object was created and recorded; the claim on the second was released: writing it works
+            assertEquals(vid, v.dataVid(0));
+            v.write(0, d);
+            assertArrayEquals(d, v.read(0, d.length));
+            assertThrows(IllegalStateException.class, () -> v.write(0, 10, (at, n) -> new byte[n + 1]),
+                    "a source must give exactly the bytes asked for");
+        }
+    }
+
+    @Test
     void missingVdiIsReported() {
         SheepdogException e = assertThrows(SheepdogException.class, () -> Volume.openWritable(client, "none", false));
         assertEquals(SdResult.NO_VDI, e.result());

@@ -58,6 +58,13 @@ class NbdVdiIT {
                     "--bs=4k", "--iodepth=16", "--size=8m", "--verify=crc32c", "--do_verify=1", "--verify_fatal=1", "--verify_state_save=0");
             fio.assertOk();
             assertFalse(fio.stdout().contains("verify: bad"), fio.stdout());
+            // 4 KiB .. 3 MiB writes, many across 4 MiB object boundaries (each object's part is copied out of the
+            // network buffers on its own), then read back and verified
+            CommandResult spans = run("fio", "--name=spans", "--ioengine=nbd", "--uri=" + uri(c.node(1), "Copy"),
+                    "--rw=randwrite", "--bsrange=4k-3m", "--iodepth=4", "--size=24m", "--verify=crc32c", "--do_verify=1",
+                    "--verify_fatal=1", "--verify_state_save=0");
+            spans.assertOk();
+            assertFalse(spans.stdout().contains("verify: bad"), spans.stdout());
         }
     }
 

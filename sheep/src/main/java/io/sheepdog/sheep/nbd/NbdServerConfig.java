@@ -32,9 +32,12 @@ public record NbdServerConfig(boolean enabled, String bindAddress, int port, boo
         if (bindAddress == null || bindAddress.isBlank()) throw new IllegalArgumentException("NBD bind address empty");
     }
 
-    /** Enabled, all interfaces, port 10809, read-write, 32 MiB requests, 64 requests / 128 MiB in flight. */
+    /**
+     * Enabled, all interfaces, port 10809, read-write, 32 MiB requests, 64 requests / 32 MiB in flight per connection
+     * (enough for one request of the largest size; the payloads in flight are what a connection holds in memory).
+     */
     public static NbdServerConfig defaults() {
-        return new NbdServerConfig(true, "0.0.0.0", DEFAULT_PORT, false, DEFAULT_MAX_PAYLOAD, 64, 128L << 20,
+        return new NbdServerConfig(true, "0.0.0.0", DEFAULT_PORT, false, DEFAULT_MAX_PAYLOAD, 64, 32L << 20,
                 Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())), Duration.ofSeconds(30));
     }
 

@@ -178,18 +178,27 @@ public final class VdiExportProvider implements NbdExportProvider {
         @Override public int preferredBlockSize() { return 4096; }
         @Override public String description() { return "Sheepdog VDI " + name; }
 
+        /** Each object's reply goes straight into the reply buffer: no array the size of the whole read. */
         @Override
         public void read(long offset, int length, ByteBuf dst) throws IOException {
-            byte[] b = new byte[length];
-            v.read(offset, b, 0, length);
-            dst.writeBytes(b);
+            v.read(offset, length, new Volume.ReadSink() {
+                @Override public void data(int at, byte[] src, int srcOff, int n) { dst.writeBytes(src, srcOff, n); }
+                @Override public void zeros(int at, int n) { dst.writeZero(n); }
+            });
         }
 
+        /**
+         * Each object's part of the payload is copied once, into the array its request sends; nothing keeps
+         * {@code data} after the call returns, and the call returns only when every copy is durable (FUA is implied).
+         */
         @Override
         public void write(long offset, ByteBuf data, boolean fua) throws IOException {
-            byte[] b = new byte[data.readableBytes()];
-            data.getBytes(data.readerIndex(), b);
-            v.write(offset, b, 0, b.length); // durable on every copy before it returns: FUA is implied
+            int base = data.readerIndex();
+            v.write(offset, data.readableBytes(), (at, n) -> {
+                byte[] b = new byte[n];
+                data.getBytes(base + at, b);
+                return b;
+            });
         }
 
         @Override public void flush() { } // every acknowledged write is already durable

@@ -5,6 +5,8 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.sheepdog.client.Reply;
 import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.SdResponse;
+import io.sheepdog.proto.SdResult;
 import io.sheepdog.sheep.ops.ClientInfo;
 import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.ops.RequestProcessor;
@@ -18,16 +20,21 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One client connection: every request runs on its own virtual thread, so many are in flight at once, and each reply
- * is written when it is ready (completion order, id echoed). Reading pauses while too many are in flight.
+ * is written when it is ready (completion order, id echoed). Reading pauses while too many requests, or too many
+ * payload bytes (written or to be read), are in flight: that bounds the heap one connection can hold, whatever the
+ * client pipelines, and the sheep runs with a small heap.
  */
 public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDecoder.Frame> {
     private static final Logger LOG = LoggerFactory.getLogger(SdServerHandler.class);
     private static final AtomicLong CONNECTIONS = new AtomicLong();
     private static final int MAX_INFLIGHT = 256;
+    /** Payload bytes in flight (write data and read lengths) at which reading pauses; one request may exceed it. */
+    static final long MAX_INFLIGHT_BYTES = 32L << 20;
 
     private final RequestProcessor processor;
     private final Consumer<ClientInfo> onClose;
     private final AtomicInteger inflight = new AtomicInteger();
+    private final AtomicLong inflightBytes = new AtomicLong();
     private ClientInfo client;
 
     public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose) {
@@ -49,15 +56,41 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, SdFrameDecoder.Frame f) {
         Request r = new Request(f.hdr(), f.data(), client);
-        if (inflight.incrementAndGet() >= MAX_INFLIGHT) ctx.channel().config().setAutoRead(false);
+        // a write's payload is here already; a read's reply will be about data_length bytes
+        long bytes = Math.max(f.data().length, f.hdr().dataLength());
+        int n = inflight.incrementAndGet();
+        long b = inflightBytes.addAndGet(bytes);
+        // paused before the request starts, so its own completion (below) always sees the pause and may lift it
+        if (n >= MAX_INFLIGHT || b >= MAX_INFLIGHT_BYTES) ctx.channel().config().setAutoRead(false);
         Thread.ofVirtual().start(() -> {
-            Reply rep = processor.process(r);
-            rep.header().dataLength(rep.data().length);
-            ctx.writeAndFlush(Unpooled.wrappedBuffer(rep.header().bytes(), rep.data()));
-            if (inflight.decrementAndGet() < MAX_INFLIGHT / 2 && !ctx.channel().config().isAutoRead()) {
-                ctx.channel().config().setAutoRead(true);
+            try {
+                Reply rep = processOrFail(r);
+                rep.header().dataLength(rep.data().length);
+                ctx.writeAndFlush(Unpooled.wrappedBuffer(rep.header().bytes(), rep.data()));
+            } finally {
+                int left = inflight.decrementAndGet();
+                long leftBytes = inflightBytes.addAndGet(-bytes);
+                if (left < MAX_INFLIGHT / 2 && leftBytes < MAX_INFLIGHT_BYTES / 2 && !ctx.channel().config().isAutoRead()) {
+                    ctx.channel().config().setAutoRead(true);
+                }
             }
         });
+    }
+
+    /**
+     * The processor answers every request, failures included; an Error escapes it, and then the client still gets
+     * an answer (NO_MEM when the heap, small on purpose, cannot hold what the request needs) instead of none.
+     */
+    private Reply processOrFail(Request r) {
+        try {
+            return processor.process(r);
+        } catch (OutOfMemoryError e) {
+            LOG.warn("out of memory serving {} from {}: answering NO_MEM", r.hdr(), r.client().display());
+            return new Reply(SdResponse.replyTo(r.hdr(), SdResult.NO_MEM), Request.NO_DATA);
+        } catch (Error e) {
+            LOG.error("failure serving {} from {}", r.hdr(), r.client().display(), e);
+            return new Reply(SdResponse.replyTo(r.hdr(), SdResult.SYSTEM_ERROR), Request.NO_DATA);
+        }
     }
 
     @Override

@@ -1,0 +1,89 @@
+package io.sheepdog.sheep.net;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdFlags;
+import io.sheepdog.proto.SdRequest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** The frame decoder copies each network buffer into the request it belongs to and releases it at once. */
+class SdFrameDecoderTest {
+
+    private static byte[] stream(SdRequest[] reqs, byte[][] payloads) {
+        ByteBuf b = Unpooled.buffer();
+        for (int i = 0; i < reqs.length; i++) {
+            b.writeBytes(reqs[i].bytes());
+            if (payloads[i] != null) b.writeBytes(payloads[i]);
+        }
+        byte[] out = new byte[b.readableBytes()];
+        b.readBytes(out);
+        return out;
+    }
+
+    @Test
+    void framesSurviveAnySplitOfTheStreamAndEveryInputBufferIsReleased() {
+        Random rnd = new Random(7);
+        byte[] big = new byte[300_000];
+        rnd.nextBytes(big);
+        SdRequest[] reqs = {
+                SdRequest.of(Opcodes.WRITE_OBJ).id(1).flags(SdFlags.CMD_WRITE).dataLength(big.length),
+                SdRequest.of(Opcodes.READ_OBJ).id(2).dataLength(4096),
+                SdRequest.of(Opcodes.WRITE_OBJ).id(3).flags(SdFlags.CMD_WRITE).dataLength(3),
+                SdRequest.of(Opcodes.WRITE_OBJ).id(4).flags(SdFlags.CMD_WRITE).dataLength(0),
+        };
+        byte[][] payloads = {big, null, {9, 8, 7}, null};
+        byte[] all = stream(reqs, payloads);
+        for (int maxPiece : new int[] {1, 47, 49, 4096, 65536, all.length}) {
+            EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder());
+            List<ByteBuf> sent = new ArrayList<>();
+            for (int at = 0; at < all.length; ) {
+                int n = Math.min(all.length - at, 1 + rnd.nextInt(maxPiece));
+                ByteBuf piece = Unpooled.directBuffer(n).writeBytes(all, at, n);
+                sent.add(piece);
+                ch.writeInbound(piece);
+                at += n;
+            }
+            for (ByteBuf b : sent) assertEquals(0, b.refCnt(), "input buffer released (pieces up to " + maxPiece + ")");
+            for (int i = 0; i < reqs.length; i++) {
+                SdFrameDecoder.Frame f = ch.readInbound();
+                assertEquals(i + 1, f.hdr().id());
+                assertArrayEquals(payloads[i] == null ? new byte[0] : payloads[i], f.data(), "payload of request " + (i + 1));
+            }
+            assertNull(ch.readInbound());
+            assertFalse(ch.finish());
+        }
+    }
+
+    @Test
+    void aPayloadCutOffByTheConnectionNeverBecomesARequest() {
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder());
+        SdRequest w = SdRequest.of(Opcodes.WRITE_OBJ).id(1).flags(SdFlags.CMD_WRITE).dataLength(1000);
+        ByteBuf in = Unpooled.buffer().writeBytes(w.bytes()).writeBytes(new byte[999]);
+        ch.writeInbound(in);
+        assertEquals(0, in.refCnt());
+        ch.close();
+        assertNull(ch.readInbound(), "999 of 1000 bytes: no frame");
+    }
+
+    @Test
+    void anImpossiblePayloadClosesTheConnectionAndFreesWhatFollows() {
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder());
+        SdRequest huge = SdRequest.of(Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE).dataLength(Proto.MAX_REQUEST_DATA + 1L);
+        ByteBuf in = Unpooled.buffer().writeBytes(huge.bytes()).writeBytes(new byte[100]);
+        ch.writeInbound(in);
+        assertEquals(0, in.refCnt());
+        assertFalse(ch.isOpen());
+        assertNull(ch.readInbound());
+    }
+}
