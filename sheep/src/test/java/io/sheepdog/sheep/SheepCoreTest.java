@@ -151,36 +151,4 @@ class SheepCoreTest {
         // still alive
         assertEquals(SdResult.SUCCESS, c.call(SdRequest.of(Opcodes.GET_NODE_LIST).dataLength(80 * 6144)).result());
     }
-
-    /** The NBD front end's transport: small reads on a virtual thread run there; writes and large reads do not. */
-    @Test void localTransportRunsSmallReadsOnTheCallersVirtualThread() throws Exception {
-        format(1);
-        int vid = newVdi("local", 1L << 30);
-        var t = new io.sheepdog.sheep.ops.LocalTransport(sheep.processor(), io.sheepdog.sheep.ops.ClientInfo.INTERNAL);
-        var client = new io.sheepdog.client.SheepClient(t);
-        long oid = Oids.dataOid(vid, 0);
-        byte[] data = new byte[256 << 10];
-        new Random(3).nextBytes(data);
-        var failure = new java.util.concurrent.atomic.AtomicReference<Throwable>();
-        Thread vt = Thread.ofVirtual().start(() -> {
-            try {
-                client.createAndWriteObj(oid, 0, 0, data, 1, 0);
-                var small = client.readObjAsync(oid, 4096, 4096, 0, 0, 0);
-                assertTrue(small.isDone(), "a small read completes before submit returns");
-                assertArrayEquals(java.util.Arrays.copyOfRange(data, 4096, 8192), small.join());
-                var large = client.readObjAsync(oid, 0, data.length, 0, 0, 0);
-                assertArrayEquals(data, large.join());
-                var missing = client.readObjAsync(Oids.dataOid(vid, 9), 0, 4096, 0, 0, 0);
-                assertTrue(missing.isDone());
-                var e = org.junit.jupiter.api.Assertions.assertThrows(java.util.concurrent.CompletionException.class, missing::join);
-                assertEquals(SdResult.NO_OBJ, ((io.sheepdog.client.SheepdogException) e.getCause()).result());
-            } catch (Throwable x) {
-                failure.set(x);
-            }
-        });
-        vt.join();
-        if (failure.get() != null) throw new AssertionError(failure.get());
-        // from a platform thread the read goes through a virtual thread of its own and reads the same bytes
-        assertArrayEquals(java.util.Arrays.copyOfRange(data, 0, 100), client.readObj(oid, 0, 100));
-    }
 }
