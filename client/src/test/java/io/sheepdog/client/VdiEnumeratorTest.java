@@ -9,33 +9,14 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** VDI enumeration: one READ_OBJ per VDI whose table fits in the first read, a second one for bigger tables. */
-class VdiEnumeratorTest {
+class VdiEnumeratorTest extends ModelSheepFixture {
     static final long MB = 1 << 20;
     /** data_vdi_id entries the first read holds. */
     static final int FIRST_ENTRIES = (VdiEnumerator.FIRST_READ - Inode.DATA_VDI_ID_OFFSET) / 4;
 
-    ModelSheep sheep;
-    ConnectionPool pool;
-    SheepClient client;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        sheep = new ModelSheep();
-        sheep.format();
-        pool = new ConnectionPool(4, 2000);
-        client = new SheepClient(pool.peer("127.0.0.1", sheep.port()));
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        pool.close();
-        sheep.close();
-    }
 
     /** Sets data_vdi_id[idx] of {@code vid}'s inode to {@code value} (what a write to that object would record). */
     void setEntry(int vid, int idx, int value) throws Exception {
