@@ -2,6 +2,8 @@ package io.sheepdog.client;
 
 import io.sheepdog.proto.SdRequest;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -108,6 +110,20 @@ public final class ConnectionPool implements AutoCloseable {
                 return CompletableFuture.failedFuture(e);
             }
             return c.submit(req, payload);
+        }
+
+        /** All on one connection, so that they go out in one write. */
+        @Override
+        public List<CompletableFuture<Reply>> submitAll(List<SdRequest> reqs) {
+            SheepConnection c;
+            try {
+                c = pick();
+            } catch (IOException e) {
+                List<CompletableFuture<Reply>> out = new ArrayList<>(reqs.size());
+                for (int i = 0; i < reqs.size(); i++) out.add(CompletableFuture.failedFuture(e));
+                return out;
+            }
+            return c.submitAll(reqs);
         }
 
         /** An idle open connection, else a fresh one in an empty or broken slot, else the least loaded one. */

@@ -3,6 +3,8 @@ package io.sheepdog.client;
 import io.sheepdog.proto.SdRequest;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 
@@ -17,6 +19,16 @@ public interface ObjectTransport extends AutoCloseable {
      * The future fails with an {@link IOException} if the connection breaks.
      */
     CompletableFuture<Reply> submit(SdRequest req, byte[] payload);
+
+    /**
+     * Sends requests that carry no payload (reads), in order; the same as {@link #submit} for each, but a connection
+     * writes them all at once, which saves a system call per request on both ends when many are sent together.
+     */
+    default List<CompletableFuture<Reply>> submitAll(List<SdRequest> reqs) {
+        List<CompletableFuture<Reply>> out = new ArrayList<>(reqs.size());
+        for (SdRequest r : reqs) out.add(submit(r, null));
+        return out;
+    }
 
     /** Blocking form of {@link #submit}. */
     default Reply call(SdRequest req, byte[] payload) throws IOException {

@@ -372,10 +372,26 @@ public final class SheepClient {
     }
 
     public CompletableFuture<byte[]> readObjAsync(long oid, long offset, int length, int copies, int copyPolicy, int flags) {
-        return transport.submit(readObjRequest(oid, offset, length, copies, copyPolicy, flags), null).thenApply(r -> {
-            if (!r.ok()) throw new java.util.concurrent.CompletionException(new SheepdogException(r.result()));
-            return exactly(r.data(), length);
-        });
+        return transport.submit(readObjRequest(oid, offset, length, copies, copyPolicy, flags), null)
+                .thenApply(r -> readData(r, length));
+    }
+
+    /**
+     * READ_OBJ of the same range of several objects, sent together ({@link ObjectTransport#submitAll}: one write
+     * for all of them on a connection); each future fails like {@link #readObjAsync}'s.
+     */
+    public List<CompletableFuture<byte[]>> readObjsAsync(long[] oids, long offset, int length) {
+        List<SdRequest> reqs = new ArrayList<>(oids.length);
+        for (long oid : oids) reqs.add(readObjRequest(oid, offset, length, 0, 0, 0));
+        List<CompletableFuture<Reply>> replies = transport.submitAll(reqs);
+        List<CompletableFuture<byte[]>> out = new ArrayList<>(oids.length);
+        for (CompletableFuture<Reply> f : replies) out.add(f.thenApply(r -> readData(r, length)));
+        return out;
+    }
+
+    private static byte[] readData(Reply r, int length) {
+        if (!r.ok()) throw new java.util.concurrent.CompletionException(new SheepdogException(r.result()));
+        return exactly(r.data(), length);
     }
 
     private static SdRequest readObjRequest(long oid, long offset, int length, int copies, int copyPolicy, int flags) {

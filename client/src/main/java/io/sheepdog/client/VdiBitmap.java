@@ -21,21 +21,28 @@ public final class VdiBitmap {
 
     public void set(int vid) { bits[vid >>> 3] |= (byte) (1 << (vid & 7)); }
 
-    /** The first set bit at or after {@code from}, or -1. Skips zero bytes quickly. */
+    /**
+     * The first set bit at or after {@code from}, or -1. Listing the VDIs scans the whole 2 MiB map, mostly zeros,
+     * often before the JIT has compiled this method, so zero bytes are skipped eight at a time with plain array reads
+     * (a third of the interpreted bytecodes of a byte-by-byte scan).
+     */
     public int nextSet(int from) {
         if (from < 0) from = 0;
-        int i = from;
-        while (i < Proto.NR_VDIS) {
-            int b = bits[i >>> 3] & 0xff;
-            if ((i & 7) == 0 && b == 0) {
-                // skip whole zero bytes (and zero longs would be faster still, but this is already cheap)
-                i += 8;
-                continue;
-            }
-            if ((b & (1 << (i & 7))) != 0) return i;
+        if (from >= Proto.NR_VDIS) return -1;
+        int end = Proto.NR_VDIS >>> 3;
+        int i = from >>> 3;
+        int b = bits[i] & (0xff << (from & 7)); // the bits of the first byte at or after from
+        if (b == 0) {
             i++;
+            while (i + 8 <= end && (bits[i] | bits[i + 1] | bits[i + 2] | bits[i + 3] | bits[i + 4] | bits[i + 5]
+                    | bits[i + 6] | bits[i + 7]) == 0) {
+                i += 8;
+            }
+            while (i < end && bits[i] == 0) i++;
+            if (i >= end) return -1;
+            b = bits[i] & 0xff;
         }
-        return -1;
+        return (i << 3) + Integer.numberOfTrailingZeros(b);
     }
 
     public boolean isEmpty() { return nextSet(1) < 0 && !test(0); }

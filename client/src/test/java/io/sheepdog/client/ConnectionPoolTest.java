@@ -45,6 +45,58 @@ class ConnectionPoolTest {
     }
 
     @Test
+    void submitAllSendsTogetherAndMatchesEveryReply() throws Exception {
+        try (ModelSheep sheep = new ModelSheep(); ConnectionPool pool = new ConnectionPool(2, 2000)) {
+            sheep.format();
+            int vid = sheep.createVdi("batch", 64L << 20);
+            SheepClient c = new SheepClient(pool.peer("127.0.0.1", sheep.port()));
+            for (int i = 0; i < 16; i++) {
+                byte[] d = new byte[1 << 20];
+                java.util.Arrays.fill(d, (byte) (i + 1));
+                c.createAndWriteObj(Oids.dataOid(vid, i), 0, 0, d, 1, 0);
+            }
+            sheep.maxDelayMs = 10;
+            // small replies and replies far larger than the connection's read-ahead buffer, out of order
+            long[] oids = new long[16];
+            for (int i = 0; i < 16; i++) oids[i] = Oids.dataOid(vid, i);
+            List<CompletableFuture<byte[]>> small = c.readObjsAsync(oids, 100, 8);
+            List<CompletableFuture<byte[]>> large = c.readObjsAsync(oids, 0, 1 << 20);
+            for (int i = 0; i < 16; i++) {
+                assertArrayEquals(filled(8, i + 1), small.get(i).get(), "small reply " + i);
+                assertArrayEquals(filled(1 << 20, i + 1), large.get(i).get(), "large reply " + i);
+            }
+            // a failing request fails alone
+            List<CompletableFuture<byte[]>> mixed = c.readObjsAsync(new long[] {oids[0], Oids.dataOid(vid, 40), oids[1]}, 0, 4);
+            assertArrayEquals(filled(4, 1), mixed.get(0).get());
+            var e = assertThrows(java.util.concurrent.ExecutionException.class, () -> mixed.get(1).get());
+            assertEquals(SdResult.NO_OBJ, ((SheepdogException) e.getCause()).result());
+            assertArrayEquals(filled(4, 2), mixed.get(2).get());
+        }
+    }
+
+    @Test
+    void submitAllRefusesRequestsWithAPayload() throws Exception {
+        try (ModelSheep sheep = new ModelSheep(); SheepConnection conn = SheepConnection.open("127.0.0.1", sheep.port())) {
+            sheep.format();
+            int vid = sheep.createVdi("refuse", 4L << 20);
+            SdRequest write = SdRequest.of(Opcodes.CREATE_AND_WRITE_OBJ).flags(io.sheepdog.proto.SdFlags.CMD_WRITE)
+                    .dataLength(4).objOid(Oids.dataOid(vid, 0));
+            SdRequest read = SdRequest.of(Opcodes.READ_OBJ).dataLength(4).objOid(Oids.inodeOid(vid));
+            List<CompletableFuture<Reply>> fs = conn.submitAll(List.of(write, read));
+            var e = assertThrows(java.util.concurrent.ExecutionException.class, () -> fs.get(0).get());
+            assertInstanceOf(IllegalArgumentException.class, e.getCause());
+            assertTrue(fs.get(1).get().ok(), "the other request still goes out");
+            assertFalse(sheep.hasObject(Oids.dataOid(vid, 0)));
+        }
+    }
+
+    static byte[] filled(int n, int v) {
+        byte[] b = new byte[n];
+        java.util.Arrays.fill(b, (byte) v);
+        return b;
+    }
+
+    @Test
     void manyVirtualThreadsShareThePool() throws Exception {
         try (ModelSheep sheep = new ModelSheep(); ConnectionPool pool = new ConnectionPool(4, 2000);
              var exec = Executors.newVirtualThreadPerTaskExecutor()) {

@@ -12,29 +12,10 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-class VolumeTest {
+class VolumeTest extends ModelSheepFixture {
     static final int MB = 1 << 20;
-    ModelSheep sheep;
-    ConnectionPool pool;
-    SheepClient client;
-
-    @BeforeEach
-    void setUp() throws Exception {
-        sheep = new ModelSheep();
-        sheep.format();
-        pool = new ConnectionPool(4, 2000);
-        client = new SheepClient(pool.peer("127.0.0.1", sheep.port()));
-    }
-
-    @AfterEach
-    void tearDown() throws Exception {
-        pool.close();
-        sheep.close();
-    }
 
     static byte[] random(int n, long seed) {
         byte[] b = new byte[n];

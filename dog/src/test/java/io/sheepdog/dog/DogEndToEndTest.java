@@ -127,6 +127,25 @@ class DogEndToEndTest {
         assertEquals("Write offset is beyond the end of the VDI\n", beyond.err());
     }
 
+    @Test
+    void listReadsTablesLargerThanItsFirstRead() throws Exception {
+        // 8 GiB is 2048 objects; the first read of each inode holds 882 data_vdi_id entries, the rest of this
+        // table comes with a second request
+        DogRun c = ok("vdi", "create", "wide", "8G", "-v");
+        int vid = Integer.parseInt(c.out().trim().substring(c.out().lastIndexOf(' ') + 1), 16);
+        long[] written = {0, 881, 882, 2047};
+        for (long idx : written) ok_in(random(4096, idx), "vdi", "write", "wide", Long.toString(idx * 4 * MB));
+
+        String row = ok("vdi", "list", "wide").out().split("\n")[1];
+        assertTrue(row.matches("  wide         0  8\\.0 GB   16 MB  0\\.0 MB " + DATE + "  +[0-9a-f]+      1                22"), row);
+        for (long idx : written) {
+            String oid = Long.toHexString(io.sheepdog.proto.Oids.dataOid(vid, idx));
+            assertEquals(2, ok("vdi", "list", "-o", oid).out().split("\n").length, "object " + idx + " is found");
+        }
+        String unwritten = Long.toHexString(io.sheepdog.proto.Oids.dataOid(vid, 1000));
+        assertEquals(1, ok("vdi", "list", "-o", unwritten).out().split("\n").length, "only the header");
+    }
+
     private static void ok_in(byte[] in, String... args) {
         DogRun r = dogIn(in, args);
         assertEquals(0, r.code(), () -> String.join(" ", args) + " -> " + r);

@@ -224,15 +224,18 @@ public final class Gateway {
             List<SdNode> targets = v.ring().targets(oid, copiesOf(oid, copies, v));
             if (targets.isEmpty()) throw new SdError(SdResult.HALT);
             List<CompletableFuture<Reply>> futures = new ArrayList<>(targets.size());
+            SdRequest localReq = null;
             for (SdNode t : targets) {
                 SdRequest req = template.copy().opcode(peerOp).protoVer(Proto.SHEEP_PROTO_VER).epoch(v.epoch())
                         .flags(template.flags() | SdFlags.CMD_FWD);
-                if (isSelf(t)) {
-                    futures.add(CompletableFuture.completedFuture(local.handle(
-                            new Request(req, payload == null ? Request.NO_DATA : payload, ClientInfo.INTERNAL))));
-                } else {
-                    futures.add(sendAsync(t, req, payload));
-                }
+                if (isSelf(t)) localReq = req;
+                else futures.add(sendAsync(t, req, payload));
+            }
+            // the local copy last, once the remote ones are on their way: the request then takes as long as the
+            // slowest copy, not the local one plus the remote ones
+            if (localReq != null) {
+                futures.add(CompletableFuture.completedFuture(local.handle(
+                        new Request(localReq, payload == null ? Request.NO_DATA : payload, ClientInfo.INTERNAL))));
             }
             int err = SdResult.SUCCESS;
             boolean retry = false;

@@ -13,6 +13,7 @@ import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.handler.flush.FlushConsolidationHandler;
 import io.sheepdog.sheep.ops.ClientInfo;
 import io.sheepdog.sheep.ops.RequestProcessor;
 import java.io.IOException;
@@ -28,6 +29,8 @@ import org.slf4j.LoggerFactory;
 /** The Sheepdog protocol listeners of a sheep: TCP on the node's port and the Unix socket {@code STORE_DIR/sock}. */
 public final class SdServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(SdServer.class);
+    /** Flushes at the latest after this many replies even while more are queued (bounds the delay of the first). */
+    private static final int FLUSH_AFTER = 64;
     private final EventLoopGroup boss;
     private final EventLoopGroup workers;
     private final boolean epoll = Epoll.isAvailable();
@@ -46,7 +49,10 @@ public final class SdServer implements AutoCloseable {
     private ChannelInitializer<Channel> init() {
         return new ChannelInitializer<>() {
             @Override protected void initChannel(Channel ch) {
-                ch.pipeline().addLast(new SdFrameDecoder(), new SdServerHandler(processor, onClose));
+                // Replies are written from the requests' virtual threads, each with a flush; consolidating the flushes
+                // lets the event loop send the replies that are ready in one write instead of one each.
+                ch.pipeline().addLast(new FlushConsolidationHandler(FLUSH_AFTER, true), new SdFrameDecoder(),
+                        new SdServerHandler(processor, onClose));
             }
         };
     }

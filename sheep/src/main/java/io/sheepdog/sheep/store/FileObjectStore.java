@@ -7,6 +7,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileStore;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -15,10 +16,7 @@ import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.slf4j.Logger;
@@ -33,13 +31,17 @@ import org.slf4j.LoggerFactory;
 public final class FileObjectStore implements ObjectStore {
     private static final Logger LOG = LoggerFactory.getLogger(FileObjectStore.class);
     private static final int STRIPES = 256;
-    private static final int MAX_OPEN = 2048;
+    /** Fewest object files kept open, whatever the descriptor limit. */
+    private static final int MIN_OPEN = 64;
+    /** Most object files kept open (each costs a descriptor and a few hundred bytes of heap). */
+    private static final int MAX_OPEN = 32_768;
 
     private final Path dir;
     private final Path staleDir;
     private final boolean sync;
     private final ReentrantReadWriteLock[] stripes = new ReentrantReadWriteLock[STRIPES];
-    private final Map<Long, Handle> open = new ConcurrentHashMap<>();
+    /** Open object files: a bounded LRU cache, so that the inodes and objects in use are not reopened per request. */
+    private final HandleCache<Handle> open;
 
     /** An open object file and its group-commit state. */
     private static final class Handle {
@@ -47,7 +49,6 @@ public final class FileObjectStore implements ObjectStore {
         final ReentrantLock syncLock = new ReentrantLock();
         long written;     // guarded by this
         volatile long synced;
-        volatile long lastUse;
 
         Handle(FileChannel ch) { this.ch = ch; }
 
@@ -56,12 +57,42 @@ public final class FileObjectStore implements ObjectStore {
     }
 
     public FileObjectStore(Path objDir, boolean sync) throws IOException {
+        this(objDir, sync, defaultOpenFiles());
+    }
+
+    /** @param maxOpen how many object files to keep open at most (least recently used ones are closed) */
+    FileObjectStore(Path objDir, boolean sync, int maxOpen) throws IOException {
         this.dir = objDir;
+        this.open = new HandleCache<>(maxOpen);
         this.staleDir = objDir.resolve(".stale");
         this.sync = sync;
         Files.createDirectories(staleDir);
         for (int i = 0; i < STRIPES; i++) stripes[i] = new ReentrantReadWriteLock();
         cleanTmp();
+    }
+
+    /**
+     * Three quarters of the process's file descriptor limit (the JVM raises the soft limit to the hard one), the rest
+     * left for sockets and the JVM's own files, within [{@link #MIN_OPEN}, {@link #MAX_OPEN}]. A cache smaller than the
+     * set of objects read in turn misses on every read (`dog vdi list` reads every inode in order), so it should be
+     * as large as the limit allows: with the common limits (4 096 to 1 048 576) that is 3 072 to 32 768 files.
+     */
+    static int defaultOpenFiles() {
+        return (int) Math.max(MIN_OPEN, Math.min(MAX_OPEN, openFilesLimit() / 4 * 3));
+    }
+
+    /** The soft limit on open files from /proc/self/limits (Linux), 4 096 where that cannot be read. */
+    static long openFilesLimit() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/limits"))) {
+                if (!line.startsWith("Max open files")) continue;
+                String[] f = line.substring("Max open files".length()).trim().split("\\s+");
+                return f[0].equals("unlimited") ? Long.MAX_VALUE : Long.parseLong(f[0]);
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux, or an unexpected format
+        }
+        return 4096;
     }
 
     /** Objects being created when the process died are not objects: drop them. */
@@ -84,42 +115,48 @@ public final class FileObjectStore implements ObjectStore {
 
     private Handle handle(long oid) throws IOException {
         Handle h = open.get(oid);
-        if (h != null) {
-            h.lastUse = System.nanoTime();
-            return h;
-        }
-        FileChannel ch;
-        try {
-            ch = FileChannel.open(path(oid), StandardOpenOption.READ, StandardOpenOption.WRITE);
-        } catch (NoSuchFileException e) {
-            throw new NoSuchObjectException(oid);
-        }
+        if (h != null) return h;
+        FileChannel ch = openChannel(oid);
         Handle fresh = new Handle(ch);
-        fresh.lastUse = System.nanoTime();
         Handle prev = open.putIfAbsent(oid, fresh);
         if (prev != null) {
             ch.close();
             return prev;
         }
-        if (open.size() > MAX_OPEN) evict();
+        if (open.overCapacity()) closeAll(open.trim(this::idle));
         return fresh;
     }
 
-    /** Closes the least recently used half of the cached channels that nobody is syncing. */
-    private void evict() {
-        List<Map.Entry<Long, Handle>> all = new ArrayList<>(open.entrySet());
-        all.sort((a, b) -> Long.compare(a.getValue().lastUse, b.getValue().lastUse));
-        for (int i = 0; i < all.size() / 2; i++) {
-            long oid = all.get(i).getKey();
-            ReentrantReadWriteLock l = lockOf(oid);
-            if (!l.writeLock().tryLock()) continue;
+    private FileChannel openChannel(long oid) throws IOException {
+        for (int attempt = 0; ; attempt++) {
             try {
-                Handle h = open.remove(oid);
-                if (h != null) closeQuietly(h.ch);
-            } finally {
-                l.writeLock().unlock();
+                return FileChannel.open(path(oid), StandardOpenOption.READ, StandardOpenOption.WRITE);
+            } catch (NoSuchFileException e) {
+                throw new NoSuchObjectException(oid);
+            } catch (FileSystemException e) {
+                // out of file descriptors (a lower limit than the cache was sized for, or many sockets): give back
+                // half of the cached handles and try once more
+                if (attempt > 0 || !String.valueOf(e.getMessage()).contains("Too many open files")) throw e;
+                LOG.warn("out of file descriptors with {} object files open: closing half of them", open.size());
+                closeAll(open.trimTo(open.size() / 2, this::idle));
             }
         }
+    }
+
+    /**
+     * Whether the handle of {@code oid} may be closed now: nobody holds the object's lock. Readers and writers use a
+     * handle only under the read lock, and take it from the cache under the cache's own lock, which the trim that
+     * calls this holds, so a handle found idle here stays unused until it is out of the cache.
+     */
+    private boolean idle(long oid, Handle h) {
+        ReentrantReadWriteLock l = lockOf(oid);
+        if (!l.writeLock().tryLock()) return false;
+        l.writeLock().unlock();
+        return true;
+    }
+
+    private static void closeAll(List<Handle> handles) {
+        for (Handle h : handles) closeQuietly(h.ch);
     }
 
     private void dropHandle(long oid) {
@@ -133,7 +170,7 @@ public final class FileObjectStore implements ObjectStore {
 
     @Override
     public boolean exists(long oid) {
-        return open.containsKey(oid) || Files.exists(path(oid));
+        return open.contains(oid) || Files.exists(path(oid));
     }
 
     @Override
@@ -369,10 +406,7 @@ public final class FileObjectStore implements ObjectStore {
 
     @Override
     public void wipe() throws IOException {
-        for (Iterator<Long> it = open.keySet().iterator(); it.hasNext(); ) {
-            long oid = it.next();
-            dropHandle(oid);
-        }
+        closeAll(open.clear());
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
             for (Path p : ds) if (!Files.isDirectory(p)) Files.deleteIfExists(p);
         }
@@ -409,6 +443,6 @@ public final class FileObjectStore implements ObjectStore {
 
     @Override
     public void close() {
-        for (Long oid : new ArrayList<>(open.keySet())) dropHandle(oid);
+        closeAll(open.clear());
     }
 }

@@ -1,0 +1,138 @@
+package io.sheepdog.sheep.store;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The plain store's handle cache: bounded, and never serving a file that was removed, replaced or moved away. */
+class FileObjectStoreTest {
+    static final long SIZE = 4096;
+
+    @TempDir
+    Path dir;
+
+    static byte[] text(String s) { return s.getBytes(StandardCharsets.UTF_8); }
+
+    static String read(FileObjectStore s, long oid, int len) throws IOException {
+        return new String(s.read(oid, 0, len), StandardCharsets.UTF_8);
+    }
+
+    /** Descriptors of this process that point into {@code d} (Linux: /proc/self/fd). */
+    static long openFilesUnder(Path d) throws IOException {
+        Path real = d.toRealPath();
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.filter(fd -> {
+                try {
+                    return Files.readSymbolicLink(fd).startsWith(real);
+                } catch (IOException e) {
+                    return false; // closed meanwhile (the listing's own descriptor)
+                }
+            }).count();
+        }
+    }
+
+    @Test
+    void readsSeeWritesThroughEvictions() throws Exception {
+        try (FileObjectStore s = new FileObjectStore(dir.resolve("obj"), false, 4)) {
+            for (long oid = 1; oid <= 20; oid++) assertTrue(s.create(oid, SIZE, null, 0, text("v1-" + oid)));
+            for (int round = 2; round <= 3; round++) {
+                for (long oid = 1; oid <= 20; oid++) s.write(oid, 0, text("v" + round + "-" + oid));
+                for (long oid = 1; oid <= 20; oid++) {
+                    String want = "v" + round + "-" + oid;
+                    assertEquals(want, read(s, oid, want.length()));
+                }
+            }
+            assertTrue(openFilesUnder(dir) <= 4, "at most the capacity stays open");
+            assertTrue(s.exists(7));
+            assertFalse(s.exists(99));
+            assertThrows(NoSuchObjectException.class, () -> s.read(99, 0, 1));
+            assertThrows(NoSuchObjectException.class, () -> s.write(99, 0, new byte[1]));
+        }
+        assertEquals(0, openFilesUnder(dir), "close() closes every cached file");
+    }
+
+    @Test
+    void removedObjectIsNotReadThroughAnOldHandle() throws Exception {
+        try (FileObjectStore s = new FileObjectStore(dir.resolve("obj"), false, 16)) {
+            s.create(5, SIZE, null, 0, text("old"));
+            assertEquals("old", read(s, 5, 3)); // the handle is cached now
+            assertTrue(s.remove(5));
+            assertFalse(s.exists(5));
+            assertThrows(NoSuchObjectException.class, () -> s.read(5, 0, 3));
+            s.create(5, SIZE, null, 0, text("new"));
+            assertEquals("new", read(s, 5, 3));
+            assertEquals(1, openFilesUnder(dir));
+        }
+    }
+
+    @Test
+    void objectMovedToStaleIsNotReadThroughAnOldHandle() throws Exception {
+        try (FileObjectStore s = new FileObjectStore(dir.resolve("obj"), false, 16)) {
+            s.create(9, SIZE, null, 0, text("old"));
+            assertEquals("old", read(s, 9, 3));
+            s.moveToStale(9, 3);
+            assertThrows(NoSuchObjectException.class, () -> s.read(9, 0, 3));
+            assertEquals("old", new String(s.readStale(9, 3, 0, 3), StandardCharsets.UTF_8));
+            s.create(9, SIZE, null, 0, text("new"));
+            assertEquals("new", read(s, 9, 3));
+            s.wipe();
+            assertEquals(0, openFilesUnder(dir), "wipe closes the cached files");
+            assertFalse(s.exists(9));
+        }
+    }
+
+    @Test
+    void concurrentReadersAndWritersOverASmallCache() throws Exception {
+        int objects = 64, threads = 8, rounds = 300;
+        try (FileObjectStore s = new FileObjectStore(dir.resolve("obj"), true, 8)) {
+            for (long oid = 0; oid < objects; oid++) s.create(oid, SIZE, null, 0, new byte[8]);
+            ExecutorService ex = Executors.newFixedThreadPool(threads);
+            try {
+                List<Future<?>> fs = new ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    int me = t;
+                    fs.add(ex.submit(() -> {
+                        // each thread owns the byte at offset `me` of every object, so the final state is known
+                        for (int r = 1; r <= rounds; r++) {
+                            long oid = (r * 7L + me * 13L) % objects;
+                            s.write(oid, me, new byte[] {(byte) r});
+                            byte b = s.read(oid, me, 1)[0];
+                            if (b != (byte) r) throw new AssertionError("thread " + me + " read " + b + " after writing " + r);
+                        }
+                        return null;
+                    }));
+                }
+                for (Future<?> f : fs) f.get();
+            } finally {
+                ex.shutdownNow();
+            }
+            for (int me = 0; me < threads; me++) {
+                byte[] last = new byte[objects];
+                for (int r = 1; r <= rounds; r++) last[(int) ((r * 7L + me * 13L) % objects)] = (byte) r;
+                for (long oid = 0; oid < objects; oid++) assertEquals(last[(int) oid], s.read(oid, me, 1)[0], "object " + oid + " byte " + me);
+            }
+            // a trim that finds every eldest entry busy leaves the cache over capacity for a moment, never by much
+            assertTrue(openFilesUnder(dir) <= 8 + threads, "open files: " + openFilesUnder(dir));
+        }
+    }
+
+    @Test
+    void defaultCapacityFollowsTheDescriptorLimit() throws Exception {
+        long limit = FileObjectStore.openFilesLimit();
+        String line = Files.readAllLines(Path.of("/proc/self/limits")).stream().filter(l -> l.startsWith("Max open files"))
+                .findFirst().orElseThrow();
+        assertEquals(line.split("\\s+")[3], Long.toString(limit), line);
+        assertEquals(Math.max(64, Math.min(32_768, limit / 4 * 3)), FileObjectStore.defaultOpenFiles());
+    }
+}
