@@ -25,6 +25,9 @@ final class VdiIo {
         StdoutClosed() { super(null, null, false, false); }
     }
 
+    /** One request in flight: its buffer (given back when it completes), the bytes it covers, its completion. */
+    private record Chunk(byte[] buf, int len, CompletableFuture<Integer> done) { }
+
     private static long chunkEnd(long pos, long end, long objSize) {
         long objEnd = (pos / objSize + 1) * objSize;
         return Math.min(end, Math.min(objEnd, pos + MAX_CHUNK));
@@ -47,34 +50,42 @@ final class VdiIo {
         Progress bar = new Progress(c.io, len, false);
         long end = offset + len;
         try (ExecutorService exec = Executors.newVirtualThreadPerTaskExecutor()) {
-            ArrayDeque<CompletableFuture<byte[]>> window = new ArrayDeque<>();
+            // Chunk buffers are reused: a 1 GiB read would otherwise allocate 256 fresh 4 MiB arrays, and the
+            // heap (hence dog's RSS) grows with that garbage.
+            ArrayDeque<Chunk> window = new ArrayDeque<>();
+            ArrayDeque<byte[]> spare = new ArrayDeque<>();
+            int bufSize = (int) Math.min(v.objectSize(), MAX_CHUNK);
             long pos = offset, done = 0;
             while (pos < end || !window.isEmpty()) {
                 while (pos < end && window.size() < WINDOW) {
-                    long from = pos, to = chunkEnd(pos, end, v.objectSize());
-                    window.add(CompletableFuture.supplyAsync(() -> {
+                    long from = pos;
+                    int n = (int) (chunkEnd(pos, end, v.objectSize()) - pos);
+                    byte[] buf = spare.isEmpty() ? new byte[bufSize] : spare.pop();
+                    window.add(new Chunk(buf, n, CompletableFuture.supplyAsync(() -> {
                         try {
-                            return v.read(from, (int) (to - from));
+                            v.read(from, buf, 0, n);
+                            return n;
                         } catch (IOException e) {
                             throw new java.util.concurrent.CompletionException(e);
                         }
-                    }, exec));
-                    pos = to;
+                    }, exec)));
+                    pos += n;
                 }
-                byte[] data;
+                Chunk chunk = window.poll();
                 try {
-                    data = SheepClient.join(window.poll());
+                    SheepClient.join(chunk.done());
                 } catch (SheepdogException e) {
-                    window.forEach(f -> f.cancel(false));
+                    window.forEach(f -> f.done().cancel(false));
                     throw DogExit.failure("Failed to read VDI");
                 }
                 try {
-                    c.io.rawOut.write(data);
+                    c.io.rawOut.write(chunk.buf(), 0, chunk.len());
                 } catch (IOException e) {
-                    window.forEach(f -> f.cancel(false));
+                    window.forEach(f -> f.done().cancel(false));
                     throw new StdoutClosed();
                 }
-                done += data.length;
+                spare.push(chunk.buf());
+                done += chunk.len();
                 bar.update(done);
             }
         }
@@ -103,35 +114,41 @@ final class VdiIo {
         Progress bar = new Progress(c.io, len, false);
         long end = offset + len;
         try (ExecutorService exec = Executors.newVirtualThreadPerTaskExecutor()) {
-            ArrayDeque<CompletableFuture<Integer>> window = new ArrayDeque<>();
+            ArrayDeque<Chunk> window = new ArrayDeque<>();
+            ArrayDeque<byte[]> spare = new ArrayDeque<>();      // reused chunk buffers, as in read
+            int bufSize = (int) Math.min(v.objectSize(), MAX_CHUNK);
             long pos = offset, done = 0;
             boolean eof = false;
             while ((pos < end && !eof) || !window.isEmpty()) {
                 while (pos < end && !eof && window.size() < WINDOW) {
                     int n = (int) (chunkEnd(pos, end, v.objectSize()) - pos);
-                    byte[] buf = new byte[n];
+                    byte[] buf = spare.isEmpty() ? new byte[bufSize] : spare.pop();
                     int got = c.io.in.readNBytes(buf, 0, n);
                     if (got < n) eof = true;
-                    if (got == 0) break;
-                    byte[] data = got == n ? buf : java.util.Arrays.copyOf(buf, got);
+                    if (got == 0) {
+                        spare.push(buf);
+                        break;
+                    }
                     long at = pos;
-                    window.add(CompletableFuture.supplyAsync(() -> {
+                    window.add(new Chunk(buf, got, CompletableFuture.supplyAsync(() -> {
                         try {
-                            v.write(at, data);
-                            return data.length;
+                            v.write(at, buf, 0, got);
+                            return got;
                         } catch (IOException e) {
                             throw new java.util.concurrent.CompletionException(e);
                         }
-                    }, exec));
+                    }, exec)));
                     pos += got;
                 }
                 if (window.isEmpty()) break;
+                Chunk chunk = window.poll();
                 try {
-                    done += SheepClient.join(window.poll());
+                    done += SheepClient.join(chunk.done());
                 } catch (SheepdogException e) {
-                    for (CompletableFuture<Integer> f : window) f.handle((x, t) -> null).join(); // let started writes finish
+                    for (Chunk f : window) f.done().handle((x, t) -> null).join(); // let started writes finish
                     throw DogExit.failure("Failed to write VDI");
                 }
+                spare.push(chunk.buf());
                 bar.update(done);
             }
         }

@@ -122,6 +122,17 @@ class DogEndToEndTest {
         String map = ok("vdi", "object", "map", "data").out();
         assertEquals(12, map.split("\n").length, map); // header + 11 objects
 
+        // 1 MiB objects: 40 chunks go through a window of 16, so every chunk buffer is reused at least twice and
+        // a reused buffer holds a longer chunk's bytes past the end of a shorter one (the unaligned first and last)
+        ok("vdi", "create", "small-objects", "48M", "-z", "20");
+        byte[] many = random(40 * MB + 777, 7);
+        ok_in(many, "vdi", "write", "small-objects", "4097");
+        assertArrayEquals(many, ok("vdi", "read", "small-objects", "4097", Integer.toString(many.length)).stdout());
+        byte[] whole = ok("vdi", "read", "small-objects").stdout();
+        assertEquals(48 * MB, whole.length);
+        assertArrayEquals(many, Arrays.copyOfRange(whole, 4097, 4097 + many.length));
+        assertArrayEquals(new byte[48 * MB - 4097 - many.length], Arrays.copyOfRange(whole, 4097 + many.length, whole.length));
+
         DogRun beyond = dog("vdi", "write", "data", "65M");
         assertEquals(1, beyond.code());
         assertEquals("Write offset is beyond the end of the VDI\n", beyond.err());
