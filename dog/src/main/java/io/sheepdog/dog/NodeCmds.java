@@ -247,12 +247,14 @@ final class NodeCmds {
             long[] v = cl.stat();
             if (!c.raw) c.out.print("Request\tActive\tTotal\tWrite\tRead\tRemove\tFlush\tAll WR\tAll RD"
                     + (c.has('w') ? "\tWRBW\tRDBW\tRPS" : "") + "\n");
-            // as the original, the Write column shows read counts and the Read column write counts
-            StringBuilder client = new StringBuilder("Client\t").append(v[0]).append('\t').append(v[2]).append('\t').append(v[9])
-                    .append('\t').append(v[10]).append('\t').append(v[8]).append('\t').append(v[11]).append('\t')
+            // sd_stat: 0/1 active, 2/3 total, 4/5 gateway rx/tx, 6/7 peer rx/tx, 8-11 gateway remove/read/write/flush,
+            // 12-14 peer remove/read/write. The original prints the read counts under "Write" and the write counts
+            // under "Read"; here each column shows what its header says.
+            StringBuilder client = new StringBuilder("Client\t").append(v[0]).append('\t').append(v[2]).append('\t').append(v[10])
+                    .append('\t').append(v[9]).append('\t').append(v[8]).append('\t').append(v[11]).append('\t')
                     .append(Fmt.size(v[4], c.raw)).append('\t').append(Fmt.size(v[5], c.raw));
-            StringBuilder peer = new StringBuilder("Peer\t").append(v[1]).append('\t').append(v[3]).append('\t').append(v[13])
-                    .append('\t').append(v[14]).append('\t').append(v[12]).append('\t').append(0).append('\t')
+            StringBuilder peer = new StringBuilder("Peer\t").append(v[1]).append('\t').append(v[3]).append('\t').append(v[14])
+                    .append('\t').append(v[13]).append('\t').append(v[12]).append('\t').append(0).append('\t')
                     .append(Fmt.size(v[6], c.raw)).append('\t').append(Fmt.size(v[7], c.raw));
             if (c.has('w') && prev != null) {
                 client.append('\t').append(Fmt.size(v[4] - prev[4], c.raw)).append('\t').append(Fmt.size(v[5] - prev[5], c.raw))

@@ -321,6 +321,37 @@ class DogEndToEndTest {
         assertEquals(5, noVdi.code(), noVdi.toString());
     }
 
+    /** {@code node stat -r}: the Client line's numbers, in the order of the header (Active, Total, Write, Read, ...). */
+    private static long[] clientStat() {
+        String[] lines = ok("node", "stat", "-r").out().split("\n");
+        assertEquals(2, lines.length, String.join("\n", lines));
+        assertTrue(lines[0].startsWith("Client\t") && lines[1].startsWith("Peer\t"), String.join("\n", lines));
+        String[] f = lines[0].split("\t");
+        assertEquals(9, f.length, lines[0]);
+        long[] v = new long[8];
+        for (int i = 0; i < 8; i++) v[i] = Long.parseLong(f[i + 1]);
+        return v;
+    }
+
+    @Test
+    void nodeStatCountsWritesUnderWriteAndReadsUnderRead() {
+        final int write = 2, read = 3, rx = 6, tx = 7;
+        String header = ok("node", "stat").out().split("\n")[0];
+        assertEquals("Request\tActive\tTotal\tWrite\tRead\tRemove\tFlush\tAll WR\tAll RD", header);
+        ok("vdi", "create", "stat", "16M");
+        long[] before = clientStat();
+        ok_in(random(8 * MB, 9), "vdi", "write", "stat", "0");
+        long[] written = clientStat();
+        assertTrue(written[write] - before[write] >= 2, "two data objects written: " + Arrays.toString(written));
+        assertTrue(written[rx] - before[rx] >= 8 * MB, "8 MiB received: " + Arrays.toString(written));
+        ok("vdi", "read", "stat", "0", "8M");
+        long[] read8 = clientStat();
+        assertEquals(written[write], read8[write], "reading writes nothing");
+        assertTrue(read8[read] - written[read] >= 2, "two data objects read: " + Arrays.toString(read8));
+        assertTrue(read8[tx] - written[tx] >= 8 * MB, "8 MiB sent: " + Arrays.toString(read8));
+        assertEquals(0, read8[0], "nothing in flight");
+    }
+
     @Test
     void checkResizeObjectLocation() {
         ok("vdi", "create", "chk", "12M");

@@ -75,8 +75,10 @@ class VdiLifeIT {
             // 2. snapshot, then write more: objects 2 and 3 are overwritten (copy-on-write), object 7 is new
             ok(c, "vdi", "snapshot", "-s", "s1", "vm");
             byte[] p2 = random(8 * MiB, 2);
+            long[][][] statBefore = nodeStats(c);
             CommandResult plain = write(c, 1, "vm", 8 * MiB, p2);
             assertEquals("", plain.stderr(), "no progress bar when stderr is not a terminal");
+            assertWritesCountedOnceAtTheGatewayAndPerCopyAtThePeers(statBefore, nodeStats(c), 1, 8 * MiB);
             byte[] p2b = random(4096, 3);
             write(c, 2, "vm", 30 * MiB, p2b);
             put(vmImage, 8 * MiB, p2);
@@ -552,6 +554,45 @@ class VdiLifeIT {
     }
 
     private static void ok(MiniCluster c, String... args) { c.dog(args).assertOk(); }
+
+    private static final int WRITE = 2, RX = 6;
+
+    /** {@code dog node stat -r} of every node: [node][0] its Client line, [node][1] its Peer line, numbers only. */
+    private static long[][][] nodeStats(MiniCluster c) {
+        long[][][] all = new long[c.nodes().size()][2][];
+        for (int i = 0; i < all.length; i++) {
+            String[] lines = c.dogAt(c.node(i), null, "node", "stat", "-r").assertOk().stdout().split("\n");
+            assertEquals(2, lines.length, String.join("\n", lines));
+            for (int k = 0; k < 2; k++) {
+                String[] f = lines[k].split("\t");
+                assertEquals(k == 0 ? "Client" : "Peer", f[0], lines[k]);
+                all[i][k] = new long[f.length - 1];
+                for (int j = 1; j < f.length; j++) all[i][k][j - 1] = Long.parseLong(f[j]);
+            }
+        }
+        return all;
+    }
+
+    /**
+     * Between two {@link #nodeStats} only {@code gateway} served clients: every write it served went to COPIES
+     * copies, of which at least COPIES - 1 are on other nodes and arrive there as peer writes.
+     */
+    private static void assertWritesCountedOnceAtTheGatewayAndPerCopyAtThePeers(long[][][] before, long[][][] after,
+                                                                              int gateway, long bytes) {
+        long gwWrites = 0, peerWrites = 0, peerRx = 0;
+        for (int i = 0; i < before.length; i++) {
+            long served = after[i][0][WRITE] - before[i][0][WRITE];
+            if (i == gateway) gwWrites = served;
+            else assertEquals(0, served, "node " + i + " served no client");
+            assertTrue(after[i][0][RX] - before[i][0][RX] >= (i == gateway ? bytes : 0));
+            peerWrites += after[i][1][WRITE] - before[i][1][WRITE];
+            peerRx += after[i][1][RX] - before[i][1][RX];
+        }
+        String what = "gateway writes " + gwWrites + ", peer writes " + peerWrites + ", peer bytes " + peerRx;
+        assertTrue(gwWrites >= bytes / OBJ, what);
+        assertTrue(peerWrites >= (COPIES - 1) * gwWrites && peerWrites <= COPIES * gwWrites, what);
+        assertTrue(peerRx >= (COPIES - 1) * bytes, what);
+    }
 
     private static CommandResult write(MiniCluster c, int node, String name, long offset, byte[] data) {
         return c.dogAt(c.node(node), data, "vdi", "write", name, Long.toString(offset), Integer.toString(data.length)).assertOk();

@@ -23,7 +23,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,8 +38,7 @@ public final class RequestProcessor {
 
     private final Sheep sheep;
     private final NodeState state;
-    final AtomicLong gwActive = new AtomicLong(), gwTotal = new AtomicLong(), peerActive = new AtomicLong(), peerTotal = new AtomicLong();
-    final AtomicLong gwRx = new AtomicLong(), gwTx = new AtomicLong(), gwRead = new AtomicLong(), gwWrite = new AtomicLong(), gwRemove = new AtomicLong();
+    private final IoStats stats = new IoStats();
 
     public RequestProcessor(Sheep sheep) {
         this.sheep = sheep;
@@ -75,30 +74,12 @@ public final class RequestProcessor {
             throw new SdError(SdResult.VER_MISMATCH);
         }
         if (isPeer(op)) {
-            peerActive.incrementAndGet();
-            peerTotal.incrementAndGet();
-            try {
-                return sheep.peer().handle(r);
-            } finally {
-                peerActive.decrementAndGet();
-            }
+            return counted(stats.peer, op, r, () -> sheep.peer().handle(r));
         }
         gate(op);
         switch (op) {
             case Opcodes.CREATE_AND_WRITE_OBJ, Opcodes.READ_OBJ, Opcodes.WRITE_OBJ, Opcodes.REMOVE_OBJ -> {
-                gwActive.incrementAndGet();
-                gwTotal.incrementAndGet();
-                if (op == Opcodes.READ_OBJ) gwRead.incrementAndGet();
-                else if (op == Opcodes.REMOVE_OBJ) gwRemove.incrementAndGet();
-                else gwWrite.incrementAndGet();
-                gwRx.addAndGet(r.data().length);
-                try {
-                    Reply rep = sheep.gateway().handle(r);
-                    gwTx.addAndGet(rep.data().length);
-                    return rep;
-                } finally {
-                    gwActive.decrementAndGet();
-                }
+                return counted(stats.gateway, op, r, () -> sheep.gateway().handle(r));
             }
             case Opcodes.NEW_VDI, Opcodes.DEL_VDI, Opcodes.LOCK_VDI, Opcodes.GET_VDI_ATTR, Opcodes.MAKE_FS,
                  Opcodes.SHUTDOWN, Opcodes.FORCE_RECOVER, Opcodes.ENABLE_RECOVER, Opcodes.DISABLE_RECOVER,
@@ -112,6 +93,24 @@ public final class RequestProcessor {
             default -> {
                 return local(r);
             }
+        }
+    }
+
+    /** Serves an object operation with {@code handler}, counted in {@code c}. */
+    private static Reply counted(IoStats.Counters c, int op, Request r, Supplier<Reply> handler) {
+        IoStats.Kind kind = switch (op) {
+            case Opcodes.READ_OBJ, Opcodes.READ_PEER -> IoStats.Kind.READ;
+            case Opcodes.REMOVE_OBJ, Opcodes.REMOVE_PEER -> IoStats.Kind.REMOVE;
+            default -> IoStats.Kind.WRITE;
+        };
+        c.begin(kind, r.data().length);
+        int sent = 0;
+        try {
+            Reply rep = handler.get();
+            sent = rep.data().length;
+            return rep;
+        } finally {
+            c.end(sent);
         }
     }
 
@@ -212,7 +211,7 @@ public final class RequestProcessor {
                 case Opcodes.EXIST -> {
                     if (!sheep.store().exists(h.objOid())) rsp.result(SdResult.NO_OBJ);
                 }
-                case Opcodes.STAT -> out = stat();
+                case Opcodes.STAT -> out = stats.encode();
                 case Opcodes.GET_LOGLEVEL -> out = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(sheep.logLevel()).array();
                 case Opcodes.SET_LOGLEVEL -> {
                     if (r.data().length < 4) throw new SdError(SdResult.INVALID_PARMS);
@@ -301,13 +300,6 @@ public final class RequestProcessor {
         return b.array();
     }
 
-    private byte[] stat() {
-        ByteBuffer b = ByteBuffer.allocate(120).order(ByteOrder.LITTLE_ENDIAN);
-        long[] v = {gwActive.get(), peerActive.get(), gwTotal.get(), peerTotal.get(), gwRx.get(), gwTx.get(), 0, 0,
-                gwRemove.get(), gwRead.get(), gwWrite.get(), 0, 0, 0, 0};
-        for (long x : v) b.putLong(x);
-        return b.array();
-    }
 
     private void repair(SdRequest h) throws SdError, IOException {
         long oid = h.forwOid();

@@ -1,0 +1,38 @@
+package io.sheepdog.sheep.ops;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.junit.jupiter.api.Test;
+
+class IoStatsTest {
+    @Test
+    void encodesTheFifteenCountersInTheOrderOfSdStat() {
+        IoStats s = new IoStats();
+        s.gateway.begin(IoStats.Kind.WRITE, 4096);
+        s.gateway.end(0);
+        s.gateway.begin(IoStats.Kind.READ, 0);
+        s.gateway.end(512);
+        s.gateway.begin(IoStats.Kind.READ, 0);     // still in flight
+        s.gateway.begin(IoStats.Kind.REMOVE, 0);
+        s.gateway.end(0);
+        s.peer.begin(IoStats.Kind.WRITE, 100);
+        s.peer.end(0);
+        s.peer.begin(IoStats.Kind.WRITE, 200);
+        s.peer.end(0);
+        s.peer.begin(IoStats.Kind.READ, 0);
+        s.peer.end(300);
+
+        byte[] b = s.encode();
+        long[] v = new long[b.length / 8];
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(v);
+        assertArrayEquals(new long[] {
+                1, 0,           // active: gateway, peer
+                4, 3,           // total: gateway, peer
+                4096, 512,      // gateway rx, tx
+                300, 300,       // peer rx, tx
+                1, 2, 1, 0,     // gateway remove, read, write, flush
+                0, 1, 2}, v);   // peer remove, read, write
+    }
+}
