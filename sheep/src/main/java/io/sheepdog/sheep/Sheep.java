@@ -71,6 +71,8 @@ public final class Sheep implements AutoCloseable {
     private SdServer server;
     private AutoCloseable nbd;
     private volatile int logLevel = 6;
+    /** The store driver {@code dog node format} chose for this node (file {@code node_config}), or null. */
+    private final String nodeStoreDriver;
 
     public Sheep(SheepOptions opts) throws IOException, ClusterDriverException {
         this(opts, null);
@@ -105,6 +107,8 @@ public final class Sheep implements AutoCloseable {
         config = c;
         epochLog = new EpochLog(base.resolve("epoch"));
         store = new FileObjectStore(base.resolve("obj"), !opts.noSync());
+        nodeStoreDriver = readNodeConfig(base.resolve("node_config"));
+        useStoreDriver(config.defaultStore);
         if (config.space == 0) config.space = opts.gateway() ? 0 : Math.max(1, store.freeBytes());
 
         String host = opts.myAddr() != null ? opts.myAddr() : opts.bindAddr() != null && !opts.bindAddr().equals("0.0.0.0") ? opts.bindAddr() : "127.0.0.1";
@@ -195,6 +199,36 @@ public final class Sheep implements AutoCloseable {
     public void setLogLevel(int lvl) {
         logLevel = lvl;
         SheepLogging.setLevel(lvl);
+    }
+
+    /**
+     * {@code node_config} (16 bytes, a NUL-padded store driver name) as {@code dog node format <dir> <driver>} writes
+     * it into the store directory; null if there is none. (The original sheep looks for it one directory up, so it
+     * only took effect for store paths given with a trailing slash.)
+     */
+    private static String readNodeConfig(Path f) throws IOException {
+        if (!Files.exists(f)) return null;
+        byte[] b = Files.readAllBytes(f);
+        String name = io.sheepdog.proto.Strings.read(java.nio.ByteBuffer.wrap(java.util.Arrays.copyOf(b, 16)), 0, 16);
+        if (FileObjectStore.Layout.ofDriver(name) == null) {
+            throw new IOException(f + " names the store driver '" + name + "': expected plain or tree");
+        }
+        return name;
+    }
+
+    /**
+     * Lays objects out as this node's store driver says: its own {@code node_config} if it has one, else the
+     * cluster's ({@code clusterDriver}, from the config, a format or the cluster info of a join). A store that holds
+     * objects keeps its layout (they would not be found in another one).
+     */
+    public void useStoreDriver(String clusterDriver) throws IOException {
+        String name = nodeStoreDriver != null ? nodeStoreDriver : clusterDriver;
+        FileObjectStore.Layout l = FileObjectStore.Layout.ofDriver(name);
+        if (l == null) throw new IOException("unknown store driver '" + name + "'");
+        if (l != store.layout()) {
+            store.useLayout(l);
+            LOG.info("objects are stored with the {} layout", l.name().toLowerCase(java.util.Locale.ROOT));
+        }
     }
 
     public synchronized void saveConfig(boolean shutdown) throws IOException {

@@ -39,6 +39,10 @@ class SheepCoreTest {
 
     @BeforeEach void start() throws Exception {
         port = freePort();
+        startOn(port);
+    }
+
+    private void startOn(int port) throws Exception {
         sheep = new Sheep(new SheepOptions(dir.resolve("store"), port, 0, "127.0.0.1", null, "solo", true, null, dir, "info",
                 false, true, 0, false));
         sheep.start();
@@ -51,9 +55,95 @@ class SheepCoreTest {
     }
 
     private Reply format(int copies) throws Exception {
+        return format(copies, "plain");
+    }
+
+    private Reply format(int copies, String store) throws Exception {
+        byte[] name = (store + "\0").getBytes();
         SdRequest r = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(copies).clusterCtime(System.currentTimeMillis() << 22)
-                .clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
-        return c.call(r, "plain\0".getBytes());
+                .clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(name.length);
+        return c.call(r, name);
+    }
+
+    /** Stops and starts the sheep on the same store, and waits until it serves I/O again (it rejoins first). */
+    private void restart(long oid) throws Exception {
+        c.close();
+        sheep.close();
+        startOn(port); // the same node: a restarted cluster waits for the members of its last epoch
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        int result;
+        do {
+            Thread.sleep(50);
+            result = c.call(SdRequest.of(Opcodes.READ_OBJ).objOid(oid).dataLength(1)).result();
+        } while (result == SdResult.WAIT_FOR_JOIN && System.nanoTime() < deadline);
+    }
+
+    private byte[] writeObject(long oid, int seed) throws Exception {
+        byte[] data = new byte[4096];
+        new Random(seed).nextBytes(data);
+        Reply w = c.call(SdRequest.of(Opcodes.CREATE_AND_WRITE_OBJ).objOid(oid).flags(SdFlags.CMD_WRITE).dataLength(data.length), data);
+        assertEquals(SdResult.SUCCESS, w.result(), SdResult.message(w.result()));
+        return data;
+    }
+
+    private byte[] readObject(long oid) throws Exception {
+        Reply r = c.call(SdRequest.of(Opcodes.READ_OBJ).objOid(oid).dataLength(4096));
+        assertEquals(SdResult.SUCCESS, r.result(), SdResult.message(r.result()));
+        return r.data();
+    }
+
+    @Test void treeStoreKeepsItsLayoutAcrossARestartAndAFormatBackToPlain() throws Exception {
+        assertEquals(SdResult.SUCCESS, format(1, "tree").result());
+        int vid = newVdi("test", 1L << 30);
+        long oid = Oids.dataOid(vid, 3);
+        byte[] data = writeObject(oid, 1);
+        Path obj = dir.resolve("store/obj");
+        assertTrue(Files.exists(obj.resolve("meta/807c2b2500000000")), "the inode is under meta/");
+        assertTrue(Files.exists(obj.resolve("25/007c2b2500000003")), "data objects by the VID's low byte");
+        assertTrue(Files.notExists(obj.resolve("007c2b2500000003")));
+
+        restart(oid);
+        assertArrayEquals(data, readObject(oid), "the layout comes back from the config");
+        assertEquals(vid, lookupVdi("test"));
+
+        assertEquals(SdResult.SUCCESS, format(1, "plain").result());
+        vid = newVdi("test", 1L << 30);
+        writeObject(Oids.dataOid(vid, 3), 2);
+        assertTrue(Files.exists(obj.resolve("007c2b2500000003")));
+        assertTrue(Files.notExists(obj.resolve("25/007c2b2500000003")), "the format removed the tree's objects");
+        Reply bad = format(1, "dummy");
+        assertEquals(SdResult.NO_STORE, bad.result());
+    }
+
+    @Test void nodeConfigChoosesThisNodesStoreDriver() throws Exception {
+        // as `dog node format STORE tree` writes it: 16 bytes, the driver's name padded with NULs
+        c.close();
+        sheep.close();
+        byte[] cfg = new byte[16];
+        System.arraycopy("tree".getBytes(), 0, cfg, 0, 4);
+        Files.write(dir.resolve("store/node_config"), cfg);
+        start();
+        format(1, "plain");
+        int vid = newVdi("test", 1L << 30);
+        writeObject(Oids.dataOid(vid, 3), 3);
+        assertTrue(Files.exists(dir.resolve("store/obj/25/007c2b2500000003")), "node_config wins over the cluster's store");
+
+        c.close();
+        sheep.close();
+        System.arraycopy("zzzz".getBytes(), 0, cfg, 0, 4);
+        Files.write(dir.resolve("store/node_config"), cfg);
+        java.io.IOException e = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class, this::start);
+        assertTrue(e.getMessage().contains("'zzzz': expected plain or tree"), e.getMessage());
+        sheep = null;
+        c = null;
+    }
+
+    private int lookupVdi(String name) throws Exception {
+        byte[] nt = new byte[512];
+        System.arraycopy(Strings.fixed(name, 256), 0, nt, 0, 256);
+        Reply info = c.call(SdRequest.of(Opcodes.GET_VDI_INFO).flags(SdFlags.CMD_WRITE).dataLength(512), nt);
+        assertEquals(SdResult.SUCCESS, info.result(), SdResult.message(info.result()));
+        return info.header().vdiVid();
     }
 
     private int newVdi(String name, long size) throws Exception {

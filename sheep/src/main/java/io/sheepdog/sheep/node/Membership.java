@@ -90,6 +90,13 @@ public final class Membership implements ClusterListener {
         for (SdNode n : c.nodes) if (n.nid().equals(state.self().nid())) wasMemberOfLatest = true;
         int myOldEpoch = state.epoch();
         state.adopt(c);
+        if (me) {
+            try {
+                sheep.useStoreDriver(c.defaultStore); // a new node stores objects as the cluster was formatted
+            } catch (IOException e) {
+                LOG.error("keeping this node's object layout: {}", e.getMessage());
+            }
+        }
         // A node that joins while `dog cluster recover disable` is in force must hold its recovery too: the flag
         // comes with the cluster info, but the recovery manager only heard of it from the DISABLE_RECOVER it missed.
         sheep.recovery().setEnabled(!c.disableRecovery);
@@ -280,6 +287,7 @@ public final class Membership implements ClusterListener {
         try {
             sheep.recovery().stop();
             sheep.store().wipe();
+            sheep.useStoreDriver(store);
             sheep.epochLog().clear();
             sheep.vdis().clear();
             state.ctime = h.clusterCtime();

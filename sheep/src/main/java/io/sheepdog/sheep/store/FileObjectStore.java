@@ -23,8 +23,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The "plain" store: one file per object under {@code obj/}, named {@code %016x}; stale copies under
- * {@code obj/.stale/<oid>.<epoch>}. Creation goes through {@code <oid>.tmp} and an atomic rename, so a crash never
+ * The file store: one file per object, named {@code %016x}, under {@code obj/} ("plain" layout) or in its
+ * subdirectories ("tree" layout, see {@link Layout}); stale copies under {@code obj/.stale/<oid>.<epoch>}. Creation goes through {@code <oid>.tmp} and an atomic rename, so a crash never
  * leaves a half-made object. Writes are made durable with fdatasync, batched per file: a writer whose bytes were
  * covered by a sync another writer started after them does not sync again (group commit).
  */
@@ -38,10 +38,33 @@ public final class FileObjectStore implements ObjectStore {
 
     private final Path dir;
     private final Path staleDir;
+    /** The tree layout's directories: inode, vmstate and attribute objects; the others by the low byte of their VID. */
+    private final Path metaDir;
+    private final Path[] vidDirs = new Path[256];
+    private volatile Layout layout = Layout.PLAIN;
     private final boolean sync;
     private final ReentrantReadWriteLock[] stripes = new ReentrantReadWriteLock[STRIPES];
     /** Open object files: a bounded LRU cache, so that the inodes and objects in use are not reopened per request. */
     private final HandleCache<Handle> open;
+
+    /**
+     * Where object files live. {@code PLAIN}: all in {@code obj/}. {@code TREE} (SHEEP-DAEMON.md §3, {@code dog cluster
+     * format -b tree}): inode, vmstate and attribute objects in {@code obj/meta/}, every other object in
+     * {@code obj/<xx>/}, xx being the low byte of its VDI id in two hex digits, which keeps each directory small on a
+     * store of millions of objects.
+     */
+    public enum Layout {
+        PLAIN, TREE;
+
+        /** The layout of a store driver name as {@code dog cluster format -b} gives it; null if there is none. */
+        public static Layout ofDriver(String name) {
+            return switch (name) {
+                case "", "plain" -> PLAIN;
+                case "tree" -> TREE;
+                default -> null;
+            };
+        }
+    }
 
     /** An open object file and its group-commit state. */
     private static final class Handle {
@@ -65,6 +88,8 @@ public final class FileObjectStore implements ObjectStore {
         this.dir = objDir;
         this.open = new HandleCache<>(maxOpen);
         this.staleDir = objDir.resolve(".stale");
+        this.metaDir = objDir.resolve("meta");
+        for (int i = 0; i < vidDirs.length; i++) vidDirs[i] = objDir.resolve(String.format("%02x", i));
         this.sync = sync;
         Files.createDirectories(staleDir);
         for (int i = 0; i < STRIPES; i++) stripes[i] = new ReentrantReadWriteLock();
@@ -95,23 +120,69 @@ public final class FileObjectStore implements ObjectStore {
         return 4096;
     }
 
-    /** Objects being created when the process died are not objects: drop them. */
+    /** Objects being created when the process died are not objects: drop them (under either layout). */
     private void cleanTmp() throws IOException {
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.tmp")) {
-            for (Path p : ds) {
-                LOG.info("removing unfinished object {}", p.getFileName());
-                Files.deleteIfExists(p);
+        for (Path d : allObjectDirs()) {
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(d, "*.tmp")) {
+                for (Path p : ds) {
+                    LOG.info("removing unfinished object {}", p.getFileName());
+                    Files.deleteIfExists(p);
+                }
             }
         }
     }
 
     public Path dir() { return dir; }
 
+    public Layout layout() { return layout; }
+
+    /**
+     * Stores objects with {@code l} from now on. Called at start-up with the layout the store was formatted with,
+     * and by a format, after {@link #wipe}: objects are never moved from one layout to the other.
+     */
+    public void useLayout(Layout l) throws IOException {
+        if (l == layout) return;
+        List<Long> held = list();
+        if (!held.isEmpty()) {
+            throw new IOException("the store holds " + held.size() + " objects in the "
+                    + layout.name().toLowerCase(java.util.Locale.ROOT) + " layout");
+        }
+        if (l == Layout.TREE) {
+            Files.createDirectories(metaDir);
+            for (Path d : vidDirs) Files.createDirectories(d);
+        }
+        layout = l;
+    }
+
+    /** The directories that hold object files under the current layout. */
+    private List<Path> objectDirs() {
+        if (layout == Layout.PLAIN) return List.of(dir);
+        List<Path> out = new ArrayList<>(1 + vidDirs.length);
+        out.add(metaDir);
+        out.addAll(List.of(vidDirs));
+        return out;
+    }
+
+    /** Every directory that holds object files under either layout and exists. */
+    private List<Path> allObjectDirs() {
+        List<Path> out = new ArrayList<>();
+        out.add(dir);
+        if (Files.isDirectory(metaDir)) out.add(metaDir);
+        for (Path d : vidDirs) if (Files.isDirectory(d)) out.add(d);
+        return out;
+    }
+
+    private Path parentOf(long oid) {
+        if (layout == Layout.PLAIN) return dir;
+        if (Oids.isInode(oid) || Oids.isVmstate(oid) || Oids.isAttr(oid)) return metaDir;
+        return vidDirs[(int) (oid >>> Oids.VDI_SPACE_SHIFT) & 0xff];
+    }
+
     private ReentrantReadWriteLock lockOf(long oid) {
         return stripes[(int) ((oid ^ (oid >>> 32)) & (STRIPES - 1))];
     }
 
-    private Path path(long oid) { return dir.resolve(Oids.fileName(oid)); }
+    private Path path(long oid) { return parentOf(oid).resolve(Oids.fileName(oid)); }
 
     private Handle handle(long oid) throws IOException {
         Handle h = open.get(oid);
@@ -246,9 +317,10 @@ public final class FileObjectStore implements ObjectStore {
         ReentrantReadWriteLock l = lockOf(oid);
         l.writeLock().lock();
         try {
-            Path target = path(oid);
+            Path parent = parentOf(oid);
+            Path target = parent.resolve(Oids.fileName(oid));
             if (Files.exists(target)) return false;
-            Path tmp = dir.resolve(Oids.fileName(oid) + ".tmp");
+            Path tmp = parent.resolve(Oids.fileName(oid) + ".tmp");
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                     StandardOpenOption.WRITE, StandardOpenOption.READ)) {
                 if (base != null) writeFully(ch, ByteBuffer.wrap(base, 0, (int) Math.min(base.length, size)), 0);
@@ -267,7 +339,7 @@ public final class FileObjectStore implements ObjectStore {
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, target);
             }
-            if (sync) syncDir(dir);
+            if (sync) syncDir(parent);
             return true;
         } finally {
             l.writeLock().unlock();
@@ -286,8 +358,9 @@ public final class FileObjectStore implements ObjectStore {
         l.writeLock().lock();
         try {
             dropHandle(oid);
-            boolean existed = Files.deleteIfExists(path(oid));
-            if (existed && sync) syncDir(dir);
+            Path p = path(oid);
+            boolean existed = Files.deleteIfExists(p);
+            if (existed && sync) syncDir(p.getParent());
             return existed;
         } finally {
             l.writeLock().unlock();
@@ -297,10 +370,12 @@ public final class FileObjectStore implements ObjectStore {
     @Override
     public List<Long> list() throws IOException {
         List<Long> out = new ArrayList<>();
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
-            for (Path p : ds) {
-                String n = p.getFileName().toString();
-                if (n.length() == 16 && isHex(n)) out.add(Oids.parseFileName(n));
+        for (Path d : objectDirs()) {
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(d)) {
+                for (Path p : ds) {
+                    String n = p.getFileName().toString();
+                    if (n.length() == 16 && isHex(n)) out.add(Oids.parseFileName(n));
+                }
             }
         }
         return out;
@@ -407,21 +482,27 @@ public final class FileObjectStore implements ObjectStore {
     @Override
     public void wipe() throws IOException {
         closeAll(open.clear());
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
-            for (Path p : ds) if (!Files.isDirectory(p)) Files.deleteIfExists(p);
+        for (Path d : allObjectDirs()) {
+            try (DirectoryStream<Path> ds = Files.newDirectoryStream(d)) {
+                for (Path p : ds) if (!Files.isDirectory(p)) Files.deleteIfExists(p);
+            }
+            if (sync) syncDir(d);
         }
         purgeStale();
-        if (sync) syncDir(dir);
     }
 
     @Override
     public long usedBytes() throws IOException {
         long sum = 0;
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
-            for (Path p : ds) {
-                if (Files.isRegularFile(p)) {
-                    Object blocks = Files.getAttribute(p, "unix:size");
-                    sum += blocks instanceof Long v ? v : 0;
+        try {
+            for (Path d : objectDirs()) {
+                try (DirectoryStream<Path> ds = Files.newDirectoryStream(d)) {
+                    for (Path p : ds) {
+                        if (Files.isRegularFile(p)) {
+                            Object blocks = Files.getAttribute(p, "unix:size");
+                            sum += blocks instanceof Long v ? v : 0;
+                        }
+                    }
                 }
             }
         } catch (UnsupportedOperationException | IllegalArgumentException e) {

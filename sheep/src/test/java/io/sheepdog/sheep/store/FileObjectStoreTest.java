@@ -135,4 +135,57 @@ class FileObjectStoreTest {
         assertEquals(line.split("\\s+")[3], Long.toString(limit), line);
         assertEquals(Math.max(64, Math.min(32_768, limit / 4 * 3)), FileObjectStore.defaultOpenFiles());
     }
+
+    @Test
+    void treeLayoutKeepsMetadataInMetaAndDataByTheLowByteOfTheVid() throws Exception {
+        long inode = io.sheepdog.proto.Oids.inodeOid(0x7c2b25), data = io.sheepdog.proto.Oids.dataOid(0x7c2b25, 3);
+        long attr = io.sheepdog.proto.Oids.attrOid(0x7c2b25, 0x972882c4), vmstate = io.sheepdog.proto.Oids.vmstateOid(0x7c2b25, 1);
+        long ledger = io.sheepdog.proto.Oids.ledgerOid(data);
+        Path obj = dir.resolve("obj");
+        try (FileObjectStore s = new FileObjectStore(obj, true)) {
+            s.useLayout(FileObjectStore.Layout.TREE);
+            assertTrue(Files.isDirectory(obj.resolve("meta")) && Files.isDirectory(obj.resolve("00")) && Files.isDirectory(obj.resolve("ff")));
+            for (long oid : new long[] {inode, data, attr, vmstate, ledger}) assertTrue(s.create(oid, SIZE, null, 0, text("o" + oid)));
+            assertTrue(Files.exists(obj.resolve("meta/807c2b2500000000")));
+            assertTrue(Files.exists(obj.resolve("meta/207c2b25972882c4")));
+            assertTrue(Files.exists(obj.resolve("meta/407c2b2500000001")));
+            assertTrue(Files.exists(obj.resolve("25/007c2b2500000003")));
+            assertTrue(Files.exists(obj.resolve("25/087c2b2500000003")));
+            try (Stream<Path> top = Files.list(obj)) {
+                assertTrue(top.allMatch(Files::isDirectory), "no object file directly under obj/");
+            }
+            assertEquals(java.util.Set.of(inode, data, attr, vmstate, ledger), new java.util.HashSet<>(s.list()));
+            s.write(data, 1, text("X"));
+            assertEquals("oX", read(s, data, 2));
+            assertTrue(s.usedBytes() >= 5 * SIZE);
+            s.moveToStale(data, 4);
+            assertFalse(s.exists(data));
+            assertEquals("oX", new String(s.readStale(data, 4, 0, 2), StandardCharsets.UTF_8));
+            assertTrue(s.remove(inode));
+            assertFalse(Files.exists(obj.resolve("meta/807c2b2500000000")));
+
+            IOException held = assertThrows(IOException.class, () -> s.useLayout(FileObjectStore.Layout.PLAIN));
+            assertTrue(held.getMessage().contains("3 objects in the tree layout"), held.getMessage());
+            s.wipe();
+            assertEquals(List.of(), s.list());
+            s.useLayout(FileObjectStore.Layout.PLAIN);
+            assertTrue(s.create(data, SIZE, null, 0, text("plain")));
+            assertTrue(Files.exists(obj.resolve("007c2b2500000003")));
+        }
+        assertEquals(FileObjectStore.Layout.TREE, FileObjectStore.Layout.ofDriver("tree"));
+        assertEquals(FileObjectStore.Layout.PLAIN, FileObjectStore.Layout.ofDriver(""));
+        assertNull(FileObjectStore.Layout.ofDriver("dummy"));
+    }
+
+    @Test
+    void unfinishedObjectsAreDroppedUnderEitherLayout() throws Exception {
+        Path obj = dir.resolve("obj");
+        Files.createDirectories(obj.resolve("25"));
+        Files.writeString(obj.resolve("25/007c2b2500000003.tmp"), "half");
+        Files.writeString(obj.resolve("007c2b2500000004.tmp"), "half");
+        try (FileObjectStore s = new FileObjectStore(obj, false)) {
+            assertFalse(Files.exists(obj.resolve("25/007c2b2500000003.tmp")));
+            assertFalse(Files.exists(obj.resolve("007c2b2500000004.tmp")));
+        }
+    }
 }
