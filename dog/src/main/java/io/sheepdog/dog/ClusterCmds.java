@@ -82,6 +82,9 @@ final class ClusterCmds {
 
     /** {@code cluster format}. */
     static int format(Ctx c) throws IOException {
+        // refused before anything is asked or sent, rather than formatted without what was asked for
+        if (c.has('R')) throw DogExit.failure("Recycling the VIDs of deleted VDI families (-R) is not supported yet");
+        if (c.has('F')) throw DogExit.failure("Cancelling a recovery that would fill a disk (-F) is not supported yet");
         boolean fixedVnodes = c.has('V');
         for (SdNode n : c.nodes) {
             if (n.nrVnodes() == 0) continue;

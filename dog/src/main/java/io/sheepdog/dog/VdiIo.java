@@ -76,7 +76,7 @@ final class VdiIo {
                     SheepClient.join(chunk.done());
                 } catch (SheepdogException e) {
                     window.forEach(f -> f.done().cancel(false));
-                    throw DogExit.failure("Failed to read VDI");
+                    throw DogExit.failure("Failed to read VDI: " + e.getMessage());
                 }
                 try {
                     c.io.rawOut.write(chunk.buf(), 0, chunk.len());
@@ -146,7 +146,7 @@ final class VdiIo {
                     done += SheepClient.join(chunk.done());
                 } catch (SheepdogException e) {
                     for (Chunk f : window) f.done().handle((x, t) -> null).join(); // let started writes finish
-                    throw DogExit.failure("Failed to write VDI");
+                    throw DogExit.failure("Failed to write VDI: " + e.getMessage());
                 }
                 spare.push(chunk.buf());
                 bar.update(done);

@@ -99,6 +99,13 @@ class DogEndToEndTest {
         // "no recovery running" is exactly the two header lines (the functional tests count them)
         assertEquals("Nodes In Recovery:\n  Id   Host:Port         V-Nodes       Zone       Progress\n", ok("node", "recovery").out());
 
+        for (String opt : new String[] {"-R", "-F"}) {
+            DogRun refused = dog("cluster", "format", opt, "-c", "1");
+            assertEquals(1, refused.code(), refused.toString());
+            assertTrue(refused.err().endsWith("is not supported yet\n"), refused.err());
+            assertEquals("", refused.out(), "refused before anything is printed or sent");
+        }
+
         assertEquals("Cluster recovery: disable\n", ok("cluster", "recover", "disable").out());
         assertTrue(ok("cluster", "info").out().startsWith("Cluster status: running, auto-recovery disabled\n"));
         assertEquals("Cluster recovery: enable\n", ok("cluster", "recover", "enable").out());

@@ -59,10 +59,34 @@ class SheepCoreTest {
     }
 
     private Reply format(int copies, String store) throws Exception {
+        return format(copies, store, 0);
+    }
+
+    private Reply format(int copies, String store, int flags) throws Exception {
         byte[] name = (store + "\0").getBytes();
         SdRequest r = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(copies).clusterCtime(System.currentTimeMillis() << 22)
-                .clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(name.length);
+                .clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES | flags).flags(SdFlags.CMD_WRITE).dataLength(name.length);
         return c.call(r, name);
+    }
+
+    @Test void strictClusterHaltsWritesWithFewerZonesThanCopies() throws Exception {
+        // one node is one zone: two copies cannot be written
+        assertEquals(SdResult.SUCCESS, format(2, "plain", Proto.CLUSTER_FLAG_STRICT).result());
+        Reply create = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1L << 30).flags(SdFlags.CMD_WRITE).dataLength(256),
+                Strings.fixed("test", 256));
+        assertEquals(SdResult.HALT, create.result(), SdResult.message(create.result()));
+        Reply copies1 = c.call(SdRequest.of(Opcodes.CREATE_AND_WRITE_OBJ).objOid(Oids.dataOid(0x7c2b25, 1)).objCopies(1)
+                .flags(SdFlags.CMD_WRITE).dataLength(512), new byte[512]);
+        assertEquals(SdResult.SUCCESS, copies1.result(), "an object of one copy has its zone");
+
+        // options this version does not implement are refused, not ignored
+        assertEquals(SdResult.NO_SUPPORT, format(1, "plain", Proto.CLUSTER_FLAG_RECYCLE_VID).result());
+        assertEquals(SdResult.NO_SUPPORT, format(1, "plain", Proto.CLUSTER_FLAG_AVOID_DISKFULL).result());
+
+        // the same without -t: the objects get the copies there are zones for
+        assertEquals(SdResult.SUCCESS, format(2, "plain").result());
+        int vid = newVdi("test", 1L << 30);
+        writeObject(Oids.dataOid(vid, 3), 4);
     }
 
     /** Stops and starts the sheep on the same store, and waits until it serves I/O again (it rejoins first). */

@@ -223,6 +223,15 @@ public final class Gateway {
             ClusterView v = usableView();
             List<SdNode> targets = v.ring().targets(oid, copiesOf(oid, copies, v));
             if (targets.isEmpty()) throw new SdError(SdResult.HALT);
+            if (peerOp != Opcodes.REMOVE_PEER && (state.flags & Proto.CLUSTER_FLAG_STRICT) != 0) {
+                // a strict cluster (dog cluster format -t) writes every copy or nothing: with fewer zones than
+                // copies it halts writes instead of storing fewer copies until recovery
+                int want = wantedCopies(oid, copies);
+                if (v.ring().nrZones() < want) {
+                    throw new SdError(SdResult.HALT, String.format("%s %016x: %d zones for %d copies in a strict cluster",
+                            Opcodes.name(peerOp), oid, v.ring().nrZones(), want));
+                }
+            }
             List<CompletableFuture<Reply>> futures = new ArrayList<>(targets.size());
             SdRequest localReq = null;
             for (SdNode t : targets) {
@@ -282,13 +291,18 @@ public final class Gateway {
 
     /** Copies for an object: the request's if given, else the VDI's, else the cluster default; capped by zones. */
     int copiesOf(long oid, int requested, ClusterView v) {
+        return v.ring().effectiveCopies(wantedCopies(oid, requested));
+    }
+
+    /** The copies {@code oid} should have: as requested, else its VDI's, else the cluster's (zones not counted). */
+    private int wantedCopies(long oid, int requested) {
         int c = requested;
         if (c == 0) {
             VdiState s = vdis.state(Oids.vid(oid));
             if (s != null && s.nrCopies != 0) c = s.nrCopies;
         }
         if (c == 0) c = state.copies == 0 ? Proto.DEFAULT_COPIES : state.copies;
-        return v.ring().effectiveCopies(c);
+        return c;
     }
 
     private boolean isSelf(SdNode n) { return n.nid().equals(state.self().nid()); }

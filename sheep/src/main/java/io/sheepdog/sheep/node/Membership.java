@@ -284,6 +284,8 @@ public final class Membership implements ClusterListener {
         if (store.isEmpty()) store = "plain";
         if (!store.equals("plain") && !store.equals("tree")) return SdResult.NO_STORE;
         if (h.clusterCopyPolicy() != 0) return SdResult.NO_SUPPORT; // erasure coding is not implemented
+        // VID recycling and full-disk avoidance are not implemented: refuse them rather than ignore them
+        if ((h.clusterFlags() & (Proto.CLUSTER_FLAG_RECYCLE_VID | Proto.CLUSTER_FLAG_AVOID_DISKFULL)) != 0) return SdResult.NO_SUPPORT;
         try {
             sheep.recovery().stop();
             sheep.store().wipe();
