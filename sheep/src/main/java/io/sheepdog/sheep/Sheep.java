@@ -231,6 +231,26 @@ public final class Sheep implements AutoCloseable {
         }
     }
 
+    /**
+     * REWEIGHT (dog cluster reweight), on every node: measures the space this node's store may use (free plus used by
+     * objects) and, if it moved by 1 % or more from what the cluster knows, tells the cluster, which moves to a new
+     * epoch with the node's new weight.
+     */
+    public void reweigh() {
+        if (opts.gateway()) return;
+        try {
+            long now = Math.max(1, store.freeBytes() + store.usedBytes());
+            SdNode self = state.self();
+            if (Math.abs(now - self.space()) * 100 < self.space()) return;
+            LOG.info("store space {} -> {} bytes: updating this node's weight", self.space(), now);
+            config.space = now;
+            saveConfig(false);
+            driver.updateNode(new SdNode(self.nid(), self.nrVnodes(), self.zone(), now));
+        } catch (IOException e) {
+            LOG.error("cannot measure the store's space: {}", e.toString());
+        }
+    }
+
     public synchronized void saveConfig(boolean shutdown) throws IOException {
         config.ctime = state.ctime;
         config.flags = state.flags;

@@ -69,6 +69,46 @@ class SheepCoreTest {
         return c.call(r, name);
     }
 
+    @Test void reweightMovesToANewEpochOnlyWhenTheSpaceChanged() throws Exception {
+        format(1);
+        int vid = newVdi("test", 1L << 30);
+        long oid = Oids.dataOid(vid, 0);
+        byte[] data = writeObject(oid, 5);
+        // the store's space as the cluster knows it: as if the disk had been 1 MiB when the node first started
+        c.close();
+        sheep.close();
+        Path cfgFile = dir.resolve("store/config");
+        io.sheepdog.sheep.node.StoreConfig cfg = io.sheepdog.sheep.node.StoreConfig.load(cfgFile);
+        cfg.space = 1 << 20;
+        cfg.save(cfgFile);
+        startOn(port);
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (sheep.state().status() != Proto.STATUS_OK && System.nanoTime() < deadline) Thread.sleep(50);
+        int epoch = sheep.state().epoch();
+        assertEquals(1 << 20, sheep.state().self().space());
+
+        Reply rw = c.call(SdRequest.of(Opcodes.REWEIGHT));
+        assertEquals(SdResult.SUCCESS, rw.result(), SdResult.message(rw.result()));
+        deadline = System.nanoTime() + 20_000_000_000L;
+        while (sheep.state().epoch() == epoch && System.nanoTime() < deadline) Thread.sleep(50);
+        assertEquals(epoch + 1, sheep.state().epoch(), "the new weight makes a new epoch");
+        long space = sheep.state().self().space();
+        assertTrue(space > 1 << 20, "measured again: " + space);
+        assertEquals(space, sheep.state().view().members().get(0).space());
+        assertEquals(space, io.sheepdog.sheep.node.StoreConfig.load(cfgFile).space, "and kept for the next start");
+        assertArrayEquals(data, readObject(oid));
+
+        // nothing changed since: no new epoch
+        assertEquals(SdResult.SUCCESS, c.call(SdRequest.of(Opcodes.REWEIGHT)).result());
+        Thread.sleep(300);
+        assertEquals(epoch + 1, sheep.state().epoch());
+
+        // vnodes follow the space in this cluster: they cannot be set by hand
+        byte[] vn = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putInt(0, 64).array();
+        Reply set = c.call(SdRequest.of(Opcodes.SET_VNODES).flags(SdFlags.CMD_WRITE).dataLength(8), vn);
+        assertEquals(SdResult.INVALID_VNODES_STRATEGY, set.result());
+    }
+
     @Test void strictClusterHaltsWritesWithFewerZonesThanCopies() throws Exception {
         // one node is one zone: two copies cannot be written
         assertEquals(SdResult.SUCCESS, format(2, "plain", Proto.CLUSTER_FLAG_STRICT).result());

@@ -154,7 +154,18 @@ public final class Membership implements ClusterListener {
 
     @Override
     public void onUpdateNode(SdNode node) {
-        LOG.info("node info of {} changed", node.nid());
+        if (node.nid().equals(state.self().nid())) state.setSelf(node);
+        ClusterView v = state.view();
+        List<SdNode> members = new ArrayList<>(v.members());
+        members.replaceAll(n -> n.nid().equals(node.nid()) ? node : n);
+        if (v.status() == Proto.STATUS_OK) {
+            // its weight in the ring changes: a new epoch, and the objects move (SHEEP-DAEMON.md §5.2)
+            LOG.info("{} now has {} bytes of space and {} vnodes: epoch {}", node.nid(), node.space(), node.nrVnodes(),
+                    v.epoch() + 1);
+            newEpoch(v.epoch() + 1, members, v.epochNodes(), v.epoch());
+        } else {
+            state.setMembers(members);
+        }
     }
 
     @Override
@@ -262,6 +273,7 @@ public final class Membership implements ClusterListener {
                     rsp.result(SdResult.FORCE_RECOVER);
                 }
             }
+            case Opcodes.REWEIGHT -> sheep.reweigh();
             case Opcodes.ALTER_CLUSTER_COPY -> {
                 state.copies = h.clusterCopies();
                 saveQuietly();

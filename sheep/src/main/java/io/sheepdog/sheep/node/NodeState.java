@@ -12,7 +12,7 @@ import java.util.List;
  * {@link ClusterView}. Written only by the cluster event thread; read by everyone.
  */
 public final class NodeState {
-    private final SdNode self;
+    private volatile SdNode self;
     private volatile ClusterView view = ClusterView.initial();
 
     // cluster-wide settings (as in cluster_info / config)
@@ -30,6 +30,12 @@ public final class NodeState {
     public NodeState(SdNode self) { this.self = self; }
 
     public SdNode self() { return self; }
+
+    /** This node's own record after a change of its space or vnodes (reweight). */
+    public void setSelf(SdNode n) {
+        if (!n.nid().equals(self.nid())) throw new IllegalArgumentException(n + " is not " + self);
+        self = n;
+    }
 
     public ClusterView view() { return view; }
 

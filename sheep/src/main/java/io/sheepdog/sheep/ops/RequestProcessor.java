@@ -83,7 +83,7 @@ public final class RequestProcessor {
             }
             case Opcodes.NEW_VDI, Opcodes.DEL_VDI, Opcodes.LOCK_VDI, Opcodes.GET_VDI_ATTR, Opcodes.MAKE_FS,
                  Opcodes.SHUTDOWN, Opcodes.FORCE_RECOVER, Opcodes.ENABLE_RECOVER, Opcodes.DISABLE_RECOVER,
-                 Opcodes.ALTER_CLUSTER_COPY, Opcodes.CLEANUP -> {
+                 Opcodes.ALTER_CLUSTER_COPY, Opcodes.CLEANUP, Opcodes.REWEIGHT -> {
                 return sheep.clusterOps().execute(r); // (re)formatting a running cluster is allowed: dog asks first
             }
             case Opcodes.RELEASE_VDI -> {
@@ -237,6 +237,10 @@ public final class RequestProcessor {
                 case Opcodes.REPAIR_REPLICA -> repair(h);
                 case Opcodes.GET_RECOVERY -> out = sheep.recovery().encodeThrottle();
                 case Opcodes.SET_RECOVERY -> sheep.recovery().decodeThrottle(r.data());
+                case Opcodes.SET_VNODES -> {
+                    // a node's vnodes follow its space (auto vnodes): fixed vnodes (sheep -V) are not supported
+                    throw new SdError(sheep.options().gateway() ? SdResult.GATEWAY_MODE : SdResult.INVALID_VNODES_STRATEGY);
+                }
                 case Opcodes.GET_VNODES -> {
                     int vn = 0;
                     for (SdNode n : state.view().epochNodes()) if (n.nid().equals(state.self().nid())) vn = n.nrVnodes();
