@@ -96,50 +96,67 @@ public final class Sheep implements AutoCloseable {
             throw new IOException("another sheep daemon is using " + base);
         }
         lock = l;
-        StoreConfig c = StoreConfig.load(base.resolve("config"));
-        if (c != null && c.version != Proto.FORMAT_VERSION) {
-            throw new IOException("This sheep version is not compatible with the existing data layout, " + c.version);
-        }
-        if (c == null) {
-            c = new StoreConfig();
-        }
-        uncleanStop = c.ctime != 0 && !c.shutdown;
-        config = c;
-        epochLog = new EpochLog(base.resolve("epoch"));
-        store = new FileObjectStore(base.resolve("obj"), !opts.noSync());
-        nodeStoreDriver = readNodeConfig(base.resolve("node_config"));
-        useStoreDriver(config.defaultStore);
-        if (config.space == 0) config.space = opts.gateway() ? 0 : Math.max(1, store.freeBytes());
+        try {
+            StoreConfig c = StoreConfig.load(base.resolve("config"));
+            if (c != null && c.version != Proto.FORMAT_VERSION) {
+                throw new IOException("This sheep version is not compatible with the existing data layout, " + c.version);
+            }
+            if (c == null) {
+                c = new StoreConfig();
+            }
+            uncleanStop = c.ctime != 0 && !c.shutdown;
+            config = c;
+            epochLog = new EpochLog(base.resolve("epoch"));
+            store = new FileObjectStore(base.resolve("obj"), !opts.noSync());
+            nodeStoreDriver = readNodeConfig(base.resolve("node_config"));
+            useStoreDriver(config.defaultStore);
+            if (config.space == 0) config.space = opts.gateway() ? 0 : Math.max(1, store.freeBytes());
 
-        String host = opts.myAddr() != null ? opts.myAddr() : opts.bindAddr() != null && !opts.bindAddr().equals("0.0.0.0") ? opts.bindAddr() : "127.0.0.1";
-        NodeId nid = NodeId.of(host, opts.port());
-        long zone = opts.zone() >= 0 ? opts.zone() : nid.defaultZone();
-        SdNode self = new SdNode(nid, opts.gateway() ? 0 : Proto.DEFAULT_VNODES, zone, opts.gateway() ? 0 : config.space);
-        state = new NodeState(self);
-        state.ctime = config.ctime;
-        // an unformatted node uses the auto vnodes strategy (fixed vnodes with -V are not supported)
-        state.flags = config.ctime == 0 ? Proto.CLUSTER_FLAG_AUTO_VNODES : config.flags;
-        state.copies = config.copies;
-        state.copyPolicy = config.copyPolicy;
-        state.blockSizeShift = config.blockSizeShift == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : config.blockSizeShift;
-        state.defaultStore = config.defaultStore;
-        int latest = epochLog.latest();
-        if (latest > 0) {
-            var rec = epochLog.read(latest);
-            state.setView(Proto.STATUS_WAIT, latest, rec.nodes, List.of());
-        }
+            String host = opts.myAddr() != null ? opts.myAddr() : opts.bindAddr() != null && !opts.bindAddr().equals("0.0.0.0") ? opts.bindAddr() : "127.0.0.1";
+            NodeId nid = NodeId.of(host, opts.port());
+            long zone = opts.zone() >= 0 ? opts.zone() : nid.defaultZone();
+            int vnodes = opts.gateway() ? 0 : opts.fixedVnodes() ? opts.vnodes() : Proto.DEFAULT_VNODES;
+            SdNode self = new SdNode(nid, vnodes, zone, opts.gateway() ? 0 : config.space);
+            if (config.ctime != 0 && !opts.gateway()
+                    && ((config.flags & Proto.CLUSTER_FLAG_AUTO_VNODES) == 0) != opts.fixedVnodes()) {
+                throw new IOException("Designation of before a restart and a vnodes option is different: the cluster was "
+                        + "formatted with " + (opts.fixedVnodes() ? "auto vnodes (start without -V)" : "fixed vnodes (start with -V)"));
+            }
+            state = new NodeState(self);
+            state.ctime = config.ctime;
+            // an unformatted node shows its own strategy (dog cluster format checks that every node has the same)
+            state.flags = config.ctime == 0 ? (opts.fixedVnodes() ? 0 : Proto.CLUSTER_FLAG_AUTO_VNODES) : config.flags;
+            state.copies = config.copies;
+            state.copyPolicy = config.copyPolicy;
+            state.blockSizeShift = config.blockSizeShift == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : config.blockSizeShift;
+            state.defaultStore = config.defaultStore;
+            int latest = epochLog.latest();
+            if (latest > 0) {
+                var rec = epochLog.read(latest);
+                state.setView(Proto.STATUS_WAIT, latest, rec.nodes, List.of());
+            }
 
-        ObjectSizes sizes = new ObjectSizes(state, vdis);
-        peer = new PeerService(store, state, sizes);
-        gateway = new Gateway(state, vdis, peer, peers, sizes);
-        vdiOps = new VdiOps(gateway, vdis, state);
-        clusterOps = new ClusterOps(this);
-        recovery = new RecoveryManager(this);
-        peer.setRecoveryHook(recovery);
-        membership = new Membership(this);
-        processor = new RequestProcessor(this);
-        this.driver = driver != null ? driver : ClusterDrivers.create(opts.cluster());
-        scanLocalInodes();
+            ObjectSizes sizes = new ObjectSizes(state, vdis);
+            peer = new PeerService(store, state, sizes);
+            gateway = new Gateway(state, vdis, peer, peers, sizes);
+            vdiOps = new VdiOps(gateway, vdis, state);
+            clusterOps = new ClusterOps(this);
+            recovery = new RecoveryManager(this);
+            peer.setRecoveryHook(recovery);
+            membership = new Membership(this);
+            processor = new RequestProcessor(this);
+            this.driver = driver != null ? driver : ClusterDrivers.create(opts.cluster());
+            scanLocalInodes();
+        } catch (IOException | ClusterDriverException | RuntimeException e) {
+            // a daemon that cannot start gives its store back (tests start another one in the same JVM)
+            try {
+                l.release();
+                lockChannel.close();
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
     }
 
     /** Seeds the VDI bookkeeping from the inodes this node stores (live and stale); peers add theirs on join. */

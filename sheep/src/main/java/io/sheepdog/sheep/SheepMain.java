@@ -65,6 +65,9 @@ public final class SheepMain implements Callable<Integer> {
     @Option(names = {"-g", "--gateway"}, description = "gateway only: store no objects")
     boolean gateway;
 
+    @Option(names = {"-V", "--vnodes"}, paramLabel = "N", description = "fixed number of vnodes 1..65535 (default: from the store's space); every node of the cluster needs it, and dog cluster format -V")
+    String vnodes;
+
     @Option(names = "--daemon-child", hidden = true)
     boolean daemonChild;
 
@@ -130,9 +133,14 @@ public final class SheepMain implements Callable<Integer> {
         } catch (io.sheepdog.sheep.cluster.ClusterDriverException e) {
             throw new IllegalArgumentException(e.getMessage());
         }
+        int vn = 0;
+        if (vnodes != null) {
+            if (gateway) throw new IllegalArgumentException("Options '-g' and '-V' can not be both specified");
+            vn = parseInt(vnodes, 1, 65535, "Invalid number of vnodes '" + vnodes + "': must be an integer between 1 and 65535");
+        }
         Path store = Path.of(dir).toAbsolutePath().normalize();
         return new SheepOptions(store, p, z, bindAddr, myAddr, cluster, foreground, pidFile, logDir == null ? store : logDir,
-                level, stdout, noSync, nbdPort, gateway);
+                level, stdout, noSync, nbdPort, gateway, vn);
     }
 
     private static int parseInt(String s, int min, int max, String msg) {

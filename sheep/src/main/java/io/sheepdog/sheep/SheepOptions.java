@@ -17,5 +17,16 @@ public record SheepOptions(
         boolean logToStdout,
         boolean noSync,
         int nbdPort,          // 0: NBD off
-        boolean gateway) {
+        boolean gateway,
+        int vnodes) {         // 0: auto vnodes (from the node's space); 1..65535: fixed (-V)
+
+    /** Auto vnodes. */
+    public SheepOptions(Path storeDir, int port, long zone, String bindAddr, String myAddr, String cluster,
+                        boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
+                        boolean noSync, int nbdPort, boolean gateway) {
+        this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
+                nbdPort, gateway, 0);
+    }
+
+    public boolean fixedVnodes() { return vnodes > 0; }
 }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.sheepdog.client.Reply;
 import io.sheepdog.client.SheepConnection;
+import io.sheepdog.proto.Proto;
 import io.sheepdog.proto.Oids;
 import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.SdFlags;
@@ -42,7 +43,7 @@ class DiskFullTest {
                     false, false, 0, false));
             sheep.start();
             try (SheepConnection c = SheepConnection.open("127.0.0.1", port)) {
-                SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(1).clusterCtime(3L << 32).flags(SdFlags.CMD_WRITE).dataLength(6);
+                SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(1).clusterCtime(3L << 32).clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
                 assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
                 Reply v = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1L << 30).flags(SdFlags.CMD_WRITE).dataLength(256), Strings.fixed("full", 256));
                 assertEquals(SdResult.SUCCESS, v.result());

@@ -41,7 +41,7 @@ class MalformedInputTest {
                 false, true, 0, false));
         sheep.start();
         try (SheepConnection c = SheepConnection.open("127.0.0.1", port)) {
-            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(1).clusterCtime(5L << 32).flags(SdFlags.CMD_WRITE).dataLength(6);
+            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(1).clusterCtime(5L << 32).clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
             assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
             vid = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1L << 30).flags(SdFlags.CMD_WRITE).dataLength(256), Strings.fixed("m", 256)).header().vdiVid();
             new Random(3).nextBytes(content);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.sheepdog.client.Reply;
 import io.sheepdog.client.SheepConnection;
+import io.sheepdog.proto.Proto;
 import io.sheepdog.proto.Oids;
 import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.SdFlags;
@@ -58,7 +59,7 @@ class ReplicationTest {
         for (int i = 0; i < 3; i++) startNode(i);
         waitFor(() -> nodes.get(0).state().view().members().size() == 3, "3 members");
         try (SheepConnection c = SheepConnection.open("127.0.0.1", nodes.get(1).options().port())) {
-            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(3).clusterCtime(7L << 32).flags(SdFlags.CMD_WRITE).dataLength(6);
+            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(3).clusterCtime(7L << 32).clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
             assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
             Reply v = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1L << 30).flags(SdFlags.CMD_WRITE).dataLength(256), Strings.fixed("Alice", 256));
             assertEquals(SdResult.SUCCESS, v.result());
@@ -108,7 +109,7 @@ class ReplicationTest {
         for (int i = 0; i < 4; i++) startNode(i);
         waitFor(() -> nodes.get(0).state().view().members().size() == 4, "4 members");
         try (SheepConnection c = SheepConnection.open("127.0.0.1", nodes.get(2).options().port())) {
-            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(2).clusterCtime(9L << 32).flags(SdFlags.CMD_WRITE).dataLength(6);
+            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(2).clusterCtime(9L << 32).clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
             assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
             int vid = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1L << 30).flags(SdFlags.CMD_WRITE).dataLength(256),
                     Strings.fixed("b", 256)).header().vdiVid();

@@ -43,8 +43,12 @@ class SheepCoreTest {
     }
 
     private void startOn(int port) throws Exception {
+        startOn(port, 0);
+    }
+
+    private void startOn(int port, int vnodes) throws Exception {
         sheep = new Sheep(new SheepOptions(dir.resolve("store"), port, 0, "127.0.0.1", null, "solo", true, null, dir, "info",
-                false, true, 0, false));
+                false, true, 0, false, vnodes));
         sheep.start();
         c = SheepConnection.open("127.0.0.1", port);
     }
@@ -107,6 +111,42 @@ class SheepCoreTest {
         byte[] vn = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putInt(0, 64).array();
         Reply set = c.call(SdRequest.of(Opcodes.SET_VNODES).flags(SdFlags.CMD_WRITE).dataLength(8), vn);
         assertEquals(SdResult.INVALID_VNODES_STRATEGY, set.result());
+    }
+
+    private int nodeListVnodes() throws Exception {
+        Reply nodes = c.call(SdRequest.of(Opcodes.GET_NODE_LIST).dataLength(80 * 16));
+        return SdNode.decode(ByteBuffer.wrap(nodes.data())).nrVnodes();
+    }
+
+    @Test void fixedVnodesAreKeptSetByHandAndMustMatchAtARestart() throws Exception {
+        c.close();
+        sheep.close();
+        startOn(port, 32);
+        // as dog cluster format -V: without AUTO_VNODES
+        byte[] name = "plain\0".getBytes();
+        Reply f = c.call(SdRequest.of(Opcodes.MAKE_FS).clusterCopies(1).clusterCtime(System.currentTimeMillis() << 22)
+                .clusterFlags(0).flags(SdFlags.CMD_WRITE).dataLength(name.length), name);
+        assertEquals(SdResult.SUCCESS, f.result());
+        assertEquals(32, nodeListVnodes(), "the node's -V, not a count from its space");
+        int epoch = sheep.state().epoch();
+
+        byte[] vn = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putInt(0, 48).array();
+        Reply set = c.call(SdRequest.of(Opcodes.SET_VNODES).flags(SdFlags.CMD_WRITE).dataLength(8), vn);
+        assertEquals(SdResult.SUCCESS, set.result(), SdResult.message(set.result()));
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (sheep.state().epoch() == epoch && System.nanoTime() < deadline) Thread.sleep(50);
+        assertEquals(epoch + 1, sheep.state().epoch(), "new vnodes make a new epoch");
+        assertEquals(48, nodeListVnodes());
+        Reply bad = c.call(SdRequest.of(Opcodes.SET_VNODES).flags(SdFlags.CMD_WRITE).dataLength(8),
+                ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putInt(0, 0).array());
+        assertEquals(SdResult.INVALID_PARMS, bad.result());
+
+        // a fixed-vnodes cluster's node restarted without -V is refused, and with -V it comes back
+        c.close();
+        sheep.close();
+        java.io.IOException e = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class, () -> startOn(port, 0));
+        assertTrue(e.getMessage().startsWith("Designation of before a restart and a vnodes option is different"), e.getMessage());
+        startOn(port, 32);
     }
 
     @Test void strictClusterHaltsWritesWithFewerZonesThanCopies() throws Exception {

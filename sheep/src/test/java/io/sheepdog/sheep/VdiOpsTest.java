@@ -37,7 +37,7 @@ class VdiOpsTest {
                 false, true, 0, false));
         sheep.start();
         c = SheepConnection.open("127.0.0.1", port);
-        SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(1).clusterCtime(1L << 40).flags(SdFlags.CMD_WRITE).dataLength(6);
+        SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(1).clusterCtime(1L << 40).clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
         assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
     }
 

@@ -89,7 +89,19 @@ public final class Membership implements ClusterListener {
         boolean wasMemberOfLatest = false;
         for (SdNode n : c.nodes) if (n.nid().equals(state.self().nid())) wasMemberOfLatest = true;
         int myOldEpoch = state.epoch();
+        if (me && c.ctime != 0 && !sheep.options().gateway()
+                && ((c.flags & Proto.CLUSTER_FLAG_AUTO_VNODES) == 0) != sheep.options().fixedVnodes()) {
+            LOG.error("refusing to join: the cluster uses {} vnodes and this node was started {} -V",
+                    sheep.options().fixedVnodes() ? "auto" : "fixed", sheep.options().fixedVnodes() ? "with" : "without");
+            sheep.fatal("the cluster's vnodes strategy is not this node's");
+            return;
+        }
+        boolean myAuto = state.autoVnodes();
         state.adopt(c);
+        if (c.ctime == 0) {
+            // an unformatted cluster has no strategy yet: each node keeps its own until the format
+            state.flags = (state.flags & ~Proto.CLUSTER_FLAG_AUTO_VNODES) | (myAuto ? Proto.CLUSTER_FLAG_AUTO_VNODES : 0);
+        }
         if (me) {
             try {
                 sheep.useStoreDriver(c.defaultStore); // a new node stores objects as the cluster was formatted

@@ -31,6 +31,9 @@ public final class NodeState {
 
     public SdNode self() { return self; }
 
+    /** Whether each node's vnodes follow its space (the default) rather than being fixed by sheep -V. */
+    public boolean autoVnodes() { return (flags & Proto.CLUSTER_FLAG_AUTO_VNODES) != 0; }
+
     /** This node's own record after a change of its space or vnodes (reweight). */
     public void setSelf(SdNode n) {
         if (!n.nid().equals(self.nid())) throw new IllegalArgumentException(n + " is not " + self);
@@ -47,7 +50,7 @@ public final class NodeState {
 
     public synchronized void setView(int status, int epoch, List<SdNode> epochNodes, List<SdNode> members) {
         List<SdNode> en = List.copyOf(epochNodes);
-        List<SdNode> withVnodes = (flags & Proto.CLUSTER_FLAG_AUTO_VNODES) != 0 || flags == 0 ? VnodeRing.autoVnodes(en) : en;
+        List<SdNode> withVnodes = autoVnodes() ? VnodeRing.autoVnodes(en) : en;
         view = new ClusterView(status, epoch, withVnodes, List.copyOf(members), VnodeRing.build(withVnodes));
         notifyAll();
     }

@@ -165,7 +165,7 @@ public final class RequestProcessor {
                 case Opcodes.DISCARD_OBJ -> discard(h.objOid());
                 case Opcodes.GET_NODE_LIST -> {
                     List<SdNode> nodes = new ArrayList<>(state.view().members());
-                    nodes = io.sheepdog.proto.VnodeRing.autoVnodes(nodes);
+                    if (state.autoVnodes()) nodes = io.sheepdog.proto.VnodeRing.autoVnodes(nodes);
                     nodes.sort(null);
                     rsp.nodeNrNodes(nodes.size());
                     out = SdNode.encodeAll(nodes);
@@ -238,8 +238,13 @@ public final class RequestProcessor {
                 case Opcodes.GET_RECOVERY -> out = sheep.recovery().encodeThrottle();
                 case Opcodes.SET_RECOVERY -> sheep.recovery().decodeThrottle(r.data());
                 case Opcodes.SET_VNODES -> {
-                    // a node's vnodes follow its space (auto vnodes): fixed vnodes (sheep -V) are not supported
-                    throw new SdError(sheep.options().gateway() ? SdResult.GATEWAY_MODE : SdResult.INVALID_VNODES_STRATEGY);
+                    if (sheep.options().gateway()) throw new SdError(SdResult.GATEWAY_MODE);
+                    // with auto vnodes a node's vnodes follow its space: only fixed ones (sheep -V) are set by hand
+                    if (state.autoVnodes()) throw new SdError(SdResult.INVALID_VNODES_STRATEGY);
+                    if (r.data().length < 4) throw new SdError(SdResult.INVALID_PARMS);
+                    int vn = ByteBuffer.wrap(r.data()).order(ByteOrder.LITTLE_ENDIAN).getInt(0);
+                    if (vn < 1 || vn > 65535) throw new SdError(SdResult.INVALID_PARMS, "vnodes " + vn);
+                    sheep.driver().updateNode(state.self().withVnodes(vn)); // every node: a new epoch, objects move
                 }
                 case Opcodes.GET_VNODES -> {
                     int vn = 0;

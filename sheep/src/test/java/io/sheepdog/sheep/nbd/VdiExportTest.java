@@ -8,6 +8,7 @@ import io.netty.buffer.CompositeByteBuf;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.sheepdog.client.SheepConnection;
+import io.sheepdog.proto.Proto;
 import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdRequest;
@@ -44,7 +45,7 @@ class VdiExportTest {
                 "info", false, true, 0, false));
         sheep.start();
         try (SheepConnection c = SheepConnection.open("127.0.0.1", port)) {
-            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(1).clusterCtime(5L << 32).flags(SdFlags.CMD_WRITE).dataLength(6);
+            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(1).clusterCtime(5L << 32).clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
             assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
             assertEquals(SdResult.SUCCESS, c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(SIZE).flags(SdFlags.CMD_WRITE)
                     .dataLength(256), Strings.fixed("disk", 256)).result());
