@@ -25,6 +25,14 @@ class MiniClusterIT {
         CommandResult bad = Commands.run(List.of(MiniCluster.repoRoot().resolve("bin/dog").toString(), "no-such-command"));
         assertNotEquals(0, bad.exitCode(), bad.toString());
         assertTrue(bad.stderr().contains("no-such-command"), "dog names the bad command on stderr: " + bad);
+
+        String sheep = MiniCluster.repoRoot().resolve("bin/sheep").toString();
+        CommandResult sheepHelp = Commands.run(List.of(sheep, "--help")).assertOk();
+        assertTrue(sheepHelp.stdout().startsWith("Usage: sheep ") && sheepHelp.stdout().contains("-V, --vnodes=N"), sheepHelp.toString());
+        assertEquals("Sheepdog daemon version 1.0.0-jvm\n", Commands.run(List.of(sheep, "-v")).assertOk().stdout());
+        CommandResult badVnodes = Commands.run(List.of(sheep, "-V", "70000", "/nonexistent"));
+        assertEquals(1, badVnodes.exitCode(), badVnodes.toString());
+        assertEquals("sheep: Invalid number of vnodes '70000': must be an integer between 1 and 65535\n", badVnodes.stderr());
     }
 
     @Test

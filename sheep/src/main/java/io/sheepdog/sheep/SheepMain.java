@@ -23,7 +23,7 @@ import picocli.CommandLine.Parameters;
  * {@code sheep [OPTIONS] STORE_DIR}: starts a Sheepdog storage daemon. Without {@code -f} it daemonizes: it starts the
  * daemon as a detached child and exits 0 once the child is listening, or 1 with the child's one-line reason.
  */
-@Command(name = "sheep", mixinStandardHelpOptions = true, version = "Sheepdog daemon version 1.0.0-jvm",
+@Command(name = "sheep", version = "Sheepdog daemon version 1.0.0-jvm",
         description = "Sheepdog storage daemon: serves the VDIs of a cluster over the Sheepdog protocol and NBD.",
         sortOptions = false)
 public final class SheepMain implements Callable<Integer> {
@@ -64,6 +64,13 @@ public final class SheepMain implements Callable<Integer> {
 
     @Option(names = {"-g", "--gateway"}, description = "gateway only: store no objects")
     boolean gateway;
+
+    // as the original: -v is the version (picocli's standard -V is --vnodes here)
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "show this help and exit")
+    boolean help;
+
+    @Option(names = {"-v", "--version"}, versionHelp = true, description = "print the version and exit")
+    boolean version;
 
     @Option(names = {"-V", "--vnodes"}, paramLabel = "N", description = "fixed number of vnodes 1..65535 (default: from the store's space); every node of the cluster needs it, and dog cluster format -V")
     String vnodes;
