@@ -33,6 +33,18 @@ class MiniClusterIT {
         CommandResult badVnodes = Commands.run(List.of(sheep, "-V", "70000", "/nonexistent"));
         assertEquals(1, badVnodes.exitCode(), badVnodes.toString());
         assertEquals("sheep: Invalid number of vnodes '70000': must be an integer between 1 and 65535\n", badVnodes.stderr());
+        CommandResult badThrottle = Commands.run(List.of(sheep, "-R", "max=5", "/nonexistent"));
+        assertEquals(1, badThrottle.exitCode(), badThrottle.toString());
+        assertTrue(badThrottle.stderr().contains("give both max=N and interval=MS"), badThrottle.toString());
+    }
+
+    @Test
+    void recoveryThrottleFromTheCommandLine() {
+        try (MiniCluster c = MiniCluster.builder().name("throttle").nodes(1).copies(1).nbd(false)
+                .sheepArgs("-R", "max=5,interval=1000", "-W").build().start()) {
+            CommandResult t = c.dog("node", "recovery", "get-throttle").assertOk();
+            assertEquals("max (5), interval (1000)\n", t.stderr(), t.toString());
+        }
     }
 
     @Test

@@ -142,6 +142,7 @@ public final class Sheep implements AutoCloseable {
             vdiOps = new VdiOps(gateway, vdis, state);
             clusterOps = new ClusterOps(this);
             recovery = new RecoveryManager(this);
+            recovery.setThrottle(opts.recoveryMax(), opts.recoveryIntervalMs());
             peer.setRecoveryHook(recovery);
             membership = new Membership(this);
             processor = new RequestProcessor(this);

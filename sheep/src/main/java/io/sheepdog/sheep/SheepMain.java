@@ -75,6 +75,12 @@ public final class SheepMain implements Callable<Integer> {
     @Option(names = {"-V", "--vnodes"}, paramLabel = "N", description = "fixed number of vnodes 1..65535 (default: from the store's space); every node of the cluster needs it, and dog cluster format -V")
     String vnodes;
 
+    @Option(names = {"-R", "--recovery"}, paramLabel = "max=N,interval=MS", description = "throttle recovery: at most N objects every MS milliseconds (as dog node recovery set-throttle)")
+    String recovery;
+
+    @Option(names = {"-W", "--wildcard-recovery"}, description = "accepted for compatibility: recovery always asks every member for its objects")
+    boolean wildcardRecovery;
+
     @Option(names = "--daemon-child", hidden = true)
     boolean daemonChild;
 
@@ -145,9 +151,26 @@ public final class SheepMain implements Callable<Integer> {
             if (gateway) throw new IllegalArgumentException("Options '-g' and '-V' can not be both specified");
             vn = parseInt(vnodes, 1, 65535, "Invalid number of vnodes '" + vnodes + "': must be an integer between 1 and 65535");
         }
+        int recMax = 0;
+        long recInterval = 0;
+        if (recovery != null) {
+            for (String kv : recovery.split(",")) {
+                String[] x = kv.split("=", 2);
+                String bad = "Invalid recovery option '" + kv + "' (max=N,interval=MS, both greater than 0)";
+                if (x.length != 2) throw new IllegalArgumentException(bad);
+                switch (x[0]) {
+                    case "max" -> recMax = parseInt(x[1], 1, Integer.MAX_VALUE, bad);
+                    case "interval" -> recInterval = parseLong(x[1], 1, Long.MAX_VALUE, bad);
+                    default -> throw new IllegalArgumentException(bad);
+                }
+            }
+            if (recMax == 0 || recInterval == 0) {
+                throw new IllegalArgumentException("Invalid recovery option '" + recovery + "': give both max=N and interval=MS");
+            }
+        }
         Path store = Path.of(dir).toAbsolutePath().normalize();
         return new SheepOptions(store, p, z, bindAddr, myAddr, cluster, foreground, pidFile, logDir == null ? store : logDir,
-                level, stdout, noSync, nbdPort, gateway, vn);
+                level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval);
     }
 
     private static int parseInt(String s, int min, int max, String msg) {

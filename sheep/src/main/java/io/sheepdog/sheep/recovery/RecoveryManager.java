@@ -312,6 +312,12 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         return b.array();
     }
 
+    /** At most {@code max} objects recovered every {@code intervalMs} milliseconds; 0 and 0: no throttle. */
+    public void setThrottle(int max, long intervalMs) {
+        throttleMax = max;
+        throttleIntervalMs = intervalMs;
+    }
+
     public void decodeThrottle(byte[] d) {
         if (d.length < 16) return;
         ByteBuffer b = ByteBuffer.wrap(d).order(ByteOrder.LITTLE_ENDIAN);
