@@ -279,7 +279,12 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
             eventThread.interrupt();
             eventThread.join(5000);
         }
-        zk.getZookeeperClient().getZooKeeper().getTestable().injectSessionExpiration();
+        org.apache.zookeeper.ZooKeeper raw = zk.getZookeeperClient().getZooKeeper();
+        // Curator must not hear of the injected expiry: it would close the handle, and a close that wins the race
+        // with the injection still reaches the server as a closeSession, which ends the session (and so the
+        // membership) at once instead of at its timeout, as a crash would
+        raw.register(event -> { });
+        raw.getTestable().injectSessionExpiration();
         zk.close();
     }
 
