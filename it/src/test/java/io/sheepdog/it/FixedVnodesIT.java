@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.sheepdog.proto.SdResult;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -27,12 +26,9 @@ class FixedVnodesIT {
             assertEquals("Need to specify the option of '-V', because there are vnode strategy of sheep is fixed in the cluster\n",
                     auto.stderr());
             c.dog("cluster", "format", "-V", "-c", "2").assertOk();
-            c.waitUntil("every node reports the cluster running", () -> {
-                for (SheepNode n : c.liveNodes()) if (c.clusterStatus(n) != SdResult.SUCCESS) return false;
-                return true;
-            });
+            c.waitUntilRunning();
             assertTrue(c.dog("cluster", "info", "-v").assertOk().stdout().contains("Cluster vnodes strategy: fixed\n"));
-            for (int i = 0; i < 3; i++) assertEquals(64, vnodesOf(c, i));
+            for (int i = 0; i < 3; i++) assertEquals(64, c.vnodesOf(c.node(i)));
 
             c.dog("vdi", "create", "v", "64M").assertOk();
             byte[] data = new byte[32 * MiB];
@@ -41,13 +37,10 @@ class FixedVnodesIT {
             int epoch = c.epoch(c.node(0));
 
             c.dogAt(c.node(1), null, "node", "vnodes", "set", "200").assertOk();
-            c.waitUntil("a new epoch on every node", () -> {
-                for (SheepNode n : c.liveNodes()) if (c.epoch(n) != epoch + 1) return false;
-                return true;
-            });
+            c.waitForEpoch(epoch + 1);
             c.waitForRecovery();
-            assertEquals(200, vnodesOf(c, 1));
-            assertEquals(64, vnodesOf(c, 0));
+            assertEquals(200, c.vnodesOf(c.node(1)));
+            assertEquals(64, c.vnodesOf(c.node(0)));
             assertArrayEquals(data, c.dogAt(c.node(2), null, "vdi", "read", "v", "0", Integer.toString(data.length))
                     .assertOk().stdoutBytes());
             assertEquals("finish check&repair v\n", c.dog("vdi", "check", "v").assertOk().stdout());
@@ -55,15 +48,5 @@ class FixedVnodesIT {
             CommandResult bad = c.dog("node", "vnodes", "set", "0");
             assertEquals(64, bad.exitCode(), bad.toString());
         }
-    }
-
-    /** The vnodes of node {@code i} in {@code dog node list -r} ("id host:port vnodes zone"). */
-    private static int vnodesOf(MiniCluster c, int i) {
-        String addr = c.node(i).address();
-        for (String line : c.dog("node", "list", "-r").assertOk().stdout().split("\n")) {
-            String[] f = line.split(" ");
-            if (f.length == 4 && f[1].equals(addr)) return Integer.parseInt(f[2]);
-        }
-        throw new AssertionError("node " + addr + " not in the node list");
     }
 }

@@ -188,12 +188,36 @@ public final class MiniCluster implements AutoCloseable {
         if (result != SdResult.SUCCESS) {
             throw new AssertionError("format through " + n + " failed: " + SdResult.name(result) + "\n" + logTails(30));
         }
+        waitUntilRunning();
+    }
+
+    /** Waits until every live node reports the cluster running (after a format through dog, say). */
+    public void waitUntilRunning() {
         waitUntil("every live node reports the cluster running", () -> {
             for (SheepNode node : liveNodes()) {
                 if (clusterStatus(node) != SdResult.SUCCESS) return false;
             }
             return true;
         });
+    }
+
+    /** Waits until every live node is at {@code epoch}. */
+    public void waitForEpoch(int epoch) {
+        waitUntil("epoch " + epoch + " on every live node", () -> {
+            for (SheepNode node : liveNodes()) {
+                if (epoch(node) != epoch) return false;
+            }
+            return true;
+        });
+    }
+
+    /** The vnodes of {@code node} in the ring, as {@code dog node list -r} shows them. */
+    public int vnodesOf(SheepNode node) {
+        for (String line : dog("node", "list", "-r").assertOk().stdout().split("\n")) {
+            String[] f = line.split(" "); // id host:port vnodes zone
+            if (f.length == 4 && f[1].equals(node.address())) return Integer.parseInt(f[2]);
+        }
+        throw new AssertionError(node + " is not in the node list");
     }
 
     /** Waits until every live node's GET_NODE_LIST reports exactly {@code n} members. */

@@ -38,17 +38,14 @@ class ReweightIT {
             c.node(2).start();
             c.waitForNodes(3);
             c.waitForRecovery();
-            int light = vnodesOf(c, 2);
-            assertTrue(light < vnodesOf(c, 0), "vnodes follow the recorded space: " + c.dog("node", "list").stdout());
+            int light = c.vnodesOf(c.node(2));
+            assertTrue(light < c.vnodesOf(c.node(0)), "vnodes follow the recorded space: " + c.dog("node", "list").stdout());
             int epoch = c.epoch(c.node(0));
 
             c.dog("cluster", "reweight").assertOk();
-            c.waitUntil("a new epoch on every node", () -> {
-                for (SheepNode n : c.liveNodes()) if (c.epoch(n) != epoch + 1) return false;
-                return true;
-            });
+            c.waitForEpoch(epoch + 1);
             c.waitForRecovery();
-            assertEquals(vnodesOf(c, 0), vnodesOf(c, 2), "node 2 weighs as much as the others again: "
+            assertEquals(c.vnodesOf(c.node(0)), c.vnodesOf(c.node(2)), "node 2 weighs as much as the others again: "
                     + c.dog("node", "list").stdout());
             assertTrue(Math.abs(StoreConfig.load(cfgFile).space - realSpace) * 100 < realSpace,
                     "the measured space is kept for the next start");
@@ -62,15 +59,5 @@ class ReweightIT {
             Thread.sleep(500);
             assertEquals(epoch + 1, c.epoch(c.node(1)));
         }
-    }
-
-    /** The vnodes of node {@code i} in {@code dog node list -r} ("id host:port vnodes zone"). */
-    private static int vnodesOf(MiniCluster c, int i) {
-        String addr = c.node(i).address();
-        for (String line : c.dog("node", "list", "-r").assertOk().stdout().split("\n")) {
-            String[] f = line.split(" ");
-            if (f.length == 4 && f[1].equals(addr)) return Integer.parseInt(f[2]);
-        }
-        throw new AssertionError("node " + addr + " not in the node list");
     }
 }

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.sheepdog.proto.SdResult;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -22,10 +21,7 @@ class StrictModeIT {
     void writesHaltWhileAZoneIsMissingAndResumeWhenItReturns() {
         try (MiniCluster c = MiniCluster.builder().name("strict").nodes(2).format(false).nbd(false).build().start()) {
             c.dog("cluster", "format", "-c", "2", "-t").assertOk();
-            c.waitUntil("every node reports the cluster running", () -> {
-                for (SheepNode n : c.liveNodes()) if (c.clusterStatus(n) != SdResult.SUCCESS) return false;
-                return true;
-            });
+            c.waitUntilRunning();
             c.dog("vdi", "create", "v", "16M").assertOk();
             byte[] a = new byte[2 * MiB];
             Arrays.fill(a, (byte) 0x11);

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.sheepdog.proto.Oids;
-import io.sheepdog.proto.SdResult;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,10 +31,7 @@ class TreeStoreIT {
     void objectsStayInTheTreeThroughWritesANodeLossAndItsReturn() throws Exception {
         try (MiniCluster c = MiniCluster.builder().name("tree").nodes(3).copies(COPIES).format(false).nbd(false).build().start()) {
             assertEquals("using backend tree store\n", c.dog("cluster", "format", "-b", "tree", "-c", "2").assertOk().stdout());
-            c.waitUntil("every node reports the cluster running", () -> {
-                for (SheepNode n : c.liveNodes()) if (c.clusterStatus(n) != SdResult.SUCCESS) return false;
-                return true;
-            });
+            c.waitUntilRunning();
             assertTrue(c.dog("cluster", "info", "-v").assertOk().stdout().contains("Cluster store: tree with 2 redundancy policy"));
 
             c.dog("vdi", "create", "t", "64M").assertOk();
