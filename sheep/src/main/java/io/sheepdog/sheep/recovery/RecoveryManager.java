@@ -62,6 +62,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         volatile long total;
         final java.util.concurrent.atomic.AtomicLong done = new java.util.concurrent.atomic.AtomicLong();
         final java.util.concurrent.atomic.AtomicLong failed = new java.util.concurrent.atomic.AtomicLong();
+        /** Objects put back from a local stale copy whose SHA-1 matched a live copy's. */
+        final java.util.concurrent.atomic.AtomicLong restored = new java.util.concurrent.atomic.AtomicLong();
         Thread thread;
 
         Run(int epoch, int prevEpoch) {
@@ -168,7 +170,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                 return;
             }
             r.phase = 2;
-            LOG.info("recovery for epoch {} finished: {} objects", r.epoch, r.done.get());
+            LOG.info("recovery for epoch {} finished: {} objects, {} of them local copies checked by hash", r.epoch,
+                    r.done.get(), r.restored.get());
             SdRequest done = SdRequest.of(Opcodes.COMPLETE_RECOVERY).objTgtEpoch(r.epoch);
             sheep.clusterOps().broadcast(done, io.sheepdog.sheep.ops.Request.NO_DATA);
         } catch (InterruptedException e) {
@@ -235,6 +238,11 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             List<Source> src = r.pending.get(oid);
             if (src == null || sheep.store().exists(oid)) return true;
             long size = sheep.gateway().sizes().of(oid);
+            if (restoredLocally(r, oid, size, src)) {
+                r.done.incrementAndGet();
+                r.pending.remove(oid);
+                return true;
+            }
             for (Source s : src) {
                 byte[] data;
                 if (s.node.nid().equals(sheep.state().self().nid())) {
@@ -262,6 +270,31 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             r.inProgress.remove(oid);
             synchronized (mark) { mark.notifyAll(); }
         }
+    }
+
+    /**
+     * SHEEP-DAEMON.md §7 step 3: when this node still has a stale copy of {@code oid} (it was away, or the object
+     * moved off and back), ask a live copy's holder for its SHA-1 first; if they are the same, the stale copy goes
+     * back in place by a rename, and no data crosses the network or is written again. A node returning after a
+     * short absence so gets back most of its objects at the cost of reading them once.
+     */
+    private boolean restoredLocally(Run r, long oid, long size, List<Source> src) throws IOException {
+        NodeId self = sheep.state().self().nid();
+        boolean haveStale = false;
+        SdNode live = null;
+        for (Source s : src) {
+            if (s.node.nid().equals(self)) haveStale = true;
+            else if (!s.stale && live == null) live = s.node;
+        }
+        if (!haveStale || live == null) return false;
+        byte[] mine = sheep.store().staleSha1(oid, size);
+        if (mine == null) return false;
+        SdRequest ask = SdRequest.of(Opcodes.GET_HASH).epoch(r.epoch).objOid(oid).objTgtEpoch(r.prevEpoch);
+        Reply rep = sheep.gateway().send(live, ask, null);
+        if (rep.result() != SdResult.SUCCESS || !java.util.Arrays.equals(mine, rep.header().hashDigest())) return false;
+        if (!sheep.store().restoreStale(oid)) return false;
+        r.restored.incrementAndGet();
+        return true;
     }
 
     /** A request touches {@code oid}: if it is waiting to be recovered here, recover it now. */

@@ -433,25 +433,60 @@ public final class FileObjectStore implements ObjectStore {
         }
     }
 
-    @Override
-    public byte[] readStale(long oid, int epoch, long offset, int len) throws IOException {
-        Path p = null;
+    /** The stale copy of {@code oid} kept at {@code epoch}, or the newest one if {@code epoch} is 0 or has none. */
+    private Path stalePath(long oid, int epoch) throws IOException {
         if (epoch > 0) {
             Path c = staleDir.resolve(Oids.fileName(oid) + "." + epoch);
-            if (Files.exists(c)) p = c;
+            if (Files.exists(c)) return c;
         }
-        if (p == null) {
-            int best = -1;
-            String prefix = Oids.fileName(oid) + ".";
-            try (DirectoryStream<Path> ds = Files.newDirectoryStream(staleDir, prefix + "*")) {
-                for (Path c : ds) {
-                    try {
-                        int e = Integer.parseInt(c.getFileName().toString().substring(prefix.length()));
-                        if (e > best) { best = e; p = c; }
-                    } catch (NumberFormatException ignored) { }
-                }
+        Path p = null;
+        int best = -1;
+        String prefix = Oids.fileName(oid) + ".";
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(staleDir, prefix + "*")) {
+            for (Path c : ds) {
+                try {
+                    int e = Integer.parseInt(c.getFileName().toString().substring(prefix.length()));
+                    if (e > best) { best = e; p = c; }
+                } catch (NumberFormatException ignored) { }
             }
         }
+        return p;
+    }
+
+    @Override
+    public byte[] staleSha1(long oid, long size) throws IOException {
+        Path p = stalePath(oid, 0);
+        if (p == null) return null;
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
+            return sha1Of(ch, size);
+        } catch (NoSuchFileException e) {
+            return null; // purged meanwhile
+        }
+    }
+
+    @Override
+    public boolean restoreStale(long oid) throws IOException {
+        ReentrantReadWriteLock l = lockOf(oid);
+        l.writeLock().lock();
+        try {
+            Path target = path(oid);
+            Path p = stalePath(oid, 0);
+            if (p == null || Files.exists(target)) return false;
+            try {
+                Files.move(p, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (NoSuchFileException e) {
+                return false; // purged meanwhile
+            }
+            if (sync) syncDir(target.getParent());
+            return true;
+        } finally {
+            l.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public byte[] readStale(long oid, int epoch, long offset, int len) throws IOException {
+        Path p = stalePath(oid, epoch);
         if (p == null) return null;
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
             byte[] out = new byte[len];

@@ -39,6 +39,15 @@ public interface ObjectStore extends AutoCloseable {
     /** Reads a stale copy kept at {@code epoch} or, if {@code epoch} is 0, the newest stale copy; null if none. */
     byte[] readStale(long oid, int epoch, long offset, int len) throws IOException;
 
+    /** SHA-1 of the newest stale copy of {@code oid} (size {@code size}, zero-extended); null if there is none. */
+    byte[] staleSha1(long oid, long size) throws IOException;
+
+    /**
+     * Puts the newest stale copy of {@code oid} back in place as the object (a rename: no data is copied). False if
+     * there is no stale copy or the object exists.
+     */
+    boolean restoreStale(long oid) throws IOException;
+
     /** Oids of the stale copies (any epoch). */
     List<Long> listStale() throws IOException;
 
