@@ -24,8 +24,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The file store: one file per object, named {@code %016x}, under {@code obj/} ("plain" layout) or in its
- * subdirectories ("tree" layout, see {@link Layout}); stale copies under {@code obj/.stale/<oid>.<epoch>}. Creation goes through {@code <oid>.tmp} and an atomic rename, so a crash never
- * leaves a half-made object. Writes are made durable with fdatasync, batched per file: a writer whose bytes were
+ * subdirectories ("tree" layout, see {@link Layout}); stale copies under {@code obj/.stale/<oid>.<epoch>}. Creation
+ * goes through {@code <oid>.tmp} and an atomic rename, so a crash never leaves a half-made object. Writes are made durable with fdatasync, batched per file: a writer whose bytes were
  * covered by a sync another writer started after them does not sync again (group commit).
  */
 public final class FileObjectStore implements ObjectStore {
