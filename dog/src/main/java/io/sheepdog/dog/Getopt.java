@@ -13,9 +13,10 @@ import java.util.Map;
  * <p>Hand-written rather than picocli (measured 2026-12-05, JDK 25, AOT cache on, {@code -Xint}): picocli 4.7.7's
  * jar is Java 5 bytecode (class version 49), which the AOT cache cannot keep linked, so building one subcommand's
  * spec and parsing costs ~80 ms (110-150 ms for the whole command tree), most of a {@code dog node list} (112 ms).
- * Compiled from its source for Java 25 the one-subcommand parse costs ~6 ms, but its parser then differs from getopt_long where scripts see it: a lone empty argument
- * is dropped ({@code dog vdi delete ''} would lose its operand), the long-option abbreviation matcher throws on an
- * argument that is empty or a lone {@code -}, and its messages are not glibc's.
+ * Compiled from its source for Java 25 the one-subcommand parse costs ~6 ms, but its parser then differs from
+ * getopt_long where scripts see it: a lone empty argument is dropped ({@code dog vdi delete ''} would lose its
+ * operand), the long-option abbreviation matcher throws on an argument that is empty or a lone {@code -}, and its
+ * messages are not glibc's.
  */
 final class Getopt {
     private Getopt() {}

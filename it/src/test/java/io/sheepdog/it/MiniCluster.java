@@ -211,6 +211,23 @@ public final class MiniCluster implements AutoCloseable {
         });
     }
 
+    /**
+     * {@code dog node stat -r} at {@code node}: [0] the numbers of its Client line, [1] those of its Peer line, in
+     * the order of the header (Active, Total, Write, Read, Remove, Flush, All WR, All RD).
+     */
+    public long[][] nodeStat(SheepNode node) {
+        String[] lines = dogAt(node, null, "node", "stat", "-r").assertOk().stdout().split("\n");
+        if (lines.length != 2) throw new AssertionError("node stat of " + node + ": " + String.join("\n", lines));
+        long[][] out = new long[2][];
+        for (int k = 0; k < 2; k++) {
+            String[] f = lines[k].split("\t");
+            if (!f[0].equals(k == 0 ? "Client" : "Peer")) throw new AssertionError("node stat of " + node + ": " + lines[k]);
+            out[k] = new long[f.length - 1];
+            for (int j = 1; j < f.length; j++) out[k][j - 1] = Long.parseLong(f[j]);
+        }
+        return out;
+    }
+
     /** The vnodes of {@code node} in the ring, as {@code dog node list -r} shows them. */
     public int vnodesOf(SheepNode node) {
         for (String line : dog("node", "list", "-r").assertOk().stdout().split("\n")) {

@@ -51,7 +51,6 @@ class ReturningNodeIT {
     }
 
     private static long peerReads(MiniCluster c, int node) {
-        String[] lines = c.dogAt(c.node(node), null, "node", "stat", "-r").assertOk().stdout().split("\n");
-        return Long.parseLong(lines[1].split("\t")[1 + PEER_READ]);
+        return c.nodeStat(c.node(node))[1][PEER_READ];
     }
 }

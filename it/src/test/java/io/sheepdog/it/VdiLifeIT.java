@@ -559,17 +559,8 @@ class VdiLifeIT {
 
     /** {@code dog node stat -r} of every node: [node][0] its Client line, [node][1] its Peer line, numbers only. */
     private static long[][][] nodeStats(MiniCluster c) {
-        long[][][] all = new long[c.nodes().size()][2][];
-        for (int i = 0; i < all.length; i++) {
-            String[] lines = c.dogAt(c.node(i), null, "node", "stat", "-r").assertOk().stdout().split("\n");
-            assertEquals(2, lines.length, String.join("\n", lines));
-            for (int k = 0; k < 2; k++) {
-                String[] f = lines[k].split("\t");
-                assertEquals(k == 0 ? "Client" : "Peer", f[0], lines[k]);
-                all[i][k] = new long[f.length - 1];
-                for (int j = 1; j < f.length; j++) all[i][k][j - 1] = Long.parseLong(f[j]);
-            }
-        }
+        long[][][] all = new long[c.nodes().size()][][];
+        for (int i = 0; i < all.length; i++) all[i] = c.nodeStat(c.node(i));
         return all;
     }
 

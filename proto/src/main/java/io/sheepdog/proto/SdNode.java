@@ -14,6 +14,8 @@ public record SdNode(NodeId nid, int nrVnodes, long zone, long space) implements
 
     public SdNode withVnodes(int v) { return new SdNode(nid, v, zone, space); }
 
+    public SdNode withSpace(long s) { return new SdNode(nid, nrVnodes, zone, s); }
+
     public boolean isGateway() { return nrVnodes == 0 && space == 0; }
 
     public void encode(ByteBuffer b) {

@@ -117,8 +117,7 @@ public final class Sheep implements AutoCloseable {
             long zone = opts.zone() >= 0 ? opts.zone() : nid.defaultZone();
             int vnodes = opts.gateway() ? 0 : opts.fixedVnodes() ? opts.vnodes() : Proto.DEFAULT_VNODES;
             SdNode self = new SdNode(nid, vnodes, zone, opts.gateway() ? 0 : config.space);
-            if (config.ctime != 0 && !opts.gateway()
-                    && ((config.flags & Proto.CLUSTER_FLAG_AUTO_VNODES) == 0) != opts.fixedVnodes()) {
+            if (config.ctime != 0 && !vnodesStrategyIs(config.flags)) {
                 throw new IOException("Designation of before a restart and a vnodes option is different: the cluster was "
                         + "formatted with " + (opts.fixedVnodes() ? "auto vnodes (start without -V)" : "fixed vnodes (start with -V)"));
             }
@@ -263,10 +262,18 @@ public final class Sheep implements AutoCloseable {
             LOG.info("store space {} -> {} bytes: updating this node's weight", self.space(), now);
             config.space = now;
             saveConfig(false);
-            driver.updateNode(new SdNode(self.nid(), self.nrVnodes(), self.zone(), now));
+            driver.updateNode(self.withSpace(now));
         } catch (IOException e) {
             LOG.error("cannot measure the store's space: {}", e.toString());
         }
+    }
+
+    /**
+     * Whether a formatted cluster with {@code clusterFlags} uses this node's vnodes strategy: fixed vnodes if and only
+     * if it was started with -V (a gateway has no vnodes, so any strategy suits it).
+     */
+    public boolean vnodesStrategyIs(int clusterFlags) {
+        return opts.gateway() || ((clusterFlags & Proto.CLUSTER_FLAG_AUTO_VNODES) == 0) == opts.fixedVnodes();
     }
 
     public synchronized void saveConfig(boolean shutdown) throws IOException {

@@ -123,9 +123,7 @@ public final class SheepMain implements Callable<Integer> {
         String level = "info";
         boolean stdout = false;
         if (log != null) {
-            for (String kv : log.split(",")) {
-                String[] x = kv.split("=", 2);
-                if (x.length != 2) throw new IllegalArgumentException("Invalid log option '" + kv + "' (dir=D,level=L,dst=stdout)");
+            for (String[] x : keyValues(log, kv -> "Invalid log option '" + kv + "' (dir=D,level=L,dst=stdout)")) {
                 switch (x[0]) {
                     case "dir" -> logDir = Path.of(x[1]);
                     case "level" -> level = x[1];
@@ -154,10 +152,10 @@ public final class SheepMain implements Callable<Integer> {
         int recMax = 0;
         long recInterval = 0;
         if (recovery != null) {
-            for (String kv : recovery.split(",")) {
-                String[] x = kv.split("=", 2);
-                String bad = "Invalid recovery option '" + kv + "' (max=N,interval=MS, both greater than 0)";
-                if (x.length != 2) throw new IllegalArgumentException(bad);
+            java.util.function.Function<String, String> badOption =
+                    kv -> "Invalid recovery option '" + kv + "' (max=N,interval=MS, both greater than 0)";
+            for (String[] x : keyValues(recovery, badOption)) {
+                String bad = badOption.apply(x[0] + "=" + x[1]);
                 switch (x[0]) {
                     case "max" -> recMax = parseInt(x[1], 1, Integer.MAX_VALUE, bad);
                     case "interval" -> recInterval = parseLong(x[1], 1, Long.MAX_VALUE, bad);
@@ -171,6 +169,20 @@ public final class SheepMain implements Callable<Integer> {
         Path store = Path.of(dir).toAbsolutePath().normalize();
         return new SheepOptions(store, p, z, bindAddr, myAddr, cluster, foreground, pidFile, logDir == null ? store : logDir,
                 level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval);
+    }
+
+    /**
+     * The {@code key=value} pairs of a comma-separated sub-option list ({@code -l}, {@code -R}), in order; a part
+     * without '=' is refused with {@code malformed} of that part.
+     */
+    private static List<String[]> keyValues(String spec, java.util.function.Function<String, String> malformed) {
+        List<String[]> out = new ArrayList<>();
+        for (String kv : spec.split(",")) {
+            String[] x = kv.split("=", 2);
+            if (x.length != 2) throw new IllegalArgumentException(malformed.apply(kv));
+            out.add(x);
+        }
+        return out;
     }
 
     private static int parseInt(String s, int min, int max, String msg) {

@@ -22,20 +22,12 @@ public record SheepOptions(
         int recoveryMax,      // -R max=N,interval=MS: at most N objects recovered per interval (0: no throttle)
         long recoveryIntervalMs) {
 
-    /** Auto vnodes. */
+    /** Auto vnodes, no recovery throttle. */
     public SheepOptions(Path storeDir, int port, long zone, String bindAddr, String myAddr, String cluster,
                         boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
                         boolean noSync, int nbdPort, boolean gateway) {
         this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
                 nbdPort, gateway, 0, 0, 0);
-    }
-
-    /** Auto vnodes or fixed ones, no recovery throttle. */
-    public SheepOptions(Path storeDir, int port, long zone, String bindAddr, String myAddr, String cluster,
-                        boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
-                        boolean noSync, int nbdPort, boolean gateway, int vnodes) {
-        this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
-                nbdPort, gateway, vnodes, 0, 0);
     }
 
     public boolean fixedVnodes() { return vnodes > 0; }

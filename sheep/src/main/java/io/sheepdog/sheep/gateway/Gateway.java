@@ -221,12 +221,12 @@ public final class Gateway {
         long deadline = System.currentTimeMillis() + RETRY_DEADLINE_MS;
         while (true) {
             ClusterView v = usableView();
-            List<SdNode> targets = v.ring().targets(oid, copiesOf(oid, copies, v));
+            int want = wantedCopies(oid, copies);
+            List<SdNode> targets = v.ring().targets(oid, v.ring().effectiveCopies(want));
             if (targets.isEmpty()) throw new SdError(SdResult.HALT);
             if (peerOp != Opcodes.REMOVE_PEER && (state.flags & Proto.CLUSTER_FLAG_STRICT) != 0) {
                 // a strict cluster (dog cluster format -t) writes every copy or nothing: with fewer zones than
                 // copies it halts writes instead of storing fewer copies until recovery
-                int want = wantedCopies(oid, copies);
                 if (v.ring().nrZones() < want) {
                     throw new SdError(SdResult.HALT, String.format("%s %016x: %d zones for %d copies in a strict cluster",
                             Opcodes.name(peerOp), oid, v.ring().nrZones(), want));

@@ -89,8 +89,7 @@ public final class Membership implements ClusterListener {
         boolean wasMemberOfLatest = false;
         for (SdNode n : c.nodes) if (n.nid().equals(state.self().nid())) wasMemberOfLatest = true;
         int myOldEpoch = state.epoch();
-        if (me && c.ctime != 0 && !sheep.options().gateway()
-                && ((c.flags & Proto.CLUSTER_FLAG_AUTO_VNODES) == 0) != sheep.options().fixedVnodes()) {
+        if (me && c.ctime != 0 && !sheep.vnodesStrategyIs(c.flags)) {
             LOG.error("refusing to join: the cluster uses {} vnodes and this node was started {} -V",
                     sheep.options().fixedVnodes() ? "auto" : "fixed", sheep.options().fixedVnodes() ? "with" : "without");
             sheep.fatal("the cluster's vnodes strategy is not this node's");
@@ -306,7 +305,7 @@ public final class Membership implements ClusterListener {
     private int format(SdRequest h, byte[] data) {
         String store = io.sheepdog.sheep.vdi.VdiOps.nameOf(data, 0);
         if (store.isEmpty()) store = "plain";
-        if (!store.equals("plain") && !store.equals("tree")) return SdResult.NO_STORE;
+        if (io.sheepdog.sheep.store.FileObjectStore.Layout.ofDriver(store) == null) return SdResult.NO_STORE;
         if (h.clusterCopyPolicy() != 0) return SdResult.NO_SUPPORT; // erasure coding is not implemented
         // VID recycling and full-disk avoidance are not implemented: refuse them rather than ignore them
         if ((h.clusterFlags() & (Proto.CLUSTER_FLAG_RECYCLE_VID | Proto.CLUSTER_FLAG_AVOID_DISKFULL)) != 0) return SdResult.NO_SUPPORT;

@@ -34,6 +34,9 @@ public final class NodeState {
     /** Whether each node's vnodes follow its space (the default) rather than being fixed by sheep -V. */
     public boolean autoVnodes() { return (flags & Proto.CLUSTER_FLAG_AUTO_VNODES) != 0; }
 
+    /** {@code nodes} with the vnodes the ring gives them: computed from their space, or as each node was started. */
+    public List<SdNode> ringVnodes(List<SdNode> nodes) { return autoVnodes() ? VnodeRing.autoVnodes(nodes) : nodes; }
+
     /** This node's own record after a change of its space or vnodes (reweight). */
     public void setSelf(SdNode n) {
         if (!n.nid().equals(self.nid())) throw new IllegalArgumentException(n + " is not " + self);
@@ -50,7 +53,7 @@ public final class NodeState {
 
     public synchronized void setView(int status, int epoch, List<SdNode> epochNodes, List<SdNode> members) {
         List<SdNode> en = List.copyOf(epochNodes);
-        List<SdNode> withVnodes = autoVnodes() ? VnodeRing.autoVnodes(en) : en;
+        List<SdNode> withVnodes = ringVnodes(en);
         view = new ClusterView(status, epoch, withVnodes, List.copyOf(members), VnodeRing.build(withVnodes));
         notifyAll();
     }

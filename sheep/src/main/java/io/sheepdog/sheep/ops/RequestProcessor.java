@@ -164,8 +164,7 @@ public final class RequestProcessor {
                 }
                 case Opcodes.DISCARD_OBJ -> discard(h.objOid());
                 case Opcodes.GET_NODE_LIST -> {
-                    List<SdNode> nodes = new ArrayList<>(state.view().members());
-                    if (state.autoVnodes()) nodes = io.sheepdog.proto.VnodeRing.autoVnodes(nodes);
+                    List<SdNode> nodes = new ArrayList<>(state.ringVnodes(state.view().members()));
                     nodes.sort(null);
                     rsp.nodeNrNodes(nodes.size());
                     out = SdNode.encodeAll(nodes);
@@ -303,12 +302,11 @@ public final class RequestProcessor {
                 r.drvName = state.defaultStore;
                 first = false;
             }
-            r.nodes = io.sheepdog.proto.VnodeRing.autoVnodes(r.nodes);
+            r.nodes = state.ringVnodes(r.nodes);
             r.encode(b, nodesNr);
         }
         return b.array();
     }
-
 
     private void repair(SdRequest h) throws SdError, IOException {
         long oid = h.forwOid();

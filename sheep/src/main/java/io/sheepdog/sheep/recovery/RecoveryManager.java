@@ -354,8 +354,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     public void decodeThrottle(byte[] d) {
         if (d.length < 16) return;
         ByteBuffer b = ByteBuffer.wrap(d).order(ByteOrder.LITTLE_ENDIAN);
-        throttleMax = b.getInt(0);
-        throttleIntervalMs = b.getLong(8);
+        setThrottle(b.getInt(0), b.getLong(8));
     }
 
     public boolean inRecovery() { return current != null; }

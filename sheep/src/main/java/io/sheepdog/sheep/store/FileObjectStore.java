@@ -25,8 +25,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The file store: one file per object, named {@code %016x}, under {@code obj/} ("plain" layout) or in its
  * subdirectories ("tree" layout, see {@link Layout}); stale copies under {@code obj/.stale/<oid>.<epoch>}. Creation
- * goes through {@code <oid>.tmp} and an atomic rename, so a crash never leaves a half-made object. Writes are made durable with fdatasync, batched per file: a writer whose bytes were
- * covered by a sync another writer started after them does not sync again (group commit).
+ * goes through {@code <oid>.tmp} and an atomic rename, so a crash never leaves a half-made object. Writes are made
+ * durable with fdatasync, batched per file: a writer whose bytes were covered by a sync another writer started after
+ * them does not sync again (group commit).
  */
 public final class FileObjectStore implements ObjectStore {
     private static final Logger LOG = LoggerFactory.getLogger(FileObjectStore.class);
@@ -41,6 +42,8 @@ public final class FileObjectStore implements ObjectStore {
     /** The tree layout's directories: inode, vmstate and attribute objects; the others by the low byte of their VID. */
     private final Path metaDir;
     private final Path[] vidDirs = new Path[256];
+    /** metaDir and the vidDirs: where the tree layout keeps object files. */
+    private final List<Path> treeDirs;
     private volatile Layout layout = Layout.PLAIN;
     private final boolean sync;
     private final ReentrantReadWriteLock[] stripes = new ReentrantReadWriteLock[STRIPES];
@@ -90,6 +93,9 @@ public final class FileObjectStore implements ObjectStore {
         this.staleDir = objDir.resolve(".stale");
         this.metaDir = objDir.resolve("meta");
         for (int i = 0; i < vidDirs.length; i++) vidDirs[i] = objDir.resolve(String.format("%02x", i));
+        List<Path> tree = new ArrayList<>(List.of(vidDirs));
+        tree.addFirst(metaDir);
+        this.treeDirs = List.copyOf(tree);
         this.sync = sync;
         Files.createDirectories(staleDir);
         for (int i = 0; i < STRIPES; i++) stripes[i] = new ReentrantReadWriteLock();
@@ -148,27 +154,21 @@ public final class FileObjectStore implements ObjectStore {
                     + layout.name().toLowerCase(java.util.Locale.ROOT) + " layout");
         }
         if (l == Layout.TREE) {
-            Files.createDirectories(metaDir);
-            for (Path d : vidDirs) Files.createDirectories(d);
+            for (Path d : treeDirs) Files.createDirectories(d);
         }
         layout = l;
     }
 
     /** The directories that hold object files under the current layout. */
     private List<Path> objectDirs() {
-        if (layout == Layout.PLAIN) return List.of(dir);
-        List<Path> out = new ArrayList<>(1 + vidDirs.length);
-        out.add(metaDir);
-        out.addAll(List.of(vidDirs));
-        return out;
+        return layout == Layout.PLAIN ? List.of(dir) : treeDirs;
     }
 
     /** Every directory that holds object files under either layout and exists. */
     private List<Path> allObjectDirs() {
         List<Path> out = new ArrayList<>();
         out.add(dir);
-        if (Files.isDirectory(metaDir)) out.add(metaDir);
-        for (Path d : vidDirs) if (Files.isDirectory(d)) out.add(d);
+        for (Path d : treeDirs) if (Files.isDirectory(d)) out.add(d);
         return out;
     }
 
