@@ -259,13 +259,17 @@ section() {
 }
 
 # ---- free ports (picked up front in the main shell, so sections in subshells cannot collide) ----
+# Ports come from below the kernel's ephemeral range: a port picked inside it can be taken by any outgoing
+# connection (the nodes' own connections to each other, say) before the daemon that was meant to get it binds it.
 TAKEN=" "
+EPHEMERAL_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+((EPHEMERAL_LOW > 12000)) || EPHEMERAL_LOW=32768
 pick_port() {
     local p _
     for _ in {1..500}; do
-        p=$((20000 + RANDOM % 30000))
+        p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
         [[ $TAKEN == *" $p "* ]] && continue
-        [[ -z $(ss -Htln "sport = :$p" 2>/dev/null) ]] || continue
+        [[ -z $(ss -Htan "sport = :$p" 2>/dev/null) ]] || continue
         TAKEN+="$p "
         PICKED=$p
         return 0

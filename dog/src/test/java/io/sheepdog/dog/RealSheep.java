@@ -28,9 +28,20 @@ final class RealSheep implements AutoCloseable {
     }
 
     static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return s.getLocalPort();
+        // Below the kernel's ephemeral range (32768 and up by default): a port found by binding port 0 lies inside
+        // it, and an outgoing connection can take it before the sheep it was meant for binds it.
+        java.util.concurrent.ThreadLocalRandom rnd = java.util.concurrent.ThreadLocalRandom.current();
+        for (int attempt = 0; attempt < 500; attempt++) {
+            int port = rnd.nextInt(10000, 32768);
+            try (ServerSocket s = new ServerSocket()) {
+                s.setReuseAddress(false);
+                s.bind(new java.net.InetSocketAddress("0.0.0.0", port));
+                return port;
+            } catch (IOException e) {
+                // taken; try another
+            }
         }
+        throw new IOException("no free port in 10000..32767");
     }
 
     /**

@@ -10,27 +10,30 @@ import java.util.HashSet;
 import java.util.Set;
 
 /**
- * Free TCP ports on the loopback interface. A port is found by binding port 0; ports already handed out in this JVM
- * are never handed out again, so the nodes of one cluster (which bind only later) cannot be given the same one.
+ * Free TCP ports on the loopback interface. Ports come from below the kernel's ephemeral range: a port found by
+ * binding port 0 lies inside it, and any outgoing connection (the nodes' own connections to each other, say) can
+ * take it before the sheep it was meant for binds it. Ports already handed out in this JVM are never handed out
+ * again, so the nodes of one cluster (which bind only later) cannot be given the same one.
  */
 public final class Ports {
     private static final Set<Integer> HANDED_OUT = new HashSet<>();
+    private static final int LOWEST = 10000;
 
     private Ports() {}
 
-    public static synchronized int free() {
-        for (int attempt = 0; attempt < 100; attempt++) {
-            int port;
-            try (ServerSocket s = new ServerSocket()) {
-                s.setReuseAddress(false);
-                s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-                port = s.getLocalPort();
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot find a free port", e);
-            }
-            if (HANDED_OUT.add(port)) return port;
+    public static int free() {
+        return freeIn(LOWEST, ephemeralLow() - 1);
+    }
+
+    /** The first port of the kernel's ephemeral range (32768 if it cannot be read or leaves no room below it). */
+    static int ephemeralLow() {
+        try {
+            String range = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/sys/net/ipv4/ip_local_port_range"));
+            int low = Integer.parseInt(range.trim().split("\\s+")[0]);
+            return low > LOWEST + 2000 ? low : 32768;
+        } catch (IOException | RuntimeException e) {
+            return 32768;
         }
-        throw new IllegalStateException("no free port after 100 attempts");
     }
 
     /**

@@ -15,6 +15,7 @@ import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResult;
 import io.sheepdog.proto.Strings;
+import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -34,7 +35,20 @@ class SheepCoreTest {
     int port;
 
     static int freePort() throws Exception {
-        try (ServerSocket s = new ServerSocket(0)) { return s.getLocalPort(); }
+        // Below the kernel's ephemeral range (32768 and up by default): a port found by binding port 0 lies inside
+        // it, and an outgoing connection can take it before the sheep it was meant for binds it.
+        java.util.concurrent.ThreadLocalRandom rnd = java.util.concurrent.ThreadLocalRandom.current();
+        for (int attempt = 0; attempt < 500; attempt++) {
+            int port = rnd.nextInt(10000, 32768);
+            try (ServerSocket s = new ServerSocket()) {
+                s.setReuseAddress(false);
+                s.bind(new java.net.InetSocketAddress("0.0.0.0", port));
+                return port;
+            } catch (IOException e) {
+                // taken; try another
+            }
+        }
+        throw new IOException("no free port in 10000..32767");
     }
 
     @BeforeEach void start() throws Exception {
