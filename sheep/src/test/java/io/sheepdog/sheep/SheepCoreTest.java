@@ -15,8 +15,6 @@ import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResult;
 import io.sheepdog.proto.Strings;
-import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -35,20 +33,7 @@ class SheepCoreTest {
     int port;
 
     static int freePort() throws Exception {
-        // Below the kernel's ephemeral range (32768 and up by default): a port found by binding port 0 lies inside
-        // it, and an outgoing connection can take it before the sheep it was meant for binds it.
-        java.util.concurrent.ThreadLocalRandom rnd = java.util.concurrent.ThreadLocalRandom.current();
-        for (int attempt = 0; attempt < 500; attempt++) {
-            int port = rnd.nextInt(10000, 32768);
-            try (ServerSocket s = new ServerSocket()) {
-                s.setReuseAddress(false);
-                s.bind(new java.net.InetSocketAddress("0.0.0.0", port));
-                return port;
-            } catch (IOException e) {
-                // taken; try another
-            }
-        }
-        throw new IOException("no free port in 10000..32767");
+        return TestPorts.free();
     }
 
     @BeforeEach void start() throws Exception {

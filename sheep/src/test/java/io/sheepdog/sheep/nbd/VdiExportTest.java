@@ -16,7 +16,6 @@ import io.sheepdog.proto.SdResult;
 import io.sheepdog.proto.Strings;
 import io.sheepdog.sheep.Sheep;
 import io.sheepdog.sheep.SheepOptions;
-import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,8 +38,7 @@ class VdiExportTest {
 
     @BeforeEach
     void start() throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) { port = s.getLocalPort(); }
+        int port = io.sheepdog.sheep.TestPorts.free();
         sheep = new Sheep(new SheepOptions(dir.resolve("store"), port, 0, "127.0.0.1", null, "solo", true, null, dir,
                 "info", false, true, 0, false));
         sheep.start();

@@ -2,7 +2,6 @@ package io.sheepdog.sheep.cluster.zookeeper;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,9 +25,7 @@ public final class ZooKeeperServerProcess implements AutoCloseable {
 
     public synchronized void start() throws Exception {
         if (port == 0) {
-            try (ServerSocket s = new ServerSocket(0)) {
-                port = s.getLocalPort();
-            }
+            port = io.sheepdog.sheep.TestPorts.free();
             Files.createDirectories(dir);
             Files.writeString(dir.resolve("zoo.cfg"), String.join("\n",
                     "tickTime=1000",
