@@ -1,6 +1,7 @@
 package io.sheepdog.sheep.gateway;
 
 import io.sheepdog.client.Reply;
+import io.sheepdog.proto.ErasureCode;
 import io.sheepdog.proto.Inode;
 import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.Oids;
@@ -27,6 +28,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,7 +44,7 @@ public final class Gateway {
      * How long a request keeps retrying through membership changes before it fails. The system properties
      * ({@code -Dsheepdog.retryDeadlineMs}, {@code -Dsheepdog.peerTimeoutMs}) let tests of hung peers use seconds.
      */
-    private static final long RETRY_DEADLINE_MS = Long.getLong("sheepdog.retryDeadlineMs", 60_000);
+    static final long RETRY_DEADLINE_MS = Long.getLong("sheepdog.retryDeadlineMs", 60_000);
     /** How long one peer request may go unanswered before the gateway drops the connection and retries. */
     private static final long PEER_TIMEOUT_MS = Long.getLong("sheepdog.peerTimeoutMs", 30_000);
     private static final java.util.concurrent.Executor SENDERS =
@@ -54,6 +56,7 @@ public final class Gateway {
     private final PeerPool peers;
     private final ObjectSizes sizes;
     private volatile Reclaimer reclaimer;
+    private final ErasureCodedIo erasureCoded = new ErasureCodedIo(this);
 
     public Gateway(NodeState state, VdiRegistry vdis, PeerService local, PeerPool peers, ObjectSizes sizes) {
         this.state = state;
@@ -123,6 +126,8 @@ public final class Gateway {
     // ------------------------------------------------------------------ typed API (also used inside the daemon)
 
     public byte[] read(long oid, long offset, int len) throws SdError {
+        ErasureCode ec = sizes.codeOf(oid);
+        if (ec != null) return erasureCoded.read(oid, ec, offset, len);
         long deadline = System.currentTimeMillis() + RETRY_DEADLINE_MS;
         while (true) {
             ClusterView v = usableView();
@@ -151,6 +156,11 @@ public final class Gateway {
     }
 
     public void write(long oid, long offset, byte[] data, int copies) throws SdError {
+        ErasureCode ec = sizes.codeOf(oid);
+        if (ec != null) {
+            erasureCoded.write(oid, ec, offset, data);
+            return;
+        }
         SdRequest req = new SdRequest().objOid(oid).objOffset(offset).flags(SdFlags.CMD_WRITE).dataLength(data.length);
         forwardAll(Opcodes.WRITE_PEER, req, data, copies);
     }
@@ -175,14 +185,21 @@ public final class Gateway {
             payload = base;
             off = 0;
         }
+        ErasureCode ec = sizes.codeOf(oid);
+        if (ec != null) {
+            erasureCoded.create(oid, ec, offset, data, payload == data ? null : payload);
+            return;
+        }
         SdRequest req = new SdRequest().objOid(oid).objOffset(off).flags(SdFlags.CMD_WRITE).dataLength(payload.length);
         forwardAll(Opcodes.CREATE_AND_WRITE_PEER, req, payload, copies);
     }
 
     public void remove(long oid, int copies) throws SdError {
         SdRequest req = new SdRequest().objOid(oid);
+        ErasureCode ec = sizes.codeOf(oid);
         try {
-            forwardAll(Opcodes.REMOVE_PEER, req, null, copies);
+            if (ec != null) erasureCoded.remove(oid, ec);
+            else forwardAll(Opcodes.REMOVE_PEER, req, null, copies);
         } catch (SdError e) {
             if (e.result() != SdResult.NO_OBJ) throw e;
         }
@@ -217,13 +234,26 @@ public final class Gateway {
     // ------------------------------------------------------------------ forwarding
 
     private void forwardAll(int peerOp, SdRequest template, byte[] payload, int copies) throws SdError {
+        forward(peerOp, template, wantedCopies(template.objOid(), copies), null, position -> payload);
+    }
+
+    /**
+     * Sends a peer operation to every node that holds {@code template}'s object and waits for all of them, retrying
+     * with the placement of the next epoch when membership changes. Replicated: {@code want} copies, each given
+     * the same payload. Erasure coded ({@code ec} not null): position j of the placement gets strip j, its
+     * {@code ec_index}, and {@code payloadOf(j)}.
+     */
+    void forward(int peerOp, SdRequest template, int want, ErasureCode ec, IntFunction<byte[]> payloadOf) throws SdError {
         long oid = template.objOid();
         long deadline = System.currentTimeMillis() + RETRY_DEADLINE_MS;
         while (true) {
             ClusterView v = usableView();
-            int want = wantedCopies(oid, copies);
             List<SdNode> targets = v.ring().targets(oid, v.ring().effectiveCopies(want));
             if (targets.isEmpty()) throw new SdError(SdResult.HALT);
+            if (ec != null && targets.size() < ec.dataStrips() && peerOp != Opcodes.REMOVE_PEER) {
+                throw new SdError(SdResult.HALT, String.format("%s %016x: %d zones for %d data strips",
+                        Opcodes.name(peerOp), oid, targets.size(), ec.dataStrips()));
+            }
             if (peerOp != Opcodes.REMOVE_PEER && (state.flags & Proto.CLUSTER_FLAG_STRICT) != 0) {
                 // a strict cluster (dog cluster format -t) writes every copy or nothing: with fewer zones than
                 // copies it halts writes instead of storing fewer copies until recovery
@@ -234,17 +264,26 @@ public final class Gateway {
             }
             List<CompletableFuture<Reply>> futures = new ArrayList<>(targets.size());
             SdRequest localReq = null;
-            for (SdNode t : targets) {
+            byte[] localPayload = null;
+            for (int i = 0; i < targets.size(); i++) {
+                SdNode t = targets.get(i);
+                byte[] payload = payloadOf.apply(i);
                 SdRequest req = template.copy().opcode(peerOp).protoVer(Proto.SHEEP_PROTO_VER).epoch(v.epoch())
                         .flags(template.flags() | SdFlags.CMD_FWD);
-                if (isSelf(t)) localReq = req;
-                else futures.add(sendAsync(t, req, payload));
+                if (ec != null) req.objCopyPolicy(ec.policy()).objEcIndex(i);
+                if (payload != null) req.dataLength(payload.length);
+                if (isSelf(t)) {
+                    localReq = req;
+                    localPayload = payload;
+                } else {
+                    futures.add(sendAsync(t, req, payload));
+                }
             }
             // the local copy last, once the remote ones are on their way: the request then takes as long as the
             // slowest copy, not the local one plus the remote ones
             if (localReq != null) {
                 futures.add(CompletableFuture.completedFuture(local.handle(
-                        new Request(localReq, payload == null ? Request.NO_DATA : payload, ClientInfo.INTERNAL))));
+                        new Request(localReq, localPayload == null ? Request.NO_DATA : localPayload, ClientInfo.INTERNAL))));
             }
             int err = SdResult.SUCCESS;
             boolean retry = false;
@@ -260,14 +299,14 @@ public final class Gateway {
         }
     }
 
-    private static boolean isRetryable(int res) {
+    static boolean isRetryable(int res) {
         return res == SdResult.OLD_NODE_VER || res == SdResult.NEW_NODE_VER || res == SdResult.NETWORK_ERROR
                 || res == SdResult.WAIT_FOR_FORMAT || res == SdResult.WAIT_FOR_JOIN || res == SdResult.KILLED
                 || res == SdResult.SHUTDOWN || res == SdResult.STARTUP;
     }
 
     /** Waits for the epoch after the one a failed attempt used; false if the deadline passed. */
-    private boolean awaitNextEpoch(ClusterView used, long deadline) throws SdError {
+    boolean awaitNextEpoch(ClusterView used, long deadline) throws SdError {
         long left = deadline - System.currentTimeMillis();
         if (left <= 0) return false;
         try {
@@ -280,7 +319,7 @@ public final class Gateway {
         return true;
     }
 
-    private ClusterView usableView() throws SdError {
+    ClusterView usableView() throws SdError {
         ClusterView v = state.view();
         if (v.status() == Proto.STATUS_SHUTDOWN) throw new SdError(SdResult.SHUTDOWN);
         if (v.status() == Proto.STATUS_KILLED) throw new SdError(SdResult.KILLED);
@@ -322,6 +361,12 @@ public final class Gateway {
         return await(sendAsync(t, req, payload));
     }
 
+    /** Sends a peer request without waiting: to {@code t}, or handled here if {@code t} is this node. */
+    CompletableFuture<Reply> sendAsyncOrLocal(SdNode t, SdRequest req, byte[] payload) {
+        if (isSelf(t)) return CompletableFuture.completedFuture(send(t, req, payload));
+        return sendAsync(t, req, payload);
+    }
+
     private CompletableFuture<Reply> sendAsync(SdNode t, SdRequest req, byte[] payload) {
         io.sheepdog.client.SheepConnection c;
         try {
@@ -349,7 +394,7 @@ public final class Gateway {
         return new Reply(SdResponse.replyTo(req, SdResult.NETWORK_ERROR), Request.NO_DATA);
     }
 
-    private static Reply await(CompletableFuture<Reply> f) {
+    static Reply await(CompletableFuture<Reply> f) {
         try {
             // a little longer than the timeout of sendAsync, which fails the future itself (and the connection)
             return f.get(PEER_TIMEOUT_MS + 1000, TimeUnit.MILLISECONDS);

@@ -1,6 +1,7 @@
 package io.sheepdog.sheep.gateway;
 
 import io.sheepdog.client.Reply;
+import io.sheepdog.proto.ErasureCode;
 import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdRequest;
@@ -12,6 +13,7 @@ import io.sheepdog.sheep.store.NoSpaceException;
 import io.sheepdog.sheep.store.NoSuchObjectException;
 import io.sheepdog.sheep.store.ObjectSizes;
 import io.sheepdog.sheep.store.ObjectStore;
+import io.sheepdog.sheep.store.StoreKey;
 import java.io.IOException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -61,7 +63,7 @@ public final class PeerService {
                     return new Reply(rsp.result(SdResult.NEW_NODE_VER).epoch(state.epoch()), Request.NO_DATA);
                 }
             }
-            long oid = h.objOid();
+            long oid = keyOf(h);
             byte[] out = Request.NO_DATA;
             switch (h.opcode()) {
                 case Opcodes.CREATE_AND_WRITE_PEER -> createAndWrite(oid, h.objOffset(), r.data());
@@ -77,6 +79,9 @@ public final class PeerService {
             }
             rsp.dataLength(out.length).epoch(state.epoch());
             return new Reply(rsp, out);
+        } catch (IllegalArgumentException e) {
+            LOG.warn("{}: {}", h, e.getMessage());
+            return new Reply(rsp.result(SdResult.INVALID_PARMS).epoch(state.epoch()), Request.NO_DATA);
         } catch (NoSuchObjectException e) {
             return new Reply(rsp.result(SdResult.NO_OBJ).epoch(state.epoch()), Request.NO_DATA);
         } catch (NoSpaceException e) {
@@ -89,6 +94,20 @@ public final class PeerService {
             Thread.currentThread().interrupt();
             return new Reply(rsp.result(SdResult.SYSTEM_ERROR), Request.NO_DATA);
         }
+    }
+
+    /**
+     * What the request names in the store: its oid, or with an erasure code policy (on a data or vmstate object)
+     * the strip {@code ec_index} of it.
+     */
+    public static long keyOf(SdRequest h) {
+        long oid = h.objOid();
+        int policy = h.objCopyPolicy();
+        if (policy == 0 || !ErasureCode.appliesTo(oid)) return oid;
+        if (!ErasureCode.isValidPolicy(policy) || h.objEcIndex() >= ErasureCode.of(policy).totalStrips()) {
+            throw new IllegalArgumentException(String.format("bad erasure code %#x / strip %d for %016x", policy, h.objEcIndex(), oid));
+        }
+        return StoreKey.strip(oid, h.objEcIndex());
     }
 
     private void createAndWrite(long oid, long offset, byte[] data) throws IOException, InterruptedException {

@@ -286,8 +286,13 @@ public final class Membership implements ClusterListener {
             }
             case Opcodes.REWEIGHT -> sheep.reweigh();
             case Opcodes.ALTER_CLUSTER_COPY -> {
-                state.copies = h.clusterCopies();
-                saveQuietly();
+                // an erasure-coded cluster's copies are its d+p strips: they cannot change on their own
+                if (state.copyPolicy != 0 || h.clusterCopyPolicy() != 0) {
+                    rsp.result(SdResult.NO_SUPPORT);
+                } else {
+                    state.copies = h.clusterCopies();
+                    saveQuietly();
+                }
             }
             case Opcodes.COMPLETE_RECOVERY -> sheep.recovery().onCompleted(sender, h.objTgtEpoch());
             case Opcodes.CLEANUP -> {
@@ -306,7 +311,8 @@ public final class Membership implements ClusterListener {
         String store = io.sheepdog.sheep.vdi.VdiOps.nameOf(data, 0);
         if (store.isEmpty()) store = "plain";
         if (io.sheepdog.sheep.store.FileObjectStore.Layout.ofDriver(store) == null) return SdResult.NO_STORE;
-        if (h.clusterCopyPolicy() != 0) return SdResult.NO_SUPPORT; // erasure coding is not implemented
+        int policy = h.clusterCopyPolicy();
+        if (policy != 0 && !io.sheepdog.proto.ErasureCode.isValidPolicy(policy)) return SdResult.INVALID_PARMS;
         // VID recycling and full-disk avoidance are not implemented: refuse them rather than ignore them
         if ((h.clusterFlags() & (Proto.CLUSTER_FLAG_RECYCLE_VID | Proto.CLUSTER_FLAG_AVOID_DISKFULL)) != 0) return SdResult.NO_SUPPORT;
         try {
@@ -318,7 +324,8 @@ public final class Membership implements ClusterListener {
             state.ctime = h.clusterCtime();
             state.flags = h.clusterFlags();
             state.copies = h.clusterCopies() == 0 ? Proto.DEFAULT_COPIES : h.clusterCopies();
-            state.copyPolicy = h.clusterCopyPolicy();
+            if (policy != 0) state.copies = io.sheepdog.proto.ErasureCode.of(policy).totalStrips();
+            state.copyPolicy = policy;
             state.blockSizeShift = h.clusterBlockSizeShift() == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : h.clusterBlockSizeShift();
             state.defaultStore = store;
             state.disableRecovery = false;
@@ -327,7 +334,9 @@ public final class Membership implements ClusterListener {
             sheep.epochLog().write(1, members, System.currentTimeMillis() / 1000);
             state.setView(Proto.STATUS_OK, 1, members, members);
             sheep.saveConfig(false);
-            LOG.info("cluster formatted: copies {}, store {}", state.copies, store);
+            LOG.info("cluster formatted: copies {}{}, store {}", state.copies,
+                    policy == 0 ? "" : " (erasure code " + io.sheepdog.proto.ErasureCode.dataStrips(policy) + ":"
+                            + io.sheepdog.proto.ErasureCode.parityStrips(policy) + ")", store);
             return SdResult.SUCCESS;
         } catch (IOException e) {
             LOG.error("format failed: {}", e.toString());

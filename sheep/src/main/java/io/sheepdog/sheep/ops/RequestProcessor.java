@@ -3,6 +3,7 @@ package io.sheepdog.sheep.ops;
 import io.sheepdog.client.Reply;
 import io.sheepdog.proto.ClusterInfo;
 import io.sheepdog.proto.EpochRecord;
+import io.sheepdog.proto.ErasureCode;
 import io.sheepdog.proto.Inode;
 import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.Oids;
@@ -16,6 +17,7 @@ import io.sheepdog.proto.SdResult;
 import io.sheepdog.proto.Strings;
 import io.sheepdog.sheep.Sheep;
 import io.sheepdog.sheep.node.NodeState;
+import io.sheepdog.sheep.store.StoreKey;
 import io.sheepdog.sheep.vdi.VdiOps;
 import io.sheepdog.sheep.vdi.VdiState;
 import java.io.IOException;
@@ -176,10 +178,12 @@ public final class RequestProcessor {
                 case Opcodes.STAT_RECOVERY -> out = sheep.recovery().encodeState();
                 case Opcodes.KILL_NODE -> sheep.killSoon();
                 case Opcodes.GET_OBJ_LIST -> {
-                    // plain: u64 oids of live objects. With WILDCARD (our recovery): {u64 oid, u64 stale?} pairs,
-                    // stale copies included, so a recovering node also finds objects only a stale area still has.
+                    // plain: u64 oids of live objects (an erasure-coded object once, whatever strips are here).
+                    // With WILDCARD (our recovery): {u64 store key, u64 stale?} pairs, stale copies included, so a
+                    // recovering node also finds objects only a stale area still has, and which strip each is.
                     boolean withStale = h.hasFlag(SdFlags.CMD_WILDCARD);
                     List<Long> oids = sheep.store().list();
+                    if (!withStale) oids = oids.stream().map(StoreKey::oid).distinct().toList();
                     List<Long> stale = withStale ? sheep.store().listStale() : List.of();
                     int entry = withStale ? 16 : 8;
                     long need = (long) (oids.size() + stale.size()) * entry;
@@ -203,12 +207,12 @@ public final class RequestProcessor {
                     if (out.length > want) throw new SdError(SdResult.BUFFER_SMALL);
                 }
                 case Opcodes.GET_HASH -> {
-                    long oid = h.objOid();
+                    long oid = h.objCopyPolicy() != 0 ? keyOfPeer(h) : localKey(h.objOid());
                     if (!sheep.store().exists(oid)) throw new SdError(SdResult.NO_OBJ);
                     rsp.hashDigest(sheep.store().sha1(oid, sheep.gateway().sizes().of(oid)));
                 }
                 case Opcodes.EXIST -> {
-                    if (!sheep.store().exists(h.objOid())) rsp.result(SdResult.NO_OBJ);
+                    if (!sheep.store().exists(localKey(h.objOid()))) rsp.result(SdResult.NO_OBJ);
                 }
                 case Opcodes.STAT -> out = stats.encode();
                 case Opcodes.GET_LOGLEVEL -> out = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(sheep.logLevel()).array();
@@ -228,7 +232,7 @@ public final class RequestProcessor {
                     ByteBuffer miss = ByteBuffer.allocate(r.data().length).order(ByteOrder.LITTLE_ENDIAN);
                     while (in.remaining() >= 8) {
                         long oid = in.getLong();
-                        if (!sheep.store().exists(oid)) miss.putLong(oid);
+                        if (!sheep.store().exists(localKey(oid))) miss.putLong(oid);
                     }
                     out = java.util.Arrays.copyOf(miss.array(), miss.position());
                     if (out.length > 0) rsp.result(SdResult.NO_OBJ);
@@ -306,6 +310,29 @@ public final class RequestProcessor {
             r.encode(b, nodesNr);
         }
         return b.array();
+    }
+
+    /**
+     * What this node stores for {@code oid}: the oid itself, or for an erasure-coded object the strip of this node's
+     * position in its placement (an impossible key, absent from every store, if it has none).
+     */
+    private long localKey(long oid) {
+        ErasureCode ec = sheep.gateway().sizes().codeOf(oid);
+        if (ec == null) return oid;
+        var ring = state.view().ring();
+        List<SdNode> targets = ring.targets(oid, ring.effectiveCopies(ec.totalStrips()));
+        for (int i = 0; i < targets.size(); i++) {
+            if (targets.get(i).nid().equals(state.self().nid())) return StoreKey.strip(oid, i);
+        }
+        return StoreKey.strip(oid, 30);
+    }
+
+    private static long keyOfPeer(SdRequest h) throws SdError {
+        try {
+            return io.sheepdog.sheep.gateway.PeerService.keyOf(h);
+        } catch (IllegalArgumentException e) {
+            throw new SdError(SdResult.INVALID_PARMS, e.getMessage());
+        }
     }
 
     private void repair(SdRequest h) throws SdError, IOException {

@@ -1,6 +1,7 @@
 package io.sheepdog.sheep.recovery;
 
 import io.sheepdog.client.Reply;
+import io.sheepdog.proto.ErasureCode;
 import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.Proto;
@@ -13,6 +14,7 @@ import io.sheepdog.sheep.Sheep;
 import io.sheepdog.sheep.gateway.PeerService;
 import io.sheepdog.sheep.node.ClusterView;
 import io.sheepdog.sheep.store.ObjectStore;
+import io.sheepdog.sheep.store.StoreKey;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -72,7 +74,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         }
     }
 
-    private record Source(SdNode node, boolean stale) {}
+    /** A copy of an object (or, erasure coded, one strip of it: {@code key}) that a node has. */
+    private record Source(SdNode node, boolean stale, long key) {}
 
     public void setEnabled(boolean on) {
         enabled = on;
@@ -117,25 +120,28 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             NodeId self = sheep.state().self().nid();
             ObjectStore store = sheep.store();
             // 1. what no longer belongs here becomes stale
-            for (long oid : store.list()) {
+            for (long key : store.list()) {
                 if (r.cancelled) return;
-                if (!ring.isTarget(oid, copiesOf(oid), self)) store.moveToStale(oid, r.prevEpoch);
+                if (wantedKey(ring, StoreKey.oid(key), self) != key) store.moveToStale(key, r.prevEpoch);
             }
-            // 2. who has what
+            // 2. who has what (every strip of an erasure-coded object is a source for any of its strips)
             Map<Long, List<Source>> holders = new HashMap<>();
             for (SdNode n : v.members()) {
                 if (n.nid().equals(self)) continue;
                 for (long[] e : objectList(n, r.epoch)) {
-                    holders.computeIfAbsent(e[0], k -> new ArrayList<>()).add(new Source(n, e[1] != 0));
+                    holders.computeIfAbsent(StoreKey.oid(e[0]), k -> new ArrayList<>()).add(new Source(n, e[1] != 0, e[0]));
                 }
             }
-            for (long oid : store.listStale()) holders.computeIfAbsent(oid, k -> new ArrayList<>()).add(new Source(sheep.state().self(), true));
+            for (long key : store.listStale()) {
+                holders.computeIfAbsent(StoreKey.oid(key), k -> new ArrayList<>()).add(new Source(sheep.state().self(), true, key));
+            }
             for (var en : holders.entrySet()) {
-                long oid = en.getKey();
-                if (!ring.isTarget(oid, copiesOf(oid), self) || store.exists(oid)) continue;
+                long key = wantedKey(ring, en.getKey(), self);
+                if (key == NOTHING || store.exists(key)) continue;
                 List<Source> src = en.getValue();
-                src.sort((a, b) -> Boolean.compare(a.stale, b.stale)); // live copies first
-                r.pending.put(oid, src);
+                // the very copy or strip wanted first, live before stale
+                src.sort(java.util.Comparator.comparing((Source s) -> s.key != key).thenComparing(s -> s.stale));
+                r.pending.put(key, src);
             }
             r.total = r.pending.size();
             r.phase = 1;
@@ -190,6 +196,22 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         if (throttleMax > 0 && throttleIntervalMs > 0) Thread.sleep(Math.max(1, throttleIntervalMs / throttleMax));
     }
 
+    private static final long NOTHING = -1;
+
+    /**
+     * What this node should store of {@code oid} under {@code ring}: the oid if it holds a replica, strip j if it
+     * is position j of an erasure-coded object's placement, else {@link #NOTHING}.
+     */
+    private long wantedKey(VnodeRing ring, long oid, NodeId self) {
+        ErasureCode ec = sheep.gateway().sizes().codeOf(oid);
+        if (ec == null) return ring.isTarget(oid, copiesOf(oid), self) ? oid : NOTHING;
+        List<SdNode> targets = ring.targets(oid, ring.effectiveCopies(ec.totalStrips()));
+        for (int i = 0; i < targets.size(); i++) {
+            if (targets.get(i).nid().equals(self)) return StoreKey.strip(oid, i);
+        }
+        return NOTHING;
+    }
+
     private int copiesOf(long oid) {
         var s = sheep.vdis().state(io.sheepdog.proto.Oids.vid(oid));
         int c = s != null && s.nrCopies != 0 ? s.nrCopies : (sheep.state().copies == 0 ? Proto.DEFAULT_COPIES : sheep.state().copies);
@@ -238,38 +260,77 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             List<Source> src = r.pending.get(oid);
             if (src == null || sheep.store().exists(oid)) return true;
             long size = sheep.gateway().sizes().of(oid);
+            if (StoreKey.isStrip(oid)) {
+                byte[] strip = recoverStrip(r, oid, (int) size, src);
+                if (strip == null) {
+                    LOG.warn("no source for strip {} at epoch {}", StoreKey.display(oid), r.epoch);
+                    return false;
+                }
+                sheep.store().create(oid, size, null, 0, strip);
+                r.done.incrementAndGet();
+                r.pending.remove(oid);
+                return true;
+            }
             if (restoredLocally(r, oid, size, src)) {
                 r.done.incrementAndGet();
                 r.pending.remove(oid);
                 return true;
             }
             for (Source s : src) {
-                byte[] data;
-                if (s.node.nid().equals(sheep.state().self().nid())) {
-                    data = sheep.store().readStale(oid, 0, 0, (int) size);
-                    if (data == null) continue;
-                } else {
-                    int flags = SdFlags.CMD_RECOVERY | (s.stale ? SdFlags.CMD_WILDCARD : 0);
-                    SdRequest read = SdRequest.of(Opcodes.READ_PEER).epoch(r.epoch).objOid(oid).dataLength(size)
-                            .objTgtEpoch(r.prevEpoch).flags(flags);
-                    Reply rep = sheep.gateway().send(s.node, read, null);
-                    if (rep.result() != SdResult.SUCCESS) continue;
-                    data = rep.data();
-                }
+                byte[] data = fetch(r, s, (int) size);
+                if (data == null) continue;
                 sheep.store().create(oid, size, null, 0, data);
                 r.done.incrementAndGet();
                 r.pending.remove(oid);
                 return true;
             }
-            LOG.warn("no source for object {} at epoch {}", io.sheepdog.proto.Oids.fileName(oid), r.epoch);
+            LOG.warn("no source for object {} at epoch {}", StoreKey.display(oid), r.epoch);
             return false;
         } catch (IOException e) {
-            LOG.error("recovering {} failed: {}", io.sheepdog.proto.Oids.fileName(oid), e.toString());
+            LOG.error("recovering {} failed: {}", StoreKey.display(oid), e.toString());
             return false;
         } finally {
             r.inProgress.remove(oid);
             synchronized (mark) { mark.notifyAll(); }
         }
+    }
+
+    /** The whole copy or strip {@code s} names, from this node's stale area or from its holder; null if it failed. */
+    private byte[] fetch(Run r, Source s, int size) throws IOException {
+        if (s.node.nid().equals(sheep.state().self().nid())) return sheep.store().readStale(s.key, 0, 0, size);
+        int flags = SdFlags.CMD_RECOVERY | (s.stale ? SdFlags.CMD_WILDCARD : 0);
+        SdRequest read = SdRequest.of(Opcodes.READ_PEER).epoch(r.epoch).objOid(StoreKey.oid(s.key)).dataLength(size)
+                .objTgtEpoch(r.prevEpoch).flags(flags);
+        if (StoreKey.isStrip(s.key)) {
+            ErasureCode ec = sheep.gateway().sizes().codeOf(StoreKey.oid(s.key));
+            if (ec == null) return null;
+            read.objCopyPolicy(ec.policy()).objEcIndex(StoreKey.index(s.key));
+        }
+        Reply rep = sheep.gateway().send(s.node, read, null);
+        return rep.result() == SdResult.SUCCESS && rep.data().length == size ? rep.data() : null;
+    }
+
+    /**
+     * Strip {@code key} of an erasure-coded object: copied from a node that has that very strip if one does, else
+     * rebuilt from any d other strips of the object (SHEEP-DAEMON.md §7, PROTOCOL.md §13). Null if neither works.
+     */
+    private byte[] recoverStrip(Run r, long key, int size, List<Source> src) throws IOException {
+        ErasureCode ec = sheep.gateway().sizes().codeOf(StoreKey.oid(key));
+        if (ec == null) return null;
+        byte[][] strips = new byte[ec.totalStrips()][];
+        int have = 0;
+        for (Source s : src) {
+            int i = StoreKey.index(s.key);
+            if (i < 0 || i >= strips.length || strips[i] != null) continue;
+            byte[] data = fetch(r, s, size);
+            if (data == null) continue;
+            if (s.key == key) return data;
+            strips[i] = data;
+            if (++have == ec.dataStrips()) break;
+        }
+        if (have < ec.dataStrips()) return null;
+        ec.reconstruct(strips);
+        return strips[StoreKey.index(key)];
     }
 
     /**

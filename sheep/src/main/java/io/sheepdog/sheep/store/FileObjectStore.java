@@ -182,7 +182,7 @@ public final class FileObjectStore implements ObjectStore {
         return stripes[(int) ((oid ^ (oid >>> 32)) & (STRIPES - 1))];
     }
 
-    private Path path(long oid) { return parentOf(oid).resolve(Oids.fileName(oid)); }
+    private Path path(long oid) { return parentOf(oid).resolve(StoreKey.fileName(oid)); }
 
     private Handle handle(long oid) throws IOException {
         Handle h = open.get(oid);
@@ -308,7 +308,7 @@ public final class FileObjectStore implements ObjectStore {
 
     private static IOException translate(IOException e, long oid) {
         String m = String.valueOf(e.getMessage());
-        if (m.contains("No space left") || m.contains("Disk quota")) return new NoSpaceException(Oids.fileName(oid), e);
+        if (m.contains("No space left") || m.contains("Disk quota")) return new NoSpaceException(StoreKey.fileName(oid), e);
         return e;
     }
 
@@ -318,9 +318,9 @@ public final class FileObjectStore implements ObjectStore {
         l.writeLock().lock();
         try {
             Path parent = parentOf(oid);
-            Path target = parent.resolve(Oids.fileName(oid));
+            Path target = parent.resolve(StoreKey.fileName(oid));
             if (Files.exists(target)) return false;
-            Path tmp = parent.resolve(Oids.fileName(oid) + ".tmp");
+            Path tmp = parent.resolve(StoreKey.fileName(oid) + ".tmp");
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                     StandardOpenOption.WRITE, StandardOpenOption.READ)) {
                 if (base != null) writeFully(ch, ByteBuffer.wrap(base, 0, (int) Math.min(base.length, size)), 0);
@@ -374,16 +374,17 @@ public final class FileObjectStore implements ObjectStore {
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(d)) {
                 for (Path p : ds) {
                     String n = p.getFileName().toString();
-                    if (n.length() == 16 && isHex(n)) out.add(Oids.parseFileName(n));
+                    if (n.length() >= 16 && !n.endsWith(".tmp")) {
+                        try {
+                            out.add(StoreKey.parse(n));
+                        } catch (NumberFormatException notAnObject) {
+                            // not an object file
+                        }
+                    }
                 }
             }
         }
         return out;
-    }
-
-    private static boolean isHex(String s) {
-        for (int i = 0; i < s.length(); i++) if (Character.digit(s.charAt(i), 16) < 0) return false;
-        return true;
     }
 
     @Override
@@ -427,7 +428,7 @@ public final class FileObjectStore implements ObjectStore {
             dropHandle(oid);
             Path src = path(oid);
             if (!Files.exists(src)) return;
-            Files.move(src, staleDir.resolve(Oids.fileName(oid) + "." + epoch), StandardCopyOption.REPLACE_EXISTING);
+            Files.move(src, staleDir.resolve(StoreKey.fileName(oid) + "." + epoch), StandardCopyOption.REPLACE_EXISTING);
         } finally {
             l.writeLock().unlock();
         }
@@ -436,12 +437,12 @@ public final class FileObjectStore implements ObjectStore {
     /** The stale copy of {@code oid} kept at {@code epoch}, or the newest one if {@code epoch} is 0 or has none. */
     private Path stalePath(long oid, int epoch) throws IOException {
         if (epoch > 0) {
-            Path c = staleDir.resolve(Oids.fileName(oid) + "." + epoch);
+            Path c = staleDir.resolve(StoreKey.fileName(oid) + "." + epoch);
             if (Files.exists(c)) return c;
         }
         Path p = null;
         int best = -1;
-        String prefix = Oids.fileName(oid) + ".";
+        String prefix = StoreKey.fileName(oid) + ".";
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(staleDir, prefix + "*")) {
             for (Path c : ds) {
                 try {
@@ -501,7 +502,13 @@ public final class FileObjectStore implements ObjectStore {
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(staleDir)) {
             for (Path p : ds) {
                 String n = p.getFileName().toString();
-                if (n.length() > 17 && n.charAt(16) == '.') out.add(Oids.parseFileName(n.substring(0, 16)));
+                int dot = n.lastIndexOf('.');
+                if (dot < 16) continue;
+                try {
+                    out.add(StoreKey.parse(n.substring(0, dot)));
+                } catch (NumberFormatException notAnObject) {
+                    // not a stale object file
+                }
             }
         }
         return out;

@@ -4,7 +4,8 @@ import java.io.IOException;
 import java.util.List;
 
 /**
- * The local object store of one sheep: objects named by oid, each a file. Every mutating call returns only once the
+ * The local object store of one sheep: objects named by a {@link StoreKey} (an oid, or one strip of an erasure-coded
+ * object), each a file. The {@code oid} parameters below are such keys. Every mutating call returns only once the
  * bytes are durable (unless the store was opened with sync off). Implementations must make creation atomic: a
  * crash leaves either no object or the whole new object.
  */

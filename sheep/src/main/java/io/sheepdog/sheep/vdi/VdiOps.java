@@ -131,8 +131,13 @@ public final class VdiOps {
             copies = state.copies == 0 ? Proto.DEFAULT_COPIES : state.copies;
             policy = state.copyPolicy;
         }
-        // erasure coding is not implemented: refuse it rather than silently storing d+p full replicas
-        if (policy != 0) throw new SdError(SdResult.NO_SUPPORT, "erasure coded VDIs are not supported");
+        if (policy != 0) {
+            // erasure coded: d data and p parity strips, and the inode kept in d+p replicas (PROTOCOL.md §13)
+            if (!io.sheepdog.proto.ErasureCode.isValidPolicy(policy)) {
+                throw new SdError(SdResult.INVALID_PARMS, String.format("bad erasure code policy %#x", policy));
+            }
+            copies = io.sheepdog.proto.ErasureCode.of(policy).totalStrips();
+        }
         if (copies > Proto.MAX_COPIES) throw new SdError(SdResult.INVALID_PARMS, "too many copies");
         int shift = h.vdiBlockSizeShift() == 0 ? state.blockSizeShift : h.vdiBlockSizeShift();
         if (shift < Proto.MIN_BLOCK_SIZE_SHIFT || shift > Proto.MAX_BLOCK_SIZE_SHIFT) throw new SdError(SdResult.INVALID_PARMS, "bad block size shift");

@@ -1,0 +1,172 @@
+package io.sheepdog.it;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.sheepdog.proto.Inode;
+import io.sheepdog.proto.Oids;
+import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.VnodeRing;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Erasure-coded VDIs ({@code -c d:p}, PROTOCOL.md §13) on real sheep: each data object is kept as d data and p parity
+ * strips, one per node of its placement ({@code obj/<oid>_<index>}, objectSize/d bytes); reads survive the loss of
+ * any p nodes; recovery rebuilds the strips of the nodes that are gone from the ones that are left (the original's
+ * functional tests 076 and 098).
+ */
+@ExtendWith(MiniClusterExtension.class)
+class ErasureCodeIT {
+    private static final int MiB = 1 << 20;
+
+    @Test
+    void fourPlusTwoReadsWithTwoNodesGoneAndRebuildsEveryStrip() {
+        try (MiniCluster c = MiniCluster.builder().name("ec42").nodes(6).format(false).nbd(false).build().start()) {
+            c.dog("cluster", "format", "-c", "4:2").assertOk();
+            c.waitUntilRunning();
+            String info = c.dog("cluster", "info", "-v").assertOk().stdout();
+            assertTrue(info.contains("with 4:2 redundancy policy"), info);
+            c.dog("vdi", "create", "v", "40M").assertOk();
+            String list = c.dog("vdi", "list", "-r").assertOk().stdout();
+            assertTrue(list.contains(" 4:2 "), "vdi list shows the policy: " + list);
+
+            byte[] want = new byte[40 * MiB];
+            Random rnd = new Random(42);
+            byte[] a = new byte[9 * MiB + 123];
+            rnd.nextBytes(a);
+            write(c, want, 1000, a); // unaligned at both ends, across three objects
+            assertArrayEquals(want, read(c, c.node(0)));
+            Inode inode = StoredObjects.inode(c, c.node(0), "v");
+            assertEquals(List.of(), stripProblems(c, inode, 6), "every object is 6 strips, one on each node of its placement");
+
+            // two nodes gone: still 4 = d zones, reads rebuild what the parity holds, writes go on
+            c.node(4).kill9();
+            c.node(5).kill9();
+            c.waitForNodes(4);
+            assertArrayEquals(want, read(c, c.node(1)), "reads with two strips of every object gone");
+            byte[] b = new byte[MiB + 5];
+            rnd.nextBytes(b);
+            write(c, want, 5 * MiB + 7, b);
+            c.waitForRecovery();
+            assertArrayEquals(want, read(c, c.node(2)));
+            assertEquals(List.of(), stripProblems(c, StoredObjects.inode(c, c.node(0), "v"), 4),
+                    "recovery rebuilt the strips of the new placement on the four nodes left");
+
+            // back to six: the returning nodes' positions are rebuilt and the other strips put back in place
+            c.node(4).start();
+            c.node(5).start();
+            c.waitForNodes(6);
+            c.waitForRecovery();
+            assertArrayEquals(want, read(c, c.node(5)));
+            assertEquals(List.of(), stripProblems(c, StoredObjects.inode(c, c.node(0), "v"), 6));
+
+            // fewer zones than data strips: refused with the reason, nothing read or written wrong
+            c.node(3).kill9();
+            c.node(4).kill9();
+            c.node(5).kill9();
+            c.waitForNodes(3);
+            CommandResult r = c.dog("vdi", "read", "v", "0", "4096");
+            assertNotEquals(0, r.exitCode(), r.toString());
+            assertTrue(r.stderr().contains("IO has halted as there are not enough living nodes"), r.stderr());
+        }
+    }
+
+    @Test
+    void twoPlusOneOverNbdWithUnalignedIoAndANodeKilled() {
+        Tools.require("qemu-io");
+        try (MiniCluster c = MiniCluster.builder().name("ec21").nodes(3).copies(3).build().start()) {
+            c.dog("vdi", "create", "-c", "2:1", "e", "16M").assertOk();
+            String uri = "nbd://127.0.0.1:" + c.node(0).nbdPort() + "/e";
+            qemuIo(uri, "write -P 0xab 1000 5000", "write -P 0xcd 4096 64k", "write -P 0x5a 4194000 1000");
+            qemuIo(uri, "read -P 0xab 1000 3096", "read -P 0xcd 4096 64k", "read -P 0x5a 4194000 1000",
+                    "read -P 0 0 1000", "read -P 0 4195000 4096");
+            assertTrue(c.dog("vdi", "list").assertOk().stdout().contains("2:1"));
+
+            c.node(2).kill9();
+            c.waitForNodes(2);
+            String uri1 = "nbd://127.0.0.1:" + c.node(1).nbdPort() + "/e";
+            // with 2 nodes (= d) left, every read needs both data strips or a rebuild from parity
+            qemuIo(uri1, "read -P 0xab 1000 3096", "read -P 0xcd 4096 64k", "read -P 0x5a 4194000 1000");
+            qemuIo(uri1, "write -P 0x77 70000 512");
+            c.node(2).start();
+            c.waitForNodes(3);
+            c.waitForRecovery();
+            String uri2 = "nbd://127.0.0.1:" + c.node(2).nbdPort() + "/e";
+            qemuIo(uri2, "read -P 0x77 70000 512", "read -P 0xcd 4096 64k", "read -P 0x5a 4194000 1000");
+            assertEquals(List.of(), stripProblems(c, StoredObjects.inode(c, c.node(0), "e"), 3));
+        }
+    }
+
+    private static void qemuIo(String uri, String... cmds) {
+        List<String> cmd = new ArrayList<>(List.of("qemu-io", "-f", "raw"));
+        for (String s : cmds) {
+            cmd.add("-c");
+            cmd.add(s);
+        }
+        cmd.add(uri);
+        CommandResult r = Commands.run(cmd).assertOk();
+        assertTrue(!r.stdout().contains("Pattern verification failed") && !r.stdout().contains("failed"), r.stdout());
+    }
+
+    private static void write(MiniCluster c, byte[] image, long offset, byte[] data) {
+        c.dogWithInput(data, "vdi", "write", "v", Long.toString(offset), Integer.toString(data.length)).assertOk();
+        System.arraycopy(data, 0, image, (int) offset, data.length);
+    }
+
+    private static byte[] read(MiniCluster c, SheepNode via) {
+        return c.dogAt(via, null, "vdi", "read", "v").assertOk().stdoutBytes();
+    }
+
+    /**
+     * For every allocated data object: the live nodes the ring names hold strip j at position j, of objectSize/d
+     * bytes, and no live node holds a strip elsewhere or a whole copy.
+     */
+    private static List<String> stripProblems(MiniCluster c, Inode inode, int positions) {
+        VnodeRing ring = StoredObjects.ring(c, c.liveNodes().getFirst());
+        int d = io.sheepdog.proto.ErasureCode.dataStrips(inode.copyPolicy);
+        long stripSize = (1L << inode.blockSizeShift) / d;
+        List<String> problems = new ArrayList<>();
+        int objects = 0;
+        for (int idx = 0; idx < inode.dataVdiId.length; idx++) {
+            if (inode.dataVdiId[idx] == 0) continue;
+            objects++;
+            long oid = Oids.dataOid(inode.dataVdiId[idx], idx);
+            List<SdNode> targets = ring.targets(oid, Math.min(inode.nrCopies, ring.nrZones()));
+            if (targets.size() != positions) problems.add(Oids.fileName(oid) + ": " + targets.size() + " positions");
+            for (SheepNode n : c.liveNodes()) {
+                int pos = -1;
+                for (int j = 0; j < targets.size(); j++) if (targets.get(j).nid().port() == n.port()) pos = j;
+                for (int j = 0; j < inode.nrCopies; j++) {
+                    Path f = n.storeDir().resolve("obj").resolve(Oids.fileName(oid) + "_" + j);
+                    boolean there = Files.exists(f);
+                    if (j == pos && !there) problems.add(n + " lacks " + f.getFileName());
+                    if (j != pos && there) problems.add(n + " holds " + f.getFileName() + " but is position " + pos);
+                    if (there && size(f) != stripSize) problems.add(f + " is " + size(f) + " bytes");
+                }
+                if (Files.exists(n.storeDir().resolve("obj").resolve(Oids.fileName(oid)))) {
+                    problems.add(n + " holds a whole copy of " + Oids.fileName(oid));
+                }
+            }
+        }
+        if (objects == 0) problems.add("the VDI has no data objects");
+        return problems;
+    }
+
+    private static long size(Path f) {
+        try {
+            return Files.size(f);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
