@@ -478,6 +478,23 @@ public final class SheepClient {
         return execOk(SdRequest.of(Opcodes.GET_HASH).objOid(oid).objTgtEpoch(tgtEpoch), null).header().hashDigest();
     }
 
+    /**
+     * READ_PEER of strip {@code index} of an erasure-coded object ({@code policy}) as the contacted node stores it
+     * at {@code epoch}; {@code len} bytes from the start of the strip.
+     */
+    public byte[] readStrip(long oid, int policy, int index, int len, int epoch) throws IOException {
+        SdRequest req = SdRequest.of(Opcodes.READ_PEER).epoch(epoch).objOid(oid).dataLength(len).objCopyPolicy(policy)
+                .objEcIndex(index).flags(SdFlags.CMD_FWD);
+        return execOk(req, null).data();
+    }
+
+    /** CREATE_AND_WRITE_PEER of a whole strip {@code index} of an erasure-coded object on the contacted node. */
+    public void createStrip(long oid, int policy, int index, byte[] strip, int epoch) throws IOException {
+        SdRequest req = SdRequest.of(Opcodes.CREATE_AND_WRITE_PEER).epoch(epoch).objOid(oid).dataLength(strip.length)
+                .objCopyPolicy(policy).objEcIndex(index).flags(SdFlags.CMD_WRITE | SdFlags.CMD_FWD);
+        execOk(req, strip);
+    }
+
     /** REPAIR_REPLICA: make the contacted node copy {@code oid} from {@code from}. */
     public void repairReplica(long oid, NodeId from) throws IOException {
         execOk(SdRequest.of(Opcodes.REPAIR_REPLICA).forwOid(oid).forwAddr(from.addr()).forwPort(from.port()), null);

@@ -2,6 +2,7 @@ package io.sheepdog.dog;
 
 import io.sheepdog.client.SheepClient;
 import io.sheepdog.client.SheepdogException;
+import io.sheepdog.proto.ErasureCode;
 import io.sheepdog.proto.Inode;
 import io.sheepdog.proto.Oids;
 import io.sheepdog.proto.SdNode;
@@ -23,7 +24,8 @@ import java.util.concurrent.Executors;
  * {@code vdi check}: compares the replicas of the inode and of every allocated object (SHA-1 from GET_HASH on each
  * node the placement names), takes the majority and makes the nodes that are missing the object or hold a
  * different copy fetch it from a node with the majority copy (REPAIR_REPLICA). With {@code -e} it only checks
- * that every node has the objects it should hold (OIDS_EXIST).
+ * that every node has the objects it should hold (OIDS_EXIST). Erasure-coded data objects are checked strip by strip
+ * ({@link #checkStrips}).
  */
 final class VdiCheck {
     private VdiCheck() {}
@@ -50,12 +52,12 @@ final class VdiCheck {
     /** Check and repair every object of {@code n}; prints what was fixed and "finish check&repair NAME". */
     static int repair(Ctx c, Inode n) throws IOException {
         List<Long> oids = oids(n);
-        boolean ec = n.copyPolicy != 0;
-        if (ec) {
-            c.err.println("checking the data strips of erasure coded VDI " + n.name + " is not supported yet; only its inode is checked");
-            oids = oids.subList(0, 1);
+        ErasureCode ec = n.copyPolicy != 0 ? ErasureCode.of(n.copyPolicy) : null;
+        if (ec != null && c.ring.nrZones() < ec.totalStrips()) {
+            throw DogExit.failure("ABORT: Not enough active zones for consistency-checking erasure coded VDI");
         }
         int copies = n.nrCopies;
+        int stripSize = (int) ((1L << n.blockSizeShift) / (ec == null ? 1 : ec.dataStrips()));
         Progress bar = new Progress(c.io, oids.size(), true);
         boolean trouble = false;
         try (ExecutorService exec = Executors.newVirtualThreadPerTaskExecutor()) {
@@ -66,7 +68,8 @@ final class VdiCheck {
                     long oid = oids.get(next++);
                     window.add(CompletableFuture.supplyAsync(() -> {
                         try {
-                            return checkObject(c, oid, copies);
+                            return ec != null && ErasureCode.appliesTo(oid) ? checkStrips(c, oid, ec, stripSize)
+                                    : checkObject(c, oid, copies);
                         } catch (IOException e) {
                             throw new java.util.concurrent.CompletionException(e);
                         }
@@ -117,6 +120,54 @@ final class VdiCheck {
             }
         }
         return out.toString();
+    }
+
+    /**
+     * Checks the d+p strips of an erasure-coded object: each position of its placement must hold its strip, and
+     * the parity strips must be what the data strips encode to. A missing strip is rebuilt from the others and
+     * written to its node; strips that disagree cannot tell which of them is wrong, so they are reported.
+     */
+    static String checkStrips(Ctx c, long oid, ErasureCode ec, int stripSize) throws IOException {
+        List<SdNode> targets = c.ring.targets(oid, ec.totalStrips());
+        byte[][] strips = new byte[ec.totalStrips()][];
+        int have = 0;
+        for (int j = 0; j < targets.size(); j++) {
+            try {
+                strips[j] = c.client(targets.get(j).nid()).readStrip(oid, ec.policy(), j, stripSize, c.epoch);
+                have++;
+            } catch (SheepdogException e) {
+                strips[j] = null; // NO_OBJ and friends: this position lacks its strip
+            }
+        }
+        if (have == 0) return "no node has " + Fmt.oid(oid) + "\n";
+        if (have < ec.dataStrips()) return "no majority of " + Fmt.oid(oid) + "\n";
+        byte[][] rebuilt = strips.clone();
+        ec.reconstruct(rebuilt);
+        if (have > ec.dataStrips()) {
+            // with more than d strips there is something to check the rebuilt ones against
+            byte[][] fromData = ec.encode(joined(ec, rebuilt), 0, stripSize * ec.dataStrips());
+            for (int j = 0; j < strips.length; j++) {
+                if (strips[j] != null && !Arrays.equals(strips[j], fromData[j])) return "no majority of " + Fmt.oid(oid) + "\n";
+            }
+        }
+        StringBuilder out = new StringBuilder();
+        for (int j = 0; j < strips.length; j++) {
+            if (strips[j] != null) continue;
+            try {
+                c.client(targets.get(j).nid()).createStrip(oid, ec.policy(), j, rebuilt[j], c.epoch);
+                out.append("fixed missing ").append(Fmt.oid(oid)).append(", copy index ").append(j).append('\n');
+            } catch (SheepdogException e) {
+                out.append("failed to repair ").append(Fmt.oid(oid)).append(", copy index ").append(j).append(" on ")
+                        .append(Addr.of(targets.get(j).nid())).append(": ").append(e.getMessage()).append('\n');
+            }
+        }
+        return out.toString();
+    }
+
+    private static byte[] joined(ErasureCode ec, byte[][] strips) {
+        byte[] out = new byte[strips[0].length * ec.dataStrips()];
+        ec.join(Arrays.copyOf(strips, ec.dataStrips()), out, 0);
+        return out;
     }
 
     /**

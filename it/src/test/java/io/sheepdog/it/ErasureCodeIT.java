@@ -91,24 +91,81 @@ class ErasureCodeIT {
             qemuIo(uri, "read -P 0xab 1000 3096", "read -P 0xcd 4096 64k", "read -P 0x5a 4194000 1000",
                     "read -P 0 0 1000", "read -P 0 4195000 4096");
             assertTrue(c.dog("vdi", "list").assertOk().stdout().contains("2:1"));
+            // a snapshot, then copy-on-write of partly written stripes into the working VDI's own objects
+            c.dog("vdi", "snapshot", "-s", "before", "e").assertOk();
+            qemuIo(uri, "write -P 0x99 3000 2000");
+            qemuIo(uri + "@before", "read -P 0xab 1000 3096", "read -P 0xcd 4096 64k");
+            qemuIo(uri, "read -P 0xab 1000 2000", "read -P 0x99 3000 2000", "read -P 0xcd 5000 64000");
+            assertTrue(c.dog("vdi", "list").assertOk().stdout().lines().anyMatch(l -> l.startsWith("s ") && l.contains("2:1")));
 
             c.node(2).kill9();
             c.waitForNodes(2);
             String uri1 = "nbd://127.0.0.1:" + c.node(1).nbdPort() + "/e";
             // with 2 nodes (= d) left, every read needs both data strips or a rebuild from parity
-            qemuIo(uri1, "read -P 0xab 1000 3096", "read -P 0xcd 4096 64k", "read -P 0x5a 4194000 1000");
+            qemuIo(uri1, "read -P 0xab 1000 2000", "read -P 0x99 3000 2000", "read -P 0xcd 5000 64000",
+                    "read -P 0x5a 4194000 1000");
             qemuIo(uri1, "write -P 0x77 70000 512");
             c.node(2).start();
             c.waitForNodes(3);
             c.waitForRecovery();
             String uri2 = "nbd://127.0.0.1:" + c.node(2).nbdPort() + "/e";
-            qemuIo(uri2, "read -P 0x77 70000 512", "read -P 0xcd 4096 64k", "read -P 0x5a 4194000 1000");
+            qemuIo(uri2, "read -P 0x77 70000 512", "read -P 0xcd 5000 64000", "read -P 0x5a 4194000 1000");
             assertEquals(List.of(), stripProblems(c, StoredObjects.inode(c, c.node(0), "e"), 3));
+        }
+    }
+
+    @Test
+    void vdiCheckRebuildsLostStrips() throws IOException {
+        try (MiniCluster c = MiniCluster.builder().name("ecchk").nodes(4).format(false).nbd(false).build().start()) {
+            c.dog("cluster", "format", "-c", "2").assertOk();
+            c.waitUntilRunning();
+            c.dog("vdi", "create", "-c", "2:1", "v", "12M").assertOk();
+            byte[] want = new byte[12 * MiB];
+            byte[] a = new byte[10 * MiB];
+            new Random(9).nextBytes(a);
+            write(c, want, 512, a);
+            assertEquals("finish check&repair v\n", c.dog("vdi", "check", "v").assertOk().stdout(), "a sound VDI");
+
+            // a fresh process (no object files open), then its strip files are lost behind its back
+            SheepNode victim = c.node(1);
+            victim.stop();
+            c.waitForNodes(3);
+            victim.start();
+            c.waitForNodes(4);
+            c.waitForRecovery();
+            int lost = 0;
+            try (var files = Files.list(victim.storeDir().resolve("obj"))) {
+                for (Path f : files.filter(f -> f.getFileName().toString().matches("[0-9a-f]{16}_[0-9]+")).toList()) {
+                    Files.delete(f);
+                    lost++;
+                }
+            }
+            assertTrue(lost > 0, "the node held strips");
+            Inode inode = StoredObjects.inode(c, c.node(0), "v");
+            assertEquals(lost, stripProblems(c, inode, 3).size());
+
+            String out = c.dog("vdi", "check", "v").assertOk().stdout();
+            assertTrue(out.matches("(?s)(fixed missing [0-9a-f]{16}, copy index [0-2]\n){" + lost + "}finish check&repair v\n"), out);
+            assertEquals(List.of(), stripProblems(c, inode, 3), "the check rebuilt every strip in its place");
+            for (SheepNode n : c.liveNodes()) assertArrayEquals(want, read(c, n));
+            assertEquals("finish check&repair v\n", c.dog("vdi", "check", "v").assertOk().stdout());
+
+            c.dog("vdi", "delete", "v").assertOk();
+            c.waitUntil("every strip is removed", () -> c.liveNodes().stream().allMatch(n -> strips(n) == 0));
+        }
+    }
+
+    private static long strips(SheepNode n) {
+        try (var files = Files.list(n.storeDir().resolve("obj"))) {
+            return files.filter(f -> f.getFileName().toString().matches("[0-9a-f]{16}_[0-9]+")).count();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
     private static void qemuIo(String uri, String... cmds) {
         List<String> cmd = new ArrayList<>(List.of("qemu-io", "-f", "raw"));
+        if (uri.contains("@")) cmd.add("-r"); // a snapshot is a read-only export
         for (String s : cmds) {
             cmd.add("-c");
             cmd.add(s);
