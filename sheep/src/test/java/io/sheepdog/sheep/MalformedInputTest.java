@@ -100,6 +100,30 @@ class MalformedInputTest {
         assertObjectUnchangedAndServerAlive();
     }
 
+    @Test void badErasureCodeFieldsAreRefused() throws Exception {
+        try (SheepConnection c = SheepConnection.open("127.0.0.1", port)) {
+            int epoch = sheep.state().epoch();
+            long oid = Oids.dataOid(vid, 0);
+            for (int[] policyIndex : new int[][] {{0x30, 0}, {0x91, 0}, {0x11, 3}, {0x22, 6}, {0xF0, 0}}) {
+                SdRequest w = SdRequest.of(Opcodes.CREATE_AND_WRITE_PEER).epoch(epoch).objOid(oid).objCopyPolicy(policyIndex[0])
+                        .objEcIndex(policyIndex[1]).flags(SdFlags.CMD_WRITE | SdFlags.CMD_FWD).dataLength(512);
+                assertEquals(SdResult.INVALID_PARMS, c.call(w, new byte[512]).result(), java.util.Arrays.toString(policyIndex));
+            }
+            // a valid strip of a replicated object is a different file: the object itself is untouched
+            SdRequest strip = SdRequest.of(Opcodes.READ_PEER).epoch(epoch).objOid(oid).objCopyPolicy(0x11).objEcIndex(1)
+                    .flags(SdFlags.CMD_FWD).dataLength(512);
+            assertEquals(SdResult.NO_OBJ, c.call(strip).result());
+            // erasure code fields on an inode are ignored: inodes are always replicated
+            SdRequest inode = SdRequest.of(Opcodes.READ_PEER).epoch(epoch).objOid(Oids.inodeOid(vid)).objCopyPolicy(0x22)
+                    .objEcIndex(9).flags(SdFlags.CMD_FWD).dataLength(16);
+            assertEquals(SdResult.SUCCESS, c.call(inode).result());
+        }
+        try (var files = java.nio.file.Files.list(dir.resolve("store").resolve("obj"))) {
+            assertTrue(files.noneMatch(f -> f.getFileName().toString().contains("_")), "no strip file was created");
+        }
+        assertObjectUnchangedAndServerAlive();
+    }
+
     @Test void badVdiRequests() throws Exception {
         try (SheepConnection c = SheepConnection.open("127.0.0.1", port)) {
             byte[] name = new byte[512];
