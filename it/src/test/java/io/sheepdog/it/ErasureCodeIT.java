@@ -126,8 +126,20 @@ class ErasureCodeIT {
             write(c, want, 512, a);
             assertEquals("finish check&repair v\n", c.dog("vdi", "check", "v").assertOk().stdout(), "a sound VDI");
 
+            // a node that holds none of the inode's 3 copies learns the VDI's code from its peers when it restarts
+            Inode before = StoredObjects.inode(c, c.node(0), "v");
+            SheepNode stranger = c.nodes().stream()
+                    .filter(n -> !Files.exists(n.storeDir().resolve("obj").resolve(Oids.fileName(Oids.inodeOid(before.vdiId)))))
+                    .findFirst().orElseThrow();
+            stranger.stop();
+            c.waitForNodes(3);
+            stranger.start();
+            c.waitForNodes(4);
+            assertArrayEquals(want, read(c, stranger), "reads through a node that had not heard of the VDI");
+            c.waitForRecovery();
+
             // a fresh process (no object files open), then its strip files are lost behind its back
-            SheepNode victim = c.node(1);
+            SheepNode victim = c.nodes().stream().filter(n -> n != stranger).findFirst().orElseThrow();
             victim.stop();
             c.waitForNodes(3);
             victim.start();

@@ -138,6 +138,7 @@ public final class Sheep implements AutoCloseable {
             ObjectSizes sizes = new ObjectSizes(state, vdis);
             peer = new PeerService(store, state, sizes);
             gateway = new Gateway(state, vdis, peer, peers, sizes);
+            gateway.setVdiStateSource(() -> pullVdiStates(state.view().members()));
             vdiOps = new VdiOps(gateway, vdis, state);
             clusterOps = new ClusterOps(this);
             recovery = new RecoveryManager(this);
@@ -289,20 +290,28 @@ public final class Sheep implements AutoCloseable {
 
     /** Pulls VDI state from the peers after a join (the joiner from all, the others from the joiner). */
     public void exchangeVdiState(SdNode joined, List<SdNode> members, boolean me) {
-        Thread.ofVirtual().start(() -> {
-            for (SdNode n : members) {
-                if (n.nid().equals(state.self().nid())) continue;
-                if (!me && !n.nid().equals(joined.nid())) continue;
-                for (long buf = 1 << 20; buf <= (1L << 30); buf *= 2) {
-                    SdRequest req = SdRequest.of(Opcodes.GET_VDI_COPIES).dataLength(buf);
-                    Reply r = gateway.send(n, req, null);
-                    if (r.result() == SdResult.BUFFER_SMALL) continue;
-                    if (r.result() == SdResult.SUCCESS) vdis.merge(r.data());
-                    else LOG.warn("cannot get VDI state from {}: {}", n.nid(), SdResult.message(r.result()));
-                    break;
-                }
+        List<SdNode> from = members.stream().filter(n -> me || n.nid().equals(joined.nid())).toList();
+        Thread.ofVirtual().start(() -> pullVdiStates(from));
+    }
+
+    /**
+     * Merges the VDI state (copies, erasure code, block size) of each of {@code from} into this node's, now. A node
+     * learns a VDI from the inodes it stores and from its peers at joins; one that has not heard of a VDI yet (it
+     * holds none of its inode's copies, and the exchange after its join is still under way) asks here before it
+     * places an object of that VDI, since the placement depends on the state.
+     */
+    public void pullVdiStates(List<SdNode> from) {
+        for (SdNode n : from) {
+            if (n.nid().equals(state.self().nid())) continue;
+            for (long buf = 1 << 20; buf <= (1L << 30); buf *= 2) {
+                SdRequest req = SdRequest.of(Opcodes.GET_VDI_COPIES).dataLength(buf);
+                Reply r = gateway.send(n, req, null);
+                if (r.result() == SdResult.BUFFER_SMALL) continue;
+                if (r.result() == SdResult.SUCCESS) vdis.merge(r.data());
+                else LOG.warn("cannot get VDI state from {}: {}", n.nid(), SdResult.message(r.result()));
+                break;
             }
-        });
+        }
     }
 
     /** Main phase of SHUTDOWN: stop serving, remember the clean stop, exit once requests drain. */

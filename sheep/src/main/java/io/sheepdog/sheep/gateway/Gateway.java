@@ -69,6 +69,30 @@ public final class Gateway {
 
     public ObjectSizes sizes() { return sizes; }
 
+    private volatile Runnable vdiStateSource = () -> { };
+    private long lastVdiStatePull;
+
+    /** How to learn the state of VDIs this node has not heard of (asks the members). */
+    public void setVdiStateSource(Runnable source) { this.vdiStateSource = source; }
+
+    /**
+     * The erasure code of {@code oid}, null if replicated. A data object of a VDI this node does not know yet would
+     * otherwise be placed as a replicated one (and an erasure-coded object would read as absent): ask the members
+     * first, at most once a second.
+     */
+    private ErasureCode codeOf(long oid) {
+        ErasureCode ec = sizes.codeOf(oid);
+        if (ec != null || !ErasureCode.appliesTo(oid) || vdis.state(Oids.vid(oid)) != null) return ec;
+        synchronized (this) {
+            long now = System.nanoTime();
+            if (vdis.state(Oids.vid(oid)) == null && (lastVdiStatePull == 0 || now - lastVdiStatePull > 1_000_000_000L)) {
+                lastVdiStatePull = now;
+                vdiStateSource.run();
+            }
+        }
+        return sizes.codeOf(oid);
+    }
+
     // ------------------------------------------------------------------ client requests
 
     /** Handles a public object request (CREATE_AND_WRITE, READ, WRITE, REMOVE) from a client. */
@@ -126,7 +150,7 @@ public final class Gateway {
     // ------------------------------------------------------------------ typed API (also used inside the daemon)
 
     public byte[] read(long oid, long offset, int len) throws SdError {
-        ErasureCode ec = sizes.codeOf(oid);
+        ErasureCode ec = codeOf(oid);
         if (ec != null) return erasureCoded.read(oid, ec, offset, len);
         long deadline = System.currentTimeMillis() + RETRY_DEADLINE_MS;
         while (true) {
@@ -156,7 +180,7 @@ public final class Gateway {
     }
 
     public void write(long oid, long offset, byte[] data, int copies) throws SdError {
-        ErasureCode ec = sizes.codeOf(oid);
+        ErasureCode ec = codeOf(oid);
         if (ec != null) {
             erasureCoded.write(oid, ec, offset, data);
             return;
@@ -185,7 +209,7 @@ public final class Gateway {
             payload = base;
             off = 0;
         }
-        ErasureCode ec = sizes.codeOf(oid);
+        ErasureCode ec = codeOf(oid);
         if (ec != null) {
             erasureCoded.create(oid, ec, offset, data, payload == data ? null : payload);
             return;
@@ -196,7 +220,7 @@ public final class Gateway {
 
     public void remove(long oid, int copies) throws SdError {
         SdRequest req = new SdRequest().objOid(oid);
-        ErasureCode ec = sizes.codeOf(oid);
+        ErasureCode ec = codeOf(oid);
         try {
             if (ec != null) erasureCoded.remove(oid, ec);
             else forwardAll(Opcodes.REMOVE_PEER, req, null, copies);

@@ -119,9 +119,16 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             VnodeRing ring = v.ring();
             NodeId self = sheep.state().self().nid();
             ObjectStore store = sheep.store();
+            // 0. where an object goes depends on its VDI's state: learn the VDIs this node has not heard of yet
+            List<Long> local = store.list();
+            learnVdis(local, v.members());
             // 1. what no longer belongs here becomes stale
-            for (long key : store.list()) {
+            for (long key : local) {
                 if (r.cancelled) return;
+                if (StoreKey.isStrip(key) && sheep.gateway().sizes().codeOf(StoreKey.oid(key)) == null) {
+                    LOG.warn("strip {} of a VDI no member knows: left in place", StoreKey.display(key));
+                    continue;
+                }
                 if (wantedKey(ring, StoreKey.oid(key), self) != key) store.moveToStale(key, r.prevEpoch);
             }
             // 2. who has what (every strip of an erasure-coded object is a source for any of its strips)
@@ -135,10 +142,14 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             for (long key : store.listStale()) {
                 holders.computeIfAbsent(StoreKey.oid(key), k -> new ArrayList<>()).add(new Source(sheep.state().self(), true, key));
             }
+            learnVdis(holders.keySet(), v.members());
             for (var en : holders.entrySet()) {
                 long key = wantedKey(ring, en.getKey(), self);
                 if (key == NOTHING || store.exists(key)) continue;
-                List<Source> src = en.getValue();
+                // a whole copy comes only from a whole copy, a strip only from strips: never one for the other
+                List<Source> src = new ArrayList<>(en.getValue());
+                src.removeIf(s -> StoreKey.isStrip(s.key) != StoreKey.isStrip(key));
+                if (src.isEmpty()) continue;
                 // the very copy or strip wanted first, live before stale
                 src.sort(java.util.Comparator.comparing((Source s) -> s.key != key).thenComparing(s -> s.stale));
                 r.pending.put(key, src);
@@ -197,6 +208,17 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     }
 
     private static final long NOTHING = -1;
+
+    /** Asks the members for the VDI state of any of {@code keys} whose VDI this node does not know. */
+    private void learnVdis(java.util.Collection<Long> keys, List<SdNode> members) {
+        for (long key : keys) {
+            long oid = StoreKey.oid(key);
+            if (ErasureCode.appliesTo(oid) && sheep.vdis().state(io.sheepdog.proto.Oids.vid(oid)) == null) {
+                sheep.pullVdiStates(members);
+                return;
+            }
+        }
+    }
 
     /**
      * What this node should store of {@code oid} under {@code ring}: the oid if it holds a replica, strip j if it
