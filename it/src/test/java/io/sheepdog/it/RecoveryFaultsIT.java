@@ -52,7 +52,11 @@ class RecoveryFaultsIT {
                 returning.start();
                 c.waitForNodes(3);
                 // the returning node prepared its list but fetches nothing while recovery is disabled
-                c.waitUntil("node 2 reports its recovery", () -> c.recoveryProgress(returning) != null);
+                // (a recovery reports 0 of 0 until it has gathered the members' object lists)
+                c.waitUntil("node 2 reports the objects it has to recover", () -> {
+                    long[] p = c.recoveryProgress(returning);
+                    return p != null && p[1] > 0;
+                });
                 long[] held = c.recoveryProgress(returning);
                 assertTrue(held[1] > 0, "node 2 has objects to recover: " + Arrays.toString(held));
                 SheepNode.sleep(1500);

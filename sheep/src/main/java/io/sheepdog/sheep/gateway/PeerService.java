@@ -113,12 +113,12 @@ public final class PeerService {
     private void createAndWrite(long oid, long offset, byte[] data) throws IOException, InterruptedException {
         long size = sizes.of(oid);
         if (offset + data.length > size) throw new IOException("write beyond object end");
-        // A create that finds the object (a retry after a lost reply, or recovery that got here first) still
-        // applies its bytes: the client asked for them to be there.
-        if (!store.create(oid, size, null, offset, data)) {
-            recovery.awaitRecovered(oid);
-            store.write(oid, offset, data);
-        }
+        // A create of an object that exists elsewhere (a retry after a lost reply across an epoch change) must not
+        // make a zero-filled object here in place of the one recovery is about to bring: let recovery finish first.
+        recovery.awaitRecovered(oid);
+        // A create that finds the object (a retry, or recovery that got here first) still applies its bytes: the
+        // client asked for them to be there.
+        if (!store.create(oid, size, null, offset, data)) store.write(oid, offset, data);
     }
 
     private byte[] read(SdRequest h, long oid, boolean recoveryRead) throws IOException, InterruptedException {
