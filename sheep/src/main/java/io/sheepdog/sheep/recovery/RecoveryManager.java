@@ -397,6 +397,14 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         Set<NodeId> all = new HashSet<>();
         for (SdNode n : v.members()) all.add(n.nid());
         if (s.containsAll(all) && current == null) {
+            int d = largestDataStrips();
+            if (v.ring().nrZones() < d) {
+                // fewer zones than an erasure code's data strips: the strips that fit nowhere now live only in the
+                // stale areas, and they are needed to rebuild the objects when zones return
+                LOG.warn("every node recovered epoch {}, but {} zones are fewer than the {} data strips in use: "
+                        + "stale copies kept", epoch, v.ring().nrZones(), d);
+                return;
+            }
             try {
                 sheep.store().purgeStale();
                 LOG.info("every node recovered epoch {}: stale copies purged", epoch);
@@ -405,6 +413,15 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             }
             completions.keySet().removeIf(e -> e <= epoch);
         }
+    }
+
+    /** The most data strips of any erasure-coded VDI (0 if there are none). */
+    private int largestDataStrips() {
+        int d = 0;
+        for (var st : sheep.vdis().all()) {
+            if (ErasureCode.isValidPolicy(st.copyPolicy)) d = Math.max(d, ErasureCode.dataStrips(st.copyPolicy));
+        }
+        return d;
     }
 
     /** STAT_RECOVERY reply ({@code recovery_state}, 24 bytes). */
