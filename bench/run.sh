@@ -400,6 +400,7 @@ section_startup() {
 
 # ---- NBD: fio against sheep c1, the 3-node cluster and qemu-nbd ----
 NBD_VDI=nbdbench
+NBD_EC_VDI=nbdbench-ec21 # an erasure-coded VDI (2 data + 1 parity strips) on the 3-node cluster
 # name rw(fio) direction kind bs iodepth
 FIO_CASES=(
     "seqwrite-1m write write bw 1m 4"
@@ -413,6 +414,7 @@ uri_of() {
     case $1 in
         sheep-c1) echo "nbd://127.0.0.1:$N1/$NBD_VDI" ;;
         sheep-c3) echo "nbd://127.0.0.1:${N3[0]}/$NBD_VDI" ;;
+        sheep-c3-ec21) echo "nbd://127.0.0.1:${N3[0]}/$NBD_EC_VDI" ;;
         qemu-nbd) echo "nbd://127.0.0.1:$QPORT/$NBD_VDI" ;;
         qemu-nbd-directsync) echo "nbd://127.0.0.1:$QDPORT/$NBD_VDI" ;;
     esac
@@ -423,6 +425,7 @@ section_nbd() {
     local size=${FIO_SIZE_MIB}M
     run_logged vdi-create-nbd-c1 "${DOG[@]}" vdi create "$NBD_VDI" "$size" -p "$P1"
     run_logged vdi-create-nbd-c3 "${DOG[@]}" vdi create "$NBD_VDI" "$size" -p "${P3[0]}"
+    run_logged vdi-create-nbd-c3-ec21 "${DOG[@]}" vdi create -c 2:1 "$NBD_EC_VDI" "$size" -p "${P3[0]}"
     # qemu-nbd: a raw file on the same disk. cache=writethrough: a write is acknowledged after fdatasync, reads use
     # the page cache, exactly what a sheep without -n does (fdatasync per object write, buffered reads). This is the
     # reference of the targets. cache=directsync (O_DIRECT and a flush after every write) gives the same guarantee
@@ -441,7 +444,7 @@ section_nbd() {
     done
     note "qemu-nbd (the reference) runs with --cache=writethrough --aio=threads: it acknowledges a write after fdatasync and reads through the page cache; the sheeps (no -n) fdatasync every object write before acknowledging it and read through the page cache too. Both sides' writes are durable when acknowledged. qemu-nbd-directsync (--cache=directsync --aio=native: O_DIRECT plus a flush after every write, equally durable, reads from the disk) is shown for information; the targets are against qemu-nbd."
 
-    local systems=(sheep-c1 qemu-nbd sheep-c3 qemu-nbd-directsync) s
+    local systems=(sheep-c1 qemu-nbd sheep-c3 sheep-c3-ec21 qemu-nbd-directsync) s
     # Fill each device once, so that every measured write overwrites allocated space (no first-write allocation
     # cost on either side) and every read reads written data.
     for s in "${systems[@]}"; do
