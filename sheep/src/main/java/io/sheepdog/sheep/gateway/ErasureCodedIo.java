@@ -93,12 +93,17 @@ final class ErasureCodedIo {
     /** Reads the strips of positions [from, to) in parallel into {@code strips}; returns how many came back. */
     private int fetch(long oid, ErasureCode ec, ClusterView v, List<SdNode> targets, int from, int to, long stripOff,
             int stripLen, byte[][] strips, int[] results) {
-        List<CompletableFuture<Reply>> replies = new ArrayList<>(to - from);
-        for (int i = from; i < to; i++) {
-            SdRequest req = new SdRequest().opcode(Opcodes.READ_PEER).protoVer(Proto.SHEEP_PROTO_VER).epoch(v.epoch())
-                    .objOid(oid).objOffset(stripOff).dataLength(stripLen).flags(SdFlags.CMD_FWD)
-                    .objCopyPolicy(ec.policy()).objEcIndex(i);
-            replies.add(gw.sendAsyncOrLocal(targets.get(i), req, null));
+        List<CompletableFuture<Reply>> replies = new ArrayList<>(java.util.Collections.nCopies(to - from, null));
+        // the remote strips first, then the local one (read in this thread): the read takes as long as the slowest
+        // strip, not the local read plus the remote ones
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = from; i < to; i++) {
+                if (gw.isSelf(targets.get(i)) != (pass == 1)) continue;
+                SdRequest req = new SdRequest().opcode(Opcodes.READ_PEER).protoVer(Proto.SHEEP_PROTO_VER).epoch(v.epoch())
+                        .objOid(oid).objOffset(stripOff).dataLength(stripLen).flags(SdFlags.CMD_FWD)
+                        .objCopyPolicy(ec.policy()).objEcIndex(i);
+                replies.set(i - from, gw.sendAsyncOrLocal(targets.get(i), req, null));
+            }
         }
         int got = 0;
         for (int i = from; i < to; i++) {

@@ -368,7 +368,8 @@ public final class Gateway {
         return c;
     }
 
-    private boolean isSelf(SdNode n) { return n.nid().equals(state.self().nid()); }
+    /** Whether {@code n} is this node (its requests are handled in the calling thread). */
+    boolean isSelf(SdNode n) { return n.nid().equals(state.self().nid()); }
 
     private static int indexOf(List<SdNode> l, NodeId id) {
         for (int i = 0; i < l.size(); i++) if (l.get(i).nid().equals(id)) return i;
