@@ -49,6 +49,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private volatile int throttleMax;
     private volatile long throttleIntervalMs;
     private final Map<Integer, Set<NodeId>> completions = new ConcurrentHashMap<>();
+    /** Held (shared) while recovery stores an object, and (exclusively) by a new run before it reads the store. */
+    private final java.util.concurrent.locks.ReentrantReadWriteLock placing = new java.util.concurrent.locks.ReentrantReadWriteLock();
 
     public RecoveryManager(Sheep sheep) { this.sheep = sheep; }
 
@@ -119,6 +121,10 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             VnodeRing ring = v.ring();
             NodeId self = sheep.state().self().nid();
             ObjectStore store = sheep.store();
+            // a superseded run may still be writing what it fetched for the old placement: let it finish (or see
+            // that it was cancelled) before this run looks at the store
+            placing.writeLock().lock();
+            placing.writeLock().unlock();
             // 0. where an object goes depends on its VDI's state: learn the VDIs this node has not heard of yet
             List<Long> local = store.list();
             learnVdis(local, v.members());
@@ -129,6 +135,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                     LOG.warn("strip {} of a VDI no member knows: left in place", StoreKey.display(key));
                     continue;
                 }
+                if (StoreKey.isStrip(key) && tooFewZones(ring, StoreKey.oid(key))) continue;
                 if (wantedKey(ring, StoreKey.oid(key), self) != key) store.moveToStale(key, r.prevEpoch);
             }
             // 2. who has what (every strip of an erasure-coded object is a source for any of its strips)
@@ -144,14 +151,17 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             }
             learnVdis(holders.keySet(), v.members());
             for (var en : holders.entrySet()) {
+                if (tooFewZones(ring, en.getKey())) continue;
                 long key = wantedKey(ring, en.getKey(), self);
                 if (key == NOTHING || store.exists(key)) continue;
                 // a whole copy comes only from a whole copy, a strip only from strips: never one for the other
                 List<Source> src = new ArrayList<>(en.getValue());
                 src.removeIf(s -> StoreKey.isStrip(s.key) != StoreKey.isStrip(key));
                 if (src.isEmpty()) continue;
-                // the very copy or strip wanted first, live before stale
-                src.sort(java.util.Comparator.comparing((Source s) -> s.key != key).thenComparing(s -> s.stale));
+                // live before stale, and within each the very copy or strip wanted first. A stale strip may be older
+                // than the live ones (a node back after missed epochs keeps its old strips as stale), so a strip is
+                // rebuilt from d live ones rather than copied from a stale one of the same index.
+                src.sort(java.util.Comparator.comparing((Source s) -> s.stale).thenComparing(s -> s.key != key));
                 r.pending.put(key, src);
             }
             r.total = r.pending.size();
@@ -189,6 +199,11 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             r.phase = 2;
             LOG.info("recovery for epoch {} finished: {} objects, {} of them local copies checked by hash", r.epoch,
                     r.done.get(), r.restored.get());
+            // no longer the running recovery before the completion goes out: this node's own completion (it may
+            // be the last one) must find no recovery running here, or the stale copies are never purged
+            synchronized (this) {
+                if (current == r) current = null;
+            }
             SdRequest done = SdRequest.of(Opcodes.COMPLETE_RECOVERY).objTgtEpoch(r.epoch);
             sheep.clusterOps().broadcast(done, io.sheepdog.sheep.ops.Request.NO_DATA);
         } catch (InterruptedException e) {
@@ -232,6 +247,16 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             if (targets.get(i).nid().equals(self)) return StoreKey.strip(oid, i);
         }
         return NOTHING;
+    }
+
+    /**
+     * With fewer zones than an erasure-coded object's data strips, its strips stay where they are: no placement of
+     * that many nodes can serve it (I/O on it halts), and rebuilding strips for it would have to mix strips of
+     * different epochs. Recovery takes it up again when the zones are back.
+     */
+    private boolean tooFewZones(VnodeRing ring, long oid) {
+        ErasureCode ec = sheep.gateway().sizes().codeOf(oid);
+        return ec != null && ring.nrZones() < ec.dataStrips();
     }
 
     private int copiesOf(long oid) {
@@ -288,7 +313,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                     LOG.warn("no source for strip {} at epoch {}", StoreKey.display(oid), r.epoch);
                     return false;
                 }
-                sheep.store().create(oid, size, null, 0, strip);
+                if (!place(r, oid, size, strip)) return false;
                 r.done.incrementAndGet();
                 r.pending.remove(oid);
                 return true;
@@ -301,7 +326,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             for (Source s : src) {
                 byte[] data = fetch(r, s, (int) size);
                 if (data == null) continue;
-                sheep.store().create(oid, size, null, 0, data);
+                if (!place(r, oid, size, data)) return false;
                 r.done.incrementAndGet();
                 r.pending.remove(oid);
                 return true;
@@ -314,6 +339,22 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         } finally {
             r.inProgress.remove(oid);
             synchronized (mark) { mark.notifyAll(); }
+        }
+    }
+
+    /**
+     * Stores what recovery fetched, unless the run was superseded meanwhile: the next run has decided (or is about
+     * to decide) what belongs here under the new placement, and an object or strip written after that would sit at
+     * a place it does not belong, where a later recovery could take it for current.
+     */
+    private boolean place(Run r, long key, long size, byte[] data) throws IOException {
+        placing.readLock().lock();
+        try {
+            if (r.cancelled) return false;
+            sheep.store().create(key, size, null, 0, data);
+            return true;
+        } finally {
+            placing.readLock().unlock();
         }
     }
 
@@ -375,7 +416,12 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         SdRequest ask = SdRequest.of(Opcodes.GET_HASH).epoch(r.epoch).objOid(oid).objTgtEpoch(r.prevEpoch);
         Reply rep = sheep.gateway().send(live, ask, null);
         if (rep.result() != SdResult.SUCCESS || !java.util.Arrays.equals(mine, rep.header().hashDigest())) return false;
-        if (!sheep.store().restoreStale(oid)) return false;
+        placing.readLock().lock();
+        try {
+            if (r.cancelled || !sheep.store().restoreStale(oid)) return false;
+        } finally {
+            placing.readLock().unlock();
+        }
         r.restored.incrementAndGet();
         return true;
     }
