@@ -123,8 +123,17 @@ public final class VnodeRing {
 
     /** True if {@code node} is among the targets of {@code oid}. */
     public boolean isTarget(long oid, int copies, NodeId node) {
-        for (SdNode t : targets(oid, copies)) if (t.nid().equals(node)) return true;
-        return false;
+        return position(oid, copies, node) >= 0;
+    }
+
+    /**
+     * The index of {@code node} among the targets of {@code oid} (its replica index, or the strip it keeps of an
+     * erasure-coded object); -1 if it is not one of them.
+     */
+    public int position(long oid, int copies, NodeId node) {
+        List<SdNode> targets = targets(oid, copies);
+        for (int i = 0; i < targets.size(); i++) if (targets.get(i).nid().equals(node)) return i;
+        return -1;
     }
 
     /** Raw hash of vnode {@code i} in ring order (for tests). */

@@ -37,6 +37,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class RequestProcessor {
     private static final Logger LOG = LoggerFactory.getLogger(RequestProcessor.class);
+    /** In GET_OBJ_LIST's WILDCARD reply, the bit that marks a stale copy (the low 32 bits hold its epoch). */
+    public static final long STALE_MARK = 1L << 32;
 
     private final Sheep sheep;
     private final NodeState state;
@@ -179,12 +181,13 @@ public final class RequestProcessor {
                 case Opcodes.KILL_NODE -> sheep.killSoon();
                 case Opcodes.GET_OBJ_LIST -> {
                     // plain: u64 oids of live objects (an erasure-coded object once, whatever strips are here).
-                    // With WILDCARD (our recovery): {u64 store key, u64 stale?} pairs, stale copies included, so a
-                    // recovering node also finds objects only a stale area still has, and which strip each is.
+                    // With WILDCARD (our recovery): {u64 store key, u64 kept} pairs, stale copies included, so a
+                    // recovering node also finds objects only a stale area still has, and which strip each is. kept
+                    // is 0 for a live copy, else STALE_MARK | the epoch the stale copy was kept at (how recent it is).
                     boolean withStale = h.hasFlag(SdFlags.CMD_WILDCARD);
                     List<Long> oids = sheep.store().list();
                     if (!withStale) oids = oids.stream().map(StoreKey::oid).distinct().toList();
-                    List<Long> stale = withStale ? sheep.store().listStale() : List.of();
+                    var stale = withStale ? sheep.store().listStaleCopies() : List.<io.sheepdog.sheep.store.ObjectStore.StaleCopy>of();
                     int entry = withStale ? 16 : 8;
                     long need = (long) (oids.size() + stale.size()) * entry;
                     if (need > want) throw new SdError(SdResult.BUFFER_SMALL);
@@ -193,7 +196,7 @@ public final class RequestProcessor {
                         b.putLong(o);
                         if (withStale) b.putLong(0);
                     }
-                    for (long o : stale) b.putLong(o).putLong(1);
+                    for (var o : stale) b.putLong(o.key()).putLong(STALE_MARK | (o.epoch() & 0xFFFFFFFFL));
                     out = b.array();
                 }
                 case Opcodes.GET_EPOCH -> {
@@ -319,12 +322,8 @@ public final class RequestProcessor {
     private long localKey(long oid) {
         ErasureCode ec = sheep.gateway().sizes().codeOf(oid);
         if (ec == null) return oid;
-        var ring = state.view().ring();
-        List<SdNode> targets = ring.targets(oid, ring.effectiveCopies(ec.totalStrips()));
-        for (int i = 0; i < targets.size(); i++) {
-            if (targets.get(i).nid().equals(state.self().nid())) return StoreKey.strip(oid, i);
-        }
-        return StoreKey.strip(oid, 30);
+        int position = state.view().ring().position(oid, ec.totalStrips(), state.self().nid());
+        return StoreKey.strip(oid, position >= 0 ? position : 30);
     }
 
     private static long keyOfPeer(SdRequest h) throws SdError {

@@ -77,7 +77,20 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     }
 
     /** A copy of an object (or, erasure coded, one strip of it: {@code key}) that a node has. */
-    private record Source(SdNode node, boolean stale, long key) {}
+    /**
+     * A copy or strip recovery may read: on {@code node}, live or stale; a stale one was kept at epoch {@code keptAt}
+     * (the last epoch in which it was current, so a higher one is more recent).
+     */
+    private record Source(SdNode node, boolean stale, int keptAt, long key) {
+        static Source live(SdNode node, long key) { return new Source(node, false, 0, key); }
+    }
+
+    /** Live before stale, stale ones most recent first, and within each the very copy or strip wanted first. */
+    private static java.util.Comparator<Source> bestFirst(long wanted) {
+        return java.util.Comparator.comparing(Source::stale)
+                .thenComparing(Source::keptAt, java.util.Comparator.reverseOrder())
+                .thenComparing(s -> s.key != wanted);
+    }
 
     public void setEnabled(boolean on) {
         enabled = on;
@@ -143,11 +156,13 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             for (SdNode n : v.members()) {
                 if (n.nid().equals(self)) continue;
                 for (long[] e : objectList(n, r.epoch)) {
-                    holders.computeIfAbsent(StoreKey.oid(e[0]), k -> new ArrayList<>()).add(new Source(n, e[1] != 0, e[0]));
+                    Source s = e[1] == 0 ? Source.live(n, e[0]) : new Source(n, true, (int) e[1], e[0]);
+                    holders.computeIfAbsent(StoreKey.oid(e[0]), k -> new ArrayList<>()).add(s);
                 }
             }
-            for (long key : store.listStale()) {
-                holders.computeIfAbsent(StoreKey.oid(key), k -> new ArrayList<>()).add(new Source(sheep.state().self(), true, key));
+            for (var c : store.listStaleCopies()) {
+                holders.computeIfAbsent(StoreKey.oid(c.key()), k -> new ArrayList<>())
+                        .add(new Source(sheep.state().self(), true, c.epoch(), c.key()));
             }
             learnVdis(holders.keySet(), v.members());
             for (var en : holders.entrySet()) {
@@ -158,10 +173,10 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                 List<Source> src = new ArrayList<>(en.getValue());
                 src.removeIf(s -> StoreKey.isStrip(s.key) != StoreKey.isStrip(key));
                 if (src.isEmpty()) continue;
-                // live before stale, and within each the very copy or strip wanted first. A stale strip may be older
-                // than the live ones (a node back after missed epochs keeps its old strips as stale), so a strip is
-                // rebuilt from d live ones rather than copied from a stale one of the same index.
-                src.sort(java.util.Comparator.comparing((Source s) -> s.stale).thenComparing(s -> s.key != key));
+                // A stale copy may be older than the live ones (a node back after missed epochs keeps its old
+                // copies as stale), so a strip is rebuilt from d live ones rather than copied from a stale one of
+                // the same index, and the most recent stale ones are taken first
+                src.sort(bestFirst(key));
                 r.pending.put(key, src);
             }
             r.total = r.pending.size();
@@ -242,11 +257,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private long wantedKey(VnodeRing ring, long oid, NodeId self) {
         ErasureCode ec = sheep.gateway().sizes().codeOf(oid);
         if (ec == null) return ring.isTarget(oid, copiesOf(oid), self) ? oid : NOTHING;
-        List<SdNode> targets = ring.targets(oid, ring.effectiveCopies(ec.totalStrips()));
-        for (int i = 0; i < targets.size(); i++) {
-            if (targets.get(i).nid().equals(self)) return StoreKey.strip(oid, i);
-        }
-        return NOTHING;
+        int position = ring.position(oid, ec.totalStrips(), self);
+        return position >= 0 ? StoreKey.strip(oid, position) : NOTHING;
     }
 
     /**
@@ -283,7 +295,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             ByteBuffer b = ByteBuffer.wrap(rep.data()).order(ByteOrder.LITTLE_ENDIAN);
             while (b.remaining() >= 8) {
                 long oid = b.getLong();
-                // stale entries are flagged by the top bit of a second word, see GET_OBJ_LIST in RequestProcessor
+                // the second word: 0 for a live copy, else STALE_MARK and the epoch the stale copy was kept at
                 long flag = b.remaining() >= 8 ? b.getLong() : 0;
                 out.add(new long[] {oid, flag});
             }
@@ -360,10 +372,10 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
 
     /** The whole copy or strip {@code s} names, from this node's stale area or from its holder; null if it failed. */
     private byte[] fetch(Run r, Source s, int size) throws IOException {
-        if (s.node.nid().equals(sheep.state().self().nid())) return sheep.store().readStale(s.key, 0, 0, size);
+        if (s.node.nid().equals(sheep.state().self().nid())) return sheep.store().readStale(s.key, s.keptAt, 0, size);
         int flags = SdFlags.CMD_RECOVERY | (s.stale ? SdFlags.CMD_WILDCARD : 0);
         SdRequest read = SdRequest.of(Opcodes.READ_PEER).epoch(r.epoch).objOid(StoreKey.oid(s.key)).dataLength(size)
-                .objTgtEpoch(r.prevEpoch).flags(flags);
+                .objTgtEpoch(s.stale ? s.keptAt : r.prevEpoch).flags(flags);
         if (StoreKey.isStrip(s.key)) {
             ErasureCode ec = sheep.gateway().sizes().codeOf(StoreKey.oid(s.key));
             if (ec == null) return null;
@@ -380,20 +392,65 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private byte[] recoverStrip(Run r, long key, int size, List<Source> src) throws IOException {
         ErasureCode ec = sheep.gateway().sizes().codeOf(StoreKey.oid(key));
         if (ec == null) return null;
+        int want = StoreKey.index(key), d = ec.dataStrips();
         byte[][] strips = new byte[ec.totalStrips()][];
-        int have = 0;
-        for (Source s : src) {
+        List<Integer> order = new ArrayList<>(); // the strips read, best source first
+        boolean staleUsed = false;
+        for (Source s : src) { // best first: live, then the most recent stale
             int i = StoreKey.index(s.key);
             if (i < 0 || i >= strips.length || strips[i] != null) continue;
             byte[] data = fetch(r, s, size);
             if (data == null) continue;
-            if (s.key == key) return data;
+            if (i == want && !s.stale) return data; // the very strip, current
             strips[i] = data;
-            if (++have == ec.dataStrips()) break;
+            order.add(i);
+            staleUsed |= s.stale;
+            // d live strips are current: enough. With stale ones among them, read every strip there is, to check
+            // them against each other: a stale strip may be from before writes the live ones have
+            if (order.size() == d && !staleUsed) break;
         }
-        if (have < ec.dataStrips()) return null;
-        ec.reconstruct(strips);
-        return strips[StoreKey.index(key)];
+        if (order.size() < d) return null;
+        byte[][] chosen = consistentStrips(ec, strips, order, key);
+        if (chosen[want] != null) return chosen[want];
+        ec.reconstruct(chosen);
+        return chosen[want];
+    }
+
+    /**
+     * d of the strips read ({@code order}, best source first) that agree with as many of the others as possible,
+     * the best-ranked such set first; the others null. Strips of different ages (a stale one from before a write)
+     * do not decode to what was written, and more than d strips show which ones belong together: a set of d whose
+     * encoding matches the strips outside it is one version of the object.
+     */
+    static byte[][] consistentStrips(ErasureCode ec, byte[][] strips, List<Integer> order, long key) {
+        int d = ec.dataStrips(), n = order.size();
+        byte[][] best = null;
+        int bestAgree = -1;
+        int[] pick = new int[d];
+        for (int i = 0; i < d; i++) pick[i] = i;
+        while (true) {
+            byte[][] set = new byte[strips.length][];
+            for (int i : pick) set[order.get(i)] = strips[order.get(i)];
+            if (n == d) return set; // nothing to check against
+            byte[][] full = set.clone();
+            ec.reconstruct(full);
+            int agree = 0;
+            for (int i : order) if (set[i] == null && java.util.Arrays.equals(full[i], strips[i])) agree++;
+            if (agree > bestAgree) {
+                best = set;
+                bestAgree = agree;
+            }
+            if (agree == n - d) return set; // every other strip agrees
+            // next combination of d out of n, in rank order
+            int k = d - 1;
+            while (k >= 0 && pick[k] == n - d + k) k--;
+            if (k < 0) break;
+            pick[k]++;
+            for (int j = k + 1; j < d; j++) pick[j] = pick[j - 1] + 1;
+        }
+        LOG.warn("strips of {} disagree: rebuilt from the {} best-ranked of the strips that agree most ({} of {} others)",
+                StoreKey.display(key), d, bestAgree, n - d);
+        return best;
     }
 
     /**

@@ -497,15 +497,15 @@ public final class FileObjectStore implements ObjectStore {
     }
 
     @Override
-    public List<Long> listStale() throws IOException {
-        List<Long> out = new ArrayList<>();
+    public List<StaleCopy> listStaleCopies() throws IOException {
+        List<StaleCopy> out = new ArrayList<>();
         try (DirectoryStream<Path> ds = Files.newDirectoryStream(staleDir)) {
             for (Path p : ds) {
                 String n = p.getFileName().toString();
                 int dot = n.lastIndexOf('.');
                 if (dot < 16) continue;
                 try {
-                    out.add(StoreKey.parse(n.substring(0, dot)));
+                    out.add(new StaleCopy(StoreKey.parse(n.substring(0, dot)), Integer.parseInt(n.substring(dot + 1))));
                 } catch (NumberFormatException notAnObject) {
                     // not a stale object file
                 }

@@ -50,7 +50,15 @@ public interface ObjectStore extends AutoCloseable {
     boolean restoreStale(long oid) throws IOException;
 
     /** Oids of the stale copies (any epoch). */
-    List<Long> listStale() throws IOException;
+    default List<Long> listStale() throws IOException {
+        return listStaleCopies().stream().map(StaleCopy::key).toList();
+    }
+
+    /** A stale copy: its store key and the epoch it was kept at (the last epoch in which it was current). */
+    record StaleCopy(long key, int epoch) {}
+
+    /** Every stale copy, each with the epoch it was kept at (one key may be kept at several epochs). */
+    List<StaleCopy> listStaleCopies() throws IOException;
 
     /** Drops every stale copy. */
     void purgeStale() throws IOException;
