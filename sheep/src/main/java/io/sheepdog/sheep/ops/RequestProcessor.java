@@ -17,6 +17,7 @@ import io.sheepdog.proto.SdResult;
 import io.sheepdog.proto.Strings;
 import io.sheepdog.sheep.Sheep;
 import io.sheepdog.sheep.node.NodeState;
+import io.sheepdog.sheep.store.ObjectStore;
 import io.sheepdog.sheep.store.StoreKey;
 import io.sheepdog.sheep.vdi.VdiOps;
 import io.sheepdog.sheep.vdi.VdiState;
@@ -187,7 +188,7 @@ public final class RequestProcessor {
                     boolean withStale = h.hasFlag(SdFlags.CMD_WILDCARD);
                     List<Long> oids = sheep.store().list();
                     if (!withStale) oids = oids.stream().map(StoreKey::oid).distinct().toList();
-                    var stale = withStale ? sheep.store().listStaleCopies() : List.<io.sheepdog.sheep.store.ObjectStore.StaleCopy>of();
+                    var stale = withStale ? sheep.store().listStaleCopies() : List.<ObjectStore.StaleCopy>of();
                     int entry = withStale ? 16 : 8;
                     long need = (long) (oids.size() + stale.size()) * entry;
                     if (need > want) throw new SdError(SdResult.BUFFER_SMALL);

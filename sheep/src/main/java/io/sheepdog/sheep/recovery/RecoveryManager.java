@@ -76,9 +76,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         }
     }
 
-    /** A copy of an object (or, erasure coded, one strip of it: {@code key}) that a node has. */
     /**
-     * A copy or strip recovery may read: on {@code node}, live or stale; a stale one was kept at epoch {@code keptAt}
+     * A copy of an object (or, erasure coded, one strip of it: {@code key}) that recovery may read: on {@code node}, live or stale; a stale one was kept at epoch {@code keptAt}
      * (the last epoch in which it was current, so a higher one is more recent).
      */
     private record Source(SdNode node, boolean stale, int keptAt, long key) {
@@ -360,11 +359,21 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
      * a place it does not belong, where a later recovery could take it for current.
      */
     private boolean place(Run r, long key, long size, byte[] data) throws IOException {
-        placing.readLock().lock();
-        try {
-            if (r.cancelled) return false;
+        return unlessSuperseded(r, () -> {
             sheep.store().create(key, size, null, 0, data);
             return true;
+        });
+    }
+
+    private interface StoreChange {
+        boolean apply() throws IOException;
+    }
+
+    /** Makes {@code change} to the store unless {@code r} was superseded (see {@link #place}); false if not made. */
+    private boolean unlessSuperseded(Run r, StoreChange change) throws IOException {
+        placing.readLock().lock();
+        try {
+            return !r.cancelled && change.apply();
         } finally {
             placing.readLock().unlock();
         }
@@ -473,12 +482,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         SdRequest ask = SdRequest.of(Opcodes.GET_HASH).epoch(r.epoch).objOid(oid).objTgtEpoch(r.prevEpoch);
         Reply rep = sheep.gateway().send(live, ask, null);
         if (rep.result() != SdResult.SUCCESS || !java.util.Arrays.equals(mine, rep.header().hashDigest())) return false;
-        placing.readLock().lock();
-        try {
-            if (r.cancelled || !sheep.store().restoreStale(oid)) return false;
-        } finally {
-            placing.readLock().unlock();
-        }
+        if (!unlessSuperseded(r, () -> sheep.store().restoreStale(oid))) return false;
         r.restored.incrementAndGet();
         return true;
     }

@@ -49,11 +49,6 @@ public interface ObjectStore extends AutoCloseable {
      */
     boolean restoreStale(long oid) throws IOException;
 
-    /** Oids of the stale copies (any epoch). */
-    default List<Long> listStale() throws IOException {
-        return listStaleCopies().stream().map(StaleCopy::key).toList();
-    }
-
     /** A stale copy: its store key and the epoch it was kept at (the last epoch in which it was current). */
     record StaleCopy(long key, int epoch) {}
 
