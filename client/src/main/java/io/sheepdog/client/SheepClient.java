@@ -11,6 +11,7 @@ import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResult;
+import io.sheepdog.proto.StripVersion;
 import io.sheepdog.proto.Strings;
 import io.sheepdog.proto.VdiAttr;
 import java.io.IOException;
@@ -479,20 +480,27 @@ public final class SheepClient {
     }
 
     /**
-     * READ_PEER of strip {@code index} of an erasure-coded object ({@code policy}) as the contacted node stores it
-     * at {@code epoch}; {@code len} bytes from the start of the strip.
+     * A versioned READ_PEER of strip {@code index} of an erasure-coded object ({@code policy}) on the contacted node
+     * at {@code epoch}: {@code len} bytes from the start of the strip at version {@code want}
+     * ({@link StripVersion#ANY}: as it is). The reply's data is the strip's state (16 bytes) followed by the bytes, or
+     * by nothing when the strip cannot show that version.
      */
-    public byte[] readStrip(long oid, int policy, int index, int len, int epoch) throws IOException {
+    public byte[] readStrip(long oid, int policy, int index, int len, int epoch, long want) throws IOException {
         SdRequest req = SdRequest.of(Opcodes.READ_PEER).epoch(epoch).objOid(oid).dataLength(len).objCopyPolicy(policy)
-                .objEcIndex(index).flags(SdFlags.CMD_FWD);
+                .objEcIndex(index).objCowOid(want).flags(SdFlags.CMD_FWD | SdFlags.CMD_VERSIONED);
         return execOk(req, null).data();
     }
 
-    /** CREATE_AND_WRITE_PEER of a whole strip {@code index} of an erasure-coded object on the contacted node. */
-    public void createStrip(long oid, int policy, int index, byte[] strip, int epoch) throws IOException {
-        SdRequest req = SdRequest.of(Opcodes.CREATE_AND_WRITE_PEER).epoch(epoch).objOid(oid).dataLength(strip.length)
-                .objCopyPolicy(policy).objEcIndex(index).flags(SdFlags.CMD_WRITE | SdFlags.CMD_FWD);
-        execOk(req, strip);
+    /**
+     * A versioned CREATE_AND_WRITE_PEER of a whole strip {@code index} of an erasure-coded object on the contacted
+     * node, at version {@code version} (over whatever the node holds of it).
+     */
+    public void createStrip(long oid, int policy, int index, byte[] strip, long version, int epoch) throws IOException {
+        byte[] payload = ByteBuffer.allocate(16 + strip.length).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putLong(StripVersion.ANY).putLong(version).put(strip).array();
+        SdRequest req = SdRequest.of(Opcodes.CREATE_AND_WRITE_PEER).epoch(epoch).objOid(oid).dataLength(payload.length)
+                .objCopyPolicy(policy).objEcIndex(index).flags(SdFlags.CMD_WRITE | SdFlags.CMD_FWD | SdFlags.CMD_VERSIONED);
+        execOk(req, payload);
     }
 
     /** REPAIR_REPLICA: make the contacted node copy {@code oid} from {@code from}. */

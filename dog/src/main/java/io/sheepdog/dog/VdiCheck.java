@@ -7,6 +7,7 @@ import io.sheepdog.proto.Inode;
 import io.sheepdog.proto.Oids;
 import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.SdResult;
+import io.sheepdog.proto.StripVersion;
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -78,7 +79,8 @@ final class VdiCheck {
                 String msg = SheepClient.join(window.poll());
                 if (!msg.isEmpty()) {
                     c.out.print(msg);
-                    if (msg.startsWith("no ")) trouble = true;
+                    // what could not be made whole ("no ...") or repaired ("failed to repair ...") fails the check
+                    if (msg.startsWith("no ") || msg.contains("failed to repair")) trouble = true;
                 }
                 bar.update(++done);
             }
@@ -123,45 +125,77 @@ final class VdiCheck {
     }
 
     /**
-     * Checks the d+p strips of an erasure-coded object: each position of its placement must hold its strip, and
-     * the parity strips must be what the data strips encode to. A missing strip is rebuilt from the others and
-     * written to its node; strips that disagree cannot tell which of them is wrong, so they are reported.
+     * Checks the d+p strips of an erasure-coded object: each position of its placement must hold its strip at the
+     * object's version (the newest that d strips show, see {@link StripVersion}), and the strips of that version
+     * must be what the data strips encode to. A position that lacks its strip or holds another version (a write
+     * that failed part-way) gets the strip rebuilt from d strips of that version. Strips of one version that do not
+     * agree, or fewer than d of one version, cannot be made whole: they are named.
      */
     static String checkStrips(Ctx c, long oid, ErasureCode ec, int stripSize) throws IOException {
         List<SdNode> targets = c.ring.targets(oid, ec.totalStrips());
+        int n = targets.size(), d = ec.dataStrips();
+        StripVersion.State[] states = new StripVersion.State[n];
+        byte[][] held = new byte[n][];
+        int present = 0;
+        for (int j = 0; j < n; j++) {
+            byte[] b = readStrip(c, targets.get(j), oid, ec, j, stripSize, StripVersion.ANY);
+            if (b == null) continue;
+            states[j] = StripVersion.State.decode(b, 0);
+            held[j] = Arrays.copyOfRange(b, StripVersion.STATE_BYTES, b.length);
+            present++;
+        }
+        if (present == 0) return "no node has " + Fmt.oid(oid) + "\n";
+        Long at = StripVersion.choose(states, d);
+        if (at == null) return "no majority of " + Fmt.oid(oid) + " (fewer than " + d + " strips of one version)\n";
         byte[][] strips = new byte[ec.totalStrips()][];
         int have = 0;
-        for (int j = 0; j < targets.size(); j++) {
-            try {
-                strips[j] = c.client(targets.get(j).nid()).readStrip(oid, ec.policy(), j, stripSize, c.epoch);
-                have++;
-            } catch (SheepdogException e) {
-                strips[j] = null; // NO_OBJ and friends: this position lacks its strip
+        for (int j = 0; j < n; j++) {
+            if (states[j] == null || !states[j].shows(at)) continue;
+            if (states[j].version() == at && held[j].length == stripSize) {
+                strips[j] = held[j];
+            } else {
+                byte[] b = readStrip(c, targets.get(j), oid, ec, j, stripSize, at);
+                if (b == null || b.length != StripVersion.STATE_BYTES + stripSize) continue;
+                strips[j] = Arrays.copyOfRange(b, StripVersion.STATE_BYTES, b.length);
             }
+            have++;
         }
-        if (have == 0) return "no node has " + Fmt.oid(oid) + "\n";
-        if (have < ec.dataStrips()) return "no majority of " + Fmt.oid(oid) + "\n";
+        if (have < d) return "no majority of " + Fmt.oid(oid) + " (fewer than " + d + " strips of one version)\n";
         byte[][] rebuilt = strips.clone();
         ec.reconstruct(rebuilt);
-        if (have > ec.dataStrips()) {
-            // with more than d strips there is something to check the rebuilt ones against
-            byte[][] fromData = ec.encode(joined(ec, rebuilt), 0, stripSize * ec.dataStrips());
-            for (int j = 0; j < strips.length; j++) {
-                if (strips[j] != null && !Arrays.equals(strips[j], fromData[j])) return "no majority of " + Fmt.oid(oid) + "\n";
+        if (have > d) {
+            // with more than d strips of the version there is something to check the rebuilt ones against
+            byte[][] fromData = ec.encode(joined(ec, rebuilt), 0, stripSize * d);
+            for (int j = 0; j < n; j++) {
+                if (strips[j] != null && !Arrays.equals(strips[j], fromData[j])) {
+                    return "no majority of " + Fmt.oid(oid) + " (strip " + j + " does not match the others)\n";
+                }
             }
         }
         StringBuilder out = new StringBuilder();
-        for (int j = 0; j < strips.length; j++) {
-            if (strips[j] != null) continue;
+        for (int j = 0; j < n; j++) {
+            if (states[j] != null && states[j].version() == at) continue;
             try {
-                c.client(targets.get(j).nid()).createStrip(oid, ec.policy(), j, rebuilt[j], c.epoch);
-                out.append("fixed missing ").append(Fmt.oid(oid)).append(", copy index ").append(j).append('\n');
+                c.client(targets.get(j).nid()).createStrip(oid, ec.policy(), j, rebuilt[j], at, c.epoch);
+                out.append(states[j] == null ? "fixed missing " : "fixed replica ").append(Fmt.oid(oid))
+                        .append(", copy index ").append(j).append('\n');
             } catch (SheepdogException e) {
                 out.append("failed to repair ").append(Fmt.oid(oid)).append(", copy index ").append(j).append(" on ")
                         .append(Addr.of(targets.get(j).nid())).append(": ").append(e.getMessage()).append('\n');
             }
         }
         return out.toString();
+    }
+
+    /** Strip {@code j} on {@code node} at version {@code want}: its state and bytes; null where the node lacks it. */
+    private static byte[] readStrip(Ctx c, SdNode node, long oid, ErasureCode ec, int j, int stripSize, long want)
+            throws IOException {
+        try {
+            byte[] b = c.client(node.nid()).readStrip(oid, ec.policy(), j, stripSize, c.epoch, want);
+            return b.length >= StripVersion.STATE_BYTES ? b : null;
+        } catch (SheepdogException e) {
+            return null; // NO_OBJ and friends: this position lacks its strip
+        }
     }
 
     private static byte[] joined(ErasureCode ec, byte[][] strips) {

@@ -233,8 +233,10 @@ class ErasureCodeIT {
                     boolean there = Files.exists(f);
                     if (j == pos && !there) problems.add(n + " lacks " + f.getFileName());
                     if (j != pos && there) problems.add(n + " holds " + f.getFileName() + " but is position " + pos);
-                    if (there && size(f) != stripSize) problems.add(f + " is " + size(f) + " bytes");
-                    if (j == pos && there) strips[j] = bytes(f);
+                    // the strip's bytes, then its version trailer (StripStore): a 512-byte header, then undo slots
+                    if (there && size(f) < stripSize + 512) problems.add(f + " is " + size(f) + " bytes");
+                    if (there && !hasVersionTrailer(f, stripSize)) problems.add(f + " has no version trailer");
+                    if (j == pos && there) strips[j] = java.util.Arrays.copyOf(bytes(f), (int) stripSize);
                 }
                 if (Files.exists(n.storeDir().resolve("obj").resolve(Oids.fileName(oid)))) {
                     problems.add(n + " holds a whole copy of " + Oids.fileName(oid));
@@ -255,6 +257,13 @@ class ErasureCodeIT {
         }
         if (objects == 0) problems.add("the VDI has no data objects");
         return problems;
+    }
+
+    /** Whether the strip file has the "SDSTRIPV" magic of a version trailer right after its {@code stripSize} bytes. */
+    private static boolean hasVersionTrailer(Path f, long stripSize) {
+        byte[] b = bytes(f);
+        return b.length >= stripSize + 8
+                && new String(b, (int) stripSize, 8, java.nio.charset.StandardCharsets.US_ASCII).equals("SDSTRIPV");
     }
 
     private static byte[] bytes(Path f) {

@@ -15,4 +15,9 @@ public final class SdFlags {
     public static final int CMD_CREAT = 0x0100;
     public static final int CMD_EXCL = 0x0200;
     public static final int CMD_DEL = 0x0400;
+    /**
+     * Daemon-internal, on peer requests for strips of erasure-coded objects: the request and its reply carry strip
+     * versions ({@link StripVersion}). Upstream does not use this bit.
+     */
+    public static final int CMD_VERSIONED = 0x0800;
 }

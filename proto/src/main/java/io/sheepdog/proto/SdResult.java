@@ -56,6 +56,8 @@ public final class SdResult {
     public static final int GATEWAY_MODE = 0x97;
     public static final int INVALID_VNODES_STRATEGY = 0x98;
     public static final int NO_CHECKPOINT_ENTRY = 0x99;
+    /** Daemon-internal: a versioned strip write found the strip at another version than the one it was based on. */
+    public static final int STRIP_VERSION = 0xA0;
 
     private static final String[] MESSAGES = new String[256];
     private static final String[] NAMES = new String[256];
@@ -107,6 +109,7 @@ public final class SdResult {
         m(CLUSTER_ERROR, "Cluster driver error");
         m(GATEWAY_MODE, "Targeted node is gateway mode");
         m(INVALID_VNODES_STRATEGY, "Invalid cluster vnodes strategy");
+        m(STRIP_VERSION, "Strip has another version than expected");
         for (var f : SdResult.class.getFields()) {
             if (f.getType() == int.class) {
                 try { NAMES[f.getInt(null)] = f.getName(); } catch (IllegalAccessException e) { throw new AssertionError(e); }

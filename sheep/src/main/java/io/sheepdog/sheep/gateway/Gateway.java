@@ -278,14 +278,7 @@ public final class Gateway {
                 throw new SdError(SdResult.HALT, String.format("%s %016x: %d zones for %d data strips",
                         Opcodes.name(peerOp), oid, targets.size(), ec.dataStrips()));
             }
-            if (peerOp != Opcodes.REMOVE_PEER && (state.flags & Proto.CLUSTER_FLAG_STRICT) != 0) {
-                // a strict cluster (dog cluster format -t) writes every copy or nothing: with fewer zones than
-                // copies it halts writes instead of storing fewer copies until recovery
-                if (v.ring().nrZones() < want) {
-                    throw new SdError(SdResult.HALT, String.format("%s %016x: %d zones for %d copies in a strict cluster",
-                            Opcodes.name(peerOp), oid, v.ring().nrZones(), want));
-                }
-            }
+            if (peerOp != Opcodes.REMOVE_PEER) checkStrict(v, want, peerOp, oid);
             List<CompletableFuture<Reply>> futures = new ArrayList<>(targets.size());
             SdRequest localReq = null;
             byte[] localPayload = null;
@@ -320,6 +313,17 @@ public final class Gateway {
             if (!retry && err == SdResult.SUCCESS) return;
             if (!retry) throw new SdError(err, String.format("%s %016x", Opcodes.name(peerOp), oid));
             if (!awaitNextEpoch(v, deadline)) throw new SdError(SdResult.EIO, String.format("%s %016x: no stable membership", Opcodes.name(peerOp), oid));
+        }
+    }
+
+    /**
+     * A strict cluster (dog cluster format -t) writes every copy or nothing: with fewer zones than {@code want}
+     * copies (or strips) it halts writes instead of storing fewer until recovery.
+     */
+    void checkStrict(ClusterView v, int want, int peerOp, long oid) throws SdError {
+        if ((state.flags & Proto.CLUSTER_FLAG_STRICT) != 0 && v.ring().nrZones() < want) {
+            throw new SdError(SdResult.HALT, String.format("%s %016x: %d zones for %d copies in a strict cluster",
+                    Opcodes.name(peerOp), oid, v.ring().nrZones(), want));
         }
     }
 

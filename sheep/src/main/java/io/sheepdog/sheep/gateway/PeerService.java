@@ -7,6 +7,7 @@ import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResponse;
 import io.sheepdog.proto.SdResult;
+import io.sheepdog.proto.StripVersion;
 import io.sheepdog.sheep.node.NodeState;
 import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.store.NoSpaceException;
@@ -14,7 +15,10 @@ import io.sheepdog.sheep.store.NoSuchObjectException;
 import io.sheepdog.sheep.store.ObjectSizes;
 import io.sheepdog.sheep.store.ObjectStore;
 import io.sheepdog.sheep.store.StoreKey;
+import io.sheepdog.sheep.store.StripStore;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,12 +39,14 @@ public final class PeerService {
     }
 
     private final ObjectStore store;
+    private final StripStore strips;
     private final NodeState state;
     private final ObjectSizes sizes;
     private volatile RecoveryHook recovery = RecoveryHook.NONE;
 
     public PeerService(ObjectStore store, NodeState state, ObjectSizes sizes) {
         this.store = store;
+        this.strips = new StripStore(store);
         this.state = state;
         this.sizes = sizes;
     }
@@ -48,6 +54,9 @@ public final class PeerService {
     public void setRecoveryHook(RecoveryHook hook) { this.recovery = hook; }
 
     public ObjectStore store() { return store; }
+
+    /** The versioned view of this node's strips (recovery stores rebuilt strips through it). */
+    public StripStore strips() { return strips; }
 
     public Reply handle(Request r) {
         SdRequest h = r.hdr();
@@ -64,6 +73,7 @@ public final class PeerService {
                 }
             }
             long oid = keyOf(h);
+            if (StoreKey.isStrip(oid)) return stripOp(h, oid, r.data(), recoveryRead, rsp);
             byte[] out = Request.NO_DATA;
             switch (h.opcode()) {
                 case Opcodes.CREATE_AND_WRITE_PEER -> createAndWrite(oid, h.objOffset(), r.data());
@@ -79,6 +89,9 @@ public final class PeerService {
             }
             rsp.dataLength(out.length).epoch(state.epoch());
             return new Reply(rsp, out);
+        } catch (StripStore.VersionConflict e) {
+            byte[] st = e.state().encode();
+            return new Reply(rsp.result(SdResult.STRIP_VERSION).dataLength(st.length).epoch(state.epoch()), st);
         } catch (IllegalArgumentException e) {
             LOG.warn("{}: {}", h, e.getMessage());
             return new Reply(rsp.result(SdResult.INVALID_PARMS).epoch(state.epoch()), Request.NO_DATA);
@@ -108,6 +121,79 @@ public final class PeerService {
             throw new IllegalArgumentException(String.format("bad erasure code %#x / strip %d for %016x", policy, h.objEcIndex(), oid));
         }
         return StoreKey.strip(oid, h.objEcIndex());
+    }
+
+    /**
+     * A request for one strip of an erasure-coded object, through the versioned strip store. With
+     * {@link SdFlags#CMD_VERSIONED} (what our gateways send): a read names the version wanted in {@code cow_oid}
+     * ({@link StripVersion#ANY}: as it is) and {@code data_length} the strip bytes wanted; its reply is the strip's
+     * state followed by those bytes, or by nothing
+     * when the strip cannot show that version (a length-0 read asks for the state alone); a write's or create's
+     * payload starts with the base and next versions (see {@link StripStore#write}); every reply carries the state.
+     * Without the flag (an upstream peer), reads return the bytes as they are and writes keep the strip's version.
+     */
+    private Reply stripOp(SdRequest h, long key, byte[] payload, boolean recoveryRead, SdResponse rsp)
+            throws IOException, InterruptedException {
+        boolean versioned = h.hasFlag(SdFlags.CMD_VERSIONED);
+        long size = sizes.of(key);
+        StripVersion.State st;
+        byte[] data = Request.NO_DATA;
+        switch (h.opcode()) {
+            case Opcodes.READ_PEER -> {
+                long want = versioned ? h.objCowOid() : StripVersion.ANY;
+                int len = (int) h.dataLength();
+                if (!recoveryRead) recovery.awaitRecovered(key);
+                StripStore.Versioned got = readStrip(h, key, size, want, len, recoveryRead);
+                st = got.state();
+                if (got.data() != null) data = got.data();
+            }
+            case Opcodes.WRITE_PEER, Opcodes.CREATE_AND_WRITE_PEER -> {
+                long base = StripVersion.ANY, next = StripVersion.ANY;
+                byte[] bytes = payload;
+                if (versioned) {
+                    if (payload.length < 2 * Long.BYTES) throw new IllegalArgumentException("versioned strip write without versions");
+                    ByteBuffer b = ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN);
+                    base = b.getLong();
+                    next = b.getLong();
+                    bytes = java.util.Arrays.copyOfRange(payload, 2 * Long.BYTES, payload.length);
+                }
+                recovery.awaitRecovered(key);
+                if (h.opcode() == Opcodes.CREATE_AND_WRITE_PEER) {
+                    // a create of a strip that is there (a retry, or what a failed create left) writes over it
+                    long v = next == StripVersion.ANY ? 0 : next;
+                    if (strips.create(key, size, v, null, h.objOffset(), bytes)) st = new StripVersion.State(v, 0);
+                    else st = strips.write(key, size, StripVersion.ANY, next, h.objOffset(), bytes);
+                } else {
+                    st = strips.write(key, size, base, next, h.objOffset(), bytes);
+                }
+            }
+            case Opcodes.REMOVE_PEER -> {
+                if (!store.remove(key)) rsp.result(SdResult.NO_OBJ);
+                return new Reply(rsp.epoch(state.epoch()), Request.NO_DATA);
+            }
+            default -> throw new IllegalArgumentException("not a strip operation");
+        }
+        byte[] out = data;
+        if (versioned) {
+            out = new byte[StripVersion.STATE_BYTES + data.length];
+            System.arraycopy(st.encode(), 0, out, 0, StripVersion.STATE_BYTES);
+            System.arraycopy(data, 0, out, StripVersion.STATE_BYTES, data.length);
+        }
+        return new Reply(rsp.dataLength(out.length).epoch(state.epoch()), out);
+    }
+
+    /** A strip read: the live strip, else (recovery, wildcard) a stale copy, the one kept at the target epoch first. */
+    private StripStore.Versioned readStrip(SdRequest h, long key, long size, long want, int len, boolean recoveryRead)
+            throws IOException {
+        try {
+            return strips.read(key, size, want, h.objOffset(), len);
+        } catch (NoSuchObjectException e) {
+            if (!recoveryRead && !h.hasFlag(SdFlags.CMD_WILDCARD)) throw e;
+        }
+        StripStore.Versioned s = strips.readStale(key, h.objTgtEpoch(), size, want, h.objOffset(), len);
+        if (s == null && h.objTgtEpoch() > 0) s = strips.readStale(key, 0, size, want, h.objOffset(), len);
+        if (s == null) throw new NoSuchObjectException(key);
+        return s;
     }
 
     private void createAndWrite(long oid, long offset, byte[] data) throws IOException, InterruptedException {

@@ -2,6 +2,7 @@ package io.sheepdog.sheep.recovery;
 
 import io.sheepdog.client.Reply;
 import io.sheepdog.proto.ErasureCode;
+import io.sheepdog.proto.StripVersion;
 import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.Proto;
@@ -15,6 +16,7 @@ import io.sheepdog.sheep.gateway.PeerService;
 import io.sheepdog.sheep.node.ClusterView;
 import io.sheepdog.sheep.store.ObjectStore;
 import io.sheepdog.sheep.store.StoreKey;
+import io.sheepdog.sheep.store.StripStore;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -319,12 +321,15 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             if (src == null || sheep.store().exists(oid)) return true;
             long size = sheep.gateway().sizes().of(oid);
             if (StoreKey.isStrip(oid)) {
-                byte[] strip = recoverStrip(r, oid, (int) size, src);
+                Rebuilt strip = recoverStrip(r, oid, (int) size, src);
                 if (strip == null) {
-                    LOG.warn("no source for strip {} at epoch {}", StoreKey.display(oid), r.epoch);
+                    LOG.warn("no strips of one version enough to rebuild strip {} at epoch {}", StoreKey.display(oid), r.epoch);
                     return false;
                 }
-                if (!place(r, oid, size, strip)) return false;
+                if (!unlessSuperseded(r, () -> {
+                    sheep.peer().strips().create(oid, size, strip.version, strip.data, 0, null);
+                    return true;
+                })) return false;
                 r.done.incrementAndGet();
                 r.pending.remove(oid);
                 return true;
@@ -379,87 +384,86 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         }
     }
 
-    /** The whole copy or strip {@code s} names, from this node's stale area or from its holder; null if it failed. */
+    /** The whole copy {@code s} names, from this node's stale area or from its holder; null if it failed. */
     private byte[] fetch(Run r, Source s, int size) throws IOException {
         if (s.node.nid().equals(sheep.state().self().nid())) return sheep.store().readStale(s.key, s.keptAt, 0, size);
-        int flags = SdFlags.CMD_RECOVERY | (s.stale ? SdFlags.CMD_WILDCARD : 0);
-        SdRequest read = SdRequest.of(Opcodes.READ_PEER).epoch(r.epoch).objOid(StoreKey.oid(s.key)).dataLength(size)
-                .objTgtEpoch(s.stale ? s.keptAt : r.prevEpoch).flags(flags);
-        if (StoreKey.isStrip(s.key)) {
-            ErasureCode ec = sheep.gateway().sizes().codeOf(StoreKey.oid(s.key));
-            if (ec == null) return null;
-            read.objCopyPolicy(ec.policy()).objEcIndex(StoreKey.index(s.key));
-        }
-        Reply rep = sheep.gateway().send(s.node, read, null);
+        Reply rep = sheep.gateway().send(s.node, recoveryRead(r, s, size), null);
         return rep.result() == SdResult.SUCCESS && rep.data().length == size ? rep.data() : null;
     }
 
+    private static SdRequest recoveryRead(Run r, Source s, int size) {
+        int flags = SdFlags.CMD_RECOVERY | (s.stale ? SdFlags.CMD_WILDCARD : 0);
+        return SdRequest.of(Opcodes.READ_PEER).epoch(r.epoch).objOid(StoreKey.oid(s.key)).dataLength(size)
+                .objTgtEpoch(s.stale ? s.keptAt : r.prevEpoch).flags(flags);
+    }
+
+    /** A strip as recovery read it: its state, and its bytes at the version asked for (null if it cannot show it). */
+    private record StripCopy(StripVersion.State state, byte[] data) {}
+
     /**
-     * Strip {@code key} of an erasure-coded object: copied from a node that has that very strip if one does, else
-     * rebuilt from any d other strips of the object (SHEEP-DAEMON.md §7, PROTOCOL.md §13). Null if neither works.
+     * Strip copy {@code s} at version {@code want} ({@link StripVersion#ANY}; {@code size} 0 asks for the state
+     * alone), from this node's stale area or from its holder; null if it could not be read.
      */
-    private byte[] recoverStrip(Run r, long key, int size, List<Source> src) throws IOException {
+    private StripCopy fetchStrip(Run r, Source s, ErasureCode ec, long want, int size) throws IOException {
+        if (s.node.nid().equals(sheep.state().self().nid())) {
+            long stripSize = sheep.gateway().sizes().of(s.key);
+            StripStore.Versioned v = sheep.peer().strips().readStale(s.key, s.keptAt, stripSize, want, 0, size);
+            return v == null ? null : new StripCopy(v.state(), v.data());
+        }
+        SdRequest read = recoveryRead(r, s, size).objCopyPolicy(ec.policy()).objEcIndex(StoreKey.index(s.key))
+                .objCowOid(want);
+        read.flags(read.flags() | SdFlags.CMD_VERSIONED);
+        Reply rep = sheep.gateway().send(s.node, read, null);
+        byte[] b = rep.data();
+        if (rep.result() != SdResult.SUCCESS || b.length < StripVersion.STATE_BYTES) return null;
+        byte[] data = size > 0 && b.length == StripVersion.STATE_BYTES + size
+                ? java.util.Arrays.copyOfRange(b, StripVersion.STATE_BYTES, b.length) : null;
+        return new StripCopy(StripVersion.State.decode(b, 0), data);
+    }
+
+    /** A strip recovery made: its bytes and the version they are. */
+    private record Rebuilt(byte[] data, long version) {}
+
+    /**
+     * Strip {@code key} of an erasure-coded object at the newest version that d of its strips show (live or stale):
+     * copied from a copy of that very strip if one shows the version, else decoded from d strips of that version
+     * (SHEEP-DAEMON.md §7, PROTOCOL.md §13). Strips of different versions are never mixed. Null if no version has
+     * d strips.
+     */
+    private Rebuilt recoverStrip(Run r, long key, int size, List<Source> src) throws IOException {
         ErasureCode ec = sheep.gateway().sizes().codeOf(StoreKey.oid(key));
         if (ec == null) return null;
         int want = StoreKey.index(key), d = ec.dataStrips();
-        byte[][] strips = new byte[ec.totalStrips()][];
-        List<Integer> order = new ArrayList<>(); // the strips read, best source first
-        boolean staleUsed = false;
+        List<Source> usable = new ArrayList<>();
+        List<StripVersion.State> states = new ArrayList<>();
         for (Source s : src) { // best first: live, then the most recent stale
             int i = StoreKey.index(s.key);
-            if (i < 0 || i >= strips.length || strips[i] != null) continue;
-            byte[] data = fetch(r, s, size);
-            if (data == null) continue;
-            if (i == want && !s.stale) return data; // the very strip, current
-            strips[i] = data;
-            order.add(i);
-            staleUsed |= s.stale;
-            // d live strips are current: enough. With stale ones among them, read every strip there is, to check
-            // them against each other: a stale strip may be from before writes the live ones have
-            if (order.size() == d && !staleUsed) break;
+            if (i < 0 || i >= ec.totalStrips()) continue;
+            StripCopy c = fetchStrip(r, s, ec, StripVersion.ANY, 0);
+            if (c == null) continue;
+            usable.add(s);
+            states.add(c.state());
         }
-        if (order.size() < d) return null;
-        byte[][] chosen = consistentStrips(ec, strips, order, key);
-        if (chosen[want] != null) return chosen[want];
-        ec.reconstruct(chosen);
-        return chosen[want];
-    }
-
-    /**
-     * d of the strips read ({@code order}, best source first) that agree with as many of the others as possible,
-     * the best-ranked such set first; the others null. Strips of different ages (a stale one from before a write)
-     * do not decode to what was written, and more than d strips show which ones belong together: a set of d whose
-     * encoding matches the strips outside it is one version of the object.
-     */
-    static byte[][] consistentStrips(ErasureCode ec, byte[][] strips, List<Integer> order, long key) {
-        int d = ec.dataStrips(), n = order.size();
-        byte[][] best = null;
-        int bestAgree = -1;
-        int[] pick = new int[d];
-        for (int i = 0; i < d; i++) pick[i] = i;
-        while (true) {
-            byte[][] set = new byte[strips.length][];
-            for (int i : pick) set[order.get(i)] = strips[order.get(i)];
-            if (n == d) return set; // nothing to check against
-            byte[][] full = set.clone();
-            ec.reconstruct(full);
-            int agree = 0;
-            for (int i : order) if (set[i] == null && java.util.Arrays.equals(full[i], strips[i])) agree++;
-            if (agree > bestAgree) {
-                best = set;
-                bestAgree = agree;
+        int[] index = usable.stream().mapToInt(s -> StoreKey.index(s.key)).toArray();
+        Long at = StripVersion.choose(index, states.toArray(StripVersion.State[]::new), d);
+        if (at == null) return null;
+        byte[][] strips = new byte[ec.totalStrips()][];
+        int have = 0;
+        // the very strip first, if a copy of it shows the version; then any d strips of that version
+        for (int pass = 0; pass < 2 && have < d; pass++) {
+            for (int k = 0; k < usable.size() && have < d; k++) {
+                int i = index[k];
+                if ((i == want) != (pass == 0) || strips[i] != null || !states.get(k).shows(at)) continue;
+                StripCopy c = fetchStrip(r, usable.get(k), ec, at, size);
+                if (c == null || c.data() == null) continue;
+                if (i == want) return new Rebuilt(c.data(), at);
+                strips[i] = c.data();
+                have++;
             }
-            if (agree == n - d) return set; // every other strip agrees
-            // next combination of d out of n, in rank order
-            int k = d - 1;
-            while (k >= 0 && pick[k] == n - d + k) k--;
-            if (k < 0) break;
-            pick[k]++;
-            for (int j = k + 1; j < d; j++) pick[j] = pick[j - 1] + 1;
         }
-        LOG.warn("strips of {} disagree: rebuilt from the {} best-ranked of the strips that agree most ({} of {} others)",
-                StoreKey.display(key), d, bestAgree, n - d);
-        return best;
+        if (have < d) return null;
+        ec.reconstruct(strips);
+        return new Rebuilt(strips[want], at);
     }
 
     /**

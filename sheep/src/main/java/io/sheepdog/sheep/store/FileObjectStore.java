@@ -271,7 +271,7 @@ public final class FileObjectStore implements ObjectStore {
     }
 
     @Override
-    public void write(long oid, long offset, byte[] data) throws IOException {
+    public void write(long oid, long offset, byte[] data, boolean durable) throws IOException {
         ReentrantReadWriteLock l = lockOf(oid);
         l.readLock().lock();
         try {
@@ -282,7 +282,7 @@ public final class FileObjectStore implements ObjectStore {
                 throw translate(e, oid);
             }
             long seq = h.markWritten();
-            if (sync) syncUpTo(h, seq, oid);
+            if (sync && durable) syncUpTo(h, seq, oid);
         } finally {
             l.readLock().unlock();
         }
@@ -313,7 +313,7 @@ public final class FileObjectStore implements ObjectStore {
     }
 
     @Override
-    public boolean create(long oid, long size, byte[] base, long offset, byte[] data) throws IOException {
+    public boolean create(long oid, long size, byte[] base, long offset, byte[] data, byte[] tail) throws IOException {
         ReentrantReadWriteLock l = lockOf(oid);
         l.writeLock().lock();
         try {
@@ -325,6 +325,7 @@ public final class FileObjectStore implements ObjectStore {
                     StandardOpenOption.WRITE, StandardOpenOption.READ)) {
                 if (base != null) writeFully(ch, ByteBuffer.wrap(base, 0, (int) Math.min(base.length, size)), 0);
                 if (data != null && data.length > 0) writeFully(ch, ByteBuffer.wrap(data), offset);
+                if (tail != null) writeFully(ch, ByteBuffer.wrap(tail), size);
                 if (ch.size() < size) {
                     // extend sparsely to the full object size so reads past the written part are zeros
                     ch.write(ByteBuffer.wrap(new byte[1]), size - 1);

@@ -17,13 +17,29 @@ public interface ObjectStore extends AutoCloseable {
     byte[] read(long oid, long offset, int len) throws IOException;
 
     /** Writes into an existing object. @throws NoSuchObjectException if absent */
-    void write(long oid, long offset, byte[] data) throws IOException;
+    default void write(long oid, long offset, byte[] data) throws IOException {
+        write(oid, offset, data, true);
+    }
+
+    /**
+     * Writes into an existing object; with {@code durable} false it returns before the bytes are synced (the next
+     * durable write of the object syncs them too). @throws NoSuchObjectException if absent
+     */
+    void write(long oid, long offset, byte[] data, boolean durable) throws IOException;
 
     /**
      * Atomically creates {@code oid} of {@code size} bytes whose content is {@code base} (may be null: zeros) with
      * {@code data} overlaid at {@code offset}. Returns false if the object already exists (nothing changed).
      */
-    boolean create(long oid, long size, byte[] base, long offset, byte[] data) throws IOException;
+    default boolean create(long oid, long size, byte[] base, long offset, byte[] data) throws IOException {
+        return create(oid, size, base, offset, data, null);
+    }
+
+    /**
+     * As {@link #create(long, long, byte[], long, byte[])}, with {@code tail} (may be null) stored after the object's
+     * {@code size} bytes in the same file, made in the same atomic step (a strip's version trailer).
+     */
+    boolean create(long oid, long size, byte[] base, long offset, byte[] data, byte[] tail) throws IOException;
 
     /** Removes the object; false if it was absent. */
     boolean remove(long oid) throws IOException;
