@@ -104,8 +104,9 @@ final class Ctx implements AutoCloseable {
     }
 
     /**
-     * Asks a yes/no question on stdout and reads the answer from stdin; anything but "yes" ends dog with status
-     * 0 (DOG-CLI.md §1.6).
+     * Asks a yes/no question on stdout and reads the answer from stdin; anything but "yes", end of input included,
+     * ends dog with status 1 and says that nothing was done. (Upstream exits 0 there, DOG-CLI.md §1.6, so a script
+     * whose stdin is not a terminal could not tell a format that never happened from one that did.)
      */
     void confirm(String message) {
         out.print(message);
@@ -117,7 +118,10 @@ final class Ctx implements AutoCloseable {
         } catch (IOException e) {
             // no answer is a "no"
         }
-        if (!answer.toString().toLowerCase(java.util.Locale.ROOT).startsWith("yes")) throw new DogExit(ExitCodes.SUCCESS, null);
+        if (!answer.toString().toLowerCase(java.util.Locale.ROOT).startsWith("yes")) {
+            throw DogExit.failure((answer.isEmpty() ? "\nNo answer" : "Not confirmed")
+                    + ": nothing was done (answer yes to go ahead, or pass -f to skip the question)");
+        }
     }
 
     @Override

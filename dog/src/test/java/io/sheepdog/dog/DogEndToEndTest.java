@@ -189,7 +189,7 @@ class DogEndToEndTest {
         // a "no" leaves everything as it was
         ok_in(p2, "vdi", "write", "rb", "0", "512");
         DogRun no = dogIn("no\n".getBytes(), "vdi", "rollback", "rb", "-s", "snap1");
-        assertEquals(0, no.code());
+        assertEquals(1, no.code());
         assertArrayEquals(p2, ok("vdi", "read", "rb", "0", "512").stdout());
 
         ok("vdi", "snapshot", "rb", "-s", "snap2");

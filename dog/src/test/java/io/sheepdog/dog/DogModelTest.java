@@ -295,9 +295,13 @@ class DogModelTest {
         assertEquals(64, num.code());
         assertTrue(num.err().startsWith("Please specify a non-integer value for a snapshot tag name\n"));
 
-        // formatting a cluster that holds VDIs asks first; anything but "yes" stops with status 0
+        // formatting a cluster that holds VDIs asks first; anything but "yes" (end of input too) stops with status 1
+        DogRun eof = dogIn(new byte[0], "cluster", "format", "-c", "1");
+        assertEquals(1, eof.code(), eof.toString());
+        assertTrue(eof.err().contains("No answer: nothing was done"), eof.err());
         DogRun no = dogIn("no\n".getBytes(), "cluster", "format", "-c", "1");
-        assertEquals(0, no.code());
+        assertEquals(1, no.code());
+        assertTrue(no.err().contains("Not confirmed: nothing was done"), no.err());
         assertTrue(no.out().endsWith("(/_)_|_  Are you sure you want to continue? [yes/no]: "), no.out());
         assertTrue(no.out().contains("  /  |   Caution! The cluster is not empty.\n"));
         assertFalse(no.out().contains("using backend"), "not formatted");

@@ -27,7 +27,8 @@ public final class MiniClusterExtension implements BeforeEachCallback, AfterEach
                 System.err.println(c.logTails(60));
             }
             c.close();
-            if (!failed) c.deleteDir();
+            // -Dsheepdog.it.keep=true keeps the directories (logs, stores, ack logs) of passed tests too
+            if (!failed && !Boolean.getBoolean("sheepdog.it.keep")) c.deleteDir();
         }
     }
 }

@@ -144,7 +144,7 @@ class MalformedInputTest {
     }
 
     @Test void decoderFramesPipelinedRequestsAndWaitsForPartialOnes() {
-        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder());
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(new io.sheepdog.sheep.net.PayloadBudget(64L << 20)));
         SdRequest a = SdRequest.of(Opcodes.READ_OBJ).id(1).dataLength(4096);
         SdRequest b = SdRequest.of(Opcodes.WRITE_OBJ).id(2).flags(SdFlags.CMD_WRITE).dataLength(5);
         ByteBuf in = Unpooled.buffer();

@@ -29,6 +29,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntFunction;
+import io.sheepdog.sheep.log.RateLimitedLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -40,6 +41,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class Gateway {
     private static final Logger LOG = LoggerFactory.getLogger(Gateway.class);
+    /** Failures that repeat as often as clients or a dead peer make them. */
+    private static final RateLimitedLog WARN = new RateLimitedLog(LOG);
     /**
      * How long a request keeps retrying through membership changes before it fails. The system properties
      * ({@code -Dsheepdog.retryDeadlineMs}, {@code -Dsheepdog.peerTimeoutMs}) let tests of hung peers use seconds.
@@ -132,8 +135,9 @@ public final class Gateway {
             rsp.dataLength(out.length).epoch(state.epoch());
             return new Reply(rsp, out);
         } catch (SdError e) {
-            if (e.result() != SdResult.NO_OBJ && e.result() != SdResult.READONLY) {
-                LOG.warn("{} from {} failed: {}", h, r.client().display(), e.getMessage());
+            // a read of an absent object is an everyday answer; a write or remove that finds none is not
+            if ((e.result() != SdResult.NO_OBJ || h.opcode() != Opcodes.READ_OBJ) && e.result() != SdResult.READONLY) {
+                WARN.warn("failed", "{} from {} failed ({}): {}", h, r.client().display(), SdResult.name(e.result()), e.getMessage());
             }
             return new Reply(rsp.result(e.result()).epoch(state.epoch()), Request.NO_DATA);
         }
@@ -280,8 +284,10 @@ public final class Gateway {
             }
             if (peerOp != Opcodes.REMOVE_PEER) checkStrict(v, want, peerOp, oid);
             List<CompletableFuture<Reply>> futures = new ArrayList<>(targets.size());
+            List<SdNode> sentTo = new ArrayList<>(targets.size());
             SdRequest localReq = null;
             byte[] localPayload = null;
+            SdNode localNode = null;
             for (int i = 0; i < targets.size(); i++) {
                 SdNode t = targets.get(i);
                 byte[] payload = payloadOf.apply(i);
@@ -292,8 +298,10 @@ public final class Gateway {
                 if (isSelf(t)) {
                     localReq = req;
                     localPayload = payload;
+                    localNode = t;
                 } else {
                     futures.add(sendAsync(t, req, payload));
+                    sentTo.add(t);
                 }
             }
             // the local copy last, once the remote ones are on their way: the request then takes as long as the
@@ -301,18 +309,31 @@ public final class Gateway {
             if (localReq != null) {
                 futures.add(CompletableFuture.completedFuture(local.handle(
                         new Request(localReq, localPayload == null ? Request.NO_DATA : localPayload, ClientInfo.INTERNAL))));
+                sentTo.add(localNode);
             }
             int err = SdResult.SUCCESS;
             boolean retry = false;
-            for (CompletableFuture<Reply> f : futures) {
-                int res = await(f).result();
+            int absent = 0;
+            StringBuilder failed = new StringBuilder();
+            for (int i = 0; i < futures.size(); i++) {
+                int res = await(futures.get(i)).result();
                 if (res == SdResult.SUCCESS) continue;
+                failed.append(' ').append(sentTo.get(i).nid()).append('=').append(SdResult.name(res));
+                if (res == SdResult.NO_OBJ) absent++;
                 if (isRetryable(res)) retry = true;
                 else if (err == SdResult.SUCCESS || err == SdResult.NO_OBJ) err = res;
             }
             if (!retry && err == SdResult.SUCCESS) return;
-            if (!retry) throw new SdError(err, String.format("%s %016x", Opcodes.name(peerOp), oid));
-            if (!awaitNextEpoch(v, deadline)) throw new SdError(SdResult.EIO, String.format("%s %016x: no stable membership", Opcodes.name(peerOp), oid));
+            String what = String.format("%s %016x at epoch %d:%s", Opcodes.name(peerOp), oid, v.epoch(), failed);
+            // Some copies there and some not: the object exists, and the nodes that lack it are new to its
+            // placement and have not recovered it yet. Wait for that (or the next epoch) instead of failing a write
+            // the cluster can still do.
+            boolean missingCopy = err == SdResult.NO_OBJ && absent < futures.size() && peerOp == Opcodes.WRITE_PEER;
+            if (!retry && !missingCopy) throw new SdError(err, what);
+            if (missingCopy) LOG.info("{}: a copy is not recovered yet, trying again", what);
+            if (!awaitNextEpoch(v, deadline, missingCopy ? 100 : 2000)) {
+                throw new SdError(SdResult.EIO, what + ": no stable membership within " + RETRY_DEADLINE_MS / 1000 + " s");
+            }
         }
     }
 
@@ -335,11 +356,16 @@ public final class Gateway {
 
     /** Waits for the epoch after the one a failed attempt used; false if the deadline passed. */
     boolean awaitNextEpoch(ClusterView used, long deadline) throws SdError {
+        return awaitNextEpoch(used, deadline, 2000);
+    }
+
+    /** As {@link #awaitNextEpoch(ClusterView, long)}, retrying after {@code atMostMs} if the epoch stays. */
+    boolean awaitNextEpoch(ClusterView used, long deadline, long atMostMs) throws SdError {
         long left = deadline - System.currentTimeMillis();
         if (left <= 0) return false;
         try {
             // A failed peer is reported by the cluster driver within about a second; if nothing changes, retry anyway.
-            state.awaitEpochAfter(used.epoch(), Math.min(left, 2000));
+            state.awaitEpochAfter(used.epoch(), Math.min(left, atMostMs));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new SdError(SdResult.SYSTEM_ERROR, "interrupted");
@@ -401,7 +427,7 @@ public final class Gateway {
         try {
             c = peers.get(t.nid());
         } catch (IOException e) {
-            LOG.warn("cannot reach {}: {}", t.nid(), e.getMessage());
+            WARN.warn("unreachable", "cannot reach {}: {}", t.nid(), e.getMessage());
             return CompletableFuture.completedFuture(networkError(req));
         }
         // Sending itself can block: a peer that hangs (SIGSTOP, a stuck host) stops reading and its socket buffer
@@ -428,7 +454,7 @@ public final class Gateway {
             // a little longer than the timeout of sendAsync, which fails the future itself (and the connection)
             return f.get(PEER_TIMEOUT_MS + 1000, TimeUnit.MILLISECONDS);
         } catch (Exception e) {
-            LOG.warn("peer request failed: {}", e.toString());
+            WARN.warn("peer", "peer request failed: {}", e.toString());
             return new Reply(new SdResponse().result(SdResult.NETWORK_ERROR), Request.NO_DATA);
         }
     }

@@ -19,6 +19,7 @@ import io.sheepdog.sheep.store.StripStore;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import io.sheepdog.sheep.log.RateLimitedLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,6 +29,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class PeerService {
     private static final Logger LOG = LoggerFactory.getLogger(PeerService.class);
+    private static final RateLimitedLog WARN = new RateLimitedLog(LOG);
     private static final long EPOCH_WAIT_MS = 10_000;
 
     /** Lets recovery bring an object here before a request touches it. */
@@ -93,10 +95,14 @@ public final class PeerService {
             byte[] st = e.state().encode();
             return new Reply(rsp.result(SdResult.STRIP_VERSION).dataLength(st.length).epoch(state.epoch()), st);
         } catch (IllegalArgumentException e) {
-            LOG.warn("{}: {}", h, e.getMessage());
+            WARN.warn("invalid", "{}: {}", h, e.getMessage());
             return new Reply(rsp.result(SdResult.INVALID_PARMS).epoch(state.epoch()), Request.NO_DATA);
         } catch (NoSuchObjectException e) {
-            return new Reply(rsp.result(SdResult.NO_OBJ).epoch(state.epoch()), Request.NO_DATA);
+            // absent here because the membership moved on while the request waited (a recovery of the object for
+            // its epoch was superseded): the sender retries with the new placement instead of failing the client
+            int now = state.epoch();
+            boolean moved = now > h.epoch() && !h.hasFlag(SdFlags.CMD_RECOVERY) && h.opcode() != Opcodes.REMOVE_PEER;
+            return new Reply(rsp.result(moved ? SdResult.OLD_NODE_VER : SdResult.NO_OBJ).epoch(now), Request.NO_DATA);
         } catch (NoSpaceException e) {
             LOG.error("{}", e.getMessage());
             return new Reply(rsp.result(SdResult.NO_SPACE).epoch(state.epoch()), Request.NO_DATA);

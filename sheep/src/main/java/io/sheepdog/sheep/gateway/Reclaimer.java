@@ -12,6 +12,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import io.sheepdog.sheep.log.RateLimitedLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,6 +24,7 @@ import org.slf4j.LoggerFactory;
  */
 final class Reclaimer {
     private static final Logger LOG = LoggerFactory.getLogger(Reclaimer.class);
+    private static final RateLimitedLog WARN = new RateLimitedLog(LOG);
     private final Gateway gateway;
     private final VdiRegistry vdis;
 
@@ -34,6 +36,8 @@ final class Reclaimer {
     void release(long dataOid) {
         int owner = Oids.vid(dataOid);
         long idx = Oids.index(dataOid);
+        // an entry naming a VDI that never existed (a client wrote garbage into the table) frees nothing
+        if (vdis.state(owner) == null) return;
         try {
             for (int vid : family(owner)) {
                 byte[] e = gateway.read(Oids.inodeOid(vid), Inode.dataVdiIdOffset(idx), 4);
@@ -42,7 +46,7 @@ final class Reclaimer {
             gateway.remove(dataOid, 0);
         } catch (SdError e) {
             // keeping an object too long costs space; removing one too early would lose data
-            LOG.warn("could not reclaim {}: {}", Oids.fileName(dataOid), e.getMessage());
+            WARN.warn("reclaim", "could not reclaim {}: {}", Oids.fileName(dataOid), e.getMessage());
         }
     }
 

@@ -1,5 +1,6 @@
 package io.sheepdog.sheep.nbd;
 
+import io.sheepdog.sheep.net.PayloadBudget;
 import static io.sheepdog.sheep.nbd.NbdProtocol.*;
 
 import io.netty.buffer.ByteBuf;
@@ -30,7 +31,7 @@ import org.slf4j.LoggerFactory;
  * <p>All fields are touched on the channel's event loop only; workers post their results back to it. Incoming
  * buffers are queued in {@link #stash} and consumed while the connection may take more work, so the in-flight
  * limits bound memory no matter how much a client pipelines: per connection (requests and bytes), and over all the
- * server's connections through the shared {@link NbdBudget}, which a READ or WRITE must get room in before it is
+ * server's connections through the shared {@link PayloadBudget}, which a READ or WRITE must get room in before it is
  * admitted (a write before its payload is read). Write payloads are retained slices of the received buffers (no
  * copy). Anything malformed closes this connection and nothing else.
  */
@@ -53,7 +54,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
     private final NbdExportProvider provider;
     private final Executor worker;
     private final AtomicLong unexpectedErrors;
-    private final NbdBudget budget;
+    private final PayloadBudget budget;
 
     private ChannelHandlerContext ctx;
     private String peer = "?";
@@ -90,11 +91,11 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
 
     NbdConnectionHandler(NbdServerConfig config, NbdExportProvider provider, Executor worker,
                          AtomicLong unexpectedErrors) {
-        this(config, provider, worker, unexpectedErrors, new NbdBudget(config.serverInFlightBytes()));
+        this(config, provider, worker, unexpectedErrors, new PayloadBudget(config.serverInFlightBytes()));
     }
 
     NbdConnectionHandler(NbdServerConfig config, NbdExportProvider provider, Executor worker,
-                         AtomicLong unexpectedErrors, NbdBudget budget) {
+                         AtomicLong unexpectedErrors, PayloadBudget budget) {
         this.config = config;
         this.provider = provider;
         this.worker = worker;

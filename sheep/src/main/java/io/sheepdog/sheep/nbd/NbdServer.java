@@ -1,5 +1,6 @@
 package io.sheepdog.sheep.nbd;
 
+import io.sheepdog.sheep.net.PayloadBudget;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
@@ -35,7 +36,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Network I/O runs on a few event-loop threads (epoll where available); every request runs on its own virtual
  * thread, so a connection has many requests in flight and replies go out as they complete. The READ and WRITE
- * payloads in flight are bounded per connection and, over all connections, by one {@link NbdBudget}.
+ * payloads in flight are bounded per connection and, over all connections, by one {@link PayloadBudget}.
  */
 public final class NbdServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(NbdServer.class);
@@ -43,7 +44,7 @@ public final class NbdServer implements AutoCloseable {
     private final NbdServerConfig config;
     private final NbdExportProvider provider;
     private final AtomicLong unexpectedErrors = new AtomicLong();
-    private final NbdBudget budget;
+    private final PayloadBudget budget;
     private EventLoopGroup group;
     private ExecutorService workers;
     private ChannelGroup channels;
@@ -53,7 +54,7 @@ public final class NbdServer implements AutoCloseable {
     public NbdServer(NbdServerConfig config, NbdExportProvider provider) {
         this.config = config;
         this.provider = provider;
-        this.budget = new NbdBudget(config.serverInFlightBytes());
+        this.budget = new PayloadBudget(config.serverInFlightBytes());
     }
 
     /** Starts listening, unless the config disables the server. Fails with a one-line reason (e.g. port in use). */

@@ -1,5 +1,6 @@
 package io.sheepdog.sheep.nbd;
 
+import io.sheepdog.sheep.net.PayloadBudget;
 import java.time.Duration;
 
 /**
@@ -14,7 +15,7 @@ import java.time.Duration;
  * @param maxInFlight         per connection: stop reading requests while this many are being served
  * @param maxInFlightBytes    per connection: stop reading while this many payload bytes are being served
  * @param serverInFlightBytes all connections together: READ and WRITE payload bytes in flight at once (see
- *                            {@link NbdBudget}); it bounds what the NBD front end holds in memory
+ *                            {@link PayloadBudget}); it bounds what the NBD front end holds in memory
  * @param ioThreads           event-loop threads (network only; requests run on virtual threads)
  * @param handshakeTimeout    close connections that have not finished negotiation by then
  */

@@ -181,10 +181,27 @@ public final class VdiExportProvider implements NbdExportProvider {
         /** Each object's reply goes straight into the reply buffer: no array the size of the whole read. */
         @Override
         public void read(long offset, int length, ByteBuf dst) throws IOException {
-            v.read(offset, length, new Volume.ReadSink() {
-                @Override public void data(int at, byte[] src, int srcOff, int n) { dst.writeBytes(src, srcOff, n); }
-                @Override public void zeros(int at, int n) { dst.writeZero(n); }
-            });
+            try {
+                v.read(offset, length, new Volume.ReadSink() {
+                    @Override public void data(int at, byte[] src, int srcOff, int n) { dst.writeBytes(src, srcOff, n); }
+                    @Override public void zeros(int at, int n) { dst.writeZero(n); }
+                });
+            } catch (SheepdogException e) {
+                throw nbdError(e);
+            }
+        }
+
+        /**
+         * The NBD error a cluster failure becomes: a full store is ENOSPC (QEMU then pauses the VM instead of handing
+         * the guest an I/O error, {@code werror=enospc}), a snapshot EPERM, anything else EIO; the message names the
+         * cause.
+         */
+        static NbdException nbdError(SheepdogException e) {
+            return switch (e.result()) {
+                case SdResult.NO_SPACE -> NbdException.noSpace(e.getMessage());
+                case SdResult.READONLY -> NbdException.notPermitted(e.getMessage());
+                default -> NbdException.io(e.getMessage(), e);
+            };
         }
 
         /**
@@ -194,21 +211,35 @@ public final class VdiExportProvider implements NbdExportProvider {
         @Override
         public void write(long offset, ByteBuf data, boolean fua) throws IOException {
             int base = data.readerIndex();
-            v.write(offset, data.readableBytes(), (at, n) -> {
-                byte[] b = new byte[n];
-                data.getBytes(base + at, b);
-                return b;
-            });
+            try {
+                v.write(offset, data.readableBytes(), (at, n) -> {
+                    byte[] b = new byte[n];
+                    data.getBytes(base + at, b);
+                    return b;
+                });
+            } catch (SheepdogException e) {
+                throw nbdError(e);
+            }
         }
 
         @Override public void flush() { } // every acknowledged write is already durable
 
         @Override
-        public void trim(long offset, long length, boolean fua) throws IOException { v.discard(offset, length); }
+        public void trim(long offset, long length, boolean fua) throws IOException {
+            try {
+                v.discard(offset, length);
+            } catch (SheepdogException e) {
+                throw nbdError(e);
+            }
+        }
 
         @Override
         public void writeZeroes(long offset, long length, boolean noHole, boolean fua) throws IOException {
-            v.writeZeroes(offset, length);
+            try {
+                v.writeZeroes(offset, length);
+            } catch (SheepdogException e) {
+                throw nbdError(e);
+            }
         }
 
         @Override

@@ -1,38 +1,65 @@
 package io.sheepdog.sheep.net;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.CompositeByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.ReferenceCountUtil;
 import io.sheepdog.proto.Header48;
+import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.Proto;
 import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdRequest;
+import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.ops.Request;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Frames the Sheepdog client protocol: a 48-byte header, then {@code data_length} bytes of payload when the WRITE
- * flag is set. A payload larger than any request may carry closes the connection (the stream cannot be resynchronised
- * without reading it); other malformed requests are answered by the processor.
+ * flag is set. A payload larger than its opcode may carry ({@link #maxPayload}) closes the connection (the stream
+ * cannot be resynchronised without reading it); other malformed requests are answered by the processor.
  *
- * <p>The payload array is allocated as soon as its header is complete and filled from each network buffer as it
- * arrives, which is then released at once: a 4 MiB write costs one copy and one array, not a cumulation buffer that
- * grows (and is copied) while the payload streams in, and then a copy out of it.
+ * <p>Memory is admitted before it is allocated: a payload's bytes are taken from the server's {@link PayloadBudget}
+ * when its header is complete; while there is no room the connection stops reading (its client waits in TCP) and
+ * goes on when requests of any connection give bytes back. A burst of large writes, or a client that claims huge
+ * payloads, so waits instead of exhausting the heap.
+ *
+ * <p>The payload array is allocated once admitted and filled from each network buffer as it arrives, which is then
+ * released at once: a 4 MiB write costs one copy and one array, not a cumulation buffer that grows (and is copied)
+ * while the payload streams in, and then a copy out of it.
  */
 public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = LoggerFactory.getLogger(SdFrameDecoder.class);
+    private static final RateLimitedLog WARN = new RateLimitedLog(LOG);
+    /** What a request other than an object write may carry: names, attributes (64 KiB values), node lists. */
+    static final int MAX_SMALL_PAYLOAD = 1 << 20;
 
-    /** A decoded request frame. */
-    public record Frame(SdRequest hdr, byte[] data) {}
+    /** A decoded request frame; {@code reserved} bytes of the budget are its until it has been served. */
+    public record Frame(SdRequest hdr, byte[] data, long reserved) {}
 
+    private final PayloadBudget budget;
     private final byte[] header = new byte[Header48.SIZE];
     private int headerFill;
-    private SdRequest pending;      // header of the request whose payload is being received
+    private SdRequest pending;      // header of the request whose payload is being received (or waits for room)
     private byte[] payload;
     private int payloadFill;
+    private long reserved;          // budget bytes taken for the pending payload
+    private ByteBuf held;           // bytes that arrived while the pending payload waited for room
     private boolean closed;
+
+    public SdFrameDecoder(PayloadBudget budget) {
+        this.budget = budget;
+    }
+
+    /** The largest payload a request with {@code opcode} may carry. */
+    static long maxPayload(int opcode) {
+        return switch (opcode) {
+            case Opcodes.WRITE_OBJ, Opcodes.CREATE_AND_WRITE_OBJ, Opcodes.WRITE_PEER, Opcodes.CREATE_AND_WRITE_PEER,
+                 Opcodes.OIDS_EXIST -> Proto.MAX_REQUEST_DATA;
+            default -> MAX_SMALL_PAYLOAD;
+        };
+    }
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
@@ -40,51 +67,101 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
             ctx.fireChannelRead(msg);
             return;
         }
+        if (held != null) {
+            // still waiting for room: keep what arrives behind what is held, and stop reading again (the handler
+            // may have turned reading back on as its own requests completed)
+            ((CompositeByteBuf) held).addComponent(true, in);
+            ctx.channel().config().setAutoRead(false);
+            return;
+        }
         try {
-            while (!closed && in.isReadable()) {
-                if (pending == null) {
-                    int n = Math.min(in.readableBytes(), Header48.SIZE - headerFill);
-                    in.readBytes(header, headerFill, n);
-                    headerFill += n;
-                    if (headerFill < Header48.SIZE) return;
-                    headerFill = 0;
-                    SdRequest req = new SdRequest(header.clone());
-                    if (!req.hasFlag(SdFlags.CMD_WRITE) || req.dataLength() == 0) {
-                        ctx.fireChannelRead(new Frame(req, Request.NO_DATA));
-                        continue;
-                    }
-                    if (req.dataLength() > Proto.MAX_REQUEST_DATA) {
-                        LOG.warn("closing {}: request payload of {} bytes exceeds the maximum ({})",
-                                ctx.channel().remoteAddress(), req.dataLength(), req);
-                        closed = true;
-                        ctx.close();
-                        return;
-                    }
-                    pending = req;
-                    payload = new byte[(int) req.dataLength()];
-                    payloadFill = 0;
-                }
-                int n = Math.min(in.readableBytes(), payload.length - payloadFill);
-                in.readBytes(payload, payloadFill, n);
-                payloadFill += n;
-                if (payloadFill == payload.length) {
-                    Frame f = new Frame(pending, payload);
-                    pending = null;
-                    payload = null;
-                    ctx.fireChannelRead(f);
-                }
-            }
+            decode(ctx, in);
         } finally {
             ReferenceCountUtil.release(in);
         }
     }
 
+    private void decode(ChannelHandlerContext ctx, ByteBuf in) {
+        while (!closed && in.isReadable()) {
+            if (pending == null) {
+                int n = Math.min(in.readableBytes(), Header48.SIZE - headerFill);
+                in.readBytes(header, headerFill, n);
+                headerFill += n;
+                if (headerFill < Header48.SIZE) return;
+                headerFill = 0;
+                SdRequest req = new SdRequest(header.clone());
+                if (!req.hasFlag(SdFlags.CMD_WRITE) || req.dataLength() == 0) {
+                    ctx.fireChannelRead(new Frame(req, Request.NO_DATA, 0));
+                    continue;
+                }
+                if (req.dataLength() > maxPayload(req.opcode())) {
+                    WARN.warn("oversize", "closing {}: request payload of {} bytes exceeds the maximum for its opcode ({})",
+                            ctx.channel().remoteAddress(), req.dataLength(), req);
+                    closed = true;
+                    ctx.close();
+                    return;
+                }
+                pending = req;
+                if (!admit(ctx)) {
+                    // no room: stop reading and keep the rest of this buffer for when there is
+                    held = ctx.alloc().compositeBuffer(Integer.MAX_VALUE).addComponent(true, in.readRetainedSlice(in.readableBytes()));
+                    return;
+                }
+            }
+            int n = Math.min(in.readableBytes(), payload.length - payloadFill);
+            in.readBytes(payload, payloadFill, n);
+            payloadFill += n;
+            if (payloadFill == payload.length) {
+                Frame f = new Frame(pending, payload, reserved);
+                pending = null;
+                payload = null;
+                reserved = 0;
+                ctx.fireChannelRead(f);
+            }
+        }
+    }
+
+    /** Takes the pending payload's bytes from the budget and allocates it; false (reading paused) if no room. */
+    private boolean admit(ChannelHandlerContext ctx) {
+        long len = pending.dataLength();
+        if (!budget.tryAcquire(len, () -> ctx.executor().execute(() -> resume(ctx)))) {
+            ctx.channel().config().setAutoRead(false);
+            return false;
+        }
+        reserved = len;
+        payload = new byte[(int) len];
+        payloadFill = 0;
+        return true;
+    }
+
+    /** Room was given back: admit the waiting payload, then go on with what arrived meanwhile. */
+    private void resume(ChannelHandlerContext ctx) {
+        if (closed || pending == null || payload != null) return;
+        if (!admit(ctx)) return; // someone else took the room: wait for the next release
+        ByteBuf h = held;
+        held = null;
+        ctx.channel().config().setAutoRead(true);
+        if (h != null) {
+            try {
+                decode(ctx, h);
+            } finally {
+                h.release();
+            }
+        }
+    }
+
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        // a request cut off mid-payload is dropped: nothing of it reaches the processor
+        // a request cut off mid-payload is dropped: nothing of it reaches the processor, and its room goes back
         pending = null;
         payload = null;
         closed = true;
+        budget.release(reserved);
+        reserved = 0;
+        if (held != null) {
+            held.release();
+            held = null;
+        }
         ctx.fireChannelInactive();
     }
 }

@@ -37,6 +37,11 @@ public final class SdServer implements AutoCloseable {
     private final List<Channel> channels = new ArrayList<>();
     private final RequestProcessor processor;
     private final Consumer<ClientInfo> onClose;
+    /**
+     * Write payloads in flight over all connections (clients and peers): with the 96 MiB heap bin/sheep gives, room
+     * for the NBD server's 48 MiB beside it.
+     */
+    private final PayloadBudget budget = new PayloadBudget(Long.getLong("sheepdog.sdInFlightBytes", 32L << 20));
 
     public SdServer(RequestProcessor processor, Consumer<ClientInfo> onClose) {
         this.processor = processor;
@@ -51,8 +56,8 @@ public final class SdServer implements AutoCloseable {
             @Override protected void initChannel(Channel ch) {
                 // Replies are written from the requests' virtual threads, each with a flush; consolidating the flushes
                 // lets the event loop send the replies that are ready in one write instead of one each.
-                ch.pipeline().addLast(new FlushConsolidationHandler(FLUSH_AFTER, true), new SdFrameDecoder(),
-                        new SdServerHandler(processor, onClose));
+                ch.pipeline().addLast(new FlushConsolidationHandler(FLUSH_AFTER, true), new SdFrameDecoder(budget),
+                        new SdServerHandler(processor, onClose, budget));
             }
         };
     }

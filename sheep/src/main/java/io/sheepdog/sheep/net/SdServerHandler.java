@@ -37,9 +37,12 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
     private final AtomicLong inflightBytes = new AtomicLong();
     private ClientInfo client;
 
-    public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose) {
+    private final PayloadBudget budget;
+
+    public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose, PayloadBudget budget) {
         this.processor = processor;
         this.onClose = onClose;
+        this.budget = budget;
     }
 
     @Override
@@ -68,6 +71,7 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
                 rep.header().dataLength(rep.data().length);
                 ctx.writeAndFlush(Unpooled.wrappedBuffer(rep.header().bytes(), rep.data()));
             } finally {
+                budget.release(f.reserved());
                 int left = inflight.decrementAndGet();
                 long leftBytes = inflightBytes.addAndGet(-bytes);
                 if (left < MAX_INFLIGHT / 2 && leftBytes < MAX_INFLIGHT_BYTES / 2 && !ctx.channel().config().isAutoRead()) {

@@ -1,5 +1,6 @@
 package io.sheepdog.sheep.nbd;
 
+import io.sheepdog.sheep.net.PayloadBudget;
 import static io.sheepdog.sheep.nbd.NbdProtocol.*;
 
 import io.netty.buffer.ByteBuf;
@@ -23,10 +24,10 @@ final class EmbeddedNbd implements AutoCloseable {
     private final Map<Long, Integer> readLengths = new HashMap<>();
 
     /** The server-wide payload budget, this connection's alone here: it must be all given back once closed. */
-    final NbdBudget budget;
+    final PayloadBudget budget;
 
     EmbeddedNbd(NbdExportProvider provider, NbdServerConfig config) {
-        budget = new NbdBudget(config.serverInFlightBytes());
+        budget = new PayloadBudget(config.serverInFlightBytes());
         ch = new EmbeddedChannel(new NbdConnectionHandler(config, provider, Runnable::run, unexpectedErrors, budget));
         pump();
     }

@@ -67,6 +67,16 @@ class VdiExportTest {
     }
 
     @Test
+    void clusterFailuresBecomeTheNbdErrorsQemuActsOn() {
+        // ENOSPC makes QEMU pause the VM (werror=enospc) rather than fail the guest's I/O
+        assertEquals(NbdProtocol.ENOSPC, VdiExportProvider.VdiExport.nbdError(new io.sheepdog.client.SheepdogException(SdResult.NO_SPACE)).errno());
+        assertEquals(NbdProtocol.EPERM, VdiExportProvider.VdiExport.nbdError(new io.sheepdog.client.SheepdogException(SdResult.READONLY)).errno());
+        NbdException halt = VdiExportProvider.VdiExport.nbdError(new io.sheepdog.client.SheepdogException(SdResult.HALT));
+        assertEquals(NbdProtocol.EIO, halt.errno());
+        assertEquals(SdResult.message(SdResult.HALT), halt.getMessage());
+    }
+
+    @Test
     void unalignedWritesAndReadsAcrossObjectsMatchAModel() throws Exception {
         Random rnd = new Random(17);
         byte[] model = new byte[(int) SIZE];

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -17,7 +18,10 @@ import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** The frame decoder copies each network buffer into the request it belongs to and releases it at once. */
+/**
+ * The frame decoder copies each network buffer into the request it belongs to and releases it at once, and takes
+ * a payload's memory from the budget before allocating it.
+ */
 class SdFrameDecoderTest {
 
     private static byte[] stream(SdRequest[] reqs, byte[][] payloads) {
@@ -45,7 +49,7 @@ class SdFrameDecoderTest {
         byte[][] payloads = {big, null, {9, 8, 7}, null};
         byte[] all = stream(reqs, payloads);
         for (int maxPiece : new int[] {1, 47, 49, 4096, 65536, all.length}) {
-            EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder());
+            EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(new PayloadBudget(64L << 20)));
             List<ByteBuf> sent = new ArrayList<>();
             for (int at = 0; at < all.length; ) {
                 int n = Math.min(all.length - at, 1 + rnd.nextInt(maxPiece));
@@ -67,7 +71,7 @@ class SdFrameDecoderTest {
 
     @Test
     void aPayloadCutOffByTheConnectionNeverBecomesARequest() {
-        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder());
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(new PayloadBudget(64L << 20)));
         SdRequest w = SdRequest.of(Opcodes.WRITE_OBJ).id(1).flags(SdFlags.CMD_WRITE).dataLength(1000);
         ByteBuf in = Unpooled.buffer().writeBytes(w.bytes()).writeBytes(new byte[999]);
         ch.writeInbound(in);
@@ -78,12 +82,52 @@ class SdFrameDecoderTest {
 
     @Test
     void anImpossiblePayloadClosesTheConnectionAndFreesWhatFollows() {
-        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder());
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(new PayloadBudget(64L << 20)));
         SdRequest huge = SdRequest.of(Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE).dataLength(Proto.MAX_REQUEST_DATA + 1L);
         ByteBuf in = Unpooled.buffer().writeBytes(huge.bytes()).writeBytes(new byte[100]);
         ch.writeInbound(in);
         assertEquals(0, in.refCnt());
         assertFalse(ch.isOpen());
+        assertNull(ch.readInbound());
+    }
+
+    @Test
+    void aPayloadWaitsForRoomInTheBudgetWithReadingPaused() {
+        PayloadBudget budget = new PayloadBudget(1 << 20);
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(budget));
+        byte[] a = new byte[700_000], b = new byte[600_000];
+        new Random(3).nextBytes(b);
+        SdRequest[] reqs = {
+                SdRequest.of(Opcodes.WRITE_OBJ).id(1).flags(SdFlags.CMD_WRITE).dataLength(a.length),
+                SdRequest.of(Opcodes.WRITE_OBJ).id(2).flags(SdFlags.CMD_WRITE).dataLength(b.length),
+                SdRequest.of(Opcodes.READ_OBJ).id(3).dataLength(4096),
+        };
+        ch.writeInbound(Unpooled.wrappedBuffer(stream(reqs, new byte[][] {a, b, null})));
+        SdFrameDecoder.Frame first = ch.readInbound();
+        assertEquals(1, first.hdr().id());
+        assertEquals(a.length, first.reserved());
+        assertNull(ch.readInbound(), "the second payload does not fit beside the first: it waits");
+        assertFalse(ch.config().isAutoRead(), "and the connection stops reading meanwhile");
+        assertEquals(a.length, budget.used());
+        budget.release(first.reserved()); // the first request was served
+        ch.runPendingTasks();
+        SdFrameDecoder.Frame second = ch.readInbound();
+        assertEquals(2, second.hdr().id());
+        assertArrayEquals(b, second.data());
+        assertEquals(3, ((SdFrameDecoder.Frame) ch.readInbound()).hdr().id(), "what arrived behind it follows");
+        assertTrue(ch.config().isAutoRead());
+        budget.release(second.reserved());
+        assertEquals(0, budget.used());
+    }
+
+    @Test
+    void onlyObjectWritesMayCarryLargePayloads() {
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(new PayloadBudget(64L << 20)));
+        SdRequest name = SdRequest.of(Opcodes.NEW_VDI).flags(SdFlags.CMD_WRITE).dataLength(SdFrameDecoder.MAX_SMALL_PAYLOAD + 1L);
+        ByteBuf in = Unpooled.buffer().writeBytes(name.bytes()).writeBytes(new byte[100]);
+        ch.writeInbound(in);
+        assertEquals(0, in.refCnt());
+        assertFalse(ch.isOpen(), "a NEW_VDI claiming over 1 MiB of payload is refused before anything is allocated");
         assertNull(ch.readInbound());
     }
 }

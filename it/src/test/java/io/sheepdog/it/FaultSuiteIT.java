@@ -1,0 +1,166 @@
+package io.sheepdog.it;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * The fault suite: a {@link CheckedNbdWriter} writes a VDI over NBD through one node while other nodes are killed
+ * with SIGKILL and started again, one at a time, two at once, and one while the cluster still recovers from the
+ * last. Afterwards every block read through two different nodes must hold its last acknowledged write or a later
+ * unacknowledged one (0 lost, 0 mismatched), and {@code dog cluster check} must end clean. Failures the
+ * redundancy covers (one node down with 3 copies or with d:p, p >= 1; two down with 4:2) must cost no error reply
+ * at all; beyond the redundancy (two zones of a 2:1 VDI) writes may fail or wait, but what was acknowledged before
+ * survives.
+ *
+ * <p>Each scenario prints its figures: acknowledged writes, lost and mismatched blocks, error replies by errno and
+ * the longest time without an acknowledgement. The rounds of single kills are {@code -Dsheepdog.it.faultRounds}
+ * (default 2; the long soak: {@code ./test.sh -pl it -am -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false
+ * -Dit.test=FaultSuiteIT -Dsheepdog.it.faultRounds=50}).
+ */
+@ExtendWith(MiniClusterExtension.class)
+class FaultSuiteIT {
+    private static final long MiB = 1 << 20;
+    private static final int ROUNDS = Integer.getInteger("sheepdog.it.faultRounds", 2);
+    private static final int EIO = 5;
+
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.MINUTES)
+    void threeCopies() throws Exception {
+        scenario("copies=3", 4, "3", null, false);
+    }
+
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.MINUTES)
+    void erasureCoded21() throws Exception {
+        scenario("2:1", 4, "2", "2:1", true);
+    }
+
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.MINUTES)
+    void erasureCoded42() throws Exception {
+        scenario("4:2", 6, "3", "4:2", false);
+    }
+
+    /**
+     * @param nodes        one zone each; node 0 is the writer's gateway and is never killed
+     * @param beyondRedundancy whether two nodes at once exceed what the VDI survives (errors then allowed)
+     */
+    private void scenario(String name, int nodes, String clusterCopies, String vdiCode, boolean beyondRedundancy)
+            throws Exception {
+        try (MiniCluster c = MiniCluster.builder().name("fault-" + name.replace(':', '-')).nodes(nodes).format(false)
+                .sync(true).build().start()) {
+            c.dog("cluster", "format", "-c", clusterCopies).assertOk();
+            c.waitUntilRunning();
+            List<String> create = new ArrayList<>(List.of("vdi", "create"));
+            if (vdiCode != null) create.addAll(List.of("-c", vdiCode));
+            create.addAll(List.of("v", "48M"));
+            c.dog(create.toArray(String[]::new)).assertOk();
+            Path ackLog = c.dir().resolve("acks-" + name.replace(':', '-') + ".log");
+            CheckedNbdWriter w = new CheckedNbdWriter("v", 48 * MiB, () -> gateways(c), 8, ackLog).start(name.hashCode());
+            SplittableRandom rnd = new SplittableRandom(name.hashCode());
+            long stallWithinRedundancy = 0;
+            long errorsWithinRedundancy = 0;
+            try {
+                assertTrue(w.awaitAcks(200, 120), "the writer got going");
+                // single kills
+                for (int round = 0; round < ROUNDS; round++) {
+                    SheepNode victim = c.node(1 + rnd.nextInt(nodes - 1));
+                    killAndRestart(c, w, List.of(victim));
+                    log(name, "round " + round + ": killed and restarted " + victim + "; " + figures(w));
+                }
+                // one killed while the cluster still recovers from the return of another
+                SheepNode a = c.node(1), b = c.node(2);
+                a.kill9();
+                c.waitForNodes(nodes - 1);
+                assertTrue(w.awaitAcks(50, 60), "writes go on with " + a + " down: " + figures(w));
+                a.start();
+                c.waitForNodes(nodes);
+                b.kill9();
+                c.waitForNodes(nodes - 1);
+                assertTrue(w.awaitAcks(50, 60), "writes go on with " + b + " down during recovery: " + figures(w));
+                b.start();
+                c.waitForNodes(nodes);
+                c.waitForRecovery();
+                assertTrue(w.awaitAcks(50, 60), "writes go on after the recovery: " + figures(w));
+                log(name, "kill during recovery: " + figures(w));
+                stallWithinRedundancy = w.longestStallMs();
+                errorsWithinRedundancy = w.errorReplies().values().stream().mapToLong(Long::longValue).sum();
+                // two at once
+                List<SheepNode> two = List.of(c.node(nodes - 1), c.node(nodes - 2));
+                for (SheepNode n : two) n.kill9();
+                c.waitForNodes(nodes - 2);
+                if (!beyondRedundancy) {
+                    assertTrue(w.awaitAcks(50, 60), "writes go on with two nodes down: " + figures(w));
+                } else {
+                    Thread.sleep(5000); // writes may fail or wait: what was acknowledged before must survive
+                }
+                for (SheepNode n : two) n.start();
+                c.waitForNodes(nodes);
+                w.exempt();
+                c.waitForRecovery();
+                assertTrue(w.awaitAcks(100, 120), "writes go on once every node is back: " + figures(w));
+                log(name, "two killed at once and restarted: " + figures(w));
+            } finally {
+                w.close();
+            }
+            c.waitForRecovery();
+            CheckedNbdWriter.Verdict v0 = w.verify(c.node(0).nbdPort());
+            CheckedNbdWriter.Verdict v1 = w.verify(c.node(1 + rnd.nextInt(nodes - 1)).nbdPort());
+            String fig = String.format("FAULT SUITE %s: acknowledged %d, lost %d, mismatched %d, error replies %s "
+                    + "(within the redundancy: %d), longest stall %d ms (within the redundancy: %d ms), reconnects %d, "
+                    + "ack log %s", name, w.acknowledged(), v0.lost() + v1.lost(), v0.mismatched() + v1.mismatched(),
+                    w.errorReplies(), errorsWithinRedundancy, w.longestStallMs(), stallWithinRedundancy, w.reconnects(), ackLog);
+            log(name, fig);
+            w.errorEvents().forEach(e -> log(name, "error reply: " + e));
+            Files.writeString(MiniCluster.repoRoot().resolve("it/target/fault-figures.txt"), fig + "\n",
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+            assertTrue(v0.clean(), v0.toString());
+            assertTrue(v1.clean(), v1.toString());
+            assertArrayEquals(v0.image(), v1.image(), "two nodes read the same bytes");
+            assertTrue(Files.readAllLines(ackLog).size() >= w.acknowledged() - 8, "every ack is in the log");
+            assertEquals(0, errorsWithinRedundancy, "no error reply while the redundancy covered the failures: " + fig);
+            if (!beyondRedundancy) assertEquals(0, w.errorReplies(EIO), "no EIO at all: " + fig);
+            CommandResult check = c.dog("cluster", "check");
+            assertEquals(0, check.exitCode(), "dog cluster check: " + check);
+        }
+    }
+
+    private static void killAndRestart(MiniCluster c, CheckedNbdWriter w, List<SheepNode> victims) throws InterruptedException {
+        int n = c.nodes().size();
+        for (SheepNode v : victims) v.kill9();
+        c.waitForNodes(n - victims.size());
+        assertTrue(w.awaitAcks(50, 60), "writes go on with " + victims + " down: " + figures(w));
+        for (SheepNode v : victims) v.start();
+        c.waitForNodes(n);
+        c.waitForRecovery();
+        assertTrue(w.awaitAcks(50, 60), "writes go on after " + victims + " came back: " + figures(w));
+    }
+
+    /** Node 0 first, then the others that run. */
+    private static List<Integer> gateways(MiniCluster c) {
+        List<Integer> out = new ArrayList<>();
+        for (SheepNode n : c.nodes()) if (n.isAlive() && !n.isPaused()) out.add(n.nbdPort());
+        return out;
+    }
+
+    private static String figures(CheckedNbdWriter w) {
+        return String.format("acknowledged %d, error replies %s, longest stall %d ms", w.acknowledged(), w.errorReplies(),
+                w.longestStallMs());
+    }
+
+    private static void log(String scenario, String s) {
+        System.out.println(java.time.LocalTime.now() + " [" + scenario + "] " + s);
+        System.out.flush();
+    }
+}
