@@ -384,6 +384,36 @@ final class CheckedNbdWriter implements AutoCloseable {
         }
     }
 
+    /** What reads through several nodes found. */
+    record Verification(List<Verdict> verdicts) {
+        long lost() { return verdicts.stream().mapToLong(Verdict::lost).sum(); }
+
+        long mismatched() { return verdicts.stream().mapToLong(Verdict::mismatched).sum(); }
+
+        /** Every read clean, and every node read the same bytes. */
+        void assertClean() {
+            for (Verdict v : verdicts) org.junit.jupiter.api.Assertions.assertTrue(v.clean(), v.toString());
+            for (Verdict v : verdicts) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(verdicts.getFirst().image(), v.image(),
+                        "NBD ports " + verdicts.getFirst().port() + " and " + v.port() + " read the same bytes");
+            }
+        }
+    }
+
+    /** {@link #verify} through each of {@code ports} in turn. */
+    Verification verifyThrough(int... ports) throws IOException {
+        List<Verdict> out = new ArrayList<>();
+        for (int p : ports) out.add(verify(p));
+        return new Verification(out);
+    }
+
+    /** Logs a scenario's figures and appends them to {@code it/target/fault-figures.txt}. */
+    static void record(String figures) throws IOException {
+        KillRestartIT.log(figures);
+        Files.writeString(MiniCluster.repoRoot().resolve("it/target/fault-figures.txt"), figures + "\n",
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+    }
+
     /** Reads every block through {@code port} (after {@link #close}) and judges each against the log. */
     Verdict verify(int port) throws IOException {
         long lost = 0, mismatched = 0;

@@ -3,11 +3,8 @@ package io.sheepdog.it;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import io.sheepdog.sheep.cluster.corosync.CorosyncProcess;
 import io.sheepdog.sheep.cluster.zookeeper.ZooKeeperServerProcess;
-import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Random;
@@ -28,28 +25,8 @@ class ClusterDriversIT {
     @ValueSource(strings = {"local", "zookeeper", "corosync"})
     void killRejoinRecoverUnderEveryDriver(String driver) throws Exception {
         Path tmp = Files.createTempDirectory("sdit-driver-");
-        ZooKeeperServerProcess zk = null;
-        CorosyncProcess corosync = null;
-        FileLock corosyncLock = null;
-        try {
-            String spec = null;
-            switch (driver) {
-                case "zookeeper" -> {
-                    zk = new ZooKeeperServerProcess(tmp.resolve("zk"));
-                    zk.start();
-                    spec = "zookeeper:" + zk.address() + ",timeout=5000";
-                }
-                case "corosync" -> {
-                    Tools.require("corosync");
-                    corosyncLock = CorosyncProcess.lock();
-                    assumeTrue(!CorosyncProcess.anyRunning(), "another corosync runs on this machine");
-                    Files.createDirectories(tmp.resolve("corosync"));
-                    corosync = new CorosyncProcess(tmp.resolve("corosync"));
-                    corosync.start();
-                    spec = "corosync";
-                }
-                default -> { }
-            }
+        try (DriverServer server = DriverServer.start(driver, tmp, ",timeout=5000")) {
+            String spec = server.spec();
             MiniCluster.Builder b = MiniCluster.builder().name("drv-" + driver).nodes(3).copies(3).nbd(false);
             if (spec != null) b.driver(spec);
             try (MiniCluster c = b.build().start()) {
@@ -94,16 +71,12 @@ class ClusterDriversIT {
                         "all copies were already identical:\n" + check.stdout());
                 assertEquals(3, c.nodeList(c.node(0)).size());
             }
-        } finally {
-            if (zk != null) zk.close();
-            if (corosync != null) corosync.close();
-            if (corosyncLock != null) corosyncLock.channel().close();
         }
     }
 
     /**
-     * ZooKeeper restarted under a running cluster: while it is gone every node refuses writes and says why in
-     * {@code dog cluster info}; back within the session timeout, nothing changed (same epoch) and writes go on.
+     * ZooKeeper restarted under a running cluster: while it is gone every node says why in {@code dog cluster info}
+     * and writes wait; back within the session timeout, nothing changed (same epoch) and the waiting write is done.
      */
     @org.junit.jupiter.api.Test
     void zooKeeperRestartUnderARunningCluster() throws Exception {
@@ -124,10 +97,17 @@ class ClusterDriversIT {
                     }
                     return true;
                 });
-                CommandResult refused = c.dogWithInput(random(4096, 4), "vdi", "write", "Alice", "0", "4096");
-                assertTrue(!refused.ok(), "no writes while the cluster driver has no server: " + refused);
+                // a write during the outage waits for the driver (its session is still valid, so the membership
+                // cannot change under it) instead of failing, and goes through once ZooKeeper is back
+                byte[] during = random(4096, 4);
+                var write = java.util.concurrent.CompletableFuture.supplyAsync(
+                        () -> c.dogWithInput(during, "vdi", "write", "Alice", "0", "4096"));
+                Thread.sleep(3000);
+                assertTrue(!write.isDone(), "the write waits while the cluster driver has no server: " + (write.isDone() ? write.join() : ""));
 
                 zk.start();
+                write.get(60, java.util.concurrent.TimeUnit.SECONDS).assertOk();
+                assertArrayEquals(during, c.dog("vdi", "read", "Alice", "0", "4096").assertOk().stdoutBytes());
                 c.waitUntil("the cluster is healthy again", () -> {
                     for (SheepNode n : c.liveNodes()) {
                         if (!c.dogAt(n, null, "cluster", "info").stdout().contains("running")) return false;

@@ -22,8 +22,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * A peer that hangs (SIGSTOP: its process, sockets and cluster membership stay, it just answers nothing) must not
- * hang the gateway: a write that needs it gets an answer once the gateway's peer timeout and retry deadline pass,
- * other requests are served meanwhile, and once the peer runs again the cluster works as before.
+ * hang the gateway even with failure detection off ({@code --failure-timeout 0}, so the stopped node stays a member;
+ * {@link HungNodeIT} has it on): a write that needs it gets an answer once the gateway's peer timeout and retry
+ * deadline pass, other requests are served meanwhile, and once the peer runs again the cluster works as before.
  *
  * <p>The daemons run with short timeouts ({@code sheepdog.peerTimeoutMs}, {@code sheepdog.retryDeadlineMs}) so that
  * the test takes seconds, not the minutes of the defaults.
@@ -38,6 +39,7 @@ class HungPeerIT {
         String opts = "-Xms32m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dsheepdog.peerTimeoutMs=" + PEER_TIMEOUT_MS
                 + " -Dsheepdog.retryDeadlineMs=" + RETRY_DEADLINE_MS;
         try (MiniCluster c = MiniCluster.builder().name("hungpeer").nodes(3).copies(3).nbd(false).sheepJavaOpts(opts)
+                .sheepArgs("--failure-timeout", "0")
                 .build().start()) {
             c.dog("vdi", "create", "vol", "16M").assertOk();
             byte[] before = new byte[4 << 20];

@@ -47,6 +47,8 @@ import org.slf4j.LoggerFactory;
  * of each holder writes it to its {@link ObjectStore}.
  */
 public final class Sheep implements AutoCloseable {
+    /** Heartbeats to the other members; null with --failure-timeout 0. */
+    private volatile io.sheepdog.sheep.node.FailureDetector failures;
     private static final Logger LOG = LoggerFactory.getLogger(Sheep.class);
 
     private final SheepOptions opts;
@@ -186,6 +188,7 @@ public final class Sheep implements AutoCloseable {
         if (opts.nbdPort() > 0) nbd = NbdSupport.start(this, opts.bindAddr(), opts.nbdPort());
         ClusterInfo ci = state.toClusterInfo();
         driver.join(state.self(), ci.encode(false), membership);
+        if (opts.failureTimeoutMs() > 0) failures = new io.sheepdog.sheep.node.FailureDetector(state, driver::evict, opts.failureTimeoutMs()).start();
         LOG.info("sheepdog daemon started: {} zone {} store {} cluster driver {}", state.self().nid(), state.self().zone(), base, driver.name());
     }
 
@@ -354,6 +357,7 @@ public final class Sheep implements AutoCloseable {
 
     @Override
     public void close() {
+        if (failures != null) failures.close();
         try { if (server != null) server.close(); } catch (RuntimeException ignored) { }
         try { if (nbd != null) nbd.close(); } catch (Exception ignored) { }
         recovery.stop();

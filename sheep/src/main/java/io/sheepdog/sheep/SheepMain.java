@@ -81,6 +81,9 @@ public final class SheepMain implements Callable<Integer> {
     @Option(names = {"-W", "--wildcard-recovery"}, description = "accepted for compatibility: recovery always asks every member for its objects")
     boolean wildcardRecovery;
 
+    @Option(names = {"--failure-timeout"}, paramLabel = "SECONDS", description = "evict a member that answers no heartbeat for this long (default 5; 0: never, leave it to the cluster driver)")
+    String failureTimeout;
+
     @Option(names = "--daemon-child", hidden = true)
     boolean daemonChild;
 
@@ -166,9 +169,15 @@ public final class SheepMain implements Callable<Integer> {
                 throw new IllegalArgumentException("Invalid recovery option '" + recovery + "': give both max=N and interval=MS");
             }
         }
+        long failMs = SheepOptions.DEFAULT_FAILURE_TIMEOUT_MS;
+        if (failureTimeout != null) {
+            failMs = 1000 * parseLong(failureTimeout, 0, 3600, "Invalid failure timeout '" + failureTimeout
+                    + "': must be a number of seconds between 0 and 3600 (0: never evict)");
+            if (failMs > 0 && failMs < 2000) throw new IllegalArgumentException("Invalid failure timeout '" + failureTimeout + "': at least 2 seconds");
+        }
         Path store = Path.of(dir).toAbsolutePath().normalize();
         return new SheepOptions(store, p, z, bindAddr, myAddr, cluster, foreground, pidFile, logDir == null ? store : logDir,
-                level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval);
+                level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval, failMs);
     }
 
     /**

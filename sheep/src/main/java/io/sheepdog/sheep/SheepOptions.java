@@ -20,14 +20,18 @@ public record SheepOptions(
         boolean gateway,
         int vnodes,           // 0: auto vnodes (from the node's space); 1..65535: fixed (-V)
         int recoveryMax,      // -R max=N,interval=MS: at most N objects recovered per interval (0: no throttle)
-        long recoveryIntervalMs) {
+        long recoveryIntervalMs,
+        long failureTimeoutMs) { // a member that answers no heartbeat for this long is evicted (0: never)
+
+    /** The default of {@code --failure-timeout}: five seconds without an answer. */
+    public static final long DEFAULT_FAILURE_TIMEOUT_MS = 5000;
 
     /** Auto vnodes, no recovery throttle. */
     public SheepOptions(Path storeDir, int port, long zone, String bindAddr, String myAddr, String cluster,
                         boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
                         boolean noSync, int nbdPort, boolean gateway) {
         this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
-                nbdPort, gateway, 0, 0, 0);
+                nbdPort, gateway, 0, 0, 0, DEFAULT_FAILURE_TIMEOUT_MS);
     }
 
     public boolean fixedVnodes() { return vnodes > 0; }

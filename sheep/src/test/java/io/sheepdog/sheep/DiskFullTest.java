@@ -71,6 +71,15 @@ class DiskFullTest {
                 try (var s = Files.list(mnt.resolve("store/obj"))) {
                     assertTrue(s.noneMatch(p -> p.toString().endsWith(".tmp")), "no temporary object left behind");
                 }
+                // through NBD the same full disk is ENOSPC (QEMU pauses the VM on it), not EIO
+                var provider = new io.sheepdog.sheep.nbd.VdiExportProvider(sheep.processor());
+                try (var export = provider.open("full", false)) {
+                    byte[] d = new byte[1 << 20];
+                    rnd.nextBytes(d);
+                    var e = org.junit.jupiter.api.Assertions.assertThrows(io.sheepdog.sheep.nbd.NbdException.class,
+                            () -> export.write(((long) acked.size() + 2) << 22, io.netty.buffer.Unpooled.wrappedBuffer(d), false));
+                    assertEquals(io.sheepdog.sheep.nbd.NbdProtocol.ENOSPC, e.errno(), e.getMessage());
+                }
             }
         } finally {
             if (sheep != null) sheep.close();

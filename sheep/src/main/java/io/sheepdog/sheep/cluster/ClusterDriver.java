@@ -49,6 +49,15 @@ public interface ClusterDriver extends AutoCloseable {
     /** Broadcasts changed node info (vnodes, space); every node gets onUpdateNode. */
     void updateNode(SdNode node);
 
+    /**
+     * Takes {@code node} out of the cluster because it stopped answering (a hung process, a partitioned host) although
+     * the driver still counts it as a member: every member gets onLeave for it in the total order and the blocks it
+     * asked for are dropped, as if it had crashed. If its process is still alive it finds itself removed when it
+     * runs again and joins anew, as after a lost session ({@link ClusterListener#onRejoin}). A no-op if {@code node}
+     * is not a member; several members may evict the same node.
+     */
+    void evict(SdNode node);
+
     /** Stops the driver without announcing a leave (process shutdown). */
     @Override void close();
 }

@@ -46,4 +46,7 @@ public final class SoloClusterDriver implements ClusterDriver {
     @Override public void updateNode(SdNode node) { events.execute(() -> listener.onUpdateNode(node)); }
 
     @Override public void close() { events.shutdownNow(); }
+
+    /** A solo node has nobody to evict. */
+    @Override public void evict(SdNode node) { }
 }

@@ -144,7 +144,19 @@ public final class Gateway {
     }
 
     private void checkWritable(long oid, Request r) throws SdError {
-        if (state.driverUnhealthy) throw new SdError(SdResult.HALT, "cluster driver lost its server: " + state.driverProblem);
+        if (state.driverUnhealthy) {
+            // Lost the coordination server (ZooKeeper, corosync): within its session nothing about the membership can
+            // change, so the write waits for the driver to come back rather than fail the client; past the retry
+            // deadline it fails naming the cause. (A node that lost its session re-joins and is healthy again.)
+            try {
+                if (!state.awaitDriverHealthy(RETRY_DEADLINE_MS)) {
+                    throw new SdError(SdResult.CLUSTER_ERROR, "cluster driver lost its server: " + state.driverProblem);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SdError(SdResult.SYSTEM_ERROR, "interrupted");
+            }
+        }
         if (Oids.isData(oid) || Oids.isVmstate(oid)) {
             VdiState s = vdis.state(Oids.vid(oid));
             if (s != null && s.snapshot) throw new SdError(SdResult.READONLY);
@@ -374,6 +386,14 @@ public final class Gateway {
     }
 
     ClusterView usableView() throws SdError {
+        if (state.suspended() != null) {
+            try {
+                if (!state.awaitNotSuspended(RETRY_DEADLINE_MS)) throw new SdError(SdResult.HALT, state.suspended());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SdError(SdResult.SYSTEM_ERROR, "interrupted");
+            }
+        }
         ClusterView v = state.view();
         if (v.status() == Proto.STATUS_SHUTDOWN) throw new SdError(SdResult.SHUTDOWN);
         if (v.status() == Proto.STATUS_KILLED) throw new SdError(SdResult.KILLED);
@@ -436,6 +456,7 @@ public final class Gateway {
         // retry), and the next request gets a fresh connection.
         CompletableFuture<Reply> f = CompletableFuture.supplyAsync(() -> c.submit(req, payload), SENDERS)
                 .thenCompose(x -> x);
+        watchMembership(f, t, req);
         f.orTimeout(PEER_TIMEOUT_MS, TimeUnit.MILLISECONDS).whenComplete((r, e) -> {
             if (e instanceof java.util.concurrent.TimeoutException) {
                 LOG.warn("{} did not answer {} within {} ms: dropping the connection", t.nid(), Opcodes.name(req.opcode()), PEER_TIMEOUT_MS);
@@ -443,6 +464,42 @@ public final class Gateway {
             }
         });
         return f;
+    }
+
+    /**
+     * Requests waiting for a peer that is no longer a member (evicted as unresponsive, or gone): their callers stop
+     * waiting for an answer that would not count anyway and retry with the new placement.
+     */
+    private final java.util.Map<CompletableFuture<Reply>, SdRequest> waiting = new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.Map<CompletableFuture<Reply>, NodeId> waitingFor = new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicBoolean watching = new java.util.concurrent.atomic.AtomicBoolean();
+
+    private void watchMembership(CompletableFuture<Reply> f, SdNode t, SdRequest req) {
+        waiting.put(f, req);
+        waitingFor.put(f, t.nid());
+        f.whenComplete((r, e) -> {
+            waiting.remove(f);
+            waitingFor.remove(f);
+        });
+        if (watching.compareAndSet(false, true)) {
+            Thread.ofVirtual().name("peer-membership-watch").start(() -> {
+                while (true) {
+                    try {
+                        Thread.sleep(200);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                    ClusterView v = state.view();
+                    if (waitingFor.isEmpty() || v.status() != Proto.STATUS_OK) continue;
+                    java.util.Set<NodeId> members = new java.util.HashSet<>();
+                    for (SdNode n : v.members()) members.add(n.nid());
+                    for (var e : waitingFor.entrySet()) {
+                        SdRequest r = waiting.get(e.getKey());
+                        if (r != null && !members.contains(e.getValue())) e.getKey().complete(networkError(r));
+                    }
+                }
+            });
+        }
     }
 
     private static Reply networkError(SdRequest req) {

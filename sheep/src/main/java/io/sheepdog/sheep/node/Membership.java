@@ -181,8 +181,7 @@ public final class Membership implements ClusterListener {
 
     @Override
     public void onDriverHealth(boolean healthy, String reason) {
-        state.driverUnhealthy = !healthy;
-        state.driverProblem = healthy ? "" : reason;
+        state.setDriverHealth(healthy, reason);
         if (healthy) LOG.info("cluster driver is healthy again");
         else LOG.error("cluster driver lost its server, not serving writes: {}", reason);
     }

@@ -70,6 +70,52 @@ public final class NodeState {
         notifyAll();
     }
 
+    /** Records whether the cluster driver reaches its server; wakes {@link #awaitDriverHealthy}. */
+    public synchronized void setDriverHealth(boolean healthy, String problem) {
+        driverUnhealthy = !healthy;
+        driverProblem = healthy ? "" : problem;
+        notifyAll();
+    }
+
+    /** Waits until the cluster driver is healthy; false (still not) after {@code timeoutMs}. */
+    public synchronized boolean awaitDriverHealthy(long timeoutMs) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        while (driverUnhealthy) {
+            long left = deadline - System.currentTimeMillis();
+            if (left <= 0) return false;
+            wait(left);
+        }
+        return true;
+    }
+
+    /** Why this node holds its I/O (see {@link FailureDetector}); null while it does not. */
+    private volatile String suspended;
+
+    /** Holds this node's client I/O: it was stopped long enough that the cluster may have gone on without it. */
+    public synchronized void suspend(String why) {
+        suspended = why;
+    }
+
+    /** Lets I/O go on again; wakes {@link #awaitNotSuspended}. */
+    public synchronized void resume() {
+        suspended = null;
+        notifyAll();
+    }
+
+    /** Why I/O is held, or null. */
+    public String suspended() { return suspended; }
+
+    /** Waits until I/O is not held; false (still held) after {@code timeoutMs}. */
+    public synchronized boolean awaitNotSuspended(long timeoutMs) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        while (suspended != null) {
+            long left = deadline - System.currentTimeMillis();
+            if (left <= 0) return false;
+            wait(left);
+        }
+        return true;
+    }
+
     /** Waits until the local epoch is at least {@code epoch}; false on timeout. */
     public synchronized boolean awaitEpoch(int epoch, long timeoutMs) throws InterruptedException {
         long deadline = System.currentTimeMillis() + timeoutMs;

@@ -65,6 +65,16 @@ public final class ClusterOps {
             }
             return f.get(OP_TIMEOUT_S, TimeUnit.SECONDS);
         } catch (Exception e) {
+            if (r.hdr().opcode() == Opcodes.RELEASE_VDI) {
+                // a release always succeeds: one that could not go out now (the driver lost its server or its
+                // session) is sent again until it is through, so the lock does not outlive its client
+                LOG.warn("cluster operation {} failed ({}): sending it again until it is through", r.hdr(), e.toString());
+                String key = releaseKey(r.hdr().vdiBaseVid(), r.data());
+                releasing.put(key, r.hdr());
+                releasingOwner.put(key, r.data());
+                startReleaser();
+                return new Reply(SdResponse.replyTo(r.hdr(), SdResult.SUCCESS), Request.NO_DATA);
+            }
             LOG.error("cluster operation {} failed: {}", r.hdr(), e.toString());
             return new Reply(SdResponse.replyTo(r.hdr(), SdResult.CLUSTER_ERROR), Request.NO_DATA);
         } finally {
@@ -255,6 +265,11 @@ public final class ClusterOps {
             }
             case Opcodes.RELEASE_VDI -> {
                 int vid = h.vdiBaseVid();
+                if (sender.nid().equals(sheep.state().self().nid())) {
+                    String key = releaseKey(vid, m.reqData());
+                    releasing.remove(key);
+                    releasingOwner.remove(key);
+                }
                 synchronized (sheep.vdis()) {
                     VdiState s = sheep.vdis().state(vid);
                     if (s != null && s.locked()) {
@@ -280,13 +295,63 @@ public final class ClusterOps {
     /** vdi.type value of our internal RELEASE_VDI that only drops a lock still held by the given connection. */
     public static final int RELEASE_IF_OWNER = 0x100;
 
+    /**
+     * Lock releases this node broadcast and has not seen delivered yet, by VID and owner: a release sent while the
+     * cluster driver had no server, or lost when this node re-joined, is sent again until it is through, so a lock
+     * never outlives its client.
+     */
+    private final Map<String, SdRequest> releasing = new ConcurrentHashMap<>();
+    private final Map<String, byte[]> releasingOwner = new ConcurrentHashMap<>();
+    private volatile Thread releaser;
+
     /** Releases every lock a dropped client connection held. */
     public void releaseLocksOf(ClientInfo c) {
         if (c.connectionId() == 0) return;
         for (int vid : sheep.vdis().lockedBy(sheep.state().self().nid(), c.connectionId())) {
             SdRequest rel = SdRequest.of(Opcodes.RELEASE_VDI).vdiBaseVid(vid).vdiType(RELEASE_IF_OWNER);
             LOG.info("client {} went away: releasing its lock on VDI {}", c.display(), Integer.toHexString(vid));
-            broadcast(rel, encodeOwner(c));
+            byte[] owner = encodeOwner(c);
+            String key = releaseKey(vid, owner);
+            releasing.put(key, rel);
+            releasingOwner.put(key, owner);
+            broadcast(rel, owner);
+        }
+        startReleaser();
+    }
+
+    private static String releaseKey(int vid, byte[] owner) {
+        return Integer.toHexString(vid) + "/" + java.util.HexFormat.of().formatHex(owner);
+    }
+
+    /** Sends the releases not delivered yet again every few seconds while the driver is healthy. */
+    private void startReleaser() {
+        synchronized (this) {
+            if (releaser != null || releasing.isEmpty()) return;
+            releaser = Thread.ofVirtual().name("lock-releaser").start(() -> {
+                try {
+                    while (!releasing.isEmpty()) {
+                        Thread.sleep(3000);
+                        if (sheep.state().driverUnhealthy || sheep.state().status() != Proto.STATUS_OK) continue;
+                        for (var e : releasing.entrySet()) {
+                            VdiState st = sheep.vdis().state(e.getValue().vdiBaseVid());
+                            if (st == null || !st.locked()) {
+                                releasing.remove(e.getKey());
+                                releasingOwner.remove(e.getKey());
+                                continue;
+                            }
+                            byte[] owner = releasingOwner.get(e.getKey());
+                            if (owner != null) broadcast(e.getValue(), owner);
+                        }
+                    }
+                } catch (InterruptedException ignored) {
+                    // shutting down
+                } finally {
+                    synchronized (this) {
+                        releaser = null;
+                    }
+                    if (!releasing.isEmpty()) startReleaser();
+                }
+            });
         }
     }
 

@@ -53,6 +53,11 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private final Map<Integer, Set<NodeId>> completions = new ConcurrentHashMap<>();
     /** Held (shared) while recovery stores an object, and (exclusively) by a new run before it reads the store. */
     private final java.util.concurrent.locks.ReentrantReadWriteLock placing = new java.util.concurrent.locks.ReentrantReadWriteLock();
+    /** Held while copies become stale (recovery, a re-join) and while stale copies are purged. */
+    private final java.util.concurrent.locks.ReentrantLock staleLock = new java.util.concurrent.locks.ReentrantLock();
+    /** Slow store housekeeping (purging stale copies), one task at a time, off the cluster event thread. */
+    private final java.util.concurrent.ExecutorService housekeeping =
+            java.util.concurrent.Executors.newSingleThreadExecutor(Thread.ofVirtual().name("housekeeping").factory());
 
     public RecoveryManager(Sheep sheep) { this.sheep = sheep; }
 
@@ -116,6 +121,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     }
 
     public void moveAllToStale(int epoch) {
+        staleLock.lock();
         try {
             ObjectStore store = sheep.store();
             List<Long> all = store.list();
@@ -123,6 +129,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             if (!all.isEmpty()) LOG.info("rejoining after missed epochs: kept {} objects as recovery sources only", all.size());
         } catch (IOException e) {
             LOG.error("cannot move objects to stale: {}", e.toString());
+        } finally {
+            staleLock.unlock();
         }
     }
 
@@ -142,15 +150,21 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             // 0. where an object goes depends on its VDI's state: learn the VDIs this node has not heard of yet
             List<Long> local = store.list();
             learnVdis(local, v.members());
-            // 1. what no longer belongs here becomes stale
-            for (long key : local) {
-                if (r.cancelled) return;
-                if (StoreKey.isStrip(key) && sheep.gateway().sizes().codeOf(StoreKey.oid(key)) == null) {
-                    LOG.warn("strip {} of a VDI no member knows: left in place", StoreKey.display(key));
-                    continue;
+            // 1. what no longer belongs here becomes stale (not while a purge of the last epoch's stale copies runs:
+            // it would take these for those)
+            staleLock.lock();
+            try {
+                for (long key : local) {
+                    if (r.cancelled) return;
+                    if (StoreKey.isStrip(key) && sheep.gateway().sizes().codeOf(StoreKey.oid(key)) == null) {
+                        LOG.warn("strip {} of a VDI no member knows: left in place", StoreKey.display(key));
+                        continue;
+                    }
+                    if (StoreKey.isStrip(key) && tooFewZones(ring, StoreKey.oid(key))) continue;
+                    if (wantedKey(ring, StoreKey.oid(key), self) != key) store.moveToStale(key, r.prevEpoch);
                 }
-                if (StoreKey.isStrip(key) && tooFewZones(ring, StoreKey.oid(key))) continue;
-                if (wantedKey(ring, StoreKey.oid(key), self) != key) store.moveToStale(key, r.prevEpoch);
+            } finally {
+                staleLock.unlock();
             }
             // 2. who has what (every strip of an erasure-coded object is a source for any of its strips)
             Map<Long, List<Source>> holders = new HashMap<>();
@@ -500,6 +514,26 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         if (r.pending.containsKey(oid)) recoverOne(r, oid);
     }
 
+    /**
+     * Drops the stale copies once every node recovered {@code epoch}, unless the cluster moved on meanwhile: a newer
+     * epoch's recovery may have kept copies as stale that it still needs (it makes them under the same lock).
+     */
+    private void purgeIfStill(int epoch) {
+        staleLock.lock();
+        try {
+            if (sheep.state().epoch() != epoch || current != null) {
+                LOG.info("every node recovered epoch {}, but the cluster moved on: stale copies kept", epoch);
+                return;
+            }
+            sheep.store().purgeStale();
+            LOG.info("every node recovered epoch {}: stale copies purged", epoch);
+        } catch (IOException e) {
+            LOG.warn("cannot purge stale objects: {}", e.toString());
+        } finally {
+            staleLock.unlock();
+        }
+    }
+
     public synchronized void onCompleted(SdNode sender, int epoch) {
         Set<NodeId> s = completions.computeIfAbsent(epoch, k -> ConcurrentHashMap.newKeySet());
         s.add(sender.nid());
@@ -516,12 +550,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                         + "stale copies kept", epoch, v.ring().nrZones(), d);
                 return;
             }
-            try {
-                sheep.store().purgeStale();
-                LOG.info("every node recovered epoch {}: stale copies purged", epoch);
-            } catch (IOException e) {
-                LOG.warn("cannot purge stale objects: {}", e.toString());
-            }
+            // deleting many files can take seconds: not on the cluster event thread, which this runs on
+            housekeeping.execute(() -> purgeIfStill(epoch));
             completions.keySet().removeIf(e -> e <= epoch);
         }
     }

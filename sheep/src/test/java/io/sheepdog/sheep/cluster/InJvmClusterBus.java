@@ -116,6 +116,16 @@ public final class InJvmClusterBus {
             deliverAll((drv, snap) -> drv.listener.onUpdateNode(node));
         }
 
+        /** The evicted driver stops getting events, as if it had crashed. */
+        @Override
+        public void evict(SdNode node) {
+            Driver d;
+            synchronized (InJvmClusterBus.this) {
+                d = members.stream().filter(m -> m.self.nid().equals(node.nid())).findFirst().orElse(null);
+            }
+            if (d != null) d.crash();
+        }
+
         @Override public void close() { crash(); }
     }
 }

@@ -65,10 +65,13 @@ public final class BlockFifo {
     /** Records the daemon's answer to onBlock for the current head. */
     /**
      * Offers the head block to this node's listener (the caller checked {@link #shouldOffer}) and records the
-     * answer; an exception counts as "not now", so the block is offered again later. Returns the id offered.
+     * answer; an exception counts as "not now", so the block is offered again later. {@code offering} learns the id
+     * offered before the listener is asked (the listener may start work that unblocks at once, on another thread,
+     * before this returns), and -1 again if the offer was declined.
      */
-    public long offerTo(io.sheepdog.sheep.cluster.ClusterListener listener) {
+    public void offerTo(io.sheepdog.sheep.cluster.ClusterListener listener, java.util.function.LongConsumer offering) {
         long id = head().id();
+        offering.accept(id);
         boolean ok;
         try {
             ok = listener.onBlock();
@@ -76,8 +79,8 @@ public final class BlockFifo {
             org.slf4j.LoggerFactory.getLogger(BlockFifo.class).error("onBlock failed; will offer the block again", e);
             ok = false;
         }
+        if (!ok) offering.accept(-1);
         offered(ok, System.nanoTime());
-        return id;
     }
 
     public void offered(boolean accepted, long nowNanos) {

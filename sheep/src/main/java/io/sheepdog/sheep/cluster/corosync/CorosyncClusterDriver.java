@@ -118,6 +118,12 @@ public final class CorosyncClusterDriver implements ClusterDriver {
     }
 
     @Override
+    public void evict(SdNode node) {
+        Connection c = connection;
+        if (c != null) c.protocol.evict(node);
+    }
+
+    @Override
     public void close() {
         if (closed) return;
         closed = true;

@@ -114,6 +114,15 @@ final class CpgProtocol {
         return true;
     }
 
+    /**
+     * Asks every process to take {@code node} out of the members (it stopped answering while its process stays in
+     * the group): a LEAVE naming its address, applied in the total order like a configuration change that removed
+     * it. If it runs again it reads the LEAVE for itself and re-joins.
+     */
+    void evict(SdNode node) {
+        send(Kind.LEAVE, 0, node.nid().toAddrPort().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
     void updateNode(SdNode node) {
         selfNode = node;
         send(Kind.UPDATE_NODE, 0, null);
@@ -199,7 +208,7 @@ final class CpgProtocol {
     long offerBlock(long now) {
         if (!accepted || finished) return -1;
         if (blocks.shouldOffer(selfKey, now)) {
-            offeredBlockId = blocks.offerTo(listener);
+            blocks.offerTo(listener, id -> offeredBlockId = id);
         }
         return blocks.retryDelay(selfKey, System.nanoTime());
     }
@@ -291,7 +300,31 @@ final class CpgProtocol {
                     if (live && accepted) deliver("onUpdateNode", () -> listener.onUpdateNode(ev.sender()));
                 }
             }
-            case LEAVE, TICK -> { }
+            case LEAVE -> {
+                if (member(from) != null && ev.message() != null) evicted(new String(ev.message(), java.nio.charset.StandardCharsets.UTF_8), live);
+            }
+            case TICK -> { }
+        }
+    }
+
+    /** A member asked to remove the member at {@code addrPort} (see {@link #evict}). */
+    private void evicted(String addrPort, boolean live) {
+        for (int i = 0; i < members.size(); i++) {
+            Member m = members.get(i);
+            if (!m.node().nid().toAddrPort().equals(addrPort)) continue;
+            members.remove(i);
+            blocks.removeOwner(m.key());
+            pending.removeIf(p -> p.member().key() == m.key());
+            if (m.key() == selfKey) {
+                if (live) dropReason = "the cluster removed this node: it stopped answering";
+                return;
+            }
+            if (live && accepted) {
+                List<SdNode> remaining = nodes(members);
+                deliver("onLeave", () -> listener.onLeave(m.node(), remaining));
+                offerBlock(System.nanoTime());
+            }
+            return;
         }
     }
 
@@ -307,6 +340,8 @@ final class CpgProtocol {
             return;
         }
         Pending p = pending.remove(pi);
+        // the answer is in: the same process may ask again later (re-joining after an eviction, same key)
+        answered.remove(joiner);
         if (ev.kind() == Kind.REFUSE) {
             if (joiner == selfKey) {
                 finished = true;

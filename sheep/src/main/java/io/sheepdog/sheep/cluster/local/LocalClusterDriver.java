@@ -102,7 +102,13 @@ public final class LocalClusterDriver implements ClusterDriver {
 
     // Fixed by join().
     private Path dir;
-    private Incarnation me;
+    /** This process's current incarnation: a new one after each re-join (volatile: the liveness thread reads it). */
+    private volatile Incarnation me;
+    private byte[] firstJoinMessage;
+    /** Set while a re-join is under way: its acceptance makes the driver healthy again. */
+    private boolean rejoining;
+    /** The members' incarnations by node, published by the delivery thread for {@link #evict}. */
+    private volatile Map<io.sheepdog.proto.NodeId, Incarnation> incarnationOf = Map.of();
     private volatile SdNode self;
     private ClusterListener listener;
     private MemberFiles.Held memberFile;
@@ -178,6 +184,7 @@ public final class LocalClusterDriver implements ClusterDriver {
             this.self = self;
             this.listener = listener;
             this.me = Incarnation.create();
+            this.firstJoinMessage = joinMessage;
             try {
                 Files.createDirectories(directory);
                 dir = directory.toRealPath();
@@ -252,6 +259,16 @@ public final class LocalClusterDriver implements ClusterDriver {
         } finally {
             handlerLock.unlock();
         }
+    }
+
+    /** Appends a LEAVE for {@code node}'s incarnation, as the liveness probe does for a dead one. */
+    @Override
+    public void evict(SdNode node) {
+        if (!running) return;
+        Incarnation inc = incarnationOf.get(node.nid());
+        if (inc == null || inc.id() == me.id()) return;
+        log.warn("Evicting {} ({}): it stopped answering", node.nid(), inc);
+        reportGone(inc);
     }
 
     @Override
@@ -621,6 +638,10 @@ public final class LocalClusterDriver implements ClusterDriver {
         if (mine) delivering = true;
         List<SdNode> now = memberNodes();
         deliver(() -> listener.onAccept(join.senderNode(), now, answer.payload()));
+        if (mine && rejoining) {
+            rejoining = false;
+            health(true, "joined the local cluster again");
+        }
         grantIfMine();
     }
 
@@ -634,7 +655,9 @@ public final class LocalClusterDriver implements ClusterDriver {
             deliver(() -> listener.onLeave(m.node(), remaining));
             if (id == me.id() && !left && delivering) {
                 delivering = false;
-                health(false, "this node was reported dead by another member of the local cluster");
+                String reason = "this node was reported dead by another member of the local cluster";
+                health(false, reason);
+                rejoin(reason);
             }
         }
         if (head != null && head != blocks.peekFirst()) grantIfMine();
@@ -670,7 +693,46 @@ public final class LocalClusterDriver implements ClusterDriver {
         if (System.nanoTime() - retryAtNanos >= 0) grantIfMine();
     }
 
+    /**
+     * This node was removed while it ran (evicted as unresponsive): join again as a new incarnation, with the join
+     * message the daemon gives for its current state. Events are delivered again from the new acceptance on.
+     */
+    private void rejoin(String reason) {
+        byte[] msg;
+        try {
+            msg = listener.onRejoin(reason);
+        } catch (RuntimeException e) {
+            log.error("onRejoin failed; re-joining with the first join message", e);
+            msg = null;
+        }
+        byte[] joinMsg = msg != null ? msg : firstJoinMessage;
+        rejoining = true;
+        Incarnation next = Incarnation.create();
+        try {
+            MemberFiles.Held file = MemberFiles.create(dir, next, self.nid().toAddrPort() + " pid " + next.pid());
+            MemberFiles.Held old = memberFile;
+            boolean appended = dirLock.locked(() -> {
+                if (released) return false;
+                me = next;
+                memberFile = file;
+                writer.append(LogRecord.join(next, self, joinMsg));
+                return true;
+            });
+            if (!appended) {
+                file.close();
+                return;
+            }
+            old.close();
+            log.info("Re-joining the local cluster as {} ({})", self.nid(), next);
+        } catch (IOException e) {
+            log.error("Cannot re-join the local cluster: {}", e.toString());
+        }
+    }
+
     private void publishWatched() {
+        Map<io.sheepdog.proto.NodeId, Incarnation> byNode = new HashMap<>();
+        for (Member m : members.values()) byNode.put(m.node().nid(), m.inc());
+        if (!byNode.equals(incarnationOf)) incarnationOf = Map.copyOf(byNode);
         Map<Long, Incarnation> w = new LinkedHashMap<>();
         for (Member m : members.values()) w.put(m.inc().id(), m.inc());
         for (LogRecord r : window) {

@@ -133,6 +133,8 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     private boolean reportedHealthy = true;
     private String dropReason;
     private byte[] rejoinMessage;
+    /** The member znode of the incarnation this node was dropped as, to delete before joining again. */
+    private String staleZnode;
     private final List<Member> members = new ArrayList<>();
     private final BlockFifo blocks = new BlockFifo();
     private final Set<Long> leavesSent = new HashSet<>();
@@ -416,6 +418,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
                 progress = processQueue();
                 if (accepted && !stopped && dropReason == null) {
                     reconcileMembers();
+                    queueEvictions();
                     offerBlock();
                     reportPosition(false);
                     collectGarbage();
@@ -491,7 +494,6 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
         if (reportedHealthy) health(false, reason + "; re-joining the cluster");
         if (incarnation != 0) {
             LOG.warn("dropped from the cluster: {}", reason);
-            long oldSession = sessionId;
             String old = myZnode;
             incarnation = 0;
             offeredBlockId = -1;
@@ -499,13 +501,11 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
             members.clear();
             blocks.clear();
             leavesSent.clear();
-            if (old != null && currentSession() == oldSession) {
-                try {
-                    zk.delete().forPath(memberPath + "/" + old);
-                } catch (KeeperException.NoNodeException ignored) {
-                    // already gone with the session
-                }
-            }
+            // The old member znode goes now, whatever became of its session: after an expiry seen on reconnecting,
+            // the server may keep the old session (and the znode) until its own timer runs out, and until it is gone
+            // every re-joining node waits for the old incarnation as if it were alive. (Deleting it from the new
+            // session is allowed; a NoNode means it went with its session.)
+            staleZnode = old;
             try {
                 rejoinMessage = listener.onRejoin(reason);
             } catch (RuntimeException e) {
@@ -517,6 +517,14 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
         if (!zk.getZookeeperClient().isConnected()) {
             idle();
             return;
+        }
+        if (staleZnode != null) {
+            try {
+                zk.delete().forPath(memberPath + "/" + staleZnode);
+            } catch (KeeperException.NoNodeException ignored) {
+                // already gone with the session
+            }
+            staleZnode = null;
         }
         startJoin(rejoinMessage, Long.MAX_VALUE);
         dropReason = null;
@@ -748,7 +756,30 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     /** Asks the daemon to take the block at the head if it is ours (at this point of the order). */
     private void offerBlock() {
         if (!blocks.shouldOffer(incarnation, System.nanoTime())) return;
-        offeredBlockId = blocks.offerTo(listener);
+        blocks.offerTo(listener, id -> offeredBlockId = id);
+    }
+
+    /** Nodes the daemon found unresponsive ({@link #evict}), for the event thread to queue LEAVEs for. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<SdNode> evictions = new java.util.concurrent.ConcurrentLinkedQueue<>();
+
+    /**
+     * Queues a LEAVE for {@code node}'s member key, as for a member whose znode vanished. Its session may still be
+     * alive (a stopped process): when it runs again it reads the LEAVE for itself and re-joins.
+     */
+    @Override
+    public void evict(SdNode node) {
+        evictions.add(node);
+        wake.release();
+    }
+
+    private void queueEvictions() throws Exception {
+        for (SdNode n; (n = evictions.poll()) != null; ) {
+            for (Member m : members) {
+                if (!m.node().nid().equals(n.nid()) || m.key() == incarnation || !leavesSent.add(m.key())) continue;
+                LOG.warn("evicting {}: it stopped answering", m.node().nid());
+                send(Kind.LEAVE, m.key(), null);
+            }
+        }
     }
 
     /** Queues a LEAVE for every member whose znode is gone. */

@@ -185,6 +185,23 @@ class CpgProtocolSimulationTest {
         for (long seed = 1; seed <= 400; seed++) run(seed, 300);
     }
 
+    /**
+     * A member evicted by another (it stopped answering, its process stays in the group) leaves for everyone in the
+     * total order; the evicted process itself, reading the LEAVE, is told to drop its connection and join again.
+     */
+    @Test
+    void anEvictedMemberLeavesForEveryoneAndIsToldToJoinAgain() {
+        Group g = new Group();
+        Sim a = g.join(7000), b = g.join(7001), c = g.join(7002);
+        while (g.deliverOne()) { }
+        a.protocol.evict(c.listener.self);
+        while (g.deliverOne()) { }
+        assertEquals("leave 7002 [7000,7001]", a.listener.ordered().getLast());
+        assertEquals("leave 7002 [7000,7001]", b.listener.ordered().getLast());
+        assertEquals("the cluster removed this node: it stopped answering", c.protocol.dropReason());
+        RecordingListener.assertSameOrder(List.of(a.listener, b.listener));
+    }
+
     @Test
     void concurrentSelfElectionsLetOnlyTheFirstWin() {
         Group g = new Group();

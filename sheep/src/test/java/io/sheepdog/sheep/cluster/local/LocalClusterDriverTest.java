@@ -465,4 +465,34 @@ class LocalClusterDriverTest {
                 () -> d.join(node(7002), new byte[0], new RecordingListener(7002)));
         assertTrue(e.getMessage().contains("is not a sheepdog local cluster event log"), e.getMessage());
     }
+
+    /**
+     * A member evicted while its process lives on (stopped, unresponsive) leaves for everyone in the total order, its
+     * blocks with it; its own driver, reading the log later, finds itself removed, reports the driver unhealthy,
+     * joins again as a new incarnation and is healthy once accepted.
+     */
+    @Test
+    void anEvictedMemberLeavesEverywhereAndItsProcessJoinsAgain() throws Exception {
+        LocalClusterDriver a = start(7000);
+        start(7001);
+        LocalClusterDriver c = start(7002);
+        c.block(); // a block the evicted member asked for must not stay in the way
+        l(7002).await("local BLOCK true", WAIT);
+        a.evict(node(7002));
+        l(7000).await(x -> x.startsWith("LEAVE 7002 [7000,7001]"), WAIT, "7002 evicted, seen by 7000");
+        l(7001).await(x -> x.startsWith("LEAVE 7002 [7000,7001]"), WAIT, "7002 evicted, seen by 7001");
+        l(7002).await(x -> x.startsWith("local HEALTH false"), WAIT, "the evicted member hears of it");
+        // it joins again, and is healthy once accepted
+        l(7000).await(x -> x.startsWith("ACCEPT 7002 [7000,7001,7002]"), WAIT, "7002 back");
+        l(7002).await(x -> x.startsWith("local HEALTH true"), WAIT, "healthy again");
+        // cluster-wide blocks work again: 7000 gets one
+        a.block();
+        l(7000).await("local BLOCK true", WAIT);
+        a.unblock("after".getBytes(UTF_8));
+        l(7002).await("NOTIFY 7000 after", WAIT);
+        a.evict(node(7009)); // not a member: nothing happens
+        a.evict(node(7000)); // itself: nothing happens
+        Thread.sleep(300);
+        assertFalse(l(7001).all().stream().anyMatch(x -> x.startsWith("LEAVE 7000") || x.startsWith("LEAVE 7009")));
+    }
 }

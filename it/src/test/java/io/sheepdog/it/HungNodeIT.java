@@ -1,0 +1,83 @@
+package io.sheepdog.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * A hung node (SIGSTOP: its process, sockets and driver membership stay, it answers nothing) under every cluster
+ * driver, with the default failure timeout: a {@link CheckedNbdWriter} writing through another node must get
+ * acknowledgements again within 10 s (the stopped node is evicted by heartbeat and the writes go on with the other
+ * copies), not when the node wakes up. When it runs again it re-joins as a returning node and catches up; every
+ * acknowledged block is then read back through two nodes, and {@code dog cluster check} is clean.
+ */
+@ExtendWith(MiniClusterExtension.class)
+class HungNodeIT {
+    private static final long MiB = 1 << 20;
+    /** The bound: writes through the healthy nodes resume within 10 s of a node hanging. */
+    private static final long RESUME_BOUND_MS = 10_000;
+
+    @ParameterizedTest(name = "driver {0}, stopped {1} s")
+    @CsvSource({"local, 20", "local, 60", "zookeeper, 20", "corosync, 20"})
+    @Timeout(value = 10, unit = TimeUnit.MINUTES)
+    void writesResumeWhileANodeHangs(String driver, int stoppedSeconds) throws Exception {
+        Path tmp = Files.createTempDirectory("sdit-hung-");
+        try (DriverServer server = DriverServer.start(driver, tmp, "")) { // ZooKeeper: the default session timeout (30 s)
+            String spec = server.spec();
+            MiniCluster.Builder b = MiniCluster.builder().name("hung-" + driver + "-" + stoppedSeconds).nodes(3).copies(3).sync(true);
+            if (spec != null) b.driver(spec);
+            try (MiniCluster c = b.build().start()) {
+                c.dog("vdi", "create", "v", "32M").assertOk();
+                Path ackLog = c.dir().resolve("acks.log");
+                CheckedNbdWriter w = new CheckedNbdWriter("v", 32 * MiB, () -> List.of(c.node(0).nbdPort()), 8, ackLog)
+                        .start(stoppedSeconds);
+                long stall;
+                try {
+                    assertTrue(w.awaitAcks(300, 60), "the writer got going");
+                    SheepNode hung = c.node(2);
+                    long t0 = System.nanoTime();
+                    hung.pause();
+                    try {
+                        // writes may wait while the node is being found out, then go on without it
+                        assertTrue(w.awaitAcks(200, (int) (RESUME_BOUND_MS / 1000) + 20),
+                                "writes resume while " + hung + " is stopped: acknowledged " + w.acknowledged());
+                        long resumedMs = (System.nanoTime() - t0) / 1_000_000;
+                        c.waitUntil("the stopped node is out of the cluster", () -> c.nodeList(c.node(0)).size() == 2);
+                        KillRestartIT.log(driver + ": writes went on " + resumedMs + " ms after the SIGSTOP; "
+                                + "longest stall so far " + w.longestStallMs() + " ms");
+                        long left = stoppedSeconds * 1000L - (System.nanoTime() - t0) / 1_000_000;
+                        if (left > 0) Thread.sleep(left);
+                    } finally {
+                        hung.resume();
+                    }
+                    // back: it re-joins as a returning node and recovers what it missed
+                    c.waitForNodes(3);
+                    c.waitForRecovery();
+                    assertTrue(w.awaitAcks(200, 60), "writes go on once the node is back");
+                    stall = w.longestStallMs();
+                } finally {
+                    w.close();
+                }
+                c.waitForRecovery();
+                CheckedNbdWriter.Verification v = w.verifyThrough(c.node(0).nbdPort(), c.node(2).nbdPort());
+                String fig = String.format("HUNG NODE %s, stopped %d s: acknowledged %d, lost %d, mismatched %d, error replies %s, "
+                        + "longest stall %d ms", driver, stoppedSeconds, w.acknowledged(), v.lost(), v.mismatched(),
+                        w.errorReplies(), stall);
+                CheckedNbdWriter.record(fig);
+                v.assertClean(); // through node 2 too: the node that was stopped
+                assertEquals(Long.valueOf(0), w.errorReplies().values().stream().reduce(0L, Long::sum), "no error reply: " + fig);
+                assertTrue(stall < RESUME_BOUND_MS, "writes stood still for " + stall + " ms: " + fig);
+                CommandResult check = c.dog("cluster", "check");
+                assertEquals(0, check.exitCode(), check.toString());
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+package io.sheepdog.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.sheepdog.sheep.cluster.zookeeper.ZooKeeperServerProcess;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * ZooKeeper goes away under a running cluster with a checked writer on it, for less than the session timeout and
+ * for longer. Writes wait while it is gone (no error reply); after it is back, every cluster operation works again
+ * within 10 s: a VDI created, a snapshot taken, and the VDI lock of an NBD client that went away during the outage
+ * released, so another client can open that VDI. No acknowledged write is lost.
+ */
+@ExtendWith(MiniClusterExtension.class)
+class ZooKeeperOutageIT {
+    private static final long MiB = 1 << 20;
+    private static final long BACK_WITHIN_MS = 10_000;
+
+    @ParameterizedTest(name = "outage {0} s, session timeout {1} ms")
+    @CsvSource({"10, 30000", "20, 8000"})
+    @Timeout(value = 10, unit = TimeUnit.MINUTES)
+    void clusterOperationsWorkSoonAfterZooKeeperReturns(int outageSeconds, int sessionTimeoutMs) throws Exception {
+        Path tmp = Files.createTempDirectory("sdit-zkout-");
+        try (ZooKeeperServerProcess zk = new ZooKeeperServerProcess(tmp.resolve("zk"))) {
+            zk.start();
+            try (MiniCluster c = MiniCluster.builder().name("zkout-" + outageSeconds).nodes(3).copies(3).sync(true)
+                    .driver("zookeeper:" + zk.address() + ",timeout=" + sessionTimeoutMs).build().start()) {
+                c.dog("vdi", "create", "v", "32M").assertOk();
+                c.dog("vdi", "create", "w", "16M").assertOk();
+                CheckedNbdWriter writer = new CheckedNbdWriter("v", 32 * MiB, () -> List.of(c.node(0).nbdPort()), 8,
+                        c.dir().resolve("acks.log")).start(outageSeconds);
+                long resumedMs;
+                try {
+                    assertTrue(writer.awaitAcks(300, 60), "the writer got going");
+                    // another client holds w's lock through node 1, and goes away while ZooKeeper is gone
+                    Socket holder = open(c.node(1).nbdPort(), "w");
+                    assertTrue(c.dog("vm", "list").assertOk().stdout().contains("running on"), "w's lock is held");
+
+                    zk.kill();
+                    Thread.sleep(1000);
+                    holder.close();
+                    Thread.sleep(outageSeconds * 1000L - 1000);
+                    zk.start();
+                    long t0 = System.nanoTime();
+                    c.waitUntil("a VDI can be created again", () -> c.dog("vdi", "create", "n", "16M").ok());
+                    c.waitUntil("a snapshot can be taken again", () -> c.dog("vdi", "snapshot", "-s", "after", "w").ok());
+                    c.waitUntil("w can be opened over NBD again (the gone client's lock was released)", () -> {
+                        try (Socket s = open(c.node(2).nbdPort(), "w")) {
+                            return true;
+                        } catch (Exception e) {
+                            return false;
+                        }
+                    });
+                    resumedMs = (System.nanoTime() - t0) / 1_000_000;
+                    KillRestartIT.log("ZooKeeper outage of " + outageSeconds + " s: cluster operations worked again "
+                            + resumedMs + " ms after its return");
+                    assertTrue(writer.awaitAcks(300, 60), "writes go on after the outage");
+                } finally {
+                    writer.close();
+                }
+                c.waitForRecovery();
+                CheckedNbdWriter.Verification v = writer.verifyThrough(c.node(0).nbdPort(), c.node(1).nbdPort());
+                String fig = String.format("ZOOKEEPER OUTAGE %d s (session timeout %d ms): acknowledged %d, lost %d, "
+                        + "mismatched %d, error replies %s, longest stall %d ms, cluster operations back after %d ms",
+                        outageSeconds, sessionTimeoutMs, writer.acknowledged(), v.lost(), v.mismatched(),
+                        writer.errorReplies(), writer.longestStallMs(), resumedMs);
+                CheckedNbdWriter.record(fig);
+                v.assertClean();
+                assertEquals(0L, writer.errorReplies().values().stream().reduce(0L, Long::sum), "no error reply: " + fig);
+                assertTrue(resumedMs < BACK_WITHIN_MS, fig);
+            }
+        }
+    }
+
+    /** An NBD client that opened {@code export} (and so holds its VDI lock until the socket closes). */
+    private static Socket open(int port, String export) throws Exception {
+        Socket s = new Socket();
+        try {
+            s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+            s.setSoTimeout(15_000);
+            CheckedNbdWriter.handshake(new DataInputStream(s.getInputStream()), new DataOutputStream(s.getOutputStream()), export);
+            return s;
+        } catch (Exception e) {
+            s.close();
+            throw e;
+        }
+    }
+}
