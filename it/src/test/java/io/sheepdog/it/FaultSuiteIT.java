@@ -52,6 +52,50 @@ class FaultSuiteIT {
     }
 
     /**
+     * One node's store fills up (a 40 MiB tmpfs under a 64 MiB VDI with three copies): writes that need space there
+     * are answered ENOSPC (28, on which QEMU pauses the VM), never EIO, and every block still holds its last
+     * acknowledged write or a later unacknowledged one, read through the two nodes with space.
+     */
+    @Test
+    @Timeout(value = 10, unit = TimeUnit.MINUTES)
+    void fullDiskOnOneNode() throws Exception {
+        // fixed vnodes: with vnodes from the free space, the small node would get next to none and hold no copy
+        try (MiniCluster c = MiniCluster.builder().name("fault-full").nodes(3).format(false).sync(true)
+                .sheepArgs("-V", "64").build()) {
+            Path small = c.node(2).storeDir();
+            Files.createDirectories(small);
+            int mounted = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", small.toString())
+                    .redirectErrorStream(true).start().waitFor();
+            // outside CI a machine without root skips this; CI runs as root, and there it must work
+            org.junit.jupiter.api.Assumptions.assumeTrue(mounted == 0 || "true".equals(System.getenv("CI")), "needs root to mount a tmpfs");
+            assertEquals(0, mounted, "mount a 40 MiB tmpfs for node 2's store");
+            try {
+                c.start();
+                c.dog("cluster", "format", "-V", "-c", "3").assertOk();
+                c.waitUntilRunning();
+                c.dog("vdi", "create", "v", "64M").assertOk();
+                Path ackLog = c.dir().resolve("acks-full.log");
+                CheckedNbdWriter w = new CheckedNbdWriter("v", 64 * MiB, () -> List.of(c.node(0).nbdPort()), 8, ackLog).start(28);
+                try {
+                    c.waitUntil("node 2's disk is full", () -> w.errorReplies(28) > 0);
+                    assertTrue(w.awaitAcks(100, 60) || w.errorReplies(28) > 100, "the writer goes on");
+                } finally {
+                    w.close();
+                }
+                CheckedNbdWriter.Verification v = w.verifyThrough(c.node(0).nbdPort(), c.node(1).nbdPort());
+                String fig = String.format("FAULT SUITE full disk on one node: acknowledged %d, lost %d, mismatched %d, "
+                        + "error replies %s", w.acknowledged(), v.lost(), v.mismatched(), w.errorReplies());
+                CheckedNbdWriter.record(fig);
+                v.assertClean();
+                assertEquals(0, w.errorReplies(EIO), "a full disk is ENOSPC, not EIO: " + fig);
+            } finally {
+                c.close();
+                new ProcessBuilder("umount", "-l", small.toString()).start().waitFor();
+            }
+        }
+    }
+
+    /**
      * @param nodes        one zone each; node 0 is the writer's gateway and is never killed
      * @param beyondRedundancy whether two nodes at once exceed what the VDI survives (errors then allowed)
      */
