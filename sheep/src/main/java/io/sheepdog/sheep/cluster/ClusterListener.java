@@ -58,4 +58,19 @@ public interface ClusterListener {
      * them (the original's reconnect_handler).
      */
     default byte[] onRejoin(String reason) { return null; }
+
+    /**
+     * What a driver re-joins with: {@code l}'s {@link #onRejoin} message, or {@code first} (the message given to
+     * {@link ClusterDriver#join}) if it gives none or fails.
+     */
+    static byte[] rejoinMessage(ClusterListener l, String reason, byte[] first) {
+        byte[] m;
+        try {
+            m = l.onRejoin(reason);
+        } catch (RuntimeException e) {
+            org.slf4j.LoggerFactory.getLogger(ClusterListener.class).error("onRejoin failed; re-joining with the first join message", e);
+            m = null;
+        }
+        return m != null ? m : first;
+    }
 }

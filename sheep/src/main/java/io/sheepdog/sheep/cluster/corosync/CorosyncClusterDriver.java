@@ -330,15 +330,9 @@ public final class CorosyncClusterDriver implements ClusterDriver {
             LOG.debug("cannot connect to corosync yet: {}", e.getMessage());
             return;
         }
-        byte[] m;
+        byte[] m = ClusterListener.rejoinMessage(listener, reason, firstJoinMessage);
         try {
-            m = listener.onRejoin(reason);
-        } catch (RuntimeException e) {
-            LOG.error("onRejoin failed; re-joining with the first join message", e);
-            m = null;
-        }
-        try {
-            c.start(m == null ? firstJoinMessage : m);
+            c.start(m);
             connection = c;
             LOG.info("connected to corosync again; joining");
         } catch (Cpg.CpgException e) {

@@ -698,14 +698,7 @@ public final class LocalClusterDriver implements ClusterDriver {
      * message the daemon gives for its current state. Events are delivered again from the new acceptance on.
      */
     private void rejoin(String reason) {
-        byte[] msg;
-        try {
-            msg = listener.onRejoin(reason);
-        } catch (RuntimeException e) {
-            log.error("onRejoin failed; re-joining with the first join message", e);
-            msg = null;
-        }
-        byte[] joinMsg = msg != null ? msg : firstJoinMessage;
+        byte[] joinMsg = ClusterListener.rejoinMessage(listener, reason, firstJoinMessage);
         rejoining = true;
         Incarnation next = Incarnation.create();
         try {

@@ -506,13 +506,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
             // every re-joining node waits for the old incarnation as if it were alive. (Deleting it from the new
             // session is allowed; a NoNode means it went with its session.)
             staleZnode = old;
-            try {
-                rejoinMessage = listener.onRejoin(reason);
-            } catch (RuntimeException e) {
-                LOG.error("onRejoin failed; re-joining with the first join message", e);
-                rejoinMessage = null;
-            }
-            if (rejoinMessage == null) rejoinMessage = firstJoinMessage;
+            rejoinMessage = ClusterListener.rejoinMessage(listener, reason, firstJoinMessage);
         }
         if (!zk.getZookeeperClient().isConnected()) {
             idle();
