@@ -386,7 +386,7 @@ public final class Gateway {
     }
 
     ClusterView usableView() throws SdError {
-        if (state.suspended() != null) {
+        if (state.suspended() != null) { // this process was stopped: not before it knows the cluster did not move on
             try {
                 if (!state.awaitNotSuspended(RETRY_DEADLINE_MS)) throw new SdError(SdResult.HALT, state.suspended());
             } catch (InterruptedException e) {

@@ -55,7 +55,7 @@ public final class FailureDetector implements AutoCloseable {
     /** One watched member: its heartbeat connection, the question in flight, and when it last answered. */
     private static final class Peer {
         final SdNode node;
-        SheepConnection conn;
+        volatile SheepConnection conn;
         CompletableFuture<Reply> inFlight;
         volatile long lastHeard;
         volatile int epoch;
@@ -78,6 +78,7 @@ public final class FailureDetector implements AutoCloseable {
     }
 
     public FailureDetector start() {
+        state.heartbeatTick(System.nanoTime(), timeoutNanos);
         thread = Thread.ofPlatform().daemon().name("failure-detector").start(this::run);
         return this;
     }
@@ -94,6 +95,7 @@ public final class FailureDetector implements AutoCloseable {
             try {
                 if (now - last > timeoutNanos) paused(now, now - last);
                 last = now;
+                state.heartbeatTick(now, timeoutNanos); // after a pause: once suspended, so I/O stays held
                 round(now);
             } catch (RuntimeException e) {
                 LOG.warn("failure detector: {}", e.toString(), e);
@@ -191,6 +193,7 @@ public final class FailureDetector implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
+        state.heartbeatTick(System.nanoTime(), 0); // no detector, nothing to wait for
         if (thread != null) thread.interrupt();
         for (Peer p : peers.values()) if (p.conn != null) p.conn.close();
     }

@@ -103,12 +103,36 @@ public final class NodeState {
     }
 
     /** Why I/O is held, or null. */
-    public String suspended() { return suspended; }
+    public String suspended() {
+        String s = suspended;
+        if (s == null && stalled()) return "this node's failure detector has not run for longer than the failure timeout";
+        return s;
+    }
+
+    /** The failure detector's last round (System.nanoTime) and its timeout in ns (0: no failure detection). */
+    private volatile long heartbeatTick;
+    private volatile long heartbeatTimeoutNanos;
+
+    /** The failure detector ran a round: a node whose detector stopped running (the process was stopped) holds I/O. */
+    public synchronized void heartbeatTick(long now, long timeoutNanos) {
+        heartbeatTick = now;
+        heartbeatTimeoutNanos = timeoutNanos;
+        notifyAll();
+    }
+
+    /**
+     * Whether the failure detector has not run for longer than its timeout: the process was stopped, and until the
+     * detector has looked at what happened meanwhile (it may have been evicted) its copies must not be served.
+     */
+    private boolean stalled() {
+        long t = heartbeatTimeoutNanos;
+        return t > 0 && System.nanoTime() - heartbeatTick > t;
+    }
 
     /** Waits until I/O is not held; false (still held) after {@code timeoutMs}. */
     public synchronized boolean awaitNotSuspended(long timeoutMs) throws InterruptedException {
         long deadline = System.currentTimeMillis() + timeoutMs;
-        while (suspended != null) {
+        while (suspended != null || stalled()) {
             long left = deadline - System.currentTimeMillis();
             if (left <= 0) return false;
             wait(left);
