@@ -84,6 +84,30 @@ class ZooKeeperOutageIT {
         }
     }
 
+    /** With ZooKeeper gone, SIGTERM still stops every sheep within seconds (it does not wait out the session). */
+    @org.junit.jupiter.api.Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void sigtermStopsASheepWhoseZooKeeperIsGone() throws Exception {
+        Path tmp = Files.createTempDirectory("sdit-zkterm-");
+        try (ZooKeeperServerProcess zk = new ZooKeeperServerProcess(tmp.resolve("zk"))) {
+            zk.start();
+            try (MiniCluster c = MiniCluster.builder().name("zkterm").nodes(3).copies(3).nbd(false)
+                    .driver("zookeeper:" + zk.address()).build().start()) {
+                c.dog("vdi", "create", "v", "16M").assertOk();
+                zk.kill();
+                c.waitUntil("every node misses ZooKeeper", () -> c.liveNodes().stream()
+                        .allMatch(n -> c.dogAt(n, null, "cluster", "info").stdout().contains("Cluster driver error")));
+                for (SheepNode n : c.nodes()) {
+                    long t0 = System.nanoTime();
+                    n.stop();
+                    long ms = (System.nanoTime() - t0) / 1_000_000;
+                    KillRestartIT.log(n + " stopped " + ms + " ms after SIGTERM with ZooKeeper gone");
+                    assertTrue(ms < 12_000, n + " took " + ms + " ms to stop");
+                }
+            }
+        }
+    }
+
     /** An NBD client that opened {@code export} (and so holds its VDI lock until the socket closes). */
     private static Socket open(int port, String export) throws Exception {
         Socket s = new Socket();

@@ -274,6 +274,18 @@ public final class SheepMain implements Callable<Integer> {
         };
         try {
             sun.misc.Signal.handle(new sun.misc.Signal("TERM"), sig -> {
+                // a stop that cannot finish (a cluster driver whose server is gone, a hung disk) must not keep the
+                // process: after 10 s it ends anyway. Every acknowledged write is already durable, so this loses
+                // nothing a kill -9 would not.
+                Thread.ofPlatform().daemon().name("sheep-sigterm-deadline").start(() -> {
+                    try {
+                        Thread.sleep(10_000);
+                    } catch (InterruptedException ignored) {
+                        return;
+                    }
+                    System.err.println("sheep: the clean stop took over 10 s: exiting without it");
+                    Runtime.getRuntime().halt(0);
+                });
                 new Thread(() -> {
                     stop.run();
                     Runtime.getRuntime().halt(0);

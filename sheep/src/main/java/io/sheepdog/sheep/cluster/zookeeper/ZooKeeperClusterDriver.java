@@ -80,6 +80,8 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     /** ZooKeeper refuses znodes above about 1 MB (jute.maxbuffer). */
     static final int MAX_EVENT_BYTES = 1_000_000;
     private static final long IDLE_WAIT_MS = 1000;
+    /** How long a clean leave waits for its LEAVE event to be queued. */
+    private static final long LEAVE_WAIT_MS = 3000;
 
     private final ZooKeeperSpec spec;
     private final String queuePath;
@@ -214,7 +216,9 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
         if (incarnation == 0 || closed) return;
         leaving = true;
         try {
-            send(Kind.LEAVE, incarnation, null).get(spec.timeoutMs(), TimeUnit.MILLISECONDS);
+            // not the whole session timeout: with ZooKeeper gone a stopping sheep would ignore SIGTERM that long; if the
+            // LEAVE cannot be queued, the others see the leave when the session expires
+            send(Kind.LEAVE, incarnation, null).get(Math.min(spec.timeoutMs(), LEAVE_WAIT_MS), TimeUnit.MILLISECONDS);
         } catch (Exception e) {
             LOG.warn("could not queue the leave event: {}", oneLine(e));
         }
