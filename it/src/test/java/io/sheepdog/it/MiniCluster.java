@@ -180,7 +180,7 @@ public final class MiniCluster implements AutoCloseable {
                 .clusterCopies(copies).clusterCopyPolicy(0).clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES)
                 .clusterCtime(ctime);
         int result;
-        try (SheepConnection c = SheepConnection.open("127.0.0.1", n.port(), 5000)) {
+        try (SheepConnection c = SheepConnection.open(n.host(), n.port(), 5000)) {
             result = c.call(req, store).result();
         } catch (IOException e) {
             throw new AssertionError("format through " + n + " failed: " + e.getMessage() + "\n" + logTails(30), e);
@@ -252,7 +252,7 @@ public final class MiniCluster implements AutoCloseable {
     /** The members the given node reports (GET_NODE_LIST over the client library); empty if it cannot answer. */
     public List<SdNode> nodeList(SheepNode node) {
         int buf = SdNode.SIZE * 6144;
-        try (SheepConnection c = SheepConnection.open("127.0.0.1", node.port(), 1000)) {
+        try (SheepConnection c = SheepConnection.open(node.host(), node.port(), 1000)) {
             Reply r = c.call(SdRequest.of(Opcodes.GET_NODE_LIST).dataLength(buf));
             if (!r.ok()) return List.of();
             int nr = Math.min(r.header().nodeNrNodes(), r.data().length / SdNode.SIZE);
@@ -264,7 +264,7 @@ public final class MiniCluster implements AutoCloseable {
 
     /** The result code of STAT_CLUSTER at the given node (SUCCESS = running, WAIT_FOR_FORMAT, ...), or -1. */
     public int clusterStatus(SheepNode node) {
-        try (SheepConnection c = SheepConnection.open("127.0.0.1", node.port(), 1000)) {
+        try (SheepConnection c = SheepConnection.open(node.host(), node.port(), 1000)) {
             // a buffer for a few epochs of the cluster's size; BUFFER_SMALL would still tell us it answers
             int nr = Math.max(1, nodes.size());
             Reply r = c.call(SdRequest.of(Opcodes.STAT_CLUSTER).clusterNodesNr(nr).dataLength(64L * (48 + 80L * nr)));
@@ -276,7 +276,7 @@ public final class MiniCluster implements AutoCloseable {
 
     /** A connection to the node through the client library (the caller closes it). */
     public SheepConnection connect(SheepNode node) throws IOException {
-        return SheepConnection.open("127.0.0.1", node.port(), 2000);
+        return SheepConnection.open(node.host(), node.port(), 2000);
     }
 
     /** The node's current epoch (CLUSTER_INFO), or -1 if it does not answer. */
@@ -342,6 +342,7 @@ public final class MiniCluster implements AutoCloseable {
         boolean hasPort = a.stream().anyMatch(s -> s.equals("-p") || s.equals("--port") || s.startsWith("--port="));
         if (node != null && !hasPort && a.size() >= 2 && !a.get(0).startsWith("-") && !a.get(1).startsWith("-")) {
             a.addAll(2, List.of("-p", Integer.toString(node.port())));
+            if (!node.host().equals("127.0.0.1")) a.addAll(2, List.of("-a", node.host()));
         }
         cmd.addAll(a);
         return Commands.run(cmd, stdin, Map.of("JAVA_HOME", System.getProperty("java.home")), Commands.DEFAULT_TIMEOUT);

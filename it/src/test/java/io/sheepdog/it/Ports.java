@@ -2,7 +2,6 @@ package io.sheepdog.it;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -59,8 +58,13 @@ public final class Ports {
 
     /** True if something accepts TCP connections on 127.0.0.1:port. */
     public static boolean accepting(int port) {
+        return accepting("127.0.0.1", port);
+    }
+
+    /** Whether something accepts connections on {@code host:port}. */
+    public static boolean accepting(String host, int port) {
         try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 200);
+            s.connect(new InetSocketAddress(host, port), 200);
             return true;
         } catch (IOException e) {
             return false;

@@ -48,7 +48,24 @@ public final class SheepNode {
     public Path storeDir() { return storeDir; }
     public Path stdoutFile() { return storeDir.resolve("sheep.stdout"); }
     public Path stderrFile() { return storeDir.resolve("sheep.stderr"); }
-    public String address() { return "127.0.0.1:" + port; }
+    public String address() { return host + ":" + port; }
+
+    /** Where the node is reached and what it advertises: 127.0.0.1, or its address in a network namespace. */
+    private volatile String host = "127.0.0.1";
+    /** The network namespace the node runs in (ip netns exec), or null. */
+    private volatile String netns;
+
+    /**
+     * Runs the node (from its next start on) in network namespace {@code ns} as {@code host}, or, with {@code ns}
+     * null, in this one advertising {@code host} to its peers.
+     */
+    public SheepNode placeAt(String ns, String host) {
+        this.netns = ns;
+        this.host = host;
+        return this;
+    }
+
+    public String host() { return host; }
 
     public synchronized boolean isAlive() { return process != null && process.isAlive(); }
 
@@ -58,8 +75,13 @@ public final class SheepNode {
     /** The command line used to start this node (bin/sheep plus the daemon's options). */
     public List<String> command() {
         List<String> cmd = new ArrayList<>();
+        if (netns != null) cmd.addAll(List.of("ip", "netns", "exec", netns)); // execs bin/sheep: the pid stays the same
         cmd.add(cluster.root().resolve("bin/sheep").toString());
         cmd.add("-f");
+        if (!host.equals("127.0.0.1")) {
+            cmd.add("-y");
+            cmd.add(host);
+        }
         if (!cluster.sync()) cmd.add("-n");
         cmd.add("-p");
         cmd.add(Integer.toString(port));
@@ -99,7 +121,7 @@ public final class SheepNode {
             throw new UncheckedIOException("cannot start node " + index, e);
         }
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
-        while (!Ports.accepting(port)) {
+        while (!Ports.accepting(host, port)) {
             if (!process.isAlive()) {
                 throw new AssertionError("node " + index + " exited with code " + process.exitValue()
                         + " before listening on port " + port + "\n" + logTail(40));

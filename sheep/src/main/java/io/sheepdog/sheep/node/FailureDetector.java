@@ -28,7 +28,7 @@ import org.slf4j.LoggerFactory;
  * moves to a new epoch without it and I/O goes on with the other copies. Process death is still seen faster by the
  * drivers themselves; this covers the process that is there but does not answer.
  *
- * <p>Two guards keep it from doing harm:
+ * <p>Three guards keep it from doing harm:
  * <ul>
  *   <li>A node evicts only while it hears from a strict majority of the members (itself included): a node cut off
  *   from the others does not throw them out; with two members nobody is evicted by heartbeat.</li>
@@ -36,6 +36,9 @@ import org.slf4j.LoggerFactory;
  *   stopped) evicts nobody for that gap, and holds its own I/O ({@link NodeState#suspend}) until the members'
  *   answers show it is not behind them: the others may have evicted it and written on without it, and its copies
  *   must not be served until it has re-joined.</li>
+ *   <li>A node of a cluster of three or more that hears from no majority (most likely it is the one cut off by a
+ *   partition, and the others are about to evict it) holds its I/O the same way until it hears from a majority
+ *   again and is not behind them.</li>
  * </ul>
  */
 public final class FailureDetector implements AutoCloseable {
@@ -139,6 +142,13 @@ public final class FailureDetector implements AutoCloseable {
         if (alive * 2 <= total) {
             WARN.warn("no-majority", "{} of {} members answer no heartbeat, and this node hears from only {}: not evicting "
                     + "(it may be the one cut off)", silent.size(), total, alive);
+            if (total >= 3) {
+                // most likely this node is the one cut off (a partition): the others will evict it and write on, so
+                // its copies must not be served until it hears from a majority again and is not behind them
+                pausedAt = now;
+                state.suspend("this node hears from only " + alive + " of " + total + " members: it may be cut off");
+                LOG.warn("this node hears from only {} of {} members: holding its I/O until it is back in the cluster", alive, total);
+            }
             return;
         }
         for (Peer p : silent) {

@@ -20,8 +20,17 @@ public final class ZooKeeperServerProcess implements AutoCloseable {
 
     public int port() { return port; }
 
-    /** {@code 127.0.0.1:PORT}, for the driver spec. */
-    public String address() { return "127.0.0.1:" + port; }
+    /** Where clients reach it: loopback unless {@link #listenOnAllAddresses} was called before the first start. */
+    private String host = "127.0.0.1";
+
+    /** Listens on every address of this host (test hosts in network namespaces reach it), advertised as {@code host}. */
+    public ZooKeeperServerProcess listenOnAllAddresses(String host) {
+        this.host = host;
+        return this;
+    }
+
+    /** {@code HOST:PORT}, for the driver spec. */
+    public String address() { return host + ":" + port; }
 
     public synchronized void start() throws Exception {
         if (port == 0) {
@@ -31,7 +40,7 @@ public final class ZooKeeperServerProcess implements AutoCloseable {
                     "tickTime=1000",
                     "dataDir=" + dir.resolve("data"),
                     "clientPort=" + port,
-                    "clientPortAddress=127.0.0.1",
+                    "clientPortAddress=" + (host.equals("127.0.0.1") ? "127.0.0.1" : "0.0.0.0"),
                     "admin.enableServer=false",
                     "maxClientCnxns=200", ""));
             Files.writeString(dir.resolve("logback.xml"), "<configuration><appender name=\"F\" "
