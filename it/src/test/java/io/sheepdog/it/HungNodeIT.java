@@ -14,10 +14,11 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * A hung node (SIGSTOP: its process, sockets and driver membership stay, it answers nothing) under every cluster
- * driver, with the default failure timeout: a {@link CheckedNbdWriter} writing through another node must get
- * acknowledgements again within 10 s (the stopped node is evicted by heartbeat and the writes go on with the other
- * copies), not when the node wakes up. When it runs again it re-joins as a returning node and catches up; every
- * acknowledged block is then read back through two nodes, and {@code dog cluster check} is clean.
+ * driver, with three copies and with a 2:1 erasure code, and the default failure timeout: a
+ * {@link CheckedNbdWriter} writing through another node must get acknowledgements again within 10 s (the stopped
+ * node is evicted by heartbeat and the writes go on with the other copies), not when the node wakes up. When it
+ * runs again it re-joins as a returning node and catches up; every acknowledged block is then read back through two
+ * nodes, and {@code dog cluster check} is clean.
  */
 @ExtendWith(MiniClusterExtension.class)
 class HungNodeIT {
@@ -25,17 +26,21 @@ class HungNodeIT {
     /** The bound: writes through the healthy nodes resume within 10 s of a node hanging. */
     private static final long RESUME_BOUND_MS = 10_000;
 
-    @ParameterizedTest(name = "driver {0}, stopped {1} s")
-    @CsvSource({"local, 20", "local, 60", "zookeeper, 20", "corosync, 20"})
+    @ParameterizedTest(name = "driver {0}, stopped {1} s, redundancy {2}")
+    @CsvSource({"local, 20, 3", "local, 60, 3", "zookeeper, 20, 3", "zookeeper, 60, 3", "corosync, 20, 3", "local, 20, 2:1"})
     @Timeout(value = 10, unit = TimeUnit.MINUTES)
-    void writesResumeWhileANodeHangs(String driver, int stoppedSeconds) throws Exception {
+    void writesResumeWhileANodeHangs(String driver, int stoppedSeconds, String redundancy) throws Exception {
+        boolean ec = redundancy.contains(":");
+        int nodes = ec ? 4 : 3; // 2:1 keeps its three strips on the three nodes left
         Path tmp = Files.createTempDirectory("sdit-hung-");
         try (DriverServer server = DriverServer.start(driver, tmp, "")) { // ZooKeeper: the default session timeout (30 s)
             String spec = server.spec();
-            MiniCluster.Builder b = MiniCluster.builder().name("hung-" + driver + "-" + stoppedSeconds).nodes(3).copies(3).sync(true);
+            MiniCluster.Builder b = MiniCluster.builder().name("hung-" + driver + "-" + stoppedSeconds + (ec ? "-ec" : ""))
+                    .nodes(nodes).copies(3).sync(true);
             if (spec != null) b.driver(spec);
             try (MiniCluster c = b.build().start()) {
-                c.dog("vdi", "create", "v", "32M").assertOk();
+                if (ec) c.dog("vdi", "create", "-c", redundancy, "v", "32M").assertOk();
+                else c.dog("vdi", "create", "v", "32M").assertOk();
                 Path ackLog = c.dir().resolve("acks.log");
                 CheckedNbdWriter w = new CheckedNbdWriter("v", 32 * MiB, () -> List.of(c.node(0).nbdPort()), 8, ackLog)
                         .start(stoppedSeconds);
@@ -50,7 +55,7 @@ class HungNodeIT {
                         assertTrue(w.awaitAcks(200, (int) (RESUME_BOUND_MS / 1000) + 20),
                                 "writes resume while " + hung + " is stopped: acknowledged " + w.acknowledged());
                         long resumedMs = (System.nanoTime() - t0) / 1_000_000;
-                        c.waitUntil("the stopped node is out of the cluster", () -> c.nodeList(c.node(0)).size() == 2);
+                        c.waitUntil("the stopped node is out of the cluster", () -> c.nodeList(c.node(0)).size() == nodes - 1);
                         KillRestartIT.log(driver + ": writes went on " + resumedMs + " ms after the SIGSTOP; "
                                 + "longest stall so far " + w.longestStallMs() + " ms");
                         long left = stoppedSeconds * 1000L - (System.nanoTime() - t0) / 1_000_000;
@@ -59,7 +64,7 @@ class HungNodeIT {
                         hung.resume();
                     }
                     // back: it re-joins as a returning node and recovers what it missed
-                    c.waitForNodes(3);
+                    c.waitForNodes(nodes);
                     c.waitForRecovery();
                     assertTrue(w.awaitAcks(200, 60), "writes go on once the node is back");
                     stall = w.longestStallMs();
@@ -68,8 +73,8 @@ class HungNodeIT {
                 }
                 c.waitForRecovery();
                 CheckedNbdWriter.Verification v = w.verifyThrough(c.node(0).nbdPort(), c.node(2).nbdPort());
-                String fig = String.format("HUNG NODE %s, stopped %d s: acknowledged %d, lost %d, mismatched %d, error replies %s, "
-                        + "longest stall %d ms", driver, stoppedSeconds, w.acknowledged(), v.lost(), v.mismatched(),
+                String fig = String.format("HUNG NODE %s, stopped %d s, redundancy %s: acknowledged %d, lost %d, mismatched %d, error replies %s, "
+                        + "longest stall %d ms", driver, stoppedSeconds, redundancy, w.acknowledged(), v.lost(), v.mismatched(),
                         w.errorReplies(), stall);
                 CheckedNbdWriter.record(fig);
                 v.assertClean(); // through node 2 too: the node that was stopped
