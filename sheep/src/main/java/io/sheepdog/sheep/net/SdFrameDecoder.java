@@ -21,7 +21,8 @@ import org.slf4j.LoggerFactory;
  * cannot be resynchronised without reading it); other malformed requests are answered by the processor.
  *
  * <p>Memory is admitted before it is allocated: a payload's bytes are taken from the server's {@link PayloadBudget}
- * when its header is complete; while there is no room the connection stops reading (its client waits in TCP) and
+ * when its header is complete (a payload larger than the whole budget is refused: admitted alone, it would still not
+ * fit beside everything else); while there is no room the connection stops reading (its client waits in TCP) and
  * goes on when requests of any connection give bytes back. A burst of large writes, or a client that claims huge
  * payloads, so waits instead of exhausting the heap.
  *
@@ -94,7 +95,8 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
                     ctx.fireChannelRead(new Frame(req, Request.NO_DATA, 0));
                     continue;
                 }
-                if (req.dataLength() > maxPayload(req.opcode())) {
+                // never more than the whole budget either: one payload admitted alone must still fit in the heap
+                if (req.dataLength() > Math.min(maxPayload(req.opcode()), budget.max())) {
                     WARN.warn("oversize", "closing {}: request payload of {} bytes exceeds the maximum for its opcode ({})",
                             ctx.channel().remoteAddress(), req.dataLength(), req);
                     closed = true;

@@ -121,6 +121,15 @@ class SdFrameDecoderTest {
     }
 
     @Test
+    void aPayloadLargerThanTheWholeBudgetIsRefused() {
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(new PayloadBudget(1 << 20)));
+        SdRequest big = SdRequest.of(Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE).dataLength((1 << 20) + 1);
+        ch.writeInbound(Unpooled.buffer().writeBytes(big.bytes()));
+        assertFalse(ch.isOpen(), "a payload no budget can hold closes the connection before anything is allocated");
+        assertNull(ch.readInbound());
+    }
+
+    @Test
     void onlyObjectWritesMayCarryLargePayloads() {
         EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(new PayloadBudget(64L << 20)));
         SdRequest name = SdRequest.of(Opcodes.NEW_VDI).flags(SdFlags.CMD_WRITE).dataLength(SdFrameDecoder.MAX_SMALL_PAYLOAD + 1L);
