@@ -470,17 +470,14 @@ public final class Gateway {
      * Requests waiting for a peer that is no longer a member (evicted as unresponsive, or gone): their callers stop
      * waiting for an answer that would not count anyway and retry with the new placement.
      */
-    private final java.util.Map<CompletableFuture<Reply>, SdRequest> waiting = new java.util.concurrent.ConcurrentHashMap<>();
-    private final java.util.Map<CompletableFuture<Reply>, NodeId> waitingFor = new java.util.concurrent.ConcurrentHashMap<>();
+    private record Waiting(NodeId target, SdRequest req) {}
+
+    private final java.util.Map<CompletableFuture<Reply>, Waiting> waiting = new java.util.concurrent.ConcurrentHashMap<>();
     private final java.util.concurrent.atomic.AtomicBoolean watching = new java.util.concurrent.atomic.AtomicBoolean();
 
     private void watchMembership(CompletableFuture<Reply> f, SdNode t, SdRequest req) {
-        waiting.put(f, req);
-        waitingFor.put(f, t.nid());
-        f.whenComplete((r, e) -> {
-            waiting.remove(f);
-            waitingFor.remove(f);
-        });
+        waiting.put(f, new Waiting(t.nid(), req));
+        f.whenComplete((r, e) -> waiting.remove(f));
         if (watching.compareAndSet(false, true)) {
             Thread.ofVirtual().name("peer-membership-watch").start(() -> {
                 while (true) {
@@ -490,13 +487,12 @@ public final class Gateway {
                         return;
                     }
                     ClusterView v = state.view();
-                    if (waitingFor.isEmpty() || v.status() != Proto.STATUS_OK) continue;
+                    if (waiting.isEmpty() || v.status() != Proto.STATUS_OK) continue;
                     java.util.Set<NodeId> members = new java.util.HashSet<>();
                     for (SdNode n : v.members()) members.add(n.nid());
-                    for (var e : waitingFor.entrySet()) {
-                        SdRequest r = waiting.get(e.getKey());
-                        if (r != null && !members.contains(e.getValue())) e.getKey().complete(networkError(r));
-                    }
+                    waiting.forEach((future, w) -> {
+                        if (!members.contains(w.target())) future.complete(networkError(w.req()));
+                    });
                 }
             });
         }
