@@ -395,6 +395,16 @@ public final class Gateway {
             }
         }
         ClusterView v = state.view();
+        if (v.status() == Proto.STATUS_WAIT && state.rejoining()) {
+            // re-joining after a lost driver session: the cluster waits for the members of its last epoch, and so
+            // does the client's I/O (bounded), rather than failing
+            try {
+                if (state.awaitNotWaiting(RETRY_DEADLINE_MS)) v = state.view();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SdError(SdResult.SYSTEM_ERROR, "interrupted");
+            }
+        }
         if (v.status() == Proto.STATUS_SHUTDOWN) throw new SdError(SdResult.SHUTDOWN);
         if (v.status() == Proto.STATUS_KILLED) throw new SdError(SdResult.KILLED);
         if (v.status() != Proto.STATUS_OK) throw new SdError(state.formatted() ? SdResult.WAIT_FOR_JOIN : SdResult.WAIT_FOR_FORMAT);

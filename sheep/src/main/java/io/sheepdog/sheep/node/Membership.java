@@ -56,6 +56,15 @@ public final class Membership implements ClusterListener {
             LOG.warn("refusing {}: {}", joining.nid(), why);
             return new JoinDecision(false, why.getBytes(java.nio.charset.StandardCharsets.UTF_8));
         }
+        if (!alone && base.status == Proto.STATUS_OK && base.ctime != 0 && base.ctime == theirs.ctime
+                && theirs.epoch > base.epoch) {
+            // The joiner saw epochs this cluster did not (it went on without the others while the cluster driver was
+            // away, and re-joins): continue above its epoch, so that no node's epoch ever goes back. An epoch number
+            // used twice for different member sets would make peers agree on a number and disagree on the placement.
+            LOG.info("{} re-joins at epoch {}, newer than this cluster's {}: the next epoch follows its", joining.nid(),
+                    theirs.epoch, base.epoch);
+            base.epoch = theirs.epoch;
+        }
         if (!alone && base.status != Proto.STATUS_OK) {
             // the cluster is (re)starting: the member with the newest epoch knows the real membership
             boolean sameCluster = base.ctime == 0 || theirs.ctime == 0 || base.ctime == theirs.ctime;
@@ -89,6 +98,10 @@ public final class Membership implements ClusterListener {
         boolean wasMemberOfLatest = false;
         for (SdNode n : c.nodes) if (n.nid().equals(state.self().nid())) wasMemberOfLatest = true;
         int myOldEpoch = state.epoch();
+        if (me && c.ctime != 0 && c.epoch < myOldEpoch) {
+            // cannot happen with a master of this version (it continues above the joiner's epoch)
+            LOG.warn("the cluster answered with epoch {}, older than this node's {}", c.epoch, myOldEpoch);
+        }
         if (me && c.ctime != 0 && !sheep.vnodesStrategyIs(c.flags)) {
             LOG.error("refusing to join: the cluster uses {} vnodes and this node was started {} -V",
                     sheep.options().fixedVnodes() ? "auto" : "fixed", sheep.options().fixedVnodes() ? "with" : "without");
@@ -196,7 +209,14 @@ public final class Membership implements ClusterListener {
     public byte[] onRejoin(String reason) {
         LOG.warn("dropped from the cluster ({}): joining again", reason);
         sheep.clusterOps().failPending("the cluster driver lost its session: " + reason);
-        return state.toClusterInfo().encode(false);
+        // Re-join as a restarting node does (WAIT): a member of a running cluster lets it in at once, but nodes that
+        // all lost their sessions (a long ZooKeeper outage) wait until the members of their last epoch are back, as
+        // after a restart. A node that re-joined first with OK would run a cluster of its own, writing with fewer
+        // copies while the others still write theirs: two histories of the same objects.
+        state.setRejoining();
+        ClusterInfo c = state.toClusterInfo();
+        if (c.ctime != 0) c.status = Proto.STATUS_WAIT;
+        return c.encode(false);
     }
 
     /**

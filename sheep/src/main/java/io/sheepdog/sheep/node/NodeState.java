@@ -55,13 +55,41 @@ public final class NodeState {
         List<SdNode> en = List.copyOf(epochNodes);
         List<SdNode> withVnodes = ringVnodes(en);
         view = new ClusterView(status, epoch, withVnodes, List.copyOf(members), VnodeRing.build(withVnodes));
+        if (status != Proto.STATUS_WAIT) rejoining = false;
         notifyAll();
     }
 
     public synchronized void setStatus(int status) {
         ClusterView v = view;
         view = new ClusterView(status, v.epoch(), v.epochNodes(), v.members(), v.ring());
+        if (status != Proto.STATUS_WAIT) rejoining = false;
         notifyAll();
+    }
+
+    /**
+     * Set while this node re-joins after losing its cluster-driver session (until it runs again): its status may be
+     * WAIT meanwhile, and client I/O waits for the re-join (bounded) instead of failing, as it would in a cluster
+     * that is starting up.
+     */
+    private volatile boolean rejoining;
+
+    public synchronized void setRejoining() {
+        rejoining = true;
+    }
+
+    public boolean rejoining() {
+        return rejoining;
+    }
+
+    /** Waits until the status is no longer WAIT; false (still WAIT) after {@code timeoutMs}. */
+    public synchronized boolean awaitNotWaiting(long timeoutMs) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        while (view.status() == Proto.STATUS_WAIT) {
+            long left = deadline - System.currentTimeMillis();
+            if (left <= 0) return false;
+            wait(left);
+        }
+        return true;
     }
 
     public synchronized void setMembers(List<SdNode> members) {
