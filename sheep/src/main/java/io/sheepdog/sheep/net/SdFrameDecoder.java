@@ -20,11 +20,13 @@ import org.slf4j.LoggerFactory;
  * flag is set. A payload larger than its opcode may carry ({@link #maxPayload}) closes the connection (the stream
  * cannot be resynchronised without reading it); other malformed requests are answered by the processor.
  *
- * <p>Memory is admitted before it is allocated: a payload's bytes are taken from the server's {@link PayloadBudget}
- * when its header is complete (a payload larger than the whole budget is refused: admitted alone, it would still not
- * fit beside everything else); while there is no room the connection stops reading (its client waits in TCP) and
- * goes on when requests of any connection give bytes back. A burst of large writes, or a client that claims huge
- * payloads, so waits instead of exhausting the heap.
+ * <p>Memory is admitted before it is allocated: a request's bytes (a write's payload, the reply a read asks for) are
+ * taken from the server's {@link PayloadBudget} when its header is complete (a payload larger than the whole budget is
+ * refused: admitted alone, it would still not fit beside everything else), and given back once its reply has been
+ * written. While there is no room the connection stops reading (its client waits in TCP) and goes on when requests
+ * of any connection give bytes back. A burst of large writes or reads (QEMU's driver sends a 128 MiB read as 32 reads
+ * of 4 MiB at once), or a client that claims huge payloads, so waits instead of exhausting the heap. Requests between
+ * sheep have a budget of their own (see {@link #SdFrameDecoder(PayloadBudget, PayloadBudget)}).
  *
  * <p>The payload array is allocated once admitted and filled from each network buffer as it arrives, which is then
  * released at once: a 4 MiB write costs one copy and one array, not a cumulation buffer that grows (and is copied)
@@ -36,21 +38,65 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
     /** What a request other than an object write may carry: names, attributes (64 KiB values), node lists. */
     static final int MAX_SMALL_PAYLOAD = 1 << 20;
 
-    /** A decoded request frame; {@code reserved} bytes of the budget are its until it has been served. */
-    public record Frame(SdRequest hdr, byte[] data, long reserved) {}
+    /**
+     * A decoded request frame; {@code reserved} bytes of {@code budget} are its (its payload, or the reply a read
+     * asks for) until its reply has been written.
+     */
+    public record Frame(SdRequest hdr, byte[] data, long reserved, PayloadBudget budget) {
+        public Frame(SdRequest hdr, byte[] data, long reserved) {
+            this(hdr, data, reserved, null);
+        }
 
-    private final PayloadBudget budget;
+        /** Gives the frame's bytes back (once its reply is written, or it was dropped). */
+        public void release() {
+            if (budget != null) budget.release(reserved);
+        }
+    }
+
+    private final PayloadBudget clients;
+    private final PayloadBudget peers;
     private final byte[] header = new byte[Header48.SIZE];
     private int headerFill;
     private SdRequest pending;      // header of the request whose payload is being received (or waits for room)
+    private PayloadBudget pendingBudget;
     private byte[] payload;
     private int payloadFill;
-    private long reserved;          // budget bytes taken for the pending payload
-    private ByteBuf held;           // bytes that arrived while the pending payload waited for room
+    private long reserved;          // budget bytes taken for the pending request
+    private ByteBuf held;           // bytes that arrived while the pending request waited for room
     private boolean closed;
 
+    /** One budget for every request (tests). */
     public SdFrameDecoder(PayloadBudget budget) {
-        this.budget = budget;
+        this(budget, budget);
+    }
+
+    /**
+     * @param clients what client requests (I/O through the gateway, VDI and admin operations) may hold
+     * @param peers   what requests between sheep (served from this node's store, never waiting for another node)
+     *                may hold. Apart, so that gateways waiting for peers can never hold the room those peers need: with
+     *                one budget, two nodes full of client writes would each wait for the other's replica writes.
+     */
+    public SdFrameDecoder(PayloadBudget clients, PayloadBudget peers) {
+        this.clients = clients;
+        this.peers = peers;
+    }
+
+    /** Requests one sheep sends another and the other serves locally (so they get their own budget). */
+    static boolean isPeerRequest(int opcode) {
+        return switch (opcode) {
+            case Opcodes.CREATE_AND_WRITE_PEER, Opcodes.READ_PEER, Opcodes.WRITE_PEER, Opcodes.REMOVE_PEER,
+                 Opcodes.GET_OBJ_LIST, Opcodes.GET_EPOCH, Opcodes.OIDS_EXIST, Opcodes.GET_HASH, Opcodes.GET_LOGLEVEL,
+                 Opcodes.FLUSH_PEER, Opcodes.DECREF_PEER -> true;
+            default -> false;
+        };
+    }
+
+    /**
+     * The bytes a request is admitted for: its payload, or for a request without one the reply buffer it asks for
+     * ({@code data_length}: a READ_OBJ of 4 MiB is answered with 4 MiB), never more than the whole budget.
+     */
+    private static long admittedBytes(SdRequest req, PayloadBudget b) {
+        return Math.min(Math.max(0, req.dataLength()), b.max());
     }
 
     /** The largest payload a request with {@code opcode} may carry. */
@@ -91,12 +137,10 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
                 if (headerFill < Header48.SIZE) return;
                 headerFill = 0;
                 SdRequest req = new SdRequest(header.clone());
-                if (!req.hasFlag(SdFlags.CMD_WRITE) || req.dataLength() == 0) {
-                    ctx.fireChannelRead(new Frame(req, Request.NO_DATA, 0));
-                    continue;
-                }
+                boolean hasPayload = req.hasFlag(SdFlags.CMD_WRITE) && req.dataLength() > 0;
+                PayloadBudget budget = isPeerRequest(req.opcode()) ? peers : clients;
                 // never more than the whole budget either: one payload admitted alone must still fit in the heap
-                if (req.dataLength() > Math.min(maxPayload(req.opcode()), budget.max())) {
+                if (hasPayload && req.dataLength() > Math.min(maxPayload(req.opcode()), budget.max())) {
                     WARN.warn("oversize", "closing {}: request payload of {} bytes exceeds the maximum for its opcode ({})",
                             ctx.channel().remoteAddress(), req.dataLength(), req);
                     closed = true;
@@ -104,42 +148,56 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
                     return;
                 }
                 pending = req;
+                pendingBudget = budget;
                 if (!admit(ctx)) {
                     // no room: stop reading and keep the rest of this buffer for when there is
                     held = ctx.alloc().compositeBuffer(Integer.MAX_VALUE).addComponent(true, in.readRetainedSlice(in.readableBytes()));
                     return;
                 }
+                if (payload == null) { // nothing to receive: a read (its reply admitted) or a request without data
+                    fire(ctx, Request.NO_DATA);
+                    continue;
+                }
             }
             int n = Math.min(in.readableBytes(), payload.length - payloadFill);
             in.readBytes(payload, payloadFill, n);
             payloadFill += n;
-            if (payloadFill == payload.length) {
-                Frame f = new Frame(pending, payload, reserved);
-                pending = null;
-                payload = null;
-                reserved = 0;
-                ctx.fireChannelRead(f);
-            }
+            if (payloadFill == payload.length) fire(ctx, payload);
         }
     }
 
-    /** Takes the pending payload's bytes from the budget and allocates it; false (reading paused) if no room. */
+    private void fire(ChannelHandlerContext ctx, byte[] data) {
+        Frame f = new Frame(pending, data, reserved, pendingBudget);
+        pending = null;
+        pendingBudget = null;
+        payload = null;
+        reserved = 0;
+        ctx.fireChannelRead(f);
+    }
+
+    /**
+     * Takes the pending request's bytes from its budget and allocates its payload (if it has one); false (reading
+     * paused) if there is no room.
+     */
     private boolean admit(ChannelHandlerContext ctx) {
-        long len = pending.dataLength();
-        if (!budget.tryAcquire(len, () -> ctx.executor().execute(() -> resume(ctx)))) {
+        long len = admittedBytes(pending, pendingBudget);
+        if (len > 0 && !pendingBudget.tryAcquire(len, () -> ctx.executor().execute(() -> resume(ctx)))) {
             ctx.channel().config().setAutoRead(false);
             return false;
         }
         reserved = len;
-        payload = new byte[(int) len];
-        payloadFill = 0;
+        if (pending.hasFlag(SdFlags.CMD_WRITE) && pending.dataLength() > 0) {
+            payload = new byte[(int) pending.dataLength()];
+            payloadFill = 0;
+        }
         return true;
     }
 
-    /** Room was given back: admit the waiting payload, then go on with what arrived meanwhile. */
+    /** Room was given back: admit the waiting request, then go on with what arrived meanwhile. */
     private void resume(ChannelHandlerContext ctx) {
-        if (closed || pending == null || payload != null) return;
+        if (closed || pending == null || payload != null || reserved != 0) return;
         if (!admit(ctx)) return; // someone else took the room: wait for the next release
+        if (payload == null) fire(ctx, Request.NO_DATA);
         ByteBuf h = held;
         held = null;
         ctx.channel().config().setAutoRead(true);
@@ -158,7 +216,8 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
         pending = null;
         payload = null;
         closed = true;
-        budget.release(reserved);
+        if (pendingBudget != null) pendingBudget.release(reserved);
+        pendingBudget = null;
         reserved = 0;
         if (held != null) {
             held.release();

@@ -38,10 +38,12 @@ public final class SdServer implements AutoCloseable {
     private final RequestProcessor processor;
     private final Consumer<ClientInfo> onClose;
     /**
-     * Write payloads in flight over all connections (clients and peers): with the 96 MiB heap bin/sheep gives, room
-     * for the NBD server's 48 MiB beside it.
+     * Payloads and read replies in flight over all client connections, and apart those of requests from other sheep
+     * (see {@link SdFrameDecoder#SdFrameDecoder(PayloadBudget, PayloadBudget)}): with the 96 MiB heap bin/sheep
+     * gives, room for the NBD server's budget beside them.
      */
-    private final PayloadBudget budget = new PayloadBudget(Long.getLong("sheepdog.sdInFlightBytes", 32L << 20));
+    private final PayloadBudget clientBudget = new PayloadBudget(Long.getLong("sheepdog.sdInFlightBytes", 32L << 20));
+    private final PayloadBudget peerBudget = new PayloadBudget(Long.getLong("sheepdog.peerInFlightBytes", 24L << 20));
 
     public SdServer(RequestProcessor processor, Consumer<ClientInfo> onClose) {
         this.processor = processor;
@@ -56,8 +58,8 @@ public final class SdServer implements AutoCloseable {
             @Override protected void initChannel(Channel ch) {
                 // Replies are written from the requests' virtual threads, each with a flush; consolidating the flushes
                 // lets the event loop send the replies that are ready in one write instead of one each.
-                ch.pipeline().addLast(new FlushConsolidationHandler(FLUSH_AFTER, true), new SdFrameDecoder(budget),
-                        new SdServerHandler(processor, onClose, budget));
+                ch.pipeline().addLast(new FlushConsolidationHandler(FLUSH_AFTER, true), new SdFrameDecoder(clientBudget, peerBudget),
+                        new SdServerHandler(processor, onClose));
             }
         };
     }

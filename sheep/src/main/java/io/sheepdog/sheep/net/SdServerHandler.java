@@ -20,29 +20,25 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One client connection: every request runs on its own virtual thread, so many are in flight at once, and each reply
- * is written when it is ready (completion order, id echoed). Reading pauses while too many requests, or too many
- * payload bytes (written or to be read), are in flight: that bounds the heap one connection can hold, whatever the
- * client pipelines, and the sheep runs with a small heap.
+ * is written when it is ready (completion order, id echoed). The bytes a request holds (its payload, its reply) were
+ * admitted by {@link SdFrameDecoder} and are given back when the reply has been written to the socket, not before:
+ * a reply queued behind a slow reader still counts. Reading also pauses while too many requests of this connection
+ * are in flight. A reply that cannot be written closes the connection, loudly: the client must never wait for an
+ * answer that was lost.
  */
 public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDecoder.Frame> {
     private static final Logger LOG = LoggerFactory.getLogger(SdServerHandler.class);
     private static final AtomicLong CONNECTIONS = new AtomicLong();
     private static final int MAX_INFLIGHT = 256;
-    /** Payload bytes in flight (write data and read lengths) at which reading pauses; one request may exceed it. */
-    private static final long MAX_INFLIGHT_BYTES = 32L << 20;
 
     private final RequestProcessor processor;
     private final Consumer<ClientInfo> onClose;
     private final AtomicInteger inflight = new AtomicInteger();
-    private final AtomicLong inflightBytes = new AtomicLong();
     private ClientInfo client;
 
-    private final PayloadBudget budget;
-
-    public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose, PayloadBudget budget) {
+    public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose) {
         this.processor = processor;
         this.onClose = onClose;
-        this.budget = budget;
     }
 
     @Override
@@ -59,22 +55,30 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, SdFrameDecoder.Frame f) {
         Request r = new Request(f.hdr(), f.data(), client);
-        // a write's payload is here already; a read's reply will be about data_length bytes
-        long bytes = Math.max(f.data().length, f.hdr().dataLength());
         int n = inflight.incrementAndGet();
-        long b = inflightBytes.addAndGet(bytes);
         // paused before the request starts, so its own completion (below) always sees the pause and may lift it
-        if (n >= MAX_INFLIGHT || b >= MAX_INFLIGHT_BYTES) ctx.channel().config().setAutoRead(false);
+        if (n >= MAX_INFLIGHT) ctx.channel().config().setAutoRead(false);
         Thread.ofVirtual().start(() -> {
+            boolean written = false;
             try {
                 Reply rep = processOrFail(r);
                 rep.header().dataLength(rep.data().length);
-                ctx.writeAndFlush(Unpooled.wrappedBuffer(rep.header().bytes(), rep.data()));
+                ctx.writeAndFlush(Unpooled.wrappedBuffer(rep.header().bytes(), rep.data())).addListener(w -> {
+                    f.release();
+                    if (!w.isSuccess() && ctx.channel().isActive()) {
+                        LOG.warn("closing connection from {}: the reply to {} could not be written: {}",
+                                client.display(), r.hdr(), w.cause() == null ? "?" : w.cause().toString());
+                        ctx.close();
+                    }
+                });
+                written = true;
+            } catch (RuntimeException | Error e) {
+                LOG.error("closing connection from {}: no reply to {} could be built", client.display(), r.hdr(), e);
+                ctx.close();
             } finally {
-                budget.release(f.reserved());
+                if (!written) f.release();
                 int left = inflight.decrementAndGet();
-                long leftBytes = inflightBytes.addAndGet(-bytes);
-                if (left < MAX_INFLIGHT / 2 && leftBytes < MAX_INFLIGHT_BYTES / 2 && !ctx.channel().config().isAutoRead()) {
+                if (left < MAX_INFLIGHT / 2 && !ctx.channel().config().isAutoRead()) {
                     ctx.channel().config().setAutoRead(true);
                 }
             }

@@ -114,10 +114,64 @@ class SdFrameDecoderTest {
         SdFrameDecoder.Frame second = ch.readInbound();
         assertEquals(2, second.hdr().id());
         assertArrayEquals(b, second.data());
-        assertEquals(3, ((SdFrameDecoder.Frame) ch.readInbound()).hdr().id(), "what arrived behind it follows");
+        SdFrameDecoder.Frame third = ch.readInbound();
+        assertEquals(3, third.hdr().id(), "what arrived behind it follows");
+        assertEquals(4096, third.reserved(), "a read is admitted for the reply it asks for");
         assertTrue(ch.config().isAutoRead());
-        budget.release(second.reserved());
+        second.release();
+        third.release();
         assertEquals(0, budget.used());
+    }
+
+    @Test
+    void aBurstOfLargeReadsWaitsForRoomForTheirReplies() {
+        // QEMU's sheepdog driver sends a 128 MiB read as 32 READ_OBJ of 4 MiB at once on one connection
+        PayloadBudget budget = new PayloadBudget(12L << 20);
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(budget));
+        SdRequest[] reqs = new SdRequest[32];
+        for (int i = 0; i < reqs.length; i++) reqs[i] = SdRequest.of(Opcodes.READ_OBJ).id(i).dataLength(4 << 20);
+        ch.writeInbound(Unpooled.wrappedBuffer(stream(reqs, new byte[32][])));
+        java.util.ArrayDeque<SdFrameDecoder.Frame> served = new java.util.ArrayDeque<>();
+        int seen = 0;
+        while (seen < 32) {
+            SdFrameDecoder.Frame f;
+            while ((f = ch.readInbound()) != null) {
+                assertEquals(seen++, f.hdr().id(), "in order, none lost");
+                served.add(f);
+            }
+            assertTrue(budget.used() <= 12L << 20, "never more reply bytes admitted than the budget");
+            assertTrue(served.size() <= 3, "three 4 MiB replies fit in 12 MiB: " + served.size());
+            if (seen < 32) assertFalse(ch.config().isAutoRead(), "reading pauses while the rest waits");
+            SdFrameDecoder.Frame done = served.poll(); // its reply was written
+            if (done != null) done.release();
+            ch.runPendingTasks();
+        }
+        served.forEach(SdFrameDecoder.Frame::release);
+        assertEquals(0, budget.used());
+        assertTrue(ch.config().isAutoRead());
+    }
+
+    @Test
+    void requestsFromOtherSheepHaveABudgetOfTheirOwn() {
+        // a node full of client writes (waiting for their replicas) must still accept the replica writes of others
+        PayloadBudget clients = new PayloadBudget(1 << 20), peers = new PayloadBudget(1 << 20);
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(clients, peers));
+        byte[] a = new byte[1 << 20];
+        SdRequest fill = SdRequest.of(Opcodes.WRITE_OBJ).id(1).flags(SdFlags.CMD_WRITE).dataLength(a.length);
+        ch.writeInbound(Unpooled.wrappedBuffer(stream(new SdRequest[] {fill}, new byte[][] {a})));
+        SdFrameDecoder.Frame f1 = ch.readInbound();
+        assertEquals(1 << 20, clients.used());
+        EmbeddedChannel peer = new EmbeddedChannel(new SdFrameDecoder(clients, peers));
+        SdRequest replica = SdRequest.of(Opcodes.WRITE_PEER).id(2).flags(SdFlags.CMD_WRITE).dataLength(a.length);
+        SdRequest heartbeat = SdRequest.of(Opcodes.GET_LOGLEVEL).id(3).dataLength(4);
+        peer.writeInbound(Unpooled.wrappedBuffer(stream(new SdRequest[] {replica, heartbeat}, new byte[][] {a, null})));
+        SdFrameDecoder.Frame f2 = peer.readInbound();
+        assertEquals(2, f2.hdr().id(), "admitted from the peers' budget");
+        assertEquals(1 << 20, peers.used());
+        f2.release();
+        peer.runPendingTasks();
+        assertEquals(3, ((SdFrameDecoder.Frame) peer.readInbound()).hdr().id());
+        f1.release();
     }
 
     @Test
