@@ -15,6 +15,17 @@ export JAVA_HOME PATH="$JAVA_HOME/bin:$PATH"
 export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
 
 echo "== JDK: $JAVA_HOME ($("$JAVA_HOME/bin/java" -version 2>&1 | head -n 1))"
+# QEMU 5.2's qemu-img/qemu-io/qemu-nbd with the sheepdog: driver (the seed's client, Qemu52DriverIT), built once from
+# Debian 11's source package into ~/.cache/sheepdog-qemu52 (a few minutes; skipped when already there).
+# SD_SKIP_QEMU52=1 skips the build (the tests that need it then skip, or fail under CI=true).
+if [[ ${SD_SKIP_QEMU52:-0} != 1 ]]; then
+    if q52=$(tools/build-qemu52.sh 2>/tmp/sheepdog-qemu52-build.log | tail -n 1); then
+        echo "== QEMU 5.2 with the sheepdog driver: $q52"
+    else
+        tail -n 20 /tmp/sheepdog-qemu52-build.log >&2 || true
+        echo "test.sh: could not build QEMU 5.2's tools (log: /tmp/sheepdog-qemu52-build.log); Qemu52DriverIT will skip (fail under CI)" >&2
+    fi
+fi
 start=$SECONDS
 # reports written by this run only (target/ may hold older ones)
 stamp=$(mktemp)
