@@ -109,7 +109,14 @@ final class Backup {
         if (c.io.stdinTty) throw DogExit.failure("stdin must be pipe");
         Vdis.Snap s = Vdis.snapOption(c);
         if (!s.given()) throw DogExit.usage("Please specify the snapshot to restore with the '-s' option");
-        int snapVid = Vdis.lookup(c, name, s);
+        int snapVid;
+        try {
+            snapVid = c.client().getVdiInfo(name, s.id(), s.tag()).vid();
+        } catch (SheepdogException e) {
+            // the original's two lines: read_vdi_obj's, then restore's own
+            c.err.println(Vdis.openFailure(name, s, e.getMessage()));
+            throw DogExit.failure("Snapshot ID " + s.id() + " or tag " + s.tag() + " doesn't exist");
+        }
         Inode snap = Vdis.read(c, snapVid, false);
         int curVid = Vdis.lookup(c, name, Vdis.Snap.WORKING);
         Inode cur = Vdis.read(c, curVid, false);

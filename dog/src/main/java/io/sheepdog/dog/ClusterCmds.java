@@ -102,7 +102,9 @@ final class ClusterCmds {
                 throw DogExit.failure("Need to specify the option of '-V', because there are vnode strategy of sheep is fixed in the cluster");
             }
         }
-        Redundancy red = c.has('c') ? Redundancy.parse(c.opt('c')) : new Redundancy(Proto.DEFAULT_COPIES, 0);
+        // Without -c the original sends copies 0 (the sheep picks its default, 3) and asks nothing: a script that
+        // formats a 2-zone cluster must not stop at a question.
+        Redundancy red = c.has('c') ? Redundancy.parse(c.opt('c')) : new Redundancy(0, 0);
         int shift = c.has('z') ? Redundancy.parseShift(c.opt('z')) : Proto.DEFAULT_BLOCK_SIZE_SHIFT;
         int zones = c.ring.nrZones();
         if (red.copies() > zones && !c.has('f')) {

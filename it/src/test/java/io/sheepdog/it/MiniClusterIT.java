@@ -32,7 +32,7 @@ class MiniClusterIT {
         assertEquals("Sheepdog daemon version 1.0.0-jvm\n", Commands.run(List.of(sheep, "-v")).assertOk().stdout());
         CommandResult badVnodes = Commands.run(List.of(sheep, "-V", "70000", "/nonexistent"));
         assertEquals(1, badVnodes.exitCode(), badVnodes.toString());
-        assertEquals("sheep: Invalid number of vnodes '70000': must be an integer between 1 and 65535\n", badVnodes.stderr());
+        assertEquals("Invalid number of vnodes '70000': must be an integer between 1 and 65535\n", badVnodes.stderr());
         CommandResult badThrottle = Commands.run(List.of(sheep, "-R", "max=5", "/nonexistent"));
         assertEquals(1, badThrottle.exitCode(), badThrottle.toString());
         assertTrue(badThrottle.stderr().contains("give both max=N and interval=MS"), badThrottle.toString());

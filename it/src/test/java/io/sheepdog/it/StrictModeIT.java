@@ -36,6 +36,7 @@ class StrictModeIT {
             assertTrue(halted.stderr().contains("IO has halted as there are not enough living nodes"), "stderr: " + halted.stderr() + " rc " + halted.exitCode());
             CommandResult create = c.dog("vdi", "create", "w", "16M");
             assertNotEquals(0, create.exitCode(), create.toString());
+            assertTrue(create.stderr().contains("Failed to write to requested VDI"), create.toString());
             assertArrayEquals(a, c.dog("vdi", "read", "v", "0", Integer.toString(a.length)).assertOk().stdoutBytes(),
                     "reads go on, and the refused write changed nothing");
 

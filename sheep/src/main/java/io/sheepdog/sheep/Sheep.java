@@ -49,6 +49,8 @@ import org.slf4j.LoggerFactory;
 public final class Sheep implements AutoCloseable {
     /** Heartbeats to the other members; null with --failure-timeout 0. */
     private volatile io.sheepdog.sheep.node.FailureDetector failures;
+    /** How often the store is checked for a failure no request has seen (see {@link PeerService#checkStore}). */
+    private static final long STORE_CHECK_MS = Long.getLong("sheepdog.storeCheckMs", 3000);
     private static final Logger LOG = LoggerFactory.getLogger(Sheep.class);
 
     private final SheepOptions opts;
@@ -139,6 +141,7 @@ public final class Sheep implements AutoCloseable {
 
             ObjectSizes sizes = new ObjectSizes(state, vdis);
             peer = new PeerService(store, state, sizes);
+            peer.setStoreFailureHook(why -> fatal(why + "; leaving the cluster (the other nodes restore what it held)"));
             gateway = new Gateway(state, vdis, peer, peers, sizes);
             gateway.setVdiStateSource(() -> pullVdiStates(state.view().members()));
             vdiOps = new VdiOps(gateway, vdis, state);
@@ -189,6 +192,19 @@ public final class Sheep implements AutoCloseable {
         ClusterInfo ci = state.toClusterInfo();
         driver.join(state.self(), ci.encode(false), membership);
         if (opts.failureTimeoutMs() > 0) failures = new io.sheepdog.sheep.node.FailureDetector(state, driver::evict, opts.failureTimeoutMs()).start();
+        if (peer != null) {
+            PeerService p = peer;
+            Thread.ofPlatform().daemon().name("store-check").start(() -> {
+                while (true) {
+                    try {
+                        Thread.sleep(STORE_CHECK_MS);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                    p.checkStore();
+                }
+            });
+        }
         LOG.info("sheepdog daemon started: {} zone {} store {} cluster driver {}", state.self().nid(), state.self().zone(), base, driver.name());
     }
 
@@ -348,9 +364,15 @@ public final class Sheep implements AutoCloseable {
             try {
                 Thread.sleep(300); // let the reply that caused this go out
             } catch (InterruptedException ignored) { }
-            if (leave) driver.leave();
-            close();
-            Runtime.getRuntime().halt(code);
+            try {
+                if (leave) driver.leave();
+                close();
+            } catch (RuntimeException | Error e) {
+                // (a failed store may not close cleanly) the exit status must still say why the process ended
+                LOG.warn("while stopping: {}", e.toString());
+            } finally {
+                Runtime.getRuntime().halt(code);
+            }
         }, "sheep-exit");
         t.start();
     }

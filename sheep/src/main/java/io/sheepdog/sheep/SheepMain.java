@@ -99,8 +99,9 @@ public final class SheepMain implements Callable<Integer> {
         // rc 0: either the daemon parent (already exited) or a running daemon whose non-daemon threads keep it alive
     }
 
+    /** An invalid option value: the original's line as it prints it (no program prefix; getopt's own errors have one). */
     private static int fail(String msg) {
-        System.err.println("sheep: " + msg);
+        System.err.println(msg);
         return 1;
     }
 

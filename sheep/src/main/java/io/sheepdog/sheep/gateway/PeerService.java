@@ -55,6 +55,38 @@ public final class PeerService {
 
     public void setRecoveryHook(RecoveryHook hook) { this.recovery = hook; }
 
+    /**
+     * Called once when the store is found failed (its directory gone, the disk read-only or returning EIO): the node
+     * then leaves the cluster, as the original does, and the others restore the copies it held.
+     */
+    public void setStoreFailureHook(java.util.function.Consumer<String> hook) { this.storeFailure = hook; }
+
+    private volatile java.util.function.Consumer<String> storeFailure = why -> { };
+    private final java.util.concurrent.atomic.AtomicBoolean storeFailed = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /**
+     * The periodic check (every few seconds): a store can fail without any request seeing an error, e.g. its
+     * directory removed while the objects in use stay open (writes to unlinked files would succeed and be lost).
+     */
+    public void checkStore() {
+        storeFailed(new IOException("periodic store check"));
+    }
+
+    /** After an I/O error: whether the store itself failed (then the node is leaving; reported once). */
+    private boolean storeFailed(IOException cause) {
+        if (storeFailed.get()) return true;
+        try {
+            store.probe();
+            return false;
+        } catch (IOException probe) {
+            if (storeFailed.compareAndSet(false, true)) {
+                LOG.error("the store failed: {} (then: {})", cause.toString(), probe.toString());
+                storeFailure.accept("the store failed: " + probe.getMessage());
+            }
+            return true;
+        }
+    }
+
     public ObjectStore store() { return store; }
 
     /** The versioned view of this node's strips (recovery stores rebuilt strips through it). */
@@ -107,6 +139,11 @@ public final class PeerService {
             LOG.error("{}", e.getMessage());
             return new Reply(rsp.result(SdResult.NO_SPACE).epoch(state.epoch()), Request.NO_DATA);
         } catch (IOException e) {
+            if (storeFailed(e)) {
+                // this node is leaving: the sender retries once the membership moved on, rather than failing its
+                // client with EIO for a failure the cluster survives
+                return new Reply(rsp.result(SdResult.NETWORK_ERROR).epoch(state.epoch()), Request.NO_DATA);
+            }
             LOG.error("I/O error on {}: {}", h, e.toString());
             return new Reply(rsp.result(SdResult.EIO).epoch(state.epoch()), Request.NO_DATA);
         } catch (InterruptedException e) {

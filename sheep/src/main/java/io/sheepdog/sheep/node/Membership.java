@@ -126,7 +126,9 @@ public final class Membership implements ClusterListener {
         sheep.recovery().setEnabled(!c.disableRecovery);
         try {
             if (c.ctime != 0) sheep.saveConfig(false);
-            if (c.epoch > 0 && sheep.epochLog().read(c.epoch) == null) sheep.epochLog().write(c.epoch, c.nodes, System.currentTimeMillis() / 1000);
+            // a member records the cluster's epoch if it lacks it; the joiner fetches the record (with its real date)
+            // from the others, below, and writes its own only if none has it
+            if (!me && c.epoch > 0 && sheep.epochLog().read(c.epoch) == null) sheep.epochLog().write(c.epoch, c.nodes, System.currentTimeMillis() / 1000);
         } catch (IOException e) {
             LOG.error("cannot persist cluster state: {}", e.toString());
         }
@@ -145,7 +147,7 @@ public final class Membership implements ClusterListener {
         } else {
             state.setView(Proto.STATUS_WAIT, c.epoch, c.nodes, members);
         }
-        if (me && c.epoch > 1) fetchMissingEpochs(c.epoch, members);
+        if (me && c.epoch > 0) fetchMissingEpochs(c.epoch, c.nodes, members);
         LOG.info("{} joined; {} members, epoch {}, status {}", joined.nid(), members.size(), state.epoch(), statusName(state.status()));
         sheep.exchangeVdiState(joined, members, me);
     }
@@ -223,27 +225,40 @@ public final class Membership implements ClusterListener {
      * A node that was away (or is new) lacks the epochs the cluster went through meanwhile: fetch their records from
      * the members (GET_EPOCH), so that its epoch history (STAT_CLUSTER, {@code dog cluster info}) is the cluster's.
      */
-    private void fetchMissingEpochs(int upTo, List<SdNode> members) {
+    private void fetchMissingEpochs(int current, List<SdNode> currentNodes, List<SdNode> members) {
         Thread.ofVirtual().name("epoch-catch-up").start(() -> {
-            for (int e = 1; e < upTo; e++) {
-                try {
-                    if (sheep.epochLog().read(e) != null) continue;
-                    for (SdNode n : members) {
-                        if (n.nid().equals(state.self().nid())) continue;
-                        SdRequest req = SdRequest.of(Opcodes.GET_EPOCH).objTgtEpoch(e)
-                                .dataLength(8 + (long) SdNode.SIZE * Proto.MAX_NODES);
-                        Reply r = sheep.gateway().send(n, req, null);
-                        if (r.result() == SdResult.SUCCESS) {
-                            sheep.epochLog().writeRaw(e, r.data());
-                            break;
-                        }
-                    }
-                } catch (IOException | RuntimeException ex) {
-                    LOG.warn("cannot fetch the record of epoch {}: {}", e, ex.toString());
-                    return;
+            try {
+                // the current epoch first: without its record this node could not tell the others what it is
+                if (sheep.epochLog().read(current) == null && !fetchEpoch(current, members)
+                        && sheep.epochLog().read(current) == null) {
+                    sheep.epochLog().write(current, currentNodes, System.currentTimeMillis() / 1000);
                 }
+                for (int e = 1; e < current; e++) {
+                    if (sheep.epochLog().read(e) == null && !fetchEpoch(e, members)) return;
+                }
+            } catch (IOException | RuntimeException ex) {
+                LOG.warn("cannot fetch the epoch records this node missed: {}", ex.toString());
             }
         });
+    }
+
+    /** Fetches epoch {@code e}'s record from the first of {@code members} that has it and keeps it; false if none. */
+    private boolean fetchEpoch(int e, List<SdNode> members) throws IOException {
+        for (SdNode n : members) {
+            if (n.nid().equals(state.self().nid())) continue;
+            SdRequest req = SdRequest.of(Opcodes.GET_EPOCH).objTgtEpoch(e)
+                    .dataLength(8 + (long) SdNode.SIZE * Proto.MAX_NODES);
+            try {
+                Reply r = sheep.gateway().send(n, req, null);
+                if (r.result() == SdResult.SUCCESS) {
+                    sheep.epochLog().writeRaw(e, r.data());
+                    return true;
+                }
+            } catch (IOException | RuntimeException ex) {
+                LOG.debug("epoch {} from {}: {}", e, n.nid(), ex.toString());
+            }
+        }
+        return false;
     }
 
     private void newEpoch(int epoch, List<SdNode> members, List<SdNode> prevNodes, int prevEpoch) {
@@ -313,6 +328,27 @@ public final class Membership implements ClusterListener {
                     saveQuietly();
                 }
             }
+            case Opcodes.ALTER_VDI_COPY -> {
+                // dog vdi alter-copy: the VDI's objects get the new number of copies. Every node applies it at the
+                // same point of the event order, then checks its objects against the placement (a recovery without
+                // an epoch change): new copies are fetched, surplus ones become stale and go once all are done.
+                io.sheepdog.sheep.vdi.VdiState st = sheep.vdis().state(h.vdiStateNewVid());
+                int copies = h.vdiStateCopies();
+                if (st == null) {
+                    rsp.result(SdResult.NO_VDI);
+                } else if (st.copyPolicy != 0 || h.clusterCopyPolicy() != 0) {
+                    rsp.result(SdResult.NO_SUPPORT);
+                } else if (copies < 1 || copies > Proto.MAX_COPIES) {
+                    rsp.result(SdResult.INVALID_PARMS);
+                } else {
+                    int old = st.nrCopies;
+                    st.nrCopies = copies;
+                    LOG.info("VDI {} now has {} copies (was {}): checking its objects", Integer.toHexString(st.vid),
+                            copies, old);
+                    ClusterView v = state.view();
+                    if (v.status() == Proto.STATUS_OK) sheep.recovery().start(v.epoch(), v.epochNodes(), v.epoch());
+                }
+            }
             case Opcodes.COMPLETE_RECOVERY -> sheep.recovery().onCompleted(sender, h.objTgtEpoch());
             case Opcodes.CLEANUP -> {
                 try {
@@ -374,8 +410,12 @@ public final class Membership implements ClusterListener {
     /** Epoch records for STAT_CLUSTER, newest first. */
     public List<EpochRecord> epochRecords(int max) throws IOException {
         List<EpochRecord> out = new ArrayList<>();
+        List<SdNode> members = state.view().members();
         for (int e = state.epoch(); e >= 1 && out.size() < max; e--) {
             EpochRecord r = sheep.epochLog().read(e);
+            // an epoch this node did not witness (it joined later, or was away): the others have it, as the
+            // original fetches it whenever it is asked
+            if (r == null && fetchEpoch(e, members)) r = sheep.epochLog().read(e);
             if (r == null) continue;
             out.add(r);
         }

@@ -88,7 +88,7 @@ public final class RequestProcessor {
             }
             case Opcodes.NEW_VDI, Opcodes.DEL_VDI, Opcodes.LOCK_VDI, Opcodes.GET_VDI_ATTR, Opcodes.MAKE_FS,
                  Opcodes.SHUTDOWN, Opcodes.FORCE_RECOVER, Opcodes.ENABLE_RECOVER, Opcodes.DISABLE_RECOVER,
-                 Opcodes.ALTER_CLUSTER_COPY, Opcodes.CLEANUP, Opcodes.REWEIGHT -> {
+                 Opcodes.ALTER_CLUSTER_COPY, Opcodes.ALTER_VDI_COPY, Opcodes.CLEANUP, Opcodes.REWEIGHT -> {
                 return sheep.clusterOps().execute(r); // (re)formatting a running cluster is allowed: dog asks first
             }
             case Opcodes.RELEASE_VDI -> {

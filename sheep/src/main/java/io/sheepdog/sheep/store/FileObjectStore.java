@@ -306,6 +306,27 @@ public final class FileObjectStore implements ObjectStore {
         }
     }
 
+    @Override
+    public void probe() throws IOException {
+        if (!Files.isDirectory(dir)) throw new java.nio.file.NoSuchFileException(dir + " (the store directory is gone)");
+        Path p = dir.resolve(".probe-" + ProcessHandle.current().pid());
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            ch.write(ByteBuffer.wrap(new byte[] {1}));
+            ch.force(false);
+        } catch (IOException e) {
+            String m = String.valueOf(e.getMessage());
+            if (m.contains("No space left") || m.contains("Disk quota")) return; // full, not failed
+            throw e;
+        } finally {
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException ignored) {
+                // the failure to report is the one above
+            }
+        }
+    }
+
     private static IOException translate(IOException e, long oid) {
         String m = String.valueOf(e.getMessage());
         if (m.contains("No space left") || m.contains("Disk quota")) return new NoSpaceException(StoreKey.fileName(oid), e);

@@ -11,6 +11,12 @@ import java.util.List;
  */
 public interface ObjectStore extends AutoCloseable {
 
+    /**
+     * Checks that the store still works (its directory exists and a file in it can be written and synced) after an
+     * I/O error: throws if it does not. A full disk is not a failure (a {@link NoSpaceException} is not thrown).
+     */
+    default void probe() throws IOException {}
+
     boolean exists(long oid);
 
     /** Reads {@code len} bytes at {@code offset}; bytes past the end of the file read as zeros. */

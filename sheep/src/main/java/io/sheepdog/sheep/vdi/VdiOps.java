@@ -183,7 +183,15 @@ public final class VdiOps {
             for (int i = 0; i < Math.min(count, baseInode.dataVdiId.length); i++) n.dataVdiId[i] = baseInode.dataVdiId[i];
         }
         byte[] img = n.encode(Inode.HEADER_SIZE + 4 * count);
-        gateway.create(Oids.inodeOid(newVid), 0, img, n.nrCopies, 0);
+        try {
+            gateway.create(Oids.inodeOid(newVid), 0, img, n.nrCopies, 0);
+        } catch (SdError e) {
+            // as the original: an inode that cannot be written is "Failed to write to requested VDI" (strict mode with
+            // too few zones, a gateway-only cluster), except a full disk, which says so
+            if (e.result() == SdResult.NO_SPACE) throw e;
+            throw new SdError(SdResult.VDI_WRITE, "cannot write the inode of " + Integer.toHexString(newVid) + ": "
+                    + SdResult.name(e.result()) + " " + e.getMessage());
+        }
         int oldVid = 0;
         if (snapshot) {
             // the old working inode becomes the snapshot: set snap_ctime in its header
