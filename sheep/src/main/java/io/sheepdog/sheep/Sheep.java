@@ -51,6 +51,7 @@ public final class Sheep implements AutoCloseable {
     private volatile io.sheepdog.sheep.node.FailureDetector failures;
     /** How often the store is checked for a failure no request has seen (see {@link PeerService#checkStore}). */
     private static final long STORE_CHECK_MS = Long.getLong("sheepdog.storeCheckMs", 3000);
+    private volatile Thread storeCheck;
     private static final Logger LOG = LoggerFactory.getLogger(Sheep.class);
 
     private final SheepOptions opts;
@@ -194,8 +195,8 @@ public final class Sheep implements AutoCloseable {
         if (opts.failureTimeoutMs() > 0) failures = new io.sheepdog.sheep.node.FailureDetector(state, driver::evict, opts.failureTimeoutMs()).start();
         if (peer != null) {
             PeerService p = peer;
-            Thread.ofPlatform().daemon().name("store-check").start(() -> {
-                while (true) {
+            storeCheck = Thread.ofPlatform().daemon().name("store-check").start(() -> {
+                while (!Thread.currentThread().isInterrupted()) {
                     try {
                         Thread.sleep(STORE_CHECK_MS);
                     } catch (InterruptedException e) {
@@ -379,6 +380,9 @@ public final class Sheep implements AutoCloseable {
 
     @Override
     public void close() {
+        Thread check = storeCheck;
+        if (check != null) check.interrupt(); // a closed store is not a failed one
+        if (peer != null) peer.closing();
         if (failures != null) failures.close();
         try { if (server != null) server.close(); } catch (RuntimeException ignored) { }
         try { if (nbd != null) nbd.close(); } catch (Exception ignored) { }

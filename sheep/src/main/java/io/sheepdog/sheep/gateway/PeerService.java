@@ -72,9 +72,17 @@ public final class PeerService {
         storeFailed(new IOException("periodic store check"));
     }
 
+    private volatile boolean closing;
+
+    /** The node is stopping: errors from its store being closed are not store failures. */
+    public void closing() {
+        closing = true;
+    }
+
     /** After an I/O error: whether the store itself failed (then the node is leaving; reported once). */
     private boolean storeFailed(IOException cause) {
         if (storeFailed.get()) return true;
+        if (closing) return false;
         try {
             store.probe();
             return false;
