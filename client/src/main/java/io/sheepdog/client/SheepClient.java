@@ -324,8 +324,13 @@ public final class SheepClient {
         }
     }
 
-    /** An entry of GET_VM_LIST: a locked VDI and the address of the client holding the lock. */
-    public record VmEntry(String name, byte[] hostAddr, int hostPort) {
+    /**
+     * An entry of GET_VM_LIST: a locked VDI and the address of the client holding the lock, or (this implementation's
+     * sheep, byte 274 = 1) of an NBD client of the answering node that waits to take the lock over.
+     */
+    public record VmEntry(String name, byte[] hostAddr, int hostPort, boolean waiting) {
+        public VmEntry(String name, byte[] hostAddr, int hostPort) { this(name, hostAddr, hostPort, false); }
+
         public String host() { return NodeId.hostOf(hostAddr); }
     }
 
@@ -339,7 +344,7 @@ public final class SheepClient {
             byte[] addr = new byte[16];
             b.get(off + 256, addr);
             int port = b.getShort(off + 272) & 0xffff;
-            out.add(new VmEntry(name, addr, port));
+            out.add(new VmEntry(name, addr, port, b.get(off + 274) == 1));
         }
         return out;
     }

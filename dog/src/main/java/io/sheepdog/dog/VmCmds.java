@@ -19,12 +19,25 @@ final class VmCmds {
     static int list(Ctx c) throws IOException {
         List<SheepClient.VmEntry> vms;
         try {
-            vms = c.client().getVmList();
+            vms = new java.util.ArrayList<>(c.client().getVmList());
         } catch (SheepdogException e) {
             throw DogExit.failure("Failed to get the list of VMs: " + e.getMessage());
         }
+        // the lock holders are the cluster's; clients waiting to take a lock over are each node's own: ask them all
+        for (io.sheepdog.proto.SdNode n : c.nodes) {
+            try {
+                for (SheepClient.VmEntry e : c.client(n.nid()).getVmList()) if (e.waiting()) vms.add(e);
+            } catch (IOException e) {
+                // a node that does not answer shows no waiters
+            }
+        }
         Map<String, String> running = new HashMap<>();
-        for (SheepClient.VmEntry e : vms) running.putIfAbsent(e.name(), Addr.host(e.hostAddr()) + ":" + e.hostPort());
+        Map<String, java.util.Set<String>> waiting = new HashMap<>();
+        for (SheepClient.VmEntry e : vms) {
+            String who = Addr.host(e.hostAddr()) + ":" + e.hostPort();
+            if (e.waiting()) waiting.computeIfAbsent(e.name(), k -> new java.util.TreeSet<>()).add(who);
+            else running.putIfAbsent(e.name(), who);
+        }
         List<Inode> all = VdiEnumerator.list(c.client(), true, vid -> c.err.println("Failed to read inode header"));
         if (!c.raw) {
             c.out.print("Name            |Vdi size |Allocated| Shared  | Status\n");
@@ -35,12 +48,14 @@ final class VmCmds {
             long[] u = Vdis.usage(n);
             long alloc = u[0] * n.objectSize(), shared = u[1] * n.objectSize();
             String where = running.get(n.name);
+            java.util.Set<String> waiters = waiting.getOrDefault(n.name, java.util.Set.of());
             if (c.raw) {
                 c.out.print(Fmt.escapeRaw(n.name) + " " + n.vdiSize + " " + alloc + " " + shared + " "
-                        + (where == null ? "-" : where) + "\n");
+                        + (where == null ? "-" : where) + (waiters.isEmpty() ? "" : " " + String.join(",", waiters)) + "\n");
             } else {
                 c.out.print(Fmt.left(n.name, 16) + "|" + Fmt.right(Fmt.human(n.vdiSize), 9) + "|" + Fmt.right(Fmt.human(alloc), 9)
-                        + "|" + Fmt.right(Fmt.human(shared), 9) + "|" + (where == null ? " not running" : " running on " + where) + "\n");
+                        + "|" + Fmt.right(Fmt.human(shared), 9) + "|" + (where == null ? " not running" : " running on " + where)
+                        + (waiters.isEmpty() ? "" : ", waiting: " + String.join(", ", waiters)) + "\n");
             }
         }
         return ExitCodes.SUCCESS;

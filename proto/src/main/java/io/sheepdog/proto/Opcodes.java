@@ -83,6 +83,11 @@ public final class Opcodes {
     public static final int SET_RECOVERY = 0xCB;
     public static final int SET_VNODES = 0xCC;
     public static final int GET_VNODES = 0xCD;
+    /**
+     * This implementation's own (not in the original): asks the node whose NBD client holds a VDI's lock to hand it
+     * over once that client is quiet, fencing it ({@code obj.oid} = the VID). SUCCESS or VDI_LOCKED.
+     */
+    public static final int HANDOVER_VDI = 0xD0;
 
     public static boolean isInternal(int opcode) { return opcode >= 0x80; }
 

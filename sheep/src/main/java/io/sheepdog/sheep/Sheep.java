@@ -217,6 +217,34 @@ public final class Sheep implements AutoCloseable {
 
     public NodeState state() { return state; }
     public VdiRegistry vdis() { return vdis; }
+
+    /** This node's NBD writers and the VDI lock handover (see {@link io.sheepdog.sheep.nbd.WriterLocks}). */
+    public io.sheepdog.sheep.nbd.WriterLocks writerLocks() { return writerLocks; }
+
+    private final io.sheepdog.sheep.nbd.WriterLocks writerLocks = new io.sheepdog.sheep.nbd.WriterLocks(
+            new io.sheepdog.sheep.nbd.WriterLocks.Cluster() {
+                @Override public io.sheepdog.proto.NodeId holderNode(int vid) {
+                    io.sheepdog.sheep.vdi.VdiState s = vdis.state(vid);
+                    return s != null && s.locked() ? s.lockOwner : null;
+                }
+
+                @Override public boolean holds(int vid, ClientInfo client) {
+                    io.sheepdog.sheep.vdi.VdiState s = vdis.state(vid);
+                    return s != null && s.locked() && state.self().nid().equals(s.lockOwner)
+                            && s.lockConnection == client.connectionId();
+                }
+
+                @Override public io.sheepdog.proto.NodeId self() { return state.self().nid(); }
+
+                @Override public int askHandover(io.sheepdog.proto.NodeId node, int vid) {
+                    for (SdNode n : state.view().members()) {
+                        if (!n.nid().equals(node)) continue;
+                        SdRequest req = SdRequest.of(Opcodes.HANDOVER_VDI).objOid(vid);
+                        return gateway.send(n, req, null).result();
+                    }
+                    return SdResult.SUCCESS; // its node left: the cluster released the lock with it
+                }
+            });
     public ObjectStore store() { return store; }
     public Path objDir() { return store.dir(); }
     public Path baseDir() { return base; }
@@ -375,6 +403,9 @@ public final class Sheep implements AutoCloseable {
                 Runtime.getRuntime().halt(code);
             }
         }, "sheep-exit");
+        // not a daemon: made from a virtual thread it would be one, and the JVM could end (status 0) on its own once
+        // close() stopped the other threads, before this one halts with the status that says why
+        t.setDaemon(false);
         t.start();
     }
 

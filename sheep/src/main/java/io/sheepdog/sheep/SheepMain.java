@@ -84,6 +84,9 @@ public final class SheepMain implements Callable<Integer> {
     @Option(names = {"--failure-timeout"}, paramLabel = "SECONDS", description = "evict a member that answers no heartbeat for this long (default 5; 0: never, leave it to the cluster driver)")
     String failureTimeout;
 
+    @Option(names = {"--vdi-lock"}, paramLabel = "MODE", description = "NBD writers of one VDI: handover (default: a second writer waits and takes the lock over once the holder is quiet, fencing it; live migration works) or strict (a second writer is refused)")
+    String vdiLock;
+
     @Option(names = "--daemon-child", hidden = true)
     boolean daemonChild;
 
@@ -176,9 +179,17 @@ public final class SheepMain implements Callable<Integer> {
                     + "': must be a number of seconds between 0 and 3600 (0: never evict)");
             if (failMs > 0 && failMs < 2000) throw new IllegalArgumentException("Invalid failure timeout '" + failureTimeout + "': at least 2 seconds");
         }
+        boolean strictLock = false;
+        if (vdiLock != null) {
+            switch (vdiLock) {
+                case "handover" -> strictLock = false;
+                case "strict" -> strictLock = true;
+                default -> throw new IllegalArgumentException("Invalid VDI lock mode '" + vdiLock + "': handover or strict");
+            }
+        }
         Path store = Path.of(dir).toAbsolutePath().normalize();
         return new SheepOptions(store, p, z, bindAddr, myAddr, cluster, foreground, pidFile, logDir == null ? store : logDir,
-                level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval, failMs);
+                level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval, failMs, strictLock);
     }
 
     /**

@@ -21,7 +21,8 @@ public record SheepOptions(
         int vnodes,           // 0: auto vnodes (from the node's space); 1..65535: fixed (-V)
         int recoveryMax,      // -R max=N,interval=MS: at most N objects recovered per interval (0: no throttle)
         long recoveryIntervalMs,
-        long failureTimeoutMs) { // a member that answers no heartbeat for this long is evicted (0: never)
+        long failureTimeoutMs, // a member that answers no heartbeat for this long is evicted (0: never)
+        boolean strictVdiLock) { // --vdi-lock strict: a second NBD writer is refused at open (default: handover)
 
     /** The default of {@code --failure-timeout}: five seconds without an answer. */
     public static final long DEFAULT_FAILURE_TIMEOUT_MS = 5000;
@@ -31,7 +32,16 @@ public record SheepOptions(
                         boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
                         boolean noSync, int nbdPort, boolean gateway) {
         this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
-                nbdPort, gateway, 0, 0, 0, DEFAULT_FAILURE_TIMEOUT_MS);
+                nbdPort, gateway, 0, 0, 0, DEFAULT_FAILURE_TIMEOUT_MS, false);
+    }
+
+    /** With the default lock model (handover). */
+    public SheepOptions(Path storeDir, int port, long zone, String bindAddr, String myAddr, String cluster,
+                        boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
+                        boolean noSync, int nbdPort, boolean gateway, int vnodes, int recoveryMax,
+                        long recoveryIntervalMs, long failureTimeoutMs) {
+        this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
+                nbdPort, gateway, vnodes, recoveryMax, recoveryIntervalMs, failureTimeoutMs, false);
     }
 
     public boolean fixedVnodes() { return vnodes > 0; }

@@ -104,8 +104,31 @@ public final class PeerService {
         SdRequest h = r.hdr();
         SdResponse rsp = SdResponse.replyTo(h, SdResult.SUCCESS);
         try {
-            int local = state.epoch();
             boolean recoveryRead = h.hasFlag(SdFlags.CMD_RECOVERY);
+            boolean changes = !recoveryRead && h.opcode() != Opcodes.READ_PEER;
+            if (!changes) return serve(r, h, rsp, recoveryRead);
+            java.util.concurrent.locks.Lock guard = state.peerWriteGuard();
+            guard.lock();
+            try {
+                if (state.rejoining()) {
+                    // dropped from the cluster and joining again: a request still here from before (it sat in the
+                    // socket while this process was stopped) must not change what the re-join keeps or recovers;
+                    // its sender has gone on without this node
+                    return new Reply(rsp.result(SdResult.OLD_NODE_VER).epoch(state.epoch()), Request.NO_DATA);
+                }
+                return serve(r, h, rsp, false);
+            } finally {
+                guard.unlock();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new Reply(rsp.result(SdResult.SYSTEM_ERROR), Request.NO_DATA);
+        }
+    }
+
+    private Reply serve(Request r, SdRequest h, SdResponse rsp, boolean recoveryRead) throws InterruptedException {
+        try {
+            int local = state.epoch();
             if (!recoveryRead && h.opcode() != Opcodes.REMOVE_PEER) {
                 if (h.epoch() < local) {
                     return new Reply(rsp.result(SdResult.OLD_NODE_VER).epoch(local), Request.NO_DATA);

@@ -7,6 +7,7 @@ import io.sheepdog.client.VdiEnumerator;
 import io.sheepdog.client.Volume;
 import io.sheepdog.proto.Inode;
 import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.Proto;
 import io.sheepdog.proto.SdResult;
 import io.sheepdog.sheep.ops.ClientInfo;
 import io.sheepdog.sheep.ops.LocalTransport;
@@ -22,7 +23,9 @@ import org.slf4j.LoggerFactory;
  * Serves the cluster's VDIs over NBD: export name = VDI name, {@code NAME@TAG} or {@code NAME@SNAPID} a snapshot
  * (read-only). Each export is a {@link Volume} over this sheep's own request processor, so NBD I/O takes exactly
  * the path of a Sheepdog-protocol client (gateway, replicas, copy-on-write) and any sheep serves any VDI. Opening a
- * working VDI for writing takes its VDI lock for this NBD connection; a second writer is refused.
+ * working VDI for writing takes its VDI lock for this NBD connection; a second writer waits and takes the lock over
+ * at its first write once the holder is quiet, fencing the holder ({@link WriterLocks}), or, in strict mode, is
+ * refused.
  */
 public final class VdiExportProvider implements NbdExportProvider {
     private static final Logger LOG = LoggerFactory.getLogger(VdiExportProvider.class);
@@ -30,8 +33,17 @@ public final class VdiExportProvider implements NbdExportProvider {
     private static final AtomicLong IDS = new AtomicLong(1L << 48);
 
     private final RequestProcessor processor;
+    private final WriterLocks locks;     // null: strict
+    private final boolean strict;
 
-    public VdiExportProvider(RequestProcessor processor) { this.processor = processor; }
+    /** Strict: a second writer of a VDI is refused at open. */
+    public VdiExportProvider(RequestProcessor processor) { this(processor, null, true); }
+
+    public VdiExportProvider(RequestProcessor processor, WriterLocks locks, boolean strict) {
+        this.processor = processor;
+        this.locks = locks;
+        this.strict = strict || locks == null;
+    }
 
     /** The snapshot part of an export name: none, a numeric snapshot id, or a tag. */
     record ExportName(String vdi, int snapId, String tag) {
@@ -64,7 +76,8 @@ public final class VdiExportProvider implements NbdExportProvider {
             Volume v;
             if (n.snapshot()) v = Volume.openReadOnly(sc, n.vdi(), n.snapId(), n.tag());
             else if (readOnlyRequested) v = Volume.openReadOnly(sc, n.vdi(), 0, "");
-            else v = Volume.openWritable(sc, n.vdi(), true);
+            else if (strict) v = Volume.openWritable(sc, n.vdi(), true);
+            else return openSharedWritable(sc, n.vdi(), exportName, client);
             LOG.info("NBD client {} opened {}{}", client.display(), exportName, v.isWritable() ? " for writing" : " read-only");
             return new VdiExport(v, exportName);
         } catch (SheepdogException e) {
@@ -77,6 +90,40 @@ public final class VdiExportProvider implements NbdExportProvider {
             };
         } catch (IOException e) {
             throw NbdException.io("cannot open " + exportName + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** A writer under the handover model: the lock if it is free, else a waiter that takes it over when it writes. */
+    private NbdExport openSharedWritable(SheepClient sc, String vdi, String exportName, ClientInfo client) throws IOException {
+        WriterLocks.Standing standing = WriterLocks.Standing.HOLDING;
+        int lockedVid = 0;
+        try {
+            lockedVid = sc.lockVdi(vdi, 0, "", Proto.LOCK_TYPE_NORMAL).vid();
+        } catch (SheepdogException e) {
+            if (e.result() != SdResult.VDI_LOCKED) throw e;
+            standing = WriterLocks.Standing.WAITING;
+        }
+        Volume v;
+        try {
+            v = Volume.openWritable(sc, vdi, false);
+        } catch (IOException | RuntimeException e) {
+            if (lockedVid != 0) releaseQuietly(sc, lockedVid);
+            throw e;
+        }
+        WriterLocks.Writer w = locks.add(v.vid(), vdi, client, standing);
+        int vid = v.vid();
+        w.onRelease(() -> releaseQuietly(sc, vid));
+        LOG.info("NBD client {} opened {} for writing{}", client.display(), exportName,
+                standing == WriterLocks.Standing.WAITING ? " (another client holds its lock: this one takes it over at"
+                        + " its first write once the holder is quiet)" : "");
+        return new VdiExport(v, exportName, sc, w, locks);
+    }
+
+    private static void releaseQuietly(SheepClient sc, int vid) {
+        try {
+            sc.releaseVdi(vid, Proto.LOCK_TYPE_NORMAL);
+        } catch (IOException e) {
+            LOG.warn("cannot release the lock of VDI {}: {}", Integer.toHexString(vid), e.getMessage());
         }
     }
 
@@ -165,10 +212,81 @@ public final class VdiExportProvider implements NbdExportProvider {
     static final class VdiExport implements NbdExport {
         private final Volume v;
         private final String name;
+        private final SheepClient sc;            // null with no lock model (read-only, strict)
+        private final WriterLocks.Writer writer; // null with no lock model
+        private final WriterLocks locks;
 
         VdiExport(Volume v, String name) {
+            this(v, name, null, null, null);
+        }
+
+        VdiExport(Volume v, String name, SheepClient sc, WriterLocks.Writer writer, WriterLocks locks) {
             this.v = v;
             this.name = name;
+            this.sc = sc;
+            this.writer = writer;
+            this.locks = locks;
+        }
+
+        /**
+         * Before a write: this connection must hold the VDI's lock. A waiter takes it over (the holder's node fences
+         * the holder once it is quiet); a fenced holder, or a waiter whose holder stays busy, is refused (EPERM):
+         * its write is never applied.
+         */
+        private void beginWrite() throws NbdException {
+            if (writer == null) return;
+            if (writer.beginWrite()) {
+                if (locks.cluster().holds(writer.vid, writer.client)) return;
+                writer.endWrite();
+                writer.fence(); // the cluster gave the lock to someone else (dog vdi lock unlock, a handover)
+            }
+            takeOver();
+            if (!writer.beginWrite()) throw lost();
+        }
+
+        private void endWrite() {
+            if (writer != null) writer.endWrite();
+        }
+
+        private NbdException lost() {
+            return NbdException.notPermitted("VDI " + writer.vdi + " was taken over by another client: this connection"
+                    + " may no longer write to it");
+        }
+
+        private synchronized void takeOver() throws NbdException {
+            WriterLocks.Standing st = writer.standing();
+            if (st == WriterLocks.Standing.HOLDING) return;
+            if (st == WriterLocks.Standing.FENCED) throw lost();
+            WriterLocks.Cluster cluster = locks.cluster();
+            io.sheepdog.proto.NodeId holder = cluster.holderNode(writer.vid);
+            int res = holder == null ? SdResult.SUCCESS
+                    : holder.equals(cluster.self()) ? locks.handover(writer.vid) : cluster.askHandover(holder, writer.vid);
+            if (res == SdResult.SUCCESS) {
+                try {
+                    sc.lockVdi(writer.vdi, 0, "", Proto.LOCK_TYPE_NORMAL);
+                    v.refresh(); // the holder may have allocated objects since this connection opened the VDI
+                    writer.holding();
+                    LOG.info("NBD client {} took over the lock of VDI {}", writer.client.display(), writer.vdi);
+                    return;
+                } catch (SheepdogException e) {
+                    if (e.result() != SdResult.VDI_LOCKED) throw nbdError(e);
+                } catch (IOException e) {
+                    throw NbdException.io("cannot take the lock of " + writer.vdi + ": " + e.getMessage(), e);
+                }
+            }
+            throw NbdException.notPermitted("VDI " + writer.vdi + " is being written by another client; this connection"
+                    + " may write once that client stops");
+        }
+
+        /** A connection that does not hold the lock reads what the holder wrote since it opened the VDI. */
+        private void refreshUnlessHolding() throws IOException {
+            if (writer != null && writer.standing() != WriterLocks.Standing.HOLDING) {
+                try {
+                    v.refresh();
+                } catch (SheepdogException e) {
+                    throw nbdError(e);
+                }
+            }
         }
 
         @Override public long size() { return v.size(); }
@@ -181,6 +299,7 @@ public final class VdiExportProvider implements NbdExportProvider {
         /** Each object's reply goes straight into the reply buffer: no array the size of the whole read. */
         @Override
         public void read(long offset, int length, ByteBuf dst) throws IOException {
+            refreshUnlessHolding();
             try {
                 v.read(offset, length, new Volume.ReadSink() {
                     @Override public void data(int at, byte[] src, int srcOff, int n) { dst.writeBytes(src, srcOff, n); }
@@ -211,6 +330,7 @@ public final class VdiExportProvider implements NbdExportProvider {
         @Override
         public void write(long offset, ByteBuf data, boolean fua) throws IOException {
             int base = data.readerIndex();
+            beginWrite();
             try {
                 v.write(offset, data.readableBytes(), (at, n) -> {
                     byte[] b = new byte[n];
@@ -219,31 +339,44 @@ public final class VdiExportProvider implements NbdExportProvider {
                 });
             } catch (SheepdogException e) {
                 throw nbdError(e);
+            } finally {
+                endWrite();
             }
         }
 
-        @Override public void flush() { } // every acknowledged write is already durable
+        /** Every acknowledged write is already durable; a flush tells the lock model this writer is settled. */
+        @Override
+        public void flush() {
+            if (writer != null) writer.flushed();
+        }
 
         @Override
         public void trim(long offset, long length, boolean fua) throws IOException {
+            beginWrite();
             try {
                 v.discard(offset, length);
             } catch (SheepdogException e) {
                 throw nbdError(e);
+            } finally {
+                endWrite();
             }
         }
 
         @Override
         public void writeZeroes(long offset, long length, boolean noHole, boolean fua) throws IOException {
+            beginWrite();
             try {
                 v.writeZeroes(offset, length);
             } catch (SheepdogException e) {
                 throw nbdError(e);
+            } finally {
+                endWrite();
             }
         }
 
         @Override
         public List<NbdExtent> allocation(long offset, long length) throws IOException {
+            refreshUnlessHolding();
             List<NbdExtent> out = new ArrayList<>();
             for (Volume.Extent e : v.allocationMap(offset, length)) {
                 if (e.length() <= 0) continue;
@@ -254,6 +387,13 @@ public final class VdiExportProvider implements NbdExportProvider {
 
         @Override
         public void close() {
+            if (writer != null) {
+                locks.remove(writer);
+                // only the holder gives the lock back: a fenced connection's lock is someone else's now
+                if (writer.standing() == WriterLocks.Standing.HOLDING && locks.cluster().holds(writer.vid, writer.client)) {
+                    releaseQuietly(sc, writer.vid);
+                }
+            }
             try {
                 v.close();
             } catch (IOException e) {

@@ -73,8 +73,24 @@ public final class NodeState {
      */
     private volatile boolean rejoining;
 
-    public synchronized void setRejoining() {
-        rejoining = true;
+    /**
+     * Peer requests that change the store hold this (shared) from their check of {@link #rejoining} to the end of
+     * their store operation; {@link #setRejoining} takes it exclusively. So once a node knows it was dropped, no
+     * request from before is still changing its objects while the re-join decides what to keep (moveAllToStale).
+     */
+    private final java.util.concurrent.locks.ReentrantReadWriteLock peerGuard = new java.util.concurrent.locks.ReentrantReadWriteLock();
+
+    public java.util.concurrent.locks.Lock peerWriteGuard() { return peerGuard.readLock(); }
+
+    public void setRejoining() {
+        peerGuard.writeLock().lock();
+        try {
+            synchronized (this) {
+                rejoining = true;
+            }
+        } finally {
+            peerGuard.writeLock().unlock();
+        }
     }
 
     public boolean rejoining() {

@@ -260,6 +260,7 @@ public final class RequestProcessor {
                 }
                 case Opcodes.MD_INFO -> out = mdInfo(h);
                 case Opcodes.GET_VM_LIST -> out = vmList(want);
+                case Opcodes.HANDOVER_VDI -> rsp.result(sheep.writerLocks().handover((int) h.objOid()));
                 case Opcodes.FLUSH_DEL_CACHE, Opcodes.DELETE_CACHE -> { }
                 default -> throw new SdError(SdResult.INVALID_PARMS, "invalid opcode " + Opcodes.name(h.opcode()));
             }
@@ -359,10 +360,30 @@ public final class RequestProcessor {
     }
 
     /** GET_VM_LIST: n x {name[256], host_addr[16], u16 host_port, pad[6]} for every locked VDI. */
+    /**
+     * GET_VM_LIST: an entry per VDI lock holder (cluster-wide), then one per NBD writer of this node that waits for a
+     * VDI's lock, marked by byte 274 = 1 (a padding byte the original's entry leaves 0).
+     */
     private byte[] vmList(long want) throws SdError {
         List<VdiState> locked = new ArrayList<>();
         for (VdiState s : sheep.vdis().all()) if (s.locked() && !s.deleted) locked.add(s);
-        ByteBuffer b = ByteBuffer.allocate(locked.size() * 280).order(ByteOrder.LITTLE_ENDIAN);
+        var waiting = sheep.writerLocks().waiting();
+        ByteBuffer b = ByteBuffer.allocate((locked.size() + waiting.size()) * 280).order(ByteOrder.LITTLE_ENDIAN);
+        for (var w : waiting) {
+            int base = b.position();
+            String name;
+            try {
+                name = sheep.vdiOps().readHeader(io.sheepdog.sheep.nbd.WriterLocks.vidOf(w)).name;
+            } catch (SdError e) {
+                name = "";
+            }
+            Strings.write(b, base, 256, name);
+            ClientInfo c = io.sheepdog.sheep.nbd.WriterLocks.clientOf(w);
+            b.put(base + 256, c.addr(), 0, 16);
+            b.putShort(base + 272, (short) c.port());
+            b.put(base + 274, (byte) 1);
+            b.position(base + 280);
+        }
         for (VdiState s : locked) {
             int base = b.position();
             String name;

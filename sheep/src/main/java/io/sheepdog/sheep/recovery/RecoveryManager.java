@@ -353,7 +353,11 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                 r.pending.remove(oid);
                 return true;
             }
+            // A stale copy may be older than the live ones: while any live copy exists, only live copies are sources
+            // (if none answers now, the object is tried again later rather than brought back from an older state).
+            boolean anyLive = src.stream().anyMatch(s -> !s.stale);
             for (Source s : src) {
+                if (anyLive && s.stale) break; // sorted live first
                 byte[] data = fetch(r, s, (int) size);
                 if (data == null) continue;
                 if (!place(r, oid, size, data)) return false;
