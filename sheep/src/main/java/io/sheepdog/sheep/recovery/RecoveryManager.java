@@ -253,6 +253,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     }
 
     private static final long NOTHING = -1;
+    /** Rounds over an object's sources before recovery gives up on it for this epoch. */
+    private static final int FETCH_ROUNDS = 3;
 
     /** Asks the members for the VDI state of any of {@code keys} whose VDI this node does not know. */
     private void learnVdis(java.util.Collection<Long> keys, List<SdNode> members) {
@@ -356,19 +358,27 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             // A stale copy may be older than the live ones: while any live copy exists, only live copies are sources
             // (if none answers now, the object is tried again later rather than brought back from an older state).
             boolean anyLive = src.stream().anyMatch(s -> !s.stale);
-            for (Source s : src) {
-                if (anyLive && s.stale) break; // sorted live first
-                byte[] data = fetch(r, s, (int) size);
-                if (data == null) continue;
-                if (!place(r, oid, size, data)) return false;
-                r.done.incrementAndGet();
-                r.pending.remove(oid);
-                return true;
+            // a few rounds: the first request to a peer may meet a connection that died meanwhile (this node was
+            // stopped, the peer restarted); the pool then makes a fresh one
+            for (int round = 0; round < FETCH_ROUNDS && !r.cancelled; round++) {
+                if (round > 0) Thread.sleep(200L * round);
+                for (Source s : src) {
+                    if (anyLive && s.stale) break; // sorted live first
+                    byte[] data = fetch(r, s, (int) size);
+                    if (data == null) continue;
+                    if (!place(r, oid, size, data)) return false;
+                    r.done.incrementAndGet();
+                    r.pending.remove(oid);
+                    return true;
+                }
             }
             LOG.warn("no source for object {} at epoch {}", StoreKey.display(oid), r.epoch);
             return false;
         } catch (IOException e) {
             LOG.error("recovering {} failed: {}", StoreKey.display(oid), e.toString());
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
             return false;
         } finally {
             r.inProgress.remove(oid);
