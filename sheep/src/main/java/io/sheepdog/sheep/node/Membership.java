@@ -56,6 +56,17 @@ public final class Membership implements ClusterListener {
             LOG.warn("refusing {}: {}", joining.nid(), why);
             return new JoinDecision(false, why.getBytes(java.nio.charset.StandardCharsets.UTF_8));
         }
+        if (!alone && base.status == Proto.STATUS_OK) {
+            boolean replaces = false;
+            for (SdNode n : state.view().members()) if (n.nid().equals(joining.nid())) replaces = true;
+            if (replaces && !sameNodes(base.nodes, members)) {
+                // The joiner replaces a predecessor with its address (it re-joined after losing its session, or
+                // restarted): every node delivers the predecessor's leave just before this ACCEPT, and that leave
+                // makes an epoch. Answer as of after it, or the ACCEPT would take every node back an epoch.
+                base.epoch += 1;
+                base.nodes = new ArrayList<>(members);
+            }
+        }
         if (!alone && base.status == Proto.STATUS_OK && base.ctime != 0 && base.ctime == theirs.ctime
                 && theirs.epoch > base.epoch) {
             // The joiner saw epochs this cluster did not (it went on without the others while the cluster driver was
