@@ -55,6 +55,9 @@ final class DriverServer implements AutoCloseable {
 
     String spec() { return spec; }
 
+    /** The corosync daemon (to kill and start it under a cluster); null for the other drivers. */
+    CorosyncProcess corosync() { return corosync; }
+
     /** The ZooKeeper server (to stop and start it under a cluster); null for the other drivers. */
     ZooKeeperServerProcess zooKeeper() { return zk; }
 

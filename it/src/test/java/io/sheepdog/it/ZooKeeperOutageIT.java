@@ -64,9 +64,13 @@ class ZooKeeperOutageIT {
                     long t0 = System.nanoTime();
                     c.waitUntil("a VDI can be created again", () -> c.dog("vdi", "create", "n", "16M").ok());
                     c.waitUntil("a snapshot can be taken again", () -> c.dog("vdi", "snapshot", "-s", "after", "w").ok());
-                    c.waitUntil("w can be opened over NBD again (the gone client's lock was released)", () -> {
+                    // the client that went away during the outage no longer holds w's lock, and a new one takes it
+                    // (not merely waits for it: a second writer is let in as a waiter under the handover model)
+                    c.waitUntil("the gone client's lock of w was released", () -> vmLine(c, "w").contains("not running"));
+                    c.waitUntil("w can be opened over NBD again and its lock taken", () -> {
                         try (Socket s = open(c.node(2).nbdPort(), "w")) {
-                            return true;
+                            String line = vmLine(c, "w");
+                            return line.contains("running on") && !line.contains("not running") && !line.contains("waiting");
                         } catch (Exception e) {
                             return false;
                         }
@@ -116,8 +120,14 @@ class ZooKeeperOutageIT {
         }
     }
 
+    /** The line of {@code dog vm list} for {@code vdi}. */
+    static String vmLine(MiniCluster c, String vdi) {
+        for (String l : c.dog("vm", "list").assertOk().stdout().split("\n")) if (l.startsWith(vdi + " ")) return l;
+        throw new AssertionError("no line for " + vdi + " in dog vm list");
+    }
+
     /** An NBD client that opened {@code export} (and so holds its VDI lock until the socket closes). */
-    private static Socket open(int port, String export) throws Exception {
+    static Socket open(int port, String export) throws Exception {
         Socket s = new Socket();
         try {
             s.connect(new InetSocketAddress("127.0.0.1", port), 5000);

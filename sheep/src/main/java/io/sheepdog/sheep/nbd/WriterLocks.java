@@ -15,8 +15,8 @@ import org.slf4j.LoggerFactory;
  * This node's NBD writers and the VDI lock that lets one of them write (the lock model of the README's "VMs and disk
  * images over NBD"): a VDI's lock is the cluster's (LOCK_VDI, one holder at a time, owned by one connection); a
  * second client that opens the VDI for writing is let in as a <em>waiter</em>. Its first write asks the holder's node
- * to hand the lock over ({@link #handover}): granted once the holder is quiet (no write in flight, and it flushed
- * after its last write or has not written for {@link #QUIET_MS}), and the holder is then <em>fenced</em>: its
+ * to hand the lock over ({@link #handover}): granted once the holder is quiet (no write in flight, and no write for
+ * {@link #QUIET_MS}, or {@link #QUIET_FLUSHED_MS} if it flushed since), and the holder is then <em>fenced</em>: its
  * connection may never write again. A migration's destination so takes over from a source that stopped, while an
  * accidental second VM beside a busy first one is refused, and two writers never interleave.
  *
@@ -26,6 +26,11 @@ public final class WriterLocks {
     private static final Logger LOG = LoggerFactory.getLogger(WriterLocks.class);
     /** A holder that has not written for this long (and has nothing in flight) may be taken over. */
     static final long QUIET_MS = Long.getLong("sheepdog.lockQuietMs", 1000);
+    /**
+     * The same after a flush that followed its last write (a migration's source flushes when it stops): shorter, but
+     * not nothing, so that a VM that flushes and writes on is not taken over between the two.
+     */
+    static final long QUIET_FLUSHED_MS = Long.getLong("sheepdog.lockQuietFlushedMs", 200);
     /** How long a handover waits for a busy holder to become quiet before the taker is refused. */
     static final long HANDOVER_WAIT_MS = Long.getLong("sheepdog.lockHandoverWaitMs", 5000);
 
@@ -102,13 +107,14 @@ public final class WriterLocks {
             long deadline = System.nanoTime() + waitMs * 1_000_000;
             while (standing == Standing.HOLDING) {
                 long quietFor = (System.nanoTime() - lastWriteNanos) / 1_000_000;
-                if (inFlight == 0 && (flushedSinceWrite || quietFor >= QUIET_MS)) {
+                long needed = flushedSinceWrite ? QUIET_FLUSHED_MS : QUIET_MS;
+                if (inFlight == 0 && quietFor >= needed) {
                     standing = Standing.FENCED;
                     return true;
                 }
                 long left = (deadline - System.nanoTime()) / 1_000_000;
                 if (left <= 0) return false;
-                wait(Math.max(1, Math.min(left, inFlight == 0 ? QUIET_MS - quietFor : left)));
+                wait(Math.max(1, Math.min(left, inFlight == 0 ? needed - quietFor : left)));
             }
             return true;
         }

@@ -99,8 +99,15 @@ public final class CorosyncProcess implements AutoCloseable {
         }
     }
 
+    /** Kills corosync at once (SIGKILL), as a crash of the daemon. */
+    public void kill() throws InterruptedException {
+        if (process == null || !process.isAlive()) return;
+        process.destroyForcibly();
+        process.waitFor(10, TimeUnit.SECONDS);
+    }
+
     /** Stops corosync (SIGTERM, then SIGKILL after 10 s). */
-    void stop() throws InterruptedException {
+    public void stop() throws InterruptedException {
         if (process == null || !process.isAlive()) return;
         process.destroy();
         if (!process.waitFor(10, TimeUnit.SECONDS)) {

@@ -1,0 +1,112 @@
+package io.sheepdog.sheep.nbd;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.sheep.ops.ClientInfo;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** The handover rules of {@link WriterLocks}, with the cluster's lock state faked. */
+class WriterLocksTest {
+    private static final NodeId SELF = NodeId.of("127.0.0.1", 7000);
+    private static final ClientInfo A = new ClientInfo(NodeId.addrBytes("127.0.0.1"), 40000, 1);
+    private static final ClientInfo B = new ClientInfo(NodeId.addrBytes("127.0.0.1"), 40001, 2);
+
+    /** One VDI, locked by {@code holder} (null: unlocked). */
+    private static final class FakeCluster implements WriterLocks.Cluster {
+        volatile ClientInfo holder = A;
+
+        @Override public NodeId holderNode(int vid) { return holder == null ? null : SELF; }
+        @Override public boolean holds(int vid, ClientInfo c) { return holder != null && holder.connectionId() == c.connectionId(); }
+        @Override public NodeId self() { return SELF; }
+        @Override public int askHandover(NodeId node, int vid) { return SdResult.SYSTEM_ERROR; }
+    }
+
+    @Test
+    void aHolderThatFlushedIsFencedAtOnceAndGivesTheLockBack() {
+        FakeCluster cluster = new FakeCluster();
+        WriterLocks locks = new WriterLocks(cluster);
+        WriterLocks.Writer a = locks.add(7, "v", A, WriterLocks.Standing.HOLDING);
+        AtomicInteger released = new AtomicInteger();
+        a.onRelease(() -> { released.incrementAndGet(); cluster.holder = null; });
+        WriterLocks.Writer b = locks.add(7, "v", B, WriterLocks.Standing.WAITING);
+        assertEquals(1, locks.waiting().size());
+        assertTrue(a.beginWrite());
+        a.endWrite();
+        a.flushed(); // a migration's source flushes when it stops
+        long t0 = System.nanoTime();
+        assertEquals(SdResult.SUCCESS, locks.handover(7));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms >= WriterLocks.QUIET_FLUSHED_MS - 20 && ms < WriterLocks.QUIET_MS,
+                "a flushed holder is taken over after the short quiet time: " + ms + " ms");
+        assertEquals(1, released.get());
+        assertEquals(WriterLocks.Standing.FENCED, a.standing());
+        assertFalse(a.beginWrite(), "a fenced writer never writes again");
+        b.holding();
+        assertTrue(b.beginWrite());
+        b.endWrite();
+    }
+
+    @Test
+    void aHolderWithAWriteInFlightIsFencedOnlyAfterIt() throws Exception {
+        FakeCluster cluster = new FakeCluster();
+        WriterLocks locks = new WriterLocks(cluster);
+        WriterLocks.Writer a = locks.add(7, "v", A, WriterLocks.Standing.HOLDING);
+        a.onRelease(() -> cluster.holder = null);
+        assertTrue(a.beginWrite());
+        Thread finisher = Thread.ofVirtual().start(() -> {
+            try {
+                Thread.sleep(300);
+            } catch (InterruptedException ignored) {
+                return;
+            }
+            a.endWrite();
+            a.flushed();
+        });
+        long t0 = System.nanoTime();
+        assertEquals(SdResult.SUCCESS, locks.handover(7));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms >= 250, "waited for the write in flight: " + ms + " ms");
+        finisher.join();
+        assertEquals(WriterLocks.Standing.FENCED, a.standing());
+    }
+
+    @Test
+    void aHolderThatKeepsWritingKeepsTheLock() throws Exception {
+        FakeCluster cluster = new FakeCluster();
+        WriterLocks locks = new WriterLocks(cluster);
+        WriterLocks.Writer a = locks.add(7, "v", A, WriterLocks.Standing.HOLDING);
+        a.onRelease(() -> cluster.holder = null);
+        java.util.concurrent.CountDownLatch wrote = new java.util.concurrent.CountDownLatch(1);
+        Thread busy = Thread.ofVirtual().start(() -> {
+            long end = System.nanoTime() + (WriterLocks.HANDOVER_WAIT_MS + 1000) * 1_000_000;
+            while (System.nanoTime() < end && a.beginWrite()) {
+                a.endWrite();
+                a.flushed(); // flushing after every write does not make it quiet
+                wrote.countDown();
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        });
+        wrote.await();
+        assertEquals(SdResult.VDI_LOCKED, locks.handover(7), "a busy holder is not taken over");
+        assertEquals(WriterLocks.Standing.HOLDING, a.standing());
+        busy.join();
+    }
+
+    @Test
+    void aLockHeldOutsideThisNodesNbdWritersIsNotHandedOver() {
+        FakeCluster cluster = new FakeCluster();
+        WriterLocks locks = new WriterLocks(cluster);
+        assertEquals(SdResult.VDI_LOCKED, locks.handover(7), "held by a Sheepdog-protocol client, say");
+        cluster.holder = null;
+        assertEquals(SdResult.SUCCESS, locks.handover(7), "free");
+    }
+}
