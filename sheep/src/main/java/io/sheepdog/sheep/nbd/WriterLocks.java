@@ -73,6 +73,10 @@ public final class WriterLocks {
 
         public synchronized Standing standing() { return standing; }
 
+        public int vid() { return vid; }
+
+        public ClientInfo client() { return client; }
+
         /** Gives back the cluster lock (when fenced or closed while holding). */
         void onRelease(Runnable r) { this.release = r; }
 
@@ -181,8 +185,4 @@ public final class WriterLocks {
         for (List<Writer> l : writers.values()) for (Writer w : l) if (w.standing() == Standing.WAITING) out.add(w);
         return out;
     }
-
-    public static int vidOf(Writer w) { return w.vid; }
-
-    public static ClientInfo clientOf(Writer w) { return w.client; }
 }

@@ -369,35 +369,25 @@ public final class RequestProcessor {
         for (VdiState s : sheep.vdis().all()) if (s.locked() && !s.deleted) locked.add(s);
         var waiting = sheep.writerLocks().waiting();
         ByteBuffer b = ByteBuffer.allocate((locked.size() + waiting.size()) * 280).order(ByteOrder.LITTLE_ENDIAN);
-        for (var w : waiting) {
-            int base = b.position();
-            String name;
-            try {
-                name = sheep.vdiOps().readHeader(io.sheepdog.sheep.nbd.WriterLocks.vidOf(w)).name;
-            } catch (SdError e) {
-                name = "";
-            }
-            Strings.write(b, base, 256, name);
-            ClientInfo c = io.sheepdog.sheep.nbd.WriterLocks.clientOf(w);
-            b.put(base + 256, c.addr(), 0, 16);
-            b.putShort(base + 272, (short) c.port());
-            b.put(base + 274, (byte) 1);
-            b.position(base + 280);
-        }
-        for (VdiState s : locked) {
-            int base = b.position();
-            String name;
-            try {
-                name = sheep.vdiOps().readHeader(s.vid).name;
-            } catch (SdError e) {
-                name = "";
-            }
-            Strings.write(b, base, 256, name);
-            b.put(base + 256, s.lockClientAddr, 0, 16);
-            b.putShort(base + 272, (short) s.lockClientPort);
-            b.position(base + 280);
-        }
+        for (var w : waiting) vmEntry(b, w.vid(), w.client().addr(), w.client().port(), true);
+        for (VdiState s : locked) vmEntry(b, s.vid, s.lockClientAddr, s.lockClientPort, false);
         if (b.capacity() > want) throw new SdError(SdResult.BUFFER_SMALL);
         return b.array();
+    }
+
+    /** One 280-byte GET_VM_LIST entry: the VDI's name, the client's address and port, and whether it waits. */
+    private void vmEntry(ByteBuffer b, int vid, byte[] addr, int port, boolean waiting) {
+        int base = b.position();
+        String name;
+        try {
+            name = sheep.vdiOps().readHeader(vid).name;
+        } catch (SdError e) {
+            name = "";
+        }
+        Strings.write(b, base, 256, name);
+        b.put(base + 256, addr, 0, 16);
+        b.putShort(base + 272, (short) port);
+        if (waiting) b.put(base + 274, (byte) 1);
+        b.position(base + 280);
     }
 }

@@ -315,8 +315,7 @@ public final class FileObjectStore implements ObjectStore {
             ch.write(ByteBuffer.wrap(new byte[] {1}));
             ch.force(false);
         } catch (IOException e) {
-            String m = String.valueOf(e.getMessage());
-            if (m.contains("No space left") || m.contains("Disk quota")) return; // full, not failed
+            if (isNoSpace(e)) return; // full, not failed
             throw e;
         } finally {
             try {
@@ -328,9 +327,13 @@ public final class FileObjectStore implements ObjectStore {
     }
 
     private static IOException translate(IOException e, long oid) {
+        return isNoSpace(e) ? new NoSpaceException(StoreKey.fileName(oid), e) : e;
+    }
+
+    /** ENOSPC or EDQUOT (the JDK reports them only in the message). */
+    private static boolean isNoSpace(IOException e) {
         String m = String.valueOf(e.getMessage());
-        if (m.contains("No space left") || m.contains("Disk quota")) return new NoSpaceException(StoreKey.fileName(oid), e);
-        return e;
+        return m.contains("No space left") || m.contains("Disk quota");
     }
 
     @Override
