@@ -53,6 +53,7 @@ class ZooKeeperOutageIT {
                 CheckedNbdWriter writer = new CheckedNbdWriter("v", 32 * MiB, () -> List.of(c.node(0).nbdPort()), 8,
                         c.dir().resolve("acks.log")).start(outageSeconds);
                 long resumedMs;
+                StringBuilder steps = new StringBuilder();
                 try {
                     assertTrue(writer.awaitAcks(300, 60), "the writer got going");
                     // another client holds w's lock through node 1, and goes away while ZooKeeper is gone
@@ -66,10 +67,13 @@ class ZooKeeperOutageIT {
                     zk.start();
                     long t0 = System.nanoTime();
                     c.waitUntil("a VDI can be created again", () -> c.dog("vdi", "create", "n", "16M").ok());
+                    steps.append("create ").append(sinceMs(t0)).append(" ms");
                     c.waitUntil("a snapshot can be taken again", () -> c.dog("vdi", "snapshot", "-s", "after", "w").ok());
+                    steps.append(", snapshot ").append(sinceMs(t0)).append(" ms");
                     // the client that went away during the outage no longer holds w's lock, and a new one takes it
                     // (not merely waits for it: a second writer is let in as a waiter under the handover model)
                     c.waitUntil("the gone client's lock of w was released", () -> vmLine(c, "w").contains("not running"));
+                    steps.append(", lock released ").append(sinceMs(t0)).append(" ms");
                     c.waitUntil("w can be opened over NBD again and its lock taken", () -> {
                         try (Socket s = open(c.node(2).nbdPort(), "w")) {
                             String line = vmLine(c, "w");
@@ -78,7 +82,8 @@ class ZooKeeperOutageIT {
                             return false;
                         }
                     });
-                    resumedMs = (System.nanoTime() - t0) / 1_000_000;
+                    resumedMs = sinceMs(t0);
+                    steps.append(", reopened ").append(resumedMs).append(" ms");
                     KillRestartIT.log("ZooKeeper outage of " + outageSeconds + " s: cluster operations worked again "
                             + resumedMs + " ms after its return");
                     assertTrue(writer.awaitAcks(300, 60), "writes go on after the outage");
@@ -88,9 +93,9 @@ class ZooKeeperOutageIT {
                 c.waitForRecovery();
                 CheckedNbdWriter.Verification v = writer.verifyThrough(c.node(0).nbdPort(), c.node(1).nbdPort());
                 String fig = String.format("ZOOKEEPER OUTAGE %d s (session timeout %d ms): acknowledged %d, lost %d, "
-                        + "mismatched %d, error replies %s, longest stall %d ms, cluster operations back after %d ms",
+                        + "mismatched %d, error replies %s, longest stall %d ms, cluster operations back after %d ms (%s)",
                         outageSeconds, sessionTimeoutMs, writer.acknowledged(), v.lost(), v.mismatched(),
-                        writer.errorReplies(), writer.longestStallMs(), resumedMs);
+                        writer.errorReplies(), writer.longestStallMs(), resumedMs, steps);
                 CheckedNbdWriter.record(fig);
                 v.assertClean();
                 assertEquals(0L, writer.errorReplies().values().stream().reduce(0L, Long::sum), "no error reply: " + fig);
@@ -122,6 +127,8 @@ class ZooKeeperOutageIT {
             }
         }
     }
+
+    private static long sinceMs(long t0) { return (System.nanoTime() - t0) / 1_000_000; }
 
     /** The line of {@code dog vm list} for {@code vdi}. */
     static String vmLine(MiniCluster c, String vdi) {

@@ -71,6 +71,18 @@ public final class StripVersion {
      * show it.
      */
     public static Long choose(int[] index, State[] states, int d) {
+        return choose(index, states, d, Long.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #choose(int[], State[], int)} among the versions older than {@code newer} (by sequence number): what
+     * the strips can still show from before it. Null if no such version has d strips.
+     */
+    public static Long chooseBefore(int[] index, State[] states, int d, long newer) {
+        return choose(index, states, d, sequence(newer));
+    }
+
+    private static Long choose(int[] index, State[] states, int d, long seqBelow) {
         Map<Long, java.util.BitSet> shown = new LinkedHashMap<>();
         for (int k = 0; k < states.length; k++) {
             State s = states[k];
@@ -84,6 +96,7 @@ public final class StripVersion {
             int n = e.getValue().cardinality();
             if (n < d) continue;
             long v = e.getKey();
+            if (sequence(v) >= seqBelow) continue;
             if (best == null || sequence(v) > sequence(best) || (sequence(v) == sequence(best) && n > bestCount)) {
                 best = v;
                 bestCount = n;

@@ -37,11 +37,18 @@ public interface ClusterDriver extends AutoCloseable {
     /** Announces a clean departure; other members see onLeave. */
     void leave();
 
-    /** Totally ordered broadcast to every member, the sender included (at most 128 KiB for non-join messages). */
-    void notify(byte[] msg);
+    /**
+     * Totally ordered broadcast to every member, the sender included (at most 128 KiB for non-join messages).
+     * @return false if nothing was sent because this node is not a member now (joining, or re-joining after a lost
+     *         session): the caller must not wait for the message
+     */
+    boolean notify(byte[] msg);
 
-    /** Requests the cluster-wide block; see the class comment. */
-    void block();
+    /**
+     * Requests the cluster-wide block; see the class comment.
+     * @return false if nothing was sent because this node is not a member now (see {@link #notify})
+     */
+    boolean block();
 
     /** Releases the block held by this node and broadcasts {@code msg}. */
     void unblock(byte[] msg);

@@ -32,13 +32,18 @@ public final class SoloClusterDriver implements ClusterDriver {
 
     @Override public void leave() { }
 
-    @Override public void notify(byte[] msg) { events.execute(() -> listener.onNotify(self, msg)); }
+    @Override
+    public boolean notify(byte[] msg) {
+        events.execute(() -> listener.onNotify(self, msg));
+        return true;
+    }
 
     @Override
-    public void block() {
+    public boolean block() {
         events.execute(() -> {
             if (!listener.onBlock()) block();
         });
+        return true;
     }
 
     @Override public void unblock(byte[] msg) { notify(msg); }

@@ -33,6 +33,8 @@ import org.slf4j.LoggerFactory;
 public final class ClusterOps {
     private static final Logger LOG = LoggerFactory.getLogger(ClusterOps.class);
     private static final long OP_TIMEOUT_S = 120;
+    /** How long an operation waits for this node to be a member again before it fails. */
+    private static final long NOT_MEMBER_WAIT_S = 30;
 
     private final Sheep sheep;
     private final AtomicLong nextOrigin = new AtomicLong(ThreadLocalRandom.current().nextLong() & 0x7fffffffffffL);
@@ -56,12 +58,20 @@ public final class ClusterOps {
         CompletableFuture<Reply> f = new CompletableFuture<>();
         pending.put(origin, f);
         try {
-            if (hasWorkPhase(r.hdr().opcode())) {
-                blockQueue.add(new Work(origin, r));
-                sheep.driver().block();
-            } else {
-                OpMessage m = new OpMessage(origin, r.hdr(), r.data(), SdResponse.replyTo(r.hdr(), SdResult.SUCCESS), Request.NO_DATA);
-                sheep.driver().notify(m.encode());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(NOT_MEMBER_WAIT_S);
+            boolean logged = false;
+            while (!send(origin, r)) {
+                // not a member now (re-joining after a lost driver session): nothing went out, so nothing would
+                // ever answer. Wait for the re-join rather than for a reply that cannot come.
+                if (System.nanoTime() - deadline > 0) {
+                    throw new IllegalStateException("this node has not been a member of the cluster for "
+                            + NOT_MEMBER_WAIT_S + " s (its cluster driver is joining again)");
+                }
+                if (!logged) {
+                    LOG.info("cluster operation {} waits: this node is joining the cluster again", r.hdr());
+                    logged = true;
+                }
+                Thread.sleep(200);
             }
             return f.get(OP_TIMEOUT_S, TimeUnit.SECONDS);
         } catch (Exception e) {
@@ -80,6 +90,19 @@ public final class ClusterOps {
         } finally {
             pending.remove(origin);
         }
+    }
+
+    /** Sends {@code r} to the cluster (its block request, or its main phase); false if the driver sent nothing. */
+    private boolean send(long origin, Request r) {
+        if (hasWorkPhase(r.hdr().opcode())) {
+            Work w = new Work(origin, r);
+            blockQueue.add(w);
+            if (sheep.driver().block()) return true;
+            // taken meanwhile by the grant of an earlier block: it runs, and its main phase answers this request
+            return !blockQueue.remove(w);
+        }
+        OpMessage m = new OpMessage(origin, r.hdr(), r.data(), SdResponse.replyTo(r.hdr(), SdResult.SUCCESS), Request.NO_DATA);
+        return sheep.driver().notify(m.encode());
     }
 
     /** Fails every cluster operation still waiting for events of a membership this node was dropped from. */

@@ -343,7 +343,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                     return false;
                 }
                 if (!unlessSuperseded(r, () -> {
-                    sheep.peer().strips().create(oid, size, strip.version, strip.data, 0, null);
+                    if (strip.undoData() == null) sheep.peer().strips().create(oid, size, strip.version(), strip.data(), 0, null);
+                    else sheep.peer().strips().createWithUndo(oid, size, strip.undoTo(), strip.undoData(), strip.version(), strip.data());
                     return true;
                 })) return false;
                 r.done.incrementAndGet();
@@ -449,19 +450,28 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         return new StripCopy(StripVersion.State.decode(b, 0), data);
     }
 
-    /** A strip recovery made: its bytes and the version they are. */
-    private record Rebuilt(byte[] data, long version) {}
+    /**
+     * A strip recovery made: its bytes and the version they are; and, when the object's strips were not all at that
+     * version, the bytes of the version before it ({@code undoTo} 0: none kept).
+     */
+    private record Rebuilt(byte[] data, long version, byte[] undoData, long undoTo) {}
 
     /**
      * Strip {@code key} of an erasure-coded object at the newest version that d of its strips show (live or stale):
      * copied from a copy of that very strip if one shows the version, else decoded from d strips of that version
      * (SHEEP-DAEMON.md §7, PROTOCOL.md §13). Strips of different versions are never mixed. Null if no version has
      * d strips.
+     *
+     * <p>When some strip cannot show that version (a write reached some strips and not others, and no gateway has
+     * settled the object since), the newest older version d strips show is rebuilt too and kept as the strip's undo:
+     * a strip rebuilt at the new version alone would take one strip from the older version, and a node lost next
+     * could then leave neither version with d strips (a write failed part-way is not acknowledged, but everything
+     * acknowledged before it lives on only in the older version).
      */
     private Rebuilt recoverStrip(Run r, long key, int size, List<Source> src) throws IOException {
         ErasureCode ec = sheep.gateway().sizes().codeOf(StoreKey.oid(key));
         if (ec == null) return null;
-        int want = StoreKey.index(key), d = ec.dataStrips();
+        int d = ec.dataStrips();
         List<Source> usable = new ArrayList<>();
         List<StripVersion.State> states = new ArrayList<>();
         for (Source s : src) { // best first: live, then the most recent stale
@@ -473,25 +483,51 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             states.add(c.state());
         }
         int[] index = usable.stream().mapToInt(s -> StoreKey.index(s.key)).toArray();
-        Long at = StripVersion.choose(index, states.toArray(StripVersion.State[]::new), d);
+        StripVersion.State[] st = states.toArray(StripVersion.State[]::new);
+        Long at = StripVersion.choose(index, st, d);
         if (at == null) return null;
+        byte[] data = stripAt(r, key, size, ec, usable, index, st, at);
+        if (data == null) return null;
+        if (!lagging(index, st, at)) return new Rebuilt(data, at, null, 0);
+        Long before = StripVersion.chooseBefore(index, st, d, at);
+        byte[] undo = before == null ? null : stripAt(r, key, size, ec, usable, index, st, before);
+        if (undo == null) return new Rebuilt(data, at, null, 0);
+        LOG.info("strip {}: its object's strips are not all at version {}; {} kept as the strip's undo",
+                StoreKey.display(key), Long.toHexString(at), Long.toHexString(before));
+        return new Rebuilt(data, at, undo, before);
+    }
+
+    /** Whether some strip index has copies here and none of them shows {@code at}. */
+    private static boolean lagging(int[] index, StripVersion.State[] st, long at) {
+        java.util.BitSet seen = new java.util.BitSet(), showing = new java.util.BitSet();
+        for (int k = 0; k < index.length; k++) {
+            seen.set(index[k]);
+            if (st[k].shows(at)) showing.set(index[k]);
+        }
+        return !seen.equals(showing);
+    }
+
+    /** Strip {@code key} at version {@code at}: from a copy of that very strip, else decoded from d strips of it. */
+    private byte[] stripAt(Run r, long key, int size, ErasureCode ec, List<Source> usable, int[] index,
+            StripVersion.State[] st, long at) throws IOException {
+        int want = StoreKey.index(key), d = ec.dataStrips();
         byte[][] strips = new byte[ec.totalStrips()][];
         int have = 0;
         // the very strip first, if a copy of it shows the version; then any d strips of that version
         for (int pass = 0; pass < 2 && have < d; pass++) {
             for (int k = 0; k < usable.size() && have < d; k++) {
                 int i = index[k];
-                if ((i == want) != (pass == 0) || strips[i] != null || !states.get(k).shows(at)) continue;
+                if ((i == want) != (pass == 0) || strips[i] != null || !st[k].shows(at)) continue;
                 StripCopy c = fetchStrip(r, usable.get(k), ec, at, size);
                 if (c == null || c.data() == null) continue;
-                if (i == want) return new Rebuilt(c.data(), at);
+                if (i == want) return c.data();
                 strips[i] = c.data();
                 have++;
             }
         }
         if (have < d) return null;
         ec.reconstruct(strips);
-        return new Rebuilt(strips[want], at);
+        return strips[want];
     }
 
     /**

@@ -67,6 +67,9 @@ public final class StripStore {
             boolean torn) {
         static final Trailer NONE = new Trailer(0, 0, 0, 0, 0, 0, 0, true, false);
 
+        /** A clean strip at {@code version} (slot 0 named, no write to undo). */
+        static Trailer at(long version) { return new Trailer(version, version, 0, 0, 0, 0, 0, true, false); }
+
         long version() { return complete ? next : base; }
 
         State state() { return new State(version(), complete && base != next ? base : 0); }
@@ -152,16 +155,41 @@ public final class StripStore {
             long cur = t.version();
             if (next != StripVersion.ANY && cur == next) return t.state();
             if (base != StripVersion.ANY && cur != base) throw new VersionConflict(key, t.state(), base);
-            long to = next == StripVersion.ANY ? cur : next;
-            byte[] old = store.read(key, off, data.length);
-            int slot = 1 - t.slot;
+            return writeOver(key, size, t, next == StripVersion.ANY ? cur : next, off, data);
+        } finally {
+            l.writeLock().unlock();
+        }
+    }
+
+    /** Moves a strip whose trailer is {@code t} (not torn) to version {@code to}; the caller holds its write lock. */
+    private State writeOver(long key, long size, Trailer t, long to, long off, byte[] data) throws IOException {
+        long cur = t.version();
+        byte[] old = store.read(key, off, data.length);
+        int slot = 1 - t.slot;
+        verified.remove(key);
+        // the undo bytes and the header that names them are durable before the strip's bytes change
+        store.write(key, slotAt(size, slot), old, false);
+        store.write(key, size, header(cur, to, (int) off, data.length, crc(data), crc(old), slot), true);
+        store.write(key, off, data, true);
+        remember(key, to);
+        return new State(to, cur != to ? cur : 0);
+    }
+
+    /**
+     * Creates the strip at {@code version} holding {@code image}, able to show {@code undoTo} as {@code undoImage}
+     * (as if the write from one to the other had happened here): recovery rebuilds a strip of an object whose strips
+     * are not all at one version this way, so the older version keeps as many strips as it had. False if the strip
+     * exists (nothing changed).
+     */
+    public boolean createWithUndo(long key, long size, long undoTo, byte[] undoImage, long version, byte[] image) throws IOException {
+        if (undoImage.length != size || image.length != size) throw new IllegalArgumentException("a strip image of " + size + " bytes");
+        ReentrantReadWriteLock l = lockOf(key);
+        l.writeLock().lock();
+        try {
             verified.remove(key);
-            // the undo bytes and the header that names them are durable before the strip's bytes change
-            store.write(key, slotAt(size, slot), old, false);
-            store.write(key, size, header(cur, to, (int) off, data.length, crc(data), crc(old), slot), true);
-            store.write(key, off, data, true);
-            remember(key, to);
-            return new State(to, cur != to ? cur : 0);
+            if (!store.create(key, size, undoImage, 0, null, header(undoTo, undoTo, 0, 0, 0, 0, 0))) return false;
+            writeOver(key, size, Trailer.at(undoTo), version, 0, image);
+            return true;
         } finally {
             l.writeLock().unlock();
         }

@@ -91,15 +91,17 @@ public final class InJvmClusterBus {
         }
 
         @Override
-        public void notify(byte[] msg) {
+        public boolean notify(byte[] msg) {
             SdNode me = self;
             deliverAll((drv, snap) -> drv.listener.onNotify(me, msg));
+            return true;
         }
 
         @Override
-        public void block() {
+        public boolean block() {
             synchronized (InJvmClusterBus.this) { blockQueue.add(this); }
             grantNextBlock();
+            return true;
         }
 
         @Override

@@ -160,6 +160,38 @@ class StripStoreTest {
         assertNull(StripVersion.choose(new int[] {0, 0}, new State[] {new State(v1, 0), new State(v1, 0)}, 2));
     }
 
+    @Test
+    void chooseBeforeTakesTheNewestOlderVersionEnoughStripsShow() {
+        long v1 = StripVersion.first(), v2 = StripVersion.next(v1), v3 = StripVersion.next(v2), v3b = StripVersion.next(v2);
+        int[] idx = {0, 1, 2};
+        // a write to v3 reached strips 1 and 2: v3 is chosen, v2 is what all three still show
+        State[] st = {new State(v2, v1), new State(v3, v2), new State(v3, v2)};
+        assertEquals(v3, StripVersion.choose(idx, st, 2));
+        assertEquals(v2, StripVersion.chooseBefore(idx, st, 2, v3));
+        // a sibling of the same sequence number is not older
+        State[] sib = {new State(v3b, v2), new State(v3, v2), new State(v3, v2)};
+        assertEquals(v2, StripVersion.chooseBefore(idx, sib, 2, v3));
+        // strips rebuilt at v3 alone: nothing older has two strips
+        assertNull(StripVersion.chooseBefore(idx, new State[] {new State(v2, v1), new State(v3, 0), new State(v3, 0)}, 2, v3));
+    }
+
+    @Test
+    void aStripCreatedWithUndoShowsBothVersionsAfterARestart() throws IOException {
+        long v1 = StripVersion.first(), v2 = StripVersion.next(v1);
+        byte[] before = fill((int) SIZE, 3), after = fill((int) SIZE, 4);
+        after[0] = 9;
+        assertTrue(strips.createWithUndo(KEY, SIZE, v1, before, v2, after));
+        assertFalse(strips.createWithUndo(KEY, SIZE, v1, before, v2, fill((int) SIZE, 5)), "an existing strip is left as it is");
+        for (StripStore s : new StripStore[] {strips, reopened()}) {
+            assertEquals(new State(v2, v1), s.state(KEY, SIZE));
+            assertArrayEquals(after, s.read(KEY, SIZE, v2, 0, (int) SIZE).data());
+            assertArrayEquals(before, s.read(KEY, SIZE, v1, 0, (int) SIZE).data());
+        }
+        // and a write based on the version it holds goes on from there
+        long v3 = StripVersion.next(v2);
+        assertEquals(new State(v3, v2), strips.write(KEY, SIZE, v2, v3, 0, fill(512, 6)));
+    }
+
     static byte[] concat(byte[]... parts) {
         int n = 0;
         for (byte[] p : parts) n += p.length;

@@ -91,15 +91,15 @@ public final class CorosyncClusterDriver implements ClusterDriver {
     }
 
     @Override
-    public void notify(byte[] msg) {
+    public boolean notify(byte[] msg) {
         Connection c = connection;
-        if (c != null) c.protocol.notify(msg);
+        return c != null && c.protocol.notify(msg);
     }
 
     @Override
-    public void block() {
+    public boolean block() {
         Connection c = connection;
-        if (c != null) c.protocol.block(blockIds.incrementAndGet());
+        return c != null && c.protocol.block(blockIds.incrementAndGet());
     }
 
     @Override

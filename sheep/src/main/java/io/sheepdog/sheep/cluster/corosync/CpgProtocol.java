@@ -101,9 +101,11 @@ final class CpgProtocol {
     // ---------------------------------------------------------------------------------------------------------
     // Requests of the daemon (any thread)
 
-    void notify(byte[] msg) { send(Kind.NOTIFY, 0, msg); }
+    /** @return false if this node is not a member (nothing sent) */
+    boolean notify(byte[] msg) { return send(Kind.NOTIFY, 0, msg); }
 
-    void block(long id) { send(Kind.BLOCK, id, null); }
+    /** @return false if this node is not a member (nothing sent) */
+    boolean block(long id) { return send(Kind.BLOCK, id, null); }
 
     /** @return false if this node holds no block (the message is dropped) */
     boolean unblock(byte[] msg) {
@@ -128,12 +130,13 @@ final class CpgProtocol {
         send(Kind.UPDATE_NODE, 0, null);
     }
 
-    private void send(Kind kind, long arg, byte[] msg) {
+    private boolean send(Kind kind, long arg, byte[] msg) {
         if (!accepted || finished) {
             LOG.debug("not a member: {} dropped", kind);
-            return;
+            return false;
         }
         out.send(message(kind, arg, msg));
+        return true;
     }
 
     private CpgMessage message(Kind kind, long arg, byte[] msg) {

@@ -272,15 +272,18 @@ public final class LocalClusterDriver implements ClusterDriver {
     }
 
     @Override
-    public void notify(byte[] msg) {
+    public boolean notify(byte[] msg) {
         checkMessage(msg);
+        if (!running) return false;
         append(LogRecord.notify(me, self, msg));
+        return true;
     }
 
     @Override
-    public void block() {
-        requireJoined();
+    public boolean block() {
+        if (!running) return false;
         append(LogRecord.block(me, self));
+        return true;
     }
 
     @Override

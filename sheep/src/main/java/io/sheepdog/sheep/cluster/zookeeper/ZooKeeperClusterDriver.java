@@ -225,13 +225,13 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     }
 
     @Override
-    public void notify(byte[] msg) {
-        send(Kind.NOTIFY, 0, msg);
+    public boolean notify(byte[] msg) {
+        return send(Kind.NOTIFY, 0, msg) != NOT_SENT;
     }
 
     @Override
-    public void block() {
-        send(Kind.BLOCK, counter.incrementAndGet(), null);
+    public boolean block() {
+        return send(Kind.BLOCK, counter.incrementAndGet(), null) != NOT_SENT;
     }
 
     @Override
@@ -302,11 +302,14 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     // ---------------------------------------------------------------------------------------------------------
     // Sending
 
+    /** What {@link #send} returns when this node is not a member: nothing was queued. */
+    private static final CompletableFuture<String> NOT_SENT = CompletableFuture.completedFuture(null);
+
     private CompletableFuture<String> send(Kind kind, long arg, byte[] msg) {
         long key = incarnation;
         if (key == 0 || closed) {
             LOG.debug("not a member: {} dropped", kind);
-            return CompletableFuture.completedFuture(null);
+            return NOT_SENT;
         }
         byte[] data = ClusterEvent.simple(kind, new Member(key, self), arg, msg).encode();
         if (data.length > MAX_EVENT_BYTES) {
@@ -317,7 +320,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
         try {
             return CompletableFuture.supplyAsync(() -> createEvent(prefix, data, key, Long.MAX_VALUE), sender);
         } catch (RejectedExecutionException e) {
-            return CompletableFuture.completedFuture(null);
+            return NOT_SENT;
         }
     }
 
