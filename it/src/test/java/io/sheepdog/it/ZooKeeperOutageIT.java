@@ -19,24 +19,25 @@ import org.junit.jupiter.params.ParameterizedTest;
 /**
  * ZooKeeper goes away under a running cluster with a checked writer on it, for less than the session timeout and
  * for longer. Writes wait while it is gone (no error reply); after it is back, every cluster operation works again
- * within 10 s: a VDI created, a snapshot taken, and the VDI lock of an NBD client that went away during the outage
+ * within seconds: a VDI created, a snapshot taken, and the VDI lock of an NBD client that went away during the outage
  * released, so another client can open that VDI. No acknowledged write is lost.
  */
 @ExtendWith(MiniClusterExtension.class)
 class ZooKeeperOutageIT {
     private static final long MiB = 1 << 20;
-    private static final long BACK_WITHIN_MS = 10_000;
+    /**
+     * 2.4-4 s on this machine (also with a CPU hog beside it); one CI run took 13.6 s. The bound tells a slow return
+     * from a wedged cluster (which stayed broken for more than 30 s before the fixes), not a fast one from a slow one.
+     */
+    private static final long BACK_WITHIN_MS = 20_000;
 
     /**
-     * An outage shorter than the session timeout always; one longer than it (every session expires, every node
-     * re-joins at its own moment, replacing its old incarnation) with {@code -Dsheepdog.it.zkLongOutage=true}: in one
-     * run of seven since the last fixes, a cluster operation after the return still hung (see the README's known problems).
+     * An outage shorter than the session timeout, and one longer than it (every session expires, every node
+     * re-joins at its own moment, replacing its old incarnation).
      */
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> outages() {
-        var shortOutage = java.util.stream.Stream.of(org.junit.jupiter.params.provider.Arguments.of(10, 30000));
-        if (!Boolean.getBoolean("sheepdog.it.zkLongOutage")) return shortOutage;
-        return java.util.stream.Stream.concat(shortOutage,
-                java.util.stream.Stream.of(org.junit.jupiter.params.provider.Arguments.of(20, 8000)));
+        return java.util.stream.Stream.of(org.junit.jupiter.params.provider.Arguments.of(10, 30000),
+                org.junit.jupiter.params.provider.Arguments.of(20, 8000));
     }
 
     @ParameterizedTest(name = "outage {0} s, session timeout {1} ms")
@@ -66,7 +67,11 @@ class ZooKeeperOutageIT {
                     Thread.sleep(outageSeconds * 1000L - 1000);
                     zk.start();
                     long t0 = System.nanoTime();
-                    c.waitUntil("a VDI can be created again", () -> c.dog("vdi", "create", "n", "16M").ok());
+                    // a new name each time: a create that failed when the session expired may still have been
+                    // carried out (its outcome was unknown to the node that lost its session), and then "n" exists
+                    java.util.concurrent.atomic.AtomicInteger attempt = new java.util.concurrent.atomic.AtomicInteger();
+                    c.waitUntil("a VDI can be created again",
+                            () -> c.dog("vdi", "create", "n" + attempt.incrementAndGet(), "16M").ok());
                     steps.append("create ").append(sinceMs(t0)).append(" ms");
                     c.waitUntil("a snapshot can be taken again", () -> c.dog("vdi", "snapshot", "-s", "after", "w").ok());
                     steps.append(", snapshot ").append(sinceMs(t0)).append(" ms");

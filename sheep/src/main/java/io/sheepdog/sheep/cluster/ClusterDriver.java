@@ -65,6 +65,9 @@ public interface ClusterDriver extends AutoCloseable {
      */
     void evict(SdNode node);
 
+    /** A line on the driver's state for the log when something waits on it too long (membership, blocks). */
+    default String describe() { return name(); }
+
     /** Stops the driver without announcing a leave (process shutdown). */
     @Override void close();
 }

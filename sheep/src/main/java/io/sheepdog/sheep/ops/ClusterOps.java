@@ -35,6 +35,10 @@ public final class ClusterOps {
     private static final long OP_TIMEOUT_S = 120;
     /** How long an operation waits for this node to be a member again before it fails. */
     private static final long NOT_MEMBER_WAIT_S = 30;
+    /** An operation waiting this long is logged (and again every as long) until it is answered. */
+    private static final long SLOW_OP_S = 10;
+    /** The thread running a work phase on this node now, if any (for the slow-operation log). */
+    private volatile Thread working;
 
     private final Sheep sheep;
     private final AtomicLong nextOrigin = new AtomicLong(ThreadLocalRandom.current().nextLong() & 0x7fffffffffffL);
@@ -73,7 +77,7 @@ public final class ClusterOps {
                 }
                 Thread.sleep(200);
             }
-            return f.get(OP_TIMEOUT_S, TimeUnit.SECONDS);
+            return awaitReply(r, f);
         } catch (Exception e) {
             if (r.hdr().opcode() == Opcodes.RELEASE_VDI) {
                 // a release always succeeds: one that could not go out now (the driver lost its server or its
@@ -89,6 +93,31 @@ public final class ClusterOps {
             return new Reply(SdResponse.replyTo(r.hdr(), SdResult.CLUSTER_ERROR), Request.NO_DATA);
         } finally {
             pending.remove(origin);
+        }
+    }
+
+    /**
+     * The reply to {@code r}, within {@link #OP_TIMEOUT_S}. An operation that waits long is logged with the driver's
+     * state and what the work phase on this node is doing, so a hang explains itself.
+     */
+    private Reply awaitReply(Request r, CompletableFuture<Reply> f) throws Exception {
+        long waited = 0;
+        while (true) {
+            try {
+                return f.get(SLOW_OP_S, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                waited += SLOW_OP_S;
+                if (waited >= OP_TIMEOUT_S) throw e;
+                Thread w = working;
+                StringBuilder stack = new StringBuilder();
+                if (w != null) {
+                    StackTraceElement[] st = w.getStackTrace();
+                    for (int i = 0; i < Math.min(12, st.length); i++) stack.append("\n\tat ").append(st[i]);
+                }
+                LOG.warn("cluster operation {} has waited {} s; {} queued for a block here; {}; work phase here: {}{}",
+                        r.hdr(), waited, blockQueue.size(), sheep.driver().describe(),
+                        w == null ? "none" : w.getName(), stack);
+            }
         }
     }
 
@@ -125,7 +154,14 @@ public final class ClusterOps {
             sheep.driver().unblock(new byte[0]);
             return true;
         }
-        Thread.ofVirtual().name("cluster-work").start(() -> runWork(w));
+        Thread.ofVirtual().name("cluster-work").start(() -> {
+            working = Thread.currentThread();
+            try {
+                runWork(w);
+            } finally {
+                working = null;
+            }
+        });
         return true;
     }
 

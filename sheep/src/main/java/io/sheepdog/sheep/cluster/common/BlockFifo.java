@@ -38,6 +38,11 @@ public final class BlockFifo {
         queue.removeIf(b -> b.owner() == owner);
     }
 
+    /** Removes the requests of every owner not in {@code owners} (members that are gone). */
+    public void retainOwners(java.util.Set<Long> owners) {
+        queue.removeIf(b -> !owners.contains(b.owner()));
+    }
+
     public Block head() { return queue.isEmpty() ? null : queue.getFirst(); }
 
     public List<Block> snapshot() { return List.copyOf(queue); }

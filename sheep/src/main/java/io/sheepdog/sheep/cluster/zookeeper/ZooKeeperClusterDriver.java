@@ -130,7 +130,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     /** Queue events below this sequence number were garbage collected (by this node as master). */
     private long gcBelow;
     private long gcTime = System.nanoTime();
-    private boolean accepted;
+    private volatile boolean accepted;
     private boolean stopped;
     private boolean reportedHealthy = true;
     private String dropReason;
@@ -246,6 +246,18 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     }
 
     @Override
+    public String describe() {
+        String fifo;
+        try {
+            fifo = blocks.snapshot().toString();
+        } catch (RuntimeException e) { // read off the event thread while it changes
+            fifo = "(changing)";
+        }
+        return String.format("zookeeper: incarnation %016x, accepted %b, event %d, %d members, blocks %s, offered block %d",
+                incarnation, accepted, pos, members.size(), fifo, offeredBlockId);
+    }
+
+    @Override
     public void updateNode(SdNode node) {
         self = node;
         send(Kind.UPDATE_NODE, 0, null);
@@ -307,7 +319,11 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
 
     private CompletableFuture<String> send(Kind kind, long arg, byte[] msg) {
         long key = incarnation;
-        if (key == 0 || closed) {
+        // Every node ignores a message or block from a sender that is not a member where the event falls in the
+        // order, and one sent before our ACCEPT was read may fall before it: until then nothing is sent (the caller
+        // hears so and waits, rather than waiting for an answer that cannot come).
+        boolean needsMembership = kind == Kind.NOTIFY || kind == Kind.BLOCK || kind == Kind.UNBLOCK;
+        if (key == 0 || closed || (needsMembership && !accepted)) {
             LOG.debug("not a member: {} dropped", kind);
             return NOT_SENT;
         }
@@ -646,8 +662,14 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
             if (d != null && d.accept()) {
                 current.add(joiner);
                 byte[] msg = d.message() == null ? ev.message() : d.message();
-                answer = new ClusterEvent(Kind.ACCEPT, joiner.key(), joiner.node(), 0, msg, current,
-                        blocks.snapshot(), null);
+                // the blocks of members left out (the joiner's dead predecessor) go with them: a block of a gone
+                // incarnation at the head of the FIFO would never be released, and every cluster operation after
+                // it would wait forever
+                Set<Long> owners = new HashSet<>();
+                for (Member m : current) owners.add(m.key());
+                List<BlockFifo.Block> fifo = new ArrayList<>(blocks.snapshot());
+                fifo.removeIf(b -> !owners.contains(b.owner()));
+                answer = new ClusterEvent(Kind.ACCEPT, joiner.key(), joiner.node(), 0, msg, current, fifo, null);
             } else {
                 answer = new ClusterEvent(Kind.REFUSE, joiner.key(), joiner.node(), 0, null, null, null, null);
             }
@@ -685,6 +707,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
             members.clear();
             members.addAll(ev.members());
             blocks.replaceAll(ev.blocks());
+            blocks.retainOwners(memberKeys()); // an ACCEPT written by an older master may still name gone owners
             accepted = true;
             memberListDirty = true;
             deliver("onAccept", () -> listener.onAccept(joiner.node(), nodes(members), ev.message()));
@@ -709,8 +732,15 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
         members.clear();
         members.addAll(ev.members());
         blocks.replaceAll(ev.blocks());
+        blocks.retainOwners(memberKeys());
         List<SdNode> all = nodes(members);
         deliver("onAccept", () -> listener.onAccept(joiner.node(), all, ev.message()));
+    }
+
+    private Set<Long> memberKeys() {
+        Set<Long> keys = new HashSet<>();
+        for (Member m : members) keys.add(m.key());
+        return keys;
     }
 
     private void refused() throws Exception {
