@@ -58,6 +58,8 @@ public final class SdResult {
     public static final int NO_CHECKPOINT_ENTRY = 0x99;
     /** Daemon-internal: a versioned strip write found the strip at another version than the one it was based on. */
     public static final int STRIP_VERSION = 0xA0;
+    /** Ours: the request's address may not do this (sheep --allow, --admin-allow). */
+    public static final int ACCESS_DENIED = 0xA1;
 
     private static final String[] MESSAGES = new String[256];
     private static final String[] NAMES = new String[256];
@@ -110,6 +112,7 @@ public final class SdResult {
         m(GATEWAY_MODE, "Targeted node is gateway mode");
         m(INVALID_VNODES_STRATEGY, "Invalid cluster vnodes strategy");
         m(STRIP_VERSION, "Strip has another version than expected");
+        m(ACCESS_DENIED, "Access denied: this address may not do that (see sheep --admin-allow)");
         for (var f : SdResult.class.getFields()) {
             if (f.getType() == int.class) {
                 try { NAMES[f.getInt(null)] = f.getName(); } catch (IllegalAccessException e) { throw new AssertionError(e); }

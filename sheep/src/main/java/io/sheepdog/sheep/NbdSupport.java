@@ -12,6 +12,8 @@ final class NbdSupport {
     static AutoCloseable start(Sheep sheep, String bindAddr, int port) throws IOException {
         NbdServerConfig cfg = NbdServerConfig.defaults().withPort(port);
         if (bindAddr != null) cfg = cfg.withBindAddress(bindAddr);
+        var access = sheep.options().access();
+        cfg = cfg.withTls(access.nbdTls(), access.nbdTlsRequired()).withAllow(access.clients());
         NbdServer server = new NbdServer(cfg, new VdiExportProvider(sheep.processor(), sheep.writerLocks(),
                 sheep.options().strictVdiLock()));
         try {

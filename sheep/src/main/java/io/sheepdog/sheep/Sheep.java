@@ -72,6 +72,7 @@ public final class Sheep implements AutoCloseable {
     private final Membership membership;
     private final RecoveryManager recovery;
     private final RequestProcessor processor;
+    private final io.sheepdog.sheep.access.AccessPolicy access;
     private final ClusterDriver driver;
     private SdServer server;
     private AutoCloseable nbd;
@@ -86,6 +87,7 @@ public final class Sheep implements AutoCloseable {
     /** With {@code driver} null the driver named by the options is made; tests pass their own. */
     public Sheep(SheepOptions opts, ClusterDriver driver) throws IOException, ClusterDriverException {
         this.opts = opts;
+        this.access = new io.sheepdog.sheep.access.AccessPolicy(opts.access(), () -> state().view().members());
         this.base = opts.storeDir().toAbsolutePath().normalize();
         Files.createDirectories(base);
         if (!Files.isDirectory(base) || !Files.isWritable(base)) throw new IOException("store directory " + base + " is not a writable directory");
@@ -186,7 +188,7 @@ public final class Sheep implements AutoCloseable {
 
     /** Opens the listeners and joins the cluster. */
     public void start() throws IOException, ClusterDriverException {
-        server = new SdServer(processor, this::clientGone);
+        server = new SdServer(processor, this::clientGone, access);
         server.listenTcp(opts.bindAddr(), opts.port());
         server.listenUnix(base.resolve("sock"));
         if (opts.nbdPort() > 0) nbd = NbdSupport.start(this, opts.bindAddr(), opts.nbdPort());
@@ -259,6 +261,9 @@ public final class Sheep implements AutoCloseable {
     public RequestProcessor processor() { return processor; }
     public ClusterDriver driver() { return driver; }
     public SheepOptions options() { return opts; }
+
+    /** Who may connect and do what (sheep --allow, --admin-allow). */
+    public io.sheepdog.sheep.access.AccessPolicy access() { return access; }
     public boolean wasUncleanStop() { return uncleanStop; }
     public int logLevel() { return logLevel; }
 

@@ -87,6 +87,21 @@ public final class SheepMain implements Callable<Integer> {
     @Option(names = {"--vdi-lock"}, paramLabel = "MODE", description = "NBD writers of one VDI: handover (default: a second writer waits and takes the lock over once the holder is quiet, fencing it; live migration works) or strict (a second writer is refused)")
     String vdiLock;
 
+    @Option(names = {"--nbd-tls"}, paramLabel = "DIR", description = "NBD over TLS (STARTTLS) with client certificates: DIR holds ca-cert.pem, server-cert.pem and server-key.pem as QEMU lays them out; plain-text NBD clients are refused unless --nbd-tls-plain")
+    String nbdTls;
+
+    @Option(names = {"--nbd-tls-plain"}, description = "with --nbd-tls: let plain-text NBD clients in too")
+    boolean nbdTlsPlain;
+
+    @Option(names = {"--nbd-tls-allow"}, paramLabel = "NAMES", description = "with --nbd-tls: only client certificates with one of these comma-separated common names")
+    String nbdTlsAllow;
+
+    @Option(names = {"--allow"}, paramLabel = "ADDRS", description = "client addresses or networks let in on the sheep and NBD ports, comma-separated (e.g. 127.0.0.1,10.0.0.0/8); cluster members are always let in on the sheep port (default: all)")
+    String allow;
+
+    @Option(names = {"--admin-allow"}, paramLabel = "ADDRS", description = "addresses or networks that may change the cluster (format, shutdown, node kill, recovery control, reweight, deleting VDIs...); others get 'access denied' (default: all, as the original; 127.0.0.1,::1 keeps it to this host)")
+    String adminAllow;
+
     @Option(names = "--daemon-child", hidden = true)
     boolean daemonChild;
 
@@ -189,7 +204,26 @@ public final class SheepMain implements Callable<Integer> {
         }
         Path store = Path.of(dir).toAbsolutePath().normalize();
         return new SheepOptions(store, p, z, bindAddr, myAddr, cluster, foreground, pidFile, logDir == null ? store : logDir,
-                level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval, failMs, strictLock);
+                level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval, failMs, strictLock, access(nbdPort));
+    }
+
+    private io.sheepdog.sheep.access.AccessOptions access(int nbdPort) {
+        if (nbdTls == null && (nbdTlsPlain || nbdTlsAllow != null)) {
+            throw new IllegalArgumentException("Options '--nbd-tls-plain' and '--nbd-tls-allow' need '--nbd-tls DIR'");
+        }
+        io.sheepdog.sheep.access.TlsCredentials tls = null;
+        if (nbdTls != null) {
+            if (nbdPort == 0) throw new IllegalArgumentException("Option '--nbd-tls' needs the NBD server (not --nbd off)");
+            java.util.Set<String> names = new java.util.LinkedHashSet<>();
+            if (nbdTlsAllow != null) {
+                for (String n : nbdTlsAllow.split(",")) if (!n.isBlank()) names.add(n.trim());
+                if (names.isEmpty()) throw new IllegalArgumentException("Invalid certificate name list '" + nbdTlsAllow + "'");
+            }
+            tls = io.sheepdog.sheep.access.TlsCredentials.load(Path.of(nbdTls).toAbsolutePath().normalize(), names);
+        }
+        return new io.sheepdog.sheep.access.AccessOptions(tls, tls != null && !nbdTlsPlain,
+                io.sheepdog.sheep.access.AddressAllowList.parse(allow),
+                io.sheepdog.sheep.access.AddressAllowList.parse(adminAllow));
     }
 
     /**

@@ -22,7 +22,21 @@ public record SheepOptions(
         int recoveryMax,      // -R max=N,interval=MS: at most N objects recovered per interval (0: no throttle)
         long recoveryIntervalMs,
         long failureTimeoutMs, // a member that answers no heartbeat for this long is evicted (0: never)
-        boolean strictVdiLock) { // --vdi-lock strict: a second NBD writer is refused at open (default: handover)
+        boolean strictVdiLock, // --vdi-lock strict: a second NBD writer is refused at open (default: handover)
+        io.sheepdog.sheep.access.AccessOptions access) { // --nbd-tls, --allow, --admin-allow
+
+    public SheepOptions {
+        if (access == null) access = io.sheepdog.sheep.access.AccessOptions.OPEN;
+    }
+
+    /** Open access (no TLS, no allow-lists). */
+    public SheepOptions(Path storeDir, int port, long zone, String bindAddr, String myAddr, String cluster,
+                        boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
+                        boolean noSync, int nbdPort, boolean gateway, int vnodes, int recoveryMax,
+                        long recoveryIntervalMs, long failureTimeoutMs, boolean strictVdiLock) {
+        this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
+                nbdPort, gateway, vnodes, recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, null);
+    }
 
     /** The default of {@code --failure-timeout}: five seconds without an answer. */
     public static final long DEFAULT_FAILURE_TIMEOUT_MS = 5000;

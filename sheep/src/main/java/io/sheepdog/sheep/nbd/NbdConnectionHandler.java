@@ -145,7 +145,10 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (cause instanceof IOException) {
+        if (cause instanceof javax.net.ssl.SSLException || cause.getCause() instanceof javax.net.ssl.SSLException) {
+            // a client that cannot or may not speak TLS with us (logged by the handshake listener)
+            log.debug("NBD {}: TLS error: {}", peer, cause.toString());
+        } else if (cause instanceof IOException) {
             log.debug("NBD {}: connection error: {}", peer, cause.toString());
         } else {
             unexpectedErrors.incrementAndGet();
@@ -410,6 +413,15 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
             if (outcome instanceof NbdNegotiator.Transmit t) NbdNegotiator.closeQuietly(t.session().export());
             return;
         }
+        if (outcome instanceof NbdNegotiator.StartTls) {
+            if (!stash.isEmpty()) {
+                // the client may not send anything until it has the ACK: bytes now would be read as plain text
+                out.forEach(ByteBuf::release);
+                protocolError("data after STARTTLS before its reply");
+                return;
+            }
+            startTls();
+        }
         for (ByteBuf b : out) ctx.write(b);
         switch (outcome) {
             case NbdNegotiator.Close c -> {
@@ -424,9 +436,42 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
                 state = State.REQ_HEADER;
             }
             case NbdNegotiator.Continue c -> state = State.OPT_HEADER;
+            case NbdNegotiator.StartTls t -> state = State.OPT_HEADER;
         }
         ctx.flush();
         drain();
+    }
+
+    /**
+     * Puts TLS under this handler: the handler is built to pass its first write (the ACK, written next) in plain
+     * text, and what the client sends after it, from its ClientHello on, goes through TLS. A client whose certificate
+     * the CA did not sign fails the handshake; one whose certificate name is not allowed is closed after it.
+     */
+    private void startTls() {
+        var tls = config.tls();
+        io.netty.handler.ssl.SslHandler h = tls.newHandler(ctx.alloc());
+        ctx.pipeline().addBefore(ctx.name(), "tls", h);
+        h.handshakeFuture().addListener(f -> {
+            if (!f.isSuccess()) {
+                log.warn("NBD {}: TLS handshake failed: {}", peer, rootMessage(f.cause()));
+                shutdown();
+                ctx.close();
+                return;
+            }
+            String refused = tls.refusal(h.engine().getSession());
+            if (refused != null) {
+                log.warn("NBD {}: refused after the TLS handshake: {}", peer, refused);
+                shutdown();
+                ctx.close();
+            } else {
+                log.debug("NBD {}: TLS {} established", peer, h.engine().getSession().getProtocol());
+            }
+        });
+    }
+
+    private static String rootMessage(Throwable t) {
+        while (t.getCause() != null && t.getCause() != t) t = t.getCause();
+        return t.getMessage() == null ? t.toString() : t.getMessage();
     }
 
     // ------------------------------------------------------------------ transmission

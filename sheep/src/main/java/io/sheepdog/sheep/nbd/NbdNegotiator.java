@@ -21,7 +21,10 @@ final class NbdNegotiator {
     static final int ALLOCATION_CONTEXT_ID = 1;
 
     /** What the connection does after an option. */
-    sealed interface Outcome permits Continue, Close, Transmit {}
+    sealed interface Outcome permits Continue, Close, Transmit, StartTls {}
+
+    /** The ACK went into the replies; switch the connection to TLS before anything else is read or written. */
+    record StartTls() implements Outcome {}
 
     record Continue() implements Outcome {}
 
@@ -37,6 +40,8 @@ final class NbdNegotiator {
     private final String peer;
     private boolean clientNoZeroes;
     private boolean structured;
+    /** STARTTLS was agreed: what follows runs over TLS. */
+    private boolean secure;
     /** Export for which SET_META_CONTEXT selected base:allocation, or null. */
     private String allocationExport;
 
@@ -55,6 +60,14 @@ final class NbdNegotiator {
      * {@code out} in order.
      */
     Outcome handle(int option, ByteBuf data, ByteBufAllocator alloc, List<ByteBuf> out) {
+        if (option == OPT_STARTTLS) return startTls(data, alloc, out);
+        if (config.tlsRequired() && !secure && option != OPT_ABORT) {
+            // the protocol: until the client switched, every option but ABORT and STARTTLS is refused TLS_REQD
+            // (EXPORT_NAME has no error reply: the connection is closed)
+            if (option == OPT_EXPORT_NAME) return new Close("EXPORT_NAME without TLS, which this server requires");
+            out.add(error(alloc, option, REP_ERR_TLS_REQD, "TLS is required: use STARTTLS first"));
+            return CONTINUE;
+        }
         return switch (option) {
             case OPT_EXPORT_NAME -> exportName(data, alloc, out);
             case OPT_ABORT -> {
@@ -78,6 +91,27 @@ final class NbdNegotiator {
                 yield CONTINUE;
             }
         };
+    }
+
+    private Outcome startTls(ByteBuf data, ByteBufAllocator alloc, List<ByteBuf> out) {
+        if (config.tls() == null) {
+            out.add(error(alloc, OPT_STARTTLS, REP_ERR_UNSUP, "TLS is not configured on this server (sheep --nbd-tls)"));
+            return CONTINUE;
+        }
+        if (secure) {
+            out.add(error(alloc, OPT_STARTTLS, REP_ERR_INVALID, "TLS is already in use"));
+            return CONTINUE;
+        }
+        if (data.isReadable()) {
+            out.add(error(alloc, OPT_STARTTLS, REP_ERR_INVALID, "STARTTLS takes no data"));
+            return CONTINUE;
+        }
+        // what was agreed in plain text does not carry over (the protocol asks the server to forget it)
+        structured = false;
+        allocationExport = null;
+        secure = true;
+        out.add(reply(alloc, OPT_STARTTLS, REP_ACK, null));
+        return new StartTls();
     }
 
     /** Reply to an option whose data was too long to accept (already discarded). */

@@ -42,6 +42,7 @@ public final class NbdServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(NbdServer.class);
 
     private final NbdServerConfig config;
+    private final io.sheepdog.sheep.log.RateLimitedLog refused = new io.sheepdog.sheep.log.RateLimitedLog(log);
     private final NbdExportProvider provider;
     private final AtomicLong unexpectedErrors = new AtomicLong();
     private final PayloadBudget budget;
@@ -84,6 +85,12 @@ public final class NbdServer implements AutoCloseable {
                 .childHandler(new ChannelInitializer<SocketChannel>() {
                     @Override
                     protected void initChannel(SocketChannel ch) {
+                        if (!config.allow().allows(ch.remoteAddress())) {
+                            refused.warn("nbd-allow", "NBD connection from {} refused: not in the allowed addresses ({})",
+                                    ch.remoteAddress(), config.allow());
+                            ch.close();
+                            return;
+                        }
                         channels.add(ch);
                         ch.pipeline().addLast("nbd", newConnectionHandler());
                     }
@@ -96,8 +103,10 @@ public final class NbdServer implements AutoCloseable {
                     + e.getMessage(), e);
         }
         port = ((InetSocketAddress) listener.localAddress()).getPort();
-        log.info("NBD server listening on {}:{} ({}{})", config.bindAddress(), port, epoll ? "epoll" : "nio",
-                config.readOnly() ? ", read-only" : "");
+        log.info("NBD server listening on {}:{} ({}{}{}{})", config.bindAddress(), port, epoll ? "epoll" : "nio",
+                config.readOnly() ? ", read-only" : "",
+                config.tls() == null ? "" : config.tlsRequired() ? ", TLS required" : ", TLS offered",
+                config.allow().allowsAll() ? "" : ", clients from " + config.allow());
     }
 
     /** The handler for one connection; package-private so tests can drive it in an EmbeddedChannel. */

@@ -37,6 +37,7 @@ public final class SdServer implements AutoCloseable {
     private final List<Channel> channels = new ArrayList<>();
     private final RequestProcessor processor;
     private final Consumer<ClientInfo> onClose;
+    private final io.sheepdog.sheep.access.AccessPolicy access;
     /**
      * Payloads and read replies in flight over all client connections, and apart those of requests from other sheep
      * (see {@link SdFrameDecoder#SdFrameDecoder(PayloadBudget, PayloadBudget)}): with the 96 MiB heap bin/sheep
@@ -46,6 +47,12 @@ public final class SdServer implements AutoCloseable {
     private final PayloadBudget peerBudget = new PayloadBudget(Long.getLong("sheepdog.peerInFlightBytes", 24L << 20));
 
     public SdServer(RequestProcessor processor, Consumer<ClientInfo> onClose) {
+        this(processor, onClose, null);
+    }
+
+    /** {@code access}: who is let in (null: everybody). */
+    public SdServer(RequestProcessor processor, Consumer<ClientInfo> onClose, io.sheepdog.sheep.access.AccessPolicy access) {
+        this.access = access;
         this.processor = processor;
         this.onClose = onClose;
         var factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
@@ -59,7 +66,7 @@ public final class SdServer implements AutoCloseable {
                 // Replies are written from the requests' virtual threads, each with a flush; consolidating the flushes
                 // lets the event loop send the replies that are ready in one write instead of one each.
                 ch.pipeline().addLast(new FlushConsolidationHandler(FLUSH_AFTER, true), new SdFrameDecoder(clientBudget, peerBudget),
-                        new SdServerHandler(processor, onClose));
+                        new SdServerHandler(processor, onClose, access));
             }
         };
     }

@@ -35,10 +35,19 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
     private final Consumer<ClientInfo> onClose;
     private final AtomicInteger inflight = new AtomicInteger();
     private ClientInfo client;
+    private final io.sheepdog.sheep.access.AccessPolicy access;
+    private static final io.sheepdog.sheep.log.RateLimitedLog REFUSED = new io.sheepdog.sheep.log.RateLimitedLog(LOG);
 
     public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose) {
+        this(processor, onClose, null);
+    }
+
+    /** {@code access}: who is let in (null: everybody). */
+    public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose,
+            io.sheepdog.sheep.access.AccessPolicy access) {
         this.processor = processor;
         this.onClose = onClose;
+        this.access = access;
     }
 
     @Override
@@ -48,6 +57,11 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
             client = new ClientInfo(NodeId.addrBytes(a.getAddress().getHostAddress()), a.getPort(), id);
         } else {
             client = new ClientInfo(NodeId.addrBytes("127.0.0.1"), 0, id);
+        }
+        if (access != null && ctx.channel().remoteAddress() instanceof InetSocketAddress && !access.letsIn(client.addr())) {
+            REFUSED.warn("allow", "connection from {} refused: not in sheep --allow and not a cluster member", client.display());
+            ctx.close();
+            return;
         }
         ctx.fireChannelActive();
     }

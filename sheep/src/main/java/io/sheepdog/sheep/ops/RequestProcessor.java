@@ -38,6 +38,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class RequestProcessor {
     private static final Logger LOG = LoggerFactory.getLogger(RequestProcessor.class);
+    private static final io.sheepdog.sheep.log.RateLimitedLog DENIED = new io.sheepdog.sheep.log.RateLimitedLog(LOG);
     /** In GET_OBJ_LIST's WILDCARD reply, the bit that marks a stale copy (the low 32 bits hold its epoch). */
     public static final long STALE_MARK = 1L << 32;
 
@@ -77,6 +78,13 @@ public final class RequestProcessor {
             if (h.protoVer() != Proto.SHEEP_PROTO_VER) throw new SdError(SdResult.VER_MISMATCH);
         } else if (h.protoVer() > Proto.PROTO_VER) {
             throw new SdError(SdResult.VER_MISMATCH);
+        }
+        if (r.client() != ClientInfo.INTERNAL) {
+            String refused = sheep.access().refusal(op, r.client().addr());
+            if (refused != null) {
+                DENIED.warn("access", "refused {} from {}: {}", Opcodes.name(op), r.client().display(), refused);
+                throw new SdError(SdResult.ACCESS_DENIED);
+            }
         }
         if (isPeer(op)) {
             return counted(stats.peer, op, r, () -> sheep.peer().handle(r));

@@ -1,0 +1,66 @@
+package io.sheepdog.sheep.access;
+
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.SdNode;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * The decisions {@link AccessOptions} asks for on the Sheepdog port, made against the addresses of the current
+ * cluster members: which connections are let in, who may send sheep-to-sheep requests, and who may change the
+ * cluster. With open options (the default) everything is allowed, as in the original.
+ */
+public final class AccessPolicy {
+    private final AccessOptions options;
+    private final Supplier<List<SdNode>> members;
+
+    public AccessPolicy(AccessOptions options, Supplier<List<SdNode>> members) {
+        this.options = options;
+        this.members = members;
+    }
+
+    /** Whether a connection from {@code addr} (16-byte wire form) is let in on the Sheepdog port. */
+    public boolean letsIn(byte[] addr) {
+        return options.clients().allowsAll() || options.clients().allows(AddressAllowList.inetOf(addr)) || isMember(addr);
+    }
+
+    /**
+     * Null if a request with opcode {@code op} from {@code addr} may run, else the reason it may not: requests
+     * that only sheep send each other need a member's address once access is restricted, and cluster-changing
+     * requests need an admin address (or a member's: a member's host is trusted with the cluster).
+     */
+    public String refusal(int op, byte[] addr) {
+        if (!options.restricted()) return null;
+        if (isPeerOnly(op)) return isMember(addr) ? null : "only cluster members may send " + Opcodes.name(op);
+        if (isAdmin(op) && !options.admins().allows(AddressAllowList.inetOf(addr)) && !isMember(addr)) {
+            return Opcodes.name(op) + " is for the addresses of sheep --admin-allow (" + options.admins() + ")";
+        }
+        return null;
+    }
+
+    private boolean isMember(byte[] addr) {
+        for (SdNode n : members.get()) if (Arrays.equals(n.nid().addr(), addr)) return true;
+        return false;
+    }
+
+    /** Object I/O between sheep and recovery's bookkeeping: what a client never needs. */
+    static boolean isPeerOnly(int op) {
+        return switch (op) {
+            case Opcodes.CREATE_AND_WRITE_PEER, Opcodes.READ_PEER, Opcodes.WRITE_PEER, Opcodes.REMOVE_PEER,
+                 Opcodes.COMPLETE_RECOVERY, Opcodes.HANDOVER_VDI -> true;
+            default -> false;
+        };
+    }
+
+    /** Requests that change or stop the cluster, or destroy data. */
+    static boolean isAdmin(int op) {
+        return switch (op) {
+            case Opcodes.MAKE_FS, Opcodes.SHUTDOWN, Opcodes.KILL_NODE, Opcodes.FORCE_RECOVER, Opcodes.ENABLE_RECOVER,
+                 Opcodes.DISABLE_RECOVER, Opcodes.REWEIGHT, Opcodes.ALTER_CLUSTER_COPY, Opcodes.ALTER_VDI_COPY,
+                 Opcodes.DEL_VDI, Opcodes.CLEANUP, Opcodes.SET_RECOVERY, Opcodes.SET_LOGLEVEL, Opcodes.MD_PLUG,
+                 Opcodes.MD_UNPLUG, Opcodes.FLUSH_DEL_CACHE -> true;
+            default -> false;
+        };
+    }
+}
