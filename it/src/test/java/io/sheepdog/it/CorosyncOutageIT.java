@@ -44,7 +44,11 @@ class CorosyncOutageIT {
                     Thread.sleep(9000);
                     server.corosync().start();
                     long t0 = System.nanoTime();
-                    c.waitUntil("a VDI can be created again", () -> c.dog("vdi", "create", "n", "16M").ok());
+                    // a new name each time: a create that failed when the driver connection was lost may still
+                    // have been carried out by the cluster, and then "n" exists
+                    java.util.concurrent.atomic.AtomicInteger attempt = new java.util.concurrent.atomic.AtomicInteger();
+                    c.waitUntil("a VDI can be created again",
+                            () -> c.dog("vdi", "create", "n" + attempt.incrementAndGet(), "16M").ok());
                     c.waitUntil("a snapshot can be taken again", () -> c.dog("vdi", "snapshot", "-s", "after", "w").ok());
                     c.waitUntil("the gone client's lock of w was released",
                             () -> ZooKeeperOutageIT.vmLine(c, "w").contains("not running"));

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.File;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -88,6 +89,10 @@ class NbdTlsIT {
             assertTrue(log.contains("TLS handshake failed"), "the refusals are logged");
             assertTrue(log.contains("client certificate name 'client2' is not allowed"), "the name refusal is logged");
 
+            fuzzOverTls(c, port, good, tmp);
+            CommandResult after = qemuIo(good, port, "read -P 0x5a 0 1M");
+            assertTrue(after.ok() && !after.stdout().contains("fail"), "served after the fuzzing: " + after);
+
             // a VM boots from the VDI over TLS: the boot sector's guest writes its counter records
             Tools.require("qemu-system-x86_64");
             {
@@ -109,6 +114,88 @@ class NbdTlsIT {
                 }
                 LiveMigrationIT.checkDisk(c, c.node(0), "v");
             }
+        }
+    }
+
+    /**
+     * Fuzzing over TLS: connections that switch to TLS with a valid certificate and then send random bytes or
+     * mutated options, and connections that send random bytes where the TLS handshake should be. Every one is
+     * answered or closed (none hangs), nothing is logged as an internal error, and the server serves afterwards.
+     */
+    private static void fuzzOverTls(MiniCluster c, int port, Path clientDir, Path tmp) throws Exception {
+        Path p12 = tmp.resolve("client.p12");
+        openssl(tmp, "pkcs12", "-export", "-in", clientDir.resolve("client-cert.pem").toString(), "-inkey",
+                clientDir.resolve("client-key.pem").toString(), "-out", p12.toString(), "-passout", "pass:fuzz");
+        java.security.KeyStore ks = java.security.KeyStore.getInstance("PKCS12");
+        try (var in = Files.newInputStream(p12)) {
+            ks.load(in, "fuzz".toCharArray());
+        }
+        var kmf = javax.net.ssl.KeyManagerFactory.getInstance(javax.net.ssl.KeyManagerFactory.getDefaultAlgorithm());
+        kmf.init(ks, "fuzz".toCharArray());
+        java.security.KeyStore ts = java.security.KeyStore.getInstance("PKCS12");
+        ts.load(null, null);
+        try (var in = Files.newInputStream(clientDir.resolve("ca-cert.pem"))) {
+            ts.setCertificateEntry("ca", java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in));
+        }
+        var tmf = javax.net.ssl.TrustManagerFactory.getInstance(javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+        tmf.init(ts);
+        var ssl = javax.net.ssl.SSLContext.getInstance("TLS");
+        ssl.init(kmf.getKeyManagers(), tmf.getTrustManagers(), null);
+        java.util.Random rnd = new java.util.Random(18);
+        int tlsSessions = 0;
+        for (int i = 0; i < 60; i++) {
+            try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+                s.setSoTimeout(10_000);
+                var in = new java.io.DataInputStream(s.getInputStream());
+                var out = new java.io.DataOutputStream(s.getOutputStream());
+                in.readFully(new byte[18]); // NBDMAGIC, IHAVEOPT, handshake flags
+                out.writeInt(3);            // FIXED_NEWSTYLE | NO_ZEROES
+                out.writeLong(0x49484156454F5054L); // IHAVEOPT
+                out.writeInt(5);            // STARTTLS
+                out.writeInt(0);
+                out.flush();
+                byte[] rep = new byte[20];
+                in.readFully(rep);
+                assertEquals(1, java.nio.ByteBuffer.wrap(rep).getInt(12), "STARTTLS is acknowledged (reply magic, option, type, length)");
+                byte[] noise = new byte[1 + rnd.nextInt(i % 3 == 0 ? 64 : 4096)];
+                rnd.nextBytes(noise);
+                if (i % 2 == 0) {
+                    // noise where the ClientHello should be: the handshake fails, the connection closes
+                    out.write(noise);
+                    out.flush();
+                    drainUntilClosed(in);
+                    continue;
+                }
+                var tls = (javax.net.ssl.SSLSocket) ssl.getSocketFactory().createSocket(s, "127.0.0.1", port, true);
+                tls.startHandshake();
+                tlsSessions++;
+                var tout = new java.io.DataOutputStream(tls.getOutputStream());
+                if (i % 4 == 1) {
+                    // a mutated option: a real header with random option code and length, then noise
+                    tout.writeLong(0x49484156454F5054L);
+                    tout.writeInt(rnd.nextInt(16));
+                    tout.writeInt(noise.length);
+                }
+                tout.write(noise);
+                tout.flush();
+                tls.shutdownOutput();
+                drainUntilClosed(new java.io.DataInputStream(tls.getInputStream()));
+            }
+        }
+        assertTrue(tlsSessions >= 25, "most fuzz sessions got through the handshake: " + tlsSessions);
+        String log = Files.readString(c.node(0).storeDir().resolve("sheep.log"));
+        assertTrue(!log.contains("internal error"), "no internal error while fuzzing over TLS");
+    }
+
+    /** Reads whatever the server answers until it closes the connection (a timeout fails: it must not hang). */
+    private static void drainUntilClosed(java.io.InputStream in) throws IOException {
+        byte[] b = new byte[4096];
+        try {
+            while (in.read(b) >= 0) { }
+        } catch (java.net.SocketTimeoutException e) {
+            throw new AssertionError("the server neither answered nor closed a fuzzed connection within 10 s");
+        } catch (java.net.SocketException | javax.net.ssl.SSLException e) {
+            // reset or a TLS alert: closed as well
         }
     }
 

@@ -28,12 +28,13 @@ public final class AccessPolicy {
     /**
      * Null if a request with opcode {@code op} from {@code addr} may run, else the reason it may not: requests
      * that only sheep send each other need a member's address once access is restricted, and cluster-changing
-     * requests need an admin address (or a member's: a member's host is trusted with the cluster).
+     * requests need an admin address (a member's address is not enough: dog on a member's host is still a
+     * client; the sheep themselves send cluster changes through the cluster driver, never over this port).
      */
     public String refusal(int op, byte[] addr) {
         if (!options.restricted()) return null;
         if (isPeerOnly(op)) return isMember(addr) ? null : "only cluster members may send " + Opcodes.name(op);
-        if (isAdmin(op) && !options.admins().allows(AddressAllowList.inetOf(addr)) && !isMember(addr)) {
+        if (isAdmin(op) && !options.admins().allows(AddressAllowList.inetOf(addr))) {
             return Opcodes.name(op) + " is for the addresses of sheep --admin-allow (" + options.admins() + ")";
         }
         return null;

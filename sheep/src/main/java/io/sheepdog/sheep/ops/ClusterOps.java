@@ -67,6 +67,7 @@ public final class ClusterOps {
             while (!send(origin, r)) {
                 // not a member now (re-joining after a lost driver session): nothing went out, so nothing would
                 // ever answer. Wait for the re-join rather than for a reply that cannot come.
+                if (f.isDone()) break; // failed meanwhile (the re-join failed what was pending): never send it late
                 if (System.nanoTime() - deadline > 0) {
                     throw new IllegalStateException("this node has not been a member of the cluster for "
                             + NOT_MEMBER_WAIT_S + " s (its cluster driver is joining again)");
@@ -149,7 +150,10 @@ public final class ClusterOps {
 
     /** Driver callback: our block is granted; run the oldest queued work on its own thread. */
     public boolean onBlock() {
-        Work w = blockQueue.poll();
+        Work next = blockQueue.poll();
+        // an operation whose client was already answered (failed when this node re-joined) is not carried out late
+        while (next != null && (pending.get(next.origin()) == null || pending.get(next.origin()).isDone())) next = blockQueue.poll();
+        Work w = next;
         if (w == null) {
             sheep.driver().unblock(new byte[0]);
             return true;
