@@ -208,6 +208,23 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
     }
 
     @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof io.netty.handler.ssl.SslCloseCompletionEvent) {
+            // the client ended TLS (close_notify): it sends nothing more, so the connection is over, as at EOF
+            // (requests already read still get their replies before the close)
+            log.debug("NBD {}: TLS closed by the client", peer);
+            if (session == null || state == State.CLOSED) {
+                shutdown();
+                ctx.close();
+            } else if (state != State.DISCONNECTING) {
+                state = State.DISCONNECTING;   // as NBD_CMD_DISC: replies in flight still go out, then the close
+                finishDisconnect();
+            }
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
         drain();
         ctx.fireChannelWritabilityChanged();

@@ -64,10 +64,12 @@ public final class ClusterOps {
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(NOT_MEMBER_WAIT_S);
             boolean logged = false;
-            while (!send(origin, r)) {
+            // failed meanwhile (the re-join failed what was pending): never sent late. A release sent late went
+            // to the first node back alone, which then took the lock for released while the others, joining it,
+            // still held it.
+            while (!f.isDone() && !send(origin, r)) {
                 // not a member now (re-joining after a lost driver session): nothing went out, so nothing would
                 // ever answer. Wait for the re-join rather than for a reply that cannot come.
-                if (f.isDone()) break; // failed meanwhile (the re-join failed what was pending): never send it late
                 if (System.nanoTime() - deadline > 0) {
                     throw new IllegalStateException("this node has not been a member of the cluster for "
                             + NOT_MEMBER_WAIT_S + " s (its cluster driver is joining again)");
