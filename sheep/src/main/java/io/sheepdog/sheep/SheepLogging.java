@@ -57,6 +57,15 @@ final class SheepLogging {
         setLevel(level);
     }
 
+    /**
+     * Before {@link #configure}: only warnings and errors, to stderr. Checking the options loads libraries (Netty's
+     * TLS) whose start-up logs at debug level, which logback's default would print.
+     */
+    static void quietUntilConfigured() {
+        LoggerContext ctx = (LoggerContext) LoggerFactory.getILoggerFactory();
+        ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME).setLevel(Level.WARN);
+    }
+
     static void setLevel(int level) {
         LoggerContext ctx = (LoggerContext) LoggerFactory.getILoggerFactory();
         Level l = switch (level) {

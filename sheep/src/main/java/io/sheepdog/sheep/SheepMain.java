@@ -106,6 +106,7 @@ public final class SheepMain implements Callable<Integer> {
     boolean daemonChild;
 
     public static void main(String[] args) {
+        SheepLogging.quietUntilConfigured();
         CommandLine cl = new CommandLine(new SheepMain());
         cl.setParameterExceptionHandler((ex, a) -> {
             System.err.println("sheep: " + ex.getMessage());

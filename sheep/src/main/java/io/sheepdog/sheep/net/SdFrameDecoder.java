@@ -96,8 +96,15 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
      * ({@code data_length}: a READ_OBJ of 4 MiB is answered with 4 MiB), never more than the whole budget.
      */
     private static long admittedBytes(SdRequest req, PayloadBudget b) {
+        // a question with a small answer (a heartbeat, the log level, a lock state) is never held behind data: under a
+        // flood of large reads a heartbeat that waited for room went unanswered for seconds, and the failure
+        // detector took a busy node for a dead one. Its memory stays bounded by the per-connection request limit.
+        if (!req.hasFlag(SdFlags.CMD_WRITE) && req.dataLength() <= CONTROL_REPLY_BYTES) return 0;
         return Math.min(Math.max(0, req.dataLength()), b.max());
     }
+
+    /** Replies up to this size, to requests without a payload, are not admitted against a budget. */
+    static final long CONTROL_REPLY_BYTES = 1024;
 
     /** The largest payload a request with {@code opcode} may carry. */
     static long maxPayload(int opcode) {

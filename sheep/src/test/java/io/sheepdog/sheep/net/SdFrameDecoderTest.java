@@ -175,6 +175,30 @@ class SdFrameDecoderTest {
     }
 
     @Test
+    void aHeartbeatIsNotHeldBehindAFullBudget() {
+        // large reads fill the clients' budget; the failure detector's question (4 bytes of answer) still goes through
+        PayloadBudget clients = new PayloadBudget(1 << 20);
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(clients, new PayloadBudget(1 << 20)));
+        SdRequest read = SdRequest.of(Opcodes.READ_OBJ).id(1).dataLength(1 << 20);
+        SdRequest read2 = SdRequest.of(Opcodes.READ_OBJ).id(2).dataLength(1 << 20);
+        ch.writeInbound(Unpooled.wrappedBuffer(stream(new SdRequest[] {read, read2}, new byte[][] {null, null})));
+        SdFrameDecoder.Frame r1 = ch.readInbound();
+        assertNull(ch.readInbound(), "the second read waits for room");
+        EmbeddedChannel hb = new EmbeddedChannel(new SdFrameDecoder(clients, new PayloadBudget(1 << 20)));
+        hb.writeInbound(Unpooled.wrappedBuffer(SdRequest.of(Opcodes.GET_LOGLEVEL).id(3).dataLength(4).bytes()));
+        SdFrameDecoder.Frame h = hb.readInbound();
+        assertEquals(3, h.hdr().id(), "answered at once");
+        assertEquals(0, h.reserved());
+        h.release();
+        r1.release();
+        ch.runPendingTasks();
+        SdFrameDecoder.Frame r2 = ch.readInbound();
+        assertEquals(2, r2.hdr().id());
+        r2.release();
+        assertEquals(0, clients.used());
+    }
+
+    @Test
     void aPayloadLargerThanTheWholeBudgetIsRefused() {
         EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(new PayloadBudget(1 << 20)));
         SdRequest big = SdRequest.of(Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE).dataLength((1 << 20) + 1);
