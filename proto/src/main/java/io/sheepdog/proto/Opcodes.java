@@ -91,6 +91,11 @@ public final class Opcodes {
 
     public static boolean isInternal(int opcode) { return opcode >= 0x80; }
 
+    /** The object I/O one sheep sends another for the copies (or strips) the other holds. */
+    public static boolean isPeerIo(int opcode) {
+        return opcode == CREATE_AND_WRITE_PEER || opcode == READ_PEER || opcode == WRITE_PEER || opcode == REMOVE_PEER;
+    }
+
     private static final String[] NAMES = new String[256];
     static {
         for (var f : Opcodes.class.getFields()) {

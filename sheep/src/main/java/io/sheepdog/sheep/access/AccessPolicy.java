@@ -47,11 +47,7 @@ public final class AccessPolicy {
 
     /** Object I/O between sheep and recovery's bookkeeping: what a client never needs. */
     static boolean isPeerOnly(int op) {
-        return switch (op) {
-            case Opcodes.CREATE_AND_WRITE_PEER, Opcodes.READ_PEER, Opcodes.WRITE_PEER, Opcodes.REMOVE_PEER,
-                 Opcodes.COMPLETE_RECOVERY, Opcodes.HANDOVER_VDI -> true;
-            default -> false;
-        };
+        return Opcodes.isPeerIo(op) || op == Opcodes.COMPLETE_RECOVERY || op == Opcodes.HANDOVER_VDI;
     }
 
     /** Requests that change or stop the cluster, or destroy data. */

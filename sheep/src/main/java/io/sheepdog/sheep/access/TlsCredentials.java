@@ -50,12 +50,10 @@ public final class TlsCredentials {
 
     private final SslContext context;
     private final Set<String> allowedNames;
-    private final Path dir;
 
-    private TlsCredentials(SslContext context, Set<String> allowedNames, Path dir) {
+    private TlsCredentials(SslContext context, Set<String> allowedNames) {
         this.context = context;
         this.allowedNames = allowedNames;
-        this.dir = dir;
     }
 
     /** Loads the credentials; a missing or unreadable file is an IllegalArgumentException with a one-line reason. */
@@ -71,14 +69,12 @@ public final class TlsCredentials {
                     .sslProvider(PROVIDER)
                     .startTls(true) // NBD's STARTTLS: the reply that agrees to the switch goes out in plain text
                     .build();
-            return new TlsCredentials(ctx, Set.copyOf(allowedNames), dir);
+            return new TlsCredentials(ctx, Set.copyOf(allowedNames));
         } catch (IOException | GeneralSecurityException | IllegalArgumentException e) {
             String m = e.getMessage() == null ? e.toString() : e.getMessage();
             throw new IllegalArgumentException("Invalid TLS credentials in " + dir + ": " + m.replace('\n', ' '));
         }
     }
-
-    public Path dir() { return dir; }
 
     /**
      * A handler for a connection that switches to TLS now (STARTTLS): the next write, the reply that agrees to the

@@ -83,9 +83,9 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
 
     /** Requests one sheep sends another and the other serves locally (so they get their own budget). */
     static boolean isPeerRequest(int opcode) {
+        if (Opcodes.isPeerIo(opcode)) return true;
         return switch (opcode) {
-            case Opcodes.CREATE_AND_WRITE_PEER, Opcodes.READ_PEER, Opcodes.WRITE_PEER, Opcodes.REMOVE_PEER,
-                 Opcodes.GET_OBJ_LIST, Opcodes.GET_EPOCH, Opcodes.OIDS_EXIST, Opcodes.GET_HASH, Opcodes.GET_LOGLEVEL,
+            case Opcodes.GET_OBJ_LIST, Opcodes.GET_EPOCH, Opcodes.OIDS_EXIST, Opcodes.GET_HASH, Opcodes.GET_LOGLEVEL,
                  Opcodes.FLUSH_PEER, Opcodes.DECREF_PEER -> true;
             default -> false;
         };

@@ -154,7 +154,7 @@ public final class ClusterOps {
     public boolean onBlock() {
         Work next = blockQueue.poll();
         // an operation whose client was already answered (failed when this node re-joined) is not carried out late
-        while (next != null && (pending.get(next.origin()) == null || pending.get(next.origin()).isDone())) next = blockQueue.poll();
+        while (next != null && answered(next.origin())) next = blockQueue.poll();
         Work w = next;
         if (w == null) {
             sheep.driver().unblock(new byte[0]);
@@ -169,6 +169,11 @@ public final class ClusterOps {
             }
         });
         return true;
+    }
+
+    private boolean answered(long origin) {
+        CompletableFuture<Reply> f = pending.get(origin);
+        return f == null || f.isDone();
     }
 
     private void runWork(Work w) {

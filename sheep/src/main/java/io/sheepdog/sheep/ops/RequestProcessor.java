@@ -86,7 +86,7 @@ public final class RequestProcessor {
                 throw new SdError(SdResult.ACCESS_DENIED);
             }
         }
-        if (isPeer(op)) {
+        if (Opcodes.isPeerIo(op)) {
             return counted(stats.peer, op, r, () -> sheep.peer().handle(r));
         }
         gate(op);
@@ -125,10 +125,6 @@ public final class RequestProcessor {
         } finally {
             c.end(sent);
         }
-    }
-
-    private static boolean isPeer(int op) {
-        return op == Opcodes.CREATE_AND_WRITE_PEER || op == Opcodes.READ_PEER || op == Opcodes.WRITE_PEER || op == Opcodes.REMOVE_PEER;
     }
 
     private static boolean isForce(int op) {

@@ -155,16 +155,18 @@ public final class StripStore {
             long cur = t.version();
             if (next != StripVersion.ANY && cur == next) return t.state();
             if (base != StripVersion.ANY && cur != base) throw new VersionConflict(key, t.state(), base);
-            return writeOver(key, size, t, next == StripVersion.ANY ? cur : next, off, data);
+            return writeOver(key, size, t, next == StripVersion.ANY ? cur : next, off, data, store.read(key, off, data.length));
         } finally {
             l.writeLock().unlock();
         }
     }
 
-    /** Moves a strip whose trailer is {@code t} (not torn) to version {@code to}; the caller holds its write lock. */
-    private State writeOver(long key, long size, Trailer t, long to, long off, byte[] data) throws IOException {
+    /**
+     * Moves a strip whose trailer is {@code t} (not torn) to version {@code to}, {@code old} being the bytes
+     * {@code data} replaces; the caller holds its write lock.
+     */
+    private State writeOver(long key, long size, Trailer t, long to, long off, byte[] data, byte[] old) throws IOException {
         long cur = t.version();
-        byte[] old = store.read(key, off, data.length);
         int slot = 1 - t.slot;
         verified.remove(key);
         // the undo bytes and the header that names them are durable before the strip's bytes change
@@ -188,7 +190,7 @@ public final class StripStore {
         try {
             verified.remove(key);
             if (!store.create(key, size, undoImage, 0, null, header(undoTo, undoTo, 0, 0, 0, 0, 0))) return false;
-            writeOver(key, size, Trailer.at(undoTo), version, 0, image);
+            writeOver(key, size, Trailer.at(undoTo), version, 0, image, undoImage);
             return true;
         } finally {
             l.writeLock().unlock();

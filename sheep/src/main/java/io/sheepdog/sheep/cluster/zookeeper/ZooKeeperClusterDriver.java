@@ -662,14 +662,8 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
             if (d != null && d.accept()) {
                 current.add(joiner);
                 byte[] msg = d.message() == null ? ev.message() : d.message();
-                // the blocks of members left out (the joiner's dead predecessor) go with them: a block of a gone
-                // incarnation at the head of the FIFO would never be released, and every cluster operation after
-                // it would wait forever
-                Set<Long> owners = new HashSet<>();
-                for (Member m : current) owners.add(m.key());
-                List<BlockFifo.Block> fifo = new ArrayList<>(blocks.snapshot());
-                fifo.removeIf(b -> !owners.contains(b.owner()));
-                answer = new ClusterEvent(Kind.ACCEPT, joiner.key(), joiner.node(), 0, msg, current, fifo, null);
+                answer = new ClusterEvent(Kind.ACCEPT, joiner.key(), joiner.node(), 0, msg, current,
+                        blocks.snapshot(), null);
             } else {
                 answer = new ClusterEvent(Kind.REFUSE, joiner.key(), joiner.node(), 0, null, null, null, null);
             }
@@ -706,8 +700,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
             if (joiner.key() != incarnation) return; // cannot happen: a joiner reads from its own JOIN
             members.clear();
             members.addAll(ev.members());
-            blocks.replaceAll(ev.blocks());
-            blocks.retainOwners(memberKeys()); // an ACCEPT written by an older master may still name gone owners
+            acceptBlocks(ev);
             accepted = true;
             memberListDirty = true;
             deliver("onAccept", () -> listener.onAccept(joiner.node(), nodes(members), ev.message()));
@@ -724,23 +717,27 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
         for (Member m : List.copyOf(members)) {
             if (!keep.contains(m.key())) {
                 members.remove(m);
-                blocks.removeOwner(m.key());
                 List<SdNode> remaining = nodes(members);
                 deliver("onLeave", () -> listener.onLeave(m.node(), remaining));
             }
         }
         members.clear();
         members.addAll(ev.members());
-        blocks.replaceAll(ev.blocks());
-        blocks.retainOwners(memberKeys());
+        acceptBlocks(ev);
         List<SdNode> all = nodes(members);
         deliver("onAccept", () -> listener.onAccept(joiner.node(), all, ev.message()));
     }
 
-    private Set<Long> memberKeys() {
+    /**
+     * The block FIFO as the ACCEPT hands it over, less the blocks of owners that are not members (the master's queue
+     * still holds those of the members it left out, such as the joiner's dead predecessor): a block of a gone
+     * incarnation at the head would never be released, and every cluster operation after it would wait for ever.
+     */
+    private void acceptBlocks(ClusterEvent ev) {
         Set<Long> keys = new HashSet<>();
         for (Member m : members) keys.add(m.key());
-        return keys;
+        blocks.replaceAll(ev.blocks());
+        blocks.retainOwners(keys);
     }
 
     private void refused() throws Exception {
