@@ -67,6 +67,7 @@ public final class MiniCluster implements AutoCloseable {
         private String name = "cluster";
         private String sheepJavaOpts = "-Xms32m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1";
         private final List<String> extraSheepArgs = new ArrayList<>();
+        private java.util.function.IntFunction<List<Path>> disks = i -> List.of();
 
         /** Number of nodes started by {@link MiniCluster#start()} (default 1). */
         public Builder nodes(int n) { this.nodes = n; return this; }
@@ -93,6 +94,9 @@ public final class MiniCluster implements AutoCloseable {
         public Builder sheepJavaOpts(String opts) { this.sheepJavaOpts = opts; return this; }
         /** Extra daemon options placed before the store directory (e.g. "-V", "64"). */
         public Builder sheepArgs(String... args) { this.extraSheepArgs.addAll(Arrays.asList(args)); return this; }
+
+        /** The object disks of node {@code i} ({@code sheep STORE,DISK1,...}); none: the store's own {@code obj/}. */
+        public Builder disks(java.util.function.IntFunction<List<Path>> perNode) { this.disks = perNode; return this; }
 
         /** Creates the directories and picks the ports; no process runs until {@link MiniCluster#start()}. */
         public MiniCluster build() { return new MiniCluster(this); }
@@ -139,6 +143,9 @@ public final class MiniCluster implements AutoCloseable {
     String sheepJavaOpts() { return cfg.sheepJavaOpts; }
     boolean sync() { return cfg.sync; }
     List<String> extraSheepArgs() { return cfg.extraSheepArgs; }
+
+    /** The object disks node {@code i} is started with (empty: its store's {@code obj/}). */
+    List<Path> disksOf(int i) { return cfg.disks.apply(i); }
 
     public SheepNode node(int i) { return nodes.get(i); }
     public List<SheepNode> nodes() { return Collections.unmodifiableList(nodes); }

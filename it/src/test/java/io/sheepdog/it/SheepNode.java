@@ -94,7 +94,9 @@ public final class SheepNode {
             cmd.add(Integer.toString(nbdPort));
         }
         cmd.addAll(cluster.extraSheepArgs());
-        cmd.add(storeDir.toString());
+        StringBuilder store = new StringBuilder(storeDir.toString());
+        for (Path d : cluster.disksOf(index)) store.append(',').append(d);
+        cmd.add(store.toString());
         return cmd;
     }
 

@@ -26,6 +26,7 @@ import io.sheepdog.sheep.ops.ClusterOps;
 import io.sheepdog.sheep.ops.RequestProcessor;
 import io.sheepdog.sheep.recovery.RecoveryManager;
 import io.sheepdog.sheep.store.FileObjectStore;
+import io.sheepdog.sheep.store.MultiDiskStore;
 import io.sheepdog.sheep.store.ObjectSizes;
 import io.sheepdog.sheep.store.ObjectStore;
 import io.sheepdog.sheep.vdi.VdiOps;
@@ -61,7 +62,7 @@ public final class Sheep implements AutoCloseable {
     private final StoreConfig config;
     private final boolean uncleanStop;
     private final EpochLog epochLog;
-    private final FileObjectStore store;
+    private final MultiDiskStore store;
     private final NodeState state;
     private final VdiRegistry vdis = new VdiRegistry();
     private final PeerPool peers = new PeerPool(3000);
@@ -114,10 +115,19 @@ public final class Sheep implements AutoCloseable {
             uncleanStop = c.ctime != 0 && !c.shutdown;
             config = c;
             epochLog = new EpochLog(base.resolve("epoch"));
-            store = new FileObjectStore(base.resolve("obj"), !opts.noSync());
+            for (Path d : opts.disks()) {
+                if (Files.exists(d.resolve("config")) && Files.isDirectory(d.resolve("epoch"))) {
+                    throw new IOException("disk " + d + " holds a sheep's store metadata: not a disk for objects");
+                }
+            }
+            store = new MultiDiskStore(opts.objectDirs(), !opts.noSync());
             nodeStoreDriver = readNodeConfig(base.resolve("node_config"));
             useStoreDriver(config.defaultStore);
-            if (config.space == 0) config.space = opts.gateway() ? 0 : Math.max(1, store.freeBytes());
+            // a disk added to the list since the last start takes its share from the others
+            if (store.paths().size() > 1) store.rebalanceInBackground();
+            if (config.space == 0) {
+                config.space = opts.gateway() ? 0 : Math.max(1, opts.disks().isEmpty() ? store.freeBytes() : store.space());
+            }
 
             String host = opts.myAddr() != null ? opts.myAddr() : opts.bindAddr() != null && !opts.bindAddr().equals("0.0.0.0") ? opts.bindAddr() : "127.0.0.1";
             NodeId nid = NodeId.of(host, opts.port());
@@ -152,6 +162,16 @@ public final class Sheep implements AutoCloseable {
             recovery = new RecoveryManager(this);
             recovery.setThrottle(opts.recoveryMax(), opts.recoveryIntervalMs());
             peer.setRecoveryHook(recovery);
+            store.setListener((disk, why, left) -> {
+                // a disk of several: its objects come back from their other copies onto the disks left; the last
+                // one: the store failed, and the node leaves (the probe in checkStore says so)
+                if (left == 0) {
+                    Thread.ofVirtual().start(peer::checkStore);
+                } else {
+                    recovery.startLocal("disk " + disk + " failed");
+                    reweighLater();
+                }
+            });
             membership = new Membership(this);
             processor = new RequestProcessor(this);
             this.driver = driver != null ? driver : ClusterDrivers.create(opts.cluster());
@@ -248,7 +268,8 @@ public final class Sheep implements AutoCloseable {
                 }
             });
     public ObjectStore store() { return store; }
-    public Path objDir() { return store.dir(); }
+    /** The disks of this node's store ({@code dog node md}). */
+    public MultiDiskStore disks() { return store; }
     public Path baseDir() { return base; }
     public EpochLog epochLog() { return epochLog; }
     public PeerPool peers() { return peers; }
@@ -307,10 +328,22 @@ public final class Sheep implements AutoCloseable {
      * objects) and, if it moved by 1 % or more from what the cluster knows, tells the cluster, which moves to a new
      * epoch with the node's new weight.
      */
+    /**
+     * After this node's disks changed (one failed, or was plugged or unplugged): its weight follows its space, off the
+     * caller's thread (a request's, or the one that found a failed disk).
+     */
+    public void reweighLater() {
+        Thread.ofVirtual().name("reweigh").start(() -> {
+            if (state.status() == Proto.STATUS_OK) reweigh();
+        });
+    }
+
     public void reweigh() {
         if (opts.gateway()) return;
         try {
-            long now = Math.max(1, store.freeBytes() + store.usedBytes());
+            // one directory: what its file system offers now; several disks: the space each was measured with
+            long now = Math.max(1, opts.disks().isEmpty() && store.paths().size() == 1
+                    ? store.freeBytes() + store.usedBytes() : store.space());
             SdNode self = state.self();
             if (Math.abs(now - self.space()) * 100 < self.space()) return;
             LOG.info("store space {} -> {} bytes: updating this node's weight", self.space(), now);

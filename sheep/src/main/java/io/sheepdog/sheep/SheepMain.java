@@ -29,7 +29,7 @@ import picocli.CommandLine.Parameters;
 public final class SheepMain implements Callable<Integer> {
     static final String READY = "SHEEP-READY";
 
-    @Parameters(index = "0", arity = "0..1", paramLabel = "STORE_DIR", description = "store directory (default /tmp)")
+    @Parameters(index = "0", arity = "0..1", paramLabel = "STORE_DIR[,DISK...]", description = "store directory (default /tmp), then optionally the disks that hold objects, comma-separated (multi-disk; default STORE_DIR/obj)")
     String dir = "/tmp";
 
     @Option(names = {"-p", "--port"}, paramLabel = "PORT", description = "listen port (default 7000)")
@@ -203,9 +203,19 @@ public final class SheepMain implements Callable<Integer> {
                 default -> throw new IllegalArgumentException("Invalid VDI lock mode '" + vdiLock + "': handover or strict");
             }
         }
-        Path store = Path.of(dir).toAbsolutePath().normalize();
+        String[] parts = dir.split(",", -1);
+        if (parts[0].isEmpty()) throw new IllegalArgumentException("Invalid store path '" + dir + "': the first path (the metadata directory) is empty");
+        Path store = Path.of(parts[0]).toAbsolutePath().normalize();
+        java.util.List<Path> disks = new java.util.ArrayList<>();
+        for (int i = 1; i < parts.length; i++) {
+            if (parts[i].isEmpty()) throw new IllegalArgumentException("Invalid store path '" + dir + "': an empty disk path");
+            Path d = Path.of(parts[i]).toAbsolutePath().normalize();
+            if (d.equals(store)) throw new IllegalArgumentException("Invalid disk '" + parts[i] + "': it is the metadata directory");
+            if (disks.contains(d)) throw new IllegalArgumentException("Invalid disk '" + parts[i] + "': named twice");
+            disks.add(d);
+        }
         return new SheepOptions(store, p, z, bindAddr, myAddr, cluster, foreground, pidFile, logDir == null ? store : logDir,
-                level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval, failMs, strictLock, access(nbdPort));
+                level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval, failMs, strictLock, access(nbdPort), disks);
     }
 
     private io.sheepdog.sheep.access.AccessOptions access(int nbdPort) {

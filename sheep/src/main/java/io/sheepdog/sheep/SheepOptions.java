@@ -23,10 +23,27 @@ public record SheepOptions(
         long recoveryIntervalMs,
         long failureTimeoutMs, // a member that answers no heartbeat for this long is evicted (0: never)
         boolean strictVdiLock, // --vdi-lock strict: a second NBD writer is refused at open (default: handover)
-        io.sheepdog.sheep.access.AccessOptions access) { // --nbd-tls, --allow, --admin-allow
+        io.sheepdog.sheep.access.AccessOptions access, // --nbd-tls, --allow, --admin-allow
+        java.util.List<Path> disks) { // PATH,DISK1,DISK2,...: the object disks (empty: PATH/obj)
 
     public SheepOptions {
         if (access == null) access = io.sheepdog.sheep.access.AccessOptions.OPEN;
+        disks = disks == null ? java.util.List.of() : java.util.List.copyOf(disks);
+    }
+
+    /** One object directory, {@code storeDir/obj}. */
+    public SheepOptions(Path storeDir, int port, long zone, String bindAddr, String myAddr, String cluster,
+                        boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
+                        boolean noSync, int nbdPort, boolean gateway, int vnodes, int recoveryMax,
+                        long recoveryIntervalMs, long failureTimeoutMs, boolean strictVdiLock,
+                        io.sheepdog.sheep.access.AccessOptions access) {
+        this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
+                nbdPort, gateway, vnodes, recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, access, null);
+    }
+
+    /** The object directories: the disks given, else {@code storeDir/obj}. */
+    public java.util.List<Path> objectDirs() {
+        return disks.isEmpty() ? java.util.List.of(storeDir.resolve("obj")) : disks;
     }
 
     /** Open access (no TLS, no allow-lists). */
@@ -35,7 +52,7 @@ public record SheepOptions(
                         boolean noSync, int nbdPort, boolean gateway, int vnodes, int recoveryMax,
                         long recoveryIntervalMs, long failureTimeoutMs, boolean strictVdiLock) {
         this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
-                nbdPort, gateway, vnodes, recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, null);
+                nbdPort, gateway, vnodes, recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, null, null);
     }
 
     /** The default of {@code --failure-timeout}: five seconds without an answer. */

@@ -10,6 +10,7 @@ import io.sheepdog.proto.SdResult;
 import io.sheepdog.proto.StripVersion;
 import io.sheepdog.sheep.node.NodeState;
 import io.sheepdog.sheep.ops.Request;
+import io.sheepdog.sheep.store.DiskFailedException;
 import io.sheepdog.sheep.store.NoSpaceException;
 import io.sheepdog.sheep.store.NoSuchObjectException;
 import io.sheepdog.sheep.store.ObjectSizes;
@@ -127,6 +128,12 @@ public final class PeerService {
     }
 
     private Reply serve(Request r, SdRequest h, SdResponse rsp, boolean recoveryRead) throws InterruptedException {
+        return serve(r, h, rsp, recoveryRead, false);
+    }
+
+    private Reply serve(Request r, SdRequest h, SdResponse rsp, boolean recoveryRead, boolean retried)
+            throws InterruptedException {
+        long diskFailures = store.diskFailures();
         try {
             int local = state.epoch();
             if (!recoveryRead && h.opcode() != Opcodes.REMOVE_PEER) {
@@ -161,11 +168,30 @@ public final class PeerService {
             WARN.warn("invalid", "{}: {}", h, e.getMessage());
             return new Reply(rsp.result(SdResult.INVALID_PARMS).epoch(state.epoch()), Request.NO_DATA);
         } catch (NoSuchObjectException e) {
+            if (!retried && !h.hasFlag(SdFlags.CMD_RECOVERY) && store.diskFailures() != diskFailures) {
+                // a disk failed while this request looked for the object: it may have been there; wait for its
+                // recovery onto the disks left and look again
+                recovery.awaitRecovered(keyOf(h));
+                return serve(r, h, SdResponse.replyTo(h, SdResult.SUCCESS), recoveryRead, true);
+            }
             // absent here because the membership moved on while the request waited (a recovery of the object for
             // its epoch was superseded): the sender retries with the new placement instead of failing the client
             int now = state.epoch();
             boolean moved = now > h.epoch() && !h.hasFlag(SdFlags.CMD_RECOVERY) && h.opcode() != Opcodes.REMOVE_PEER;
             return new Reply(rsp.result(moved ? SdResult.OLD_NODE_VER : SdResult.NO_OBJ).epoch(now), Request.NO_DATA);
+        } catch (DiskFailedException e) {
+            if (storeFailed(e)) {
+                return new Reply(rsp.result(SdResult.NETWORK_ERROR).epoch(state.epoch()), Request.NO_DATA);
+            }
+            if (!retried) {
+                // the object's disk failed, the node's other disks work: this node is recovering the objects that
+                // disk held from their other copies; wait for this one, then do the request again
+                recovery.awaitRecovered(keyOf(h));
+                return serve(r, h, SdResponse.replyTo(h, SdResult.SUCCESS), recoveryRead, true);
+            }
+            // a second disk failed under the same request: the sender tries again (it is not the client's failure)
+            WARN.warn("disk", "{}: {}", h, e.getMessage());
+            return new Reply(rsp.result(SdResult.NETWORK_ERROR).epoch(state.epoch()), Request.NO_DATA);
         } catch (NoSpaceException e) {
             LOG.error("{}", e.getMessage());
             return new Reply(rsp.result(SdResult.NO_SPACE).epoch(state.epoch()), Request.NO_DATA);

@@ -263,6 +263,7 @@ public final class RequestProcessor {
                     out = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(vn).array();
                 }
                 case Opcodes.MD_INFO -> out = mdInfo(h);
+                case Opcodes.MD_PLUG, Opcodes.MD_UNPLUG -> mdChange(h.opcode() == Opcodes.MD_PLUG, r.data());
                 case Opcodes.GET_VM_LIST -> out = vmList(want);
                 case Opcodes.HANDOVER_VDI -> rsp.result(sheep.writerLocks().handover((int) h.objOid()));
                 case Opcodes.FLUSH_DEL_CACHE, Opcodes.DELETE_CACHE -> { }
@@ -352,15 +353,52 @@ public final class RequestProcessor {
         sheep.store().create(oid, size, null, 0, rep.data());
     }
 
-    private byte[] mdInfo(SdRequest h) throws IOException {
-        int size = 263_688;
-        ByteBuffer b = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
-        b.putInt(0, 0);
-        b.putLong(8, sheep.store().freeBytes());
-        b.putLong(16, sheep.store().usedBytes());
-        Strings.write(b, 24, 4096, sheep.objDir().toString());
-        b.putInt(263_680, 1);
+    /** MD_INFO: {@code sd_md_info}, 64 x {i32 idx, u64 free, u64 used, char path[4096]} then i32 nr (PROTOCOL.md §11.6). */
+    private byte[] mdInfo(SdRequest h) {
+        ByteBuffer b = ByteBuffer.allocate(MD_INFO_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        var disks = sheep.disks().info();
+        int nr = Math.min(disks.size(), MD_MAX_DISKS);
+        for (int i = 0; i < nr; i++) {
+            var d = disks.get(i);
+            int at = i * MD_ENTRY_BYTES;
+            b.putInt(at, d.index());
+            b.putLong(at + 8, d.free());
+            b.putLong(at + 16, d.used());
+            Strings.write(b, at + 24, 4096, d.path().toString());
+        }
+        b.putInt(MD_MAX_DISKS * MD_ENTRY_BYTES, nr);
         return b.array();
+    }
+
+    private static final int MD_MAX_DISKS = 64;
+    private static final int MD_ENTRY_BYTES = 4120;
+    private static final int MD_INFO_BYTES = MD_MAX_DISKS * MD_ENTRY_BYTES + 8;
+
+    /** MD_PLUG / MD_UNPLUG: comma-separated absolute paths (NUL-terminated). */
+    private void mdChange(boolean plug, byte[] data) throws SdError, IOException {
+        if (sheep.options().gateway()) throw new SdError(SdResult.GATEWAY_MODE);
+        int end = 0;
+        while (end < data.length && data[end] != 0) end++;
+        String spec = new String(data, 0, end, java.nio.charset.StandardCharsets.UTF_8);
+        List<java.nio.file.Path> paths = new ArrayList<>();
+        for (String p : spec.split(",")) {
+            if (p.isBlank()) continue;
+            java.nio.file.Path path = java.nio.file.Path.of(p.trim());
+            if (!path.isAbsolute()) throw new SdError(SdResult.INVALID_PARMS, "disk path " + p + " is not absolute");
+            paths.add(path.normalize());
+        }
+        if (paths.isEmpty()) throw new SdError(SdResult.INVALID_PARMS, "no disk named");
+        if (paths.size() + sheep.disks().paths().size() > MD_MAX_DISKS && plug) {
+            throw new SdError(SdResult.INVALID_PARMS, "more than " + MD_MAX_DISKS + " disks");
+        }
+        try {
+            if (plug) sheep.disks().plug(paths);
+            else sheep.disks().unplug(paths);
+            sheep.reweighLater(); // the node's weight follows its space
+        } catch (IOException e) {
+            LOG.error("md {} {} failed: {}", plug ? "plug" : "unplug", paths, e.getMessage());
+            throw new SdError(SdResult.INVALID_PARMS, e.getMessage());
+        }
     }
 
     /** GET_VM_LIST: n x {name[256], host_addr[16], u16 host_port, pad[6]} for every locked VDI. */

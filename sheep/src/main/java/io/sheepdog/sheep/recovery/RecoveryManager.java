@@ -111,6 +111,20 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         r.thread = Thread.ofVirtual().name("recovery-" + epoch).start(() -> run(r));
     }
 
+    /**
+     * Recovers, at the current epoch, what this node should hold and does not (after it lost a disk): the placement is
+     * unchanged, so only the missing objects are fetched. Requests for them wait for them meanwhile. A run for a newer
+     * epoch about to start looks at the store afresh anyway.
+     */
+    public synchronized void startLocal(String why) {
+        ClusterView v = sheep.state().view();
+        if (v.status() != io.sheepdog.proto.Proto.STATUS_OK) return;
+        Run r = current;
+        if (r != null && r.epoch > v.epoch()) return;
+        LOG.info("{}: recovering its objects at epoch {}", why, v.epoch());
+        start(v.epoch(), v.epochNodes(), v.epoch());
+    }
+
     public synchronized void stop() {
         Run r = current;
         if (r != null) {

@@ -46,6 +46,11 @@ public final class FileObjectStore implements ObjectStore {
     private final List<Path> treeDirs;
     private volatile Layout layout = Layout.PLAIN;
     private final boolean sync;
+    /**
+     * The store directory's identity (device and inode) when it was opened: a directory removed and made again, or a
+     * file system unmounted from under it (the empty mount point showing through), has another one.
+     */
+    private final Object dirKey;
     private final ReentrantReadWriteLock[] stripes = new ReentrantReadWriteLock[STRIPES];
     /** Open object files: a bounded LRU cache, so that the inodes and objects in use are not reopened per request. */
     private final HandleCache<Handle> open;
@@ -98,6 +103,7 @@ public final class FileObjectStore implements ObjectStore {
         this.treeDirs = List.copyOf(tree);
         this.sync = sync;
         Files.createDirectories(staleDir);
+        this.dirKey = Files.readAttributes(objDir, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
         for (int i = 0; i < STRIPES; i++) stripes[i] = new ReentrantReadWriteLock();
         cleanTmp();
     }
@@ -308,7 +314,7 @@ public final class FileObjectStore implements ObjectStore {
 
     @Override
     public void probe() throws IOException {
-        if (!Files.isDirectory(dir)) throw new java.nio.file.NoSuchFileException(dir + " (the store directory is gone)");
+        checkIdentity();
         Path p = dir.resolve(".probe-" + ProcessHandle.current().pid());
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
@@ -324,6 +330,80 @@ public final class FileObjectStore implements ObjectStore {
                 // the failure to report is the one above
             }
         }
+    }
+
+    /**
+     * Throws if the store directory is gone or is no longer the one opened (removed and made again, or its file system
+     * unmounted): objects still open there would take writes that nobody can read back.
+     */
+    public void checkIdentity() throws IOException {
+        Object now;
+        try {
+            now = Files.readAttributes(dir, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+        } catch (NoSuchFileException e) {
+            throw new NoSuchFileException(dir + " (the store directory is gone)");
+        }
+        if (dirKey != null && !dirKey.equals(now)) {
+            throw new FileSystemException(dir + " (not the directory the store opened: removed, replaced or unmounted)");
+        }
+    }
+
+    /**
+     * Copies object {@code key} from {@code src} (another disk of this node) as a new object here, atomically and
+     * durably, keeping holes: blocks of zeros are not written. False if it exists here already; throws
+     * {@link NoSuchObjectException} if {@code src} does not have it.
+     */
+    public boolean copyFrom(FileObjectStore src, long key) throws IOException {
+        ReentrantReadWriteLock l = lockOf(key);
+        l.writeLock().lock();
+        try {
+            Path parent = parentOf(key);
+            Path target = parent.resolve(StoreKey.fileName(key));
+            if (Files.exists(target)) return false;
+            Path tmp = parent.resolve(StoreKey.fileName(key) + ".tmp");
+            try (FileChannel in = src.openForCopy(key);
+                 FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
+                         StandardOpenOption.WRITE)) {
+                long size = in.size();
+                ByteBuffer b = ByteBuffer.allocate(64 << 10);
+                for (long pos = 0; pos < size; ) {
+                    b.clear();
+                    b.limit((int) Math.min(b.capacity(), size - pos));
+                    readFully(in, b, pos);
+                    b.flip();
+                    int n = b.limit();
+                    for (int blk = 0; blk < n; blk += 4096) {
+                        int end = Math.min(n, blk + 4096);
+                        if (allZero(b, blk, end)) continue;
+                        writeFully(out, b.duplicate().limit(end).position(blk), pos + blk);
+                    }
+                    pos += n;
+                }
+                if (out.size() < size) out.write(ByteBuffer.wrap(new byte[1]), size - 1);
+                if (sync) out.force(true);
+            } catch (IOException e) {
+                Files.deleteIfExists(tmp);
+                throw translate(e, key);
+            }
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            if (sync) syncDir(parent);
+            return true;
+        } finally {
+            l.writeLock().unlock();
+        }
+    }
+
+    private FileChannel openForCopy(long key) throws IOException {
+        try {
+            return FileChannel.open(path(key), StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            throw new NoSuchObjectException(key);
+        }
+    }
+
+    private static boolean allZero(ByteBuffer b, int from, int to) {
+        for (int i = from; i < to; i++) if (b.get(i) != 0) return false;
+        return true;
     }
 
     private static IOException translate(IOException e, long oid) {
@@ -477,6 +557,17 @@ public final class FileObjectStore implements ObjectStore {
             }
         }
         return p;
+    }
+
+    /**
+     * The epoch of the stale copy of {@code key} that {@link #readStale} would read for {@code epoch} (that epoch's,
+     * else the newest); -1 if there is none.
+     */
+    public int staleCopyEpoch(long key, int epoch) throws IOException {
+        Path p = stalePath(key, epoch);
+        if (p == null) return -1;
+        String n = p.getFileName().toString();
+        return Integer.parseInt(n.substring(n.lastIndexOf('.') + 1));
     }
 
     @Override

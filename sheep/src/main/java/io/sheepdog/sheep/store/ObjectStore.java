@@ -17,6 +17,12 @@ public interface ObjectStore extends AutoCloseable {
      */
     default void probe() throws IOException {}
 
+    /**
+     * How many of the store's disks failed so far (a store of several disks goes on without a failed one). A request
+     * that found an object absent while this moved should wait for recovery and look again.
+     */
+    default long diskFailures() { return 0; }
+
     boolean exists(long oid);
 
     /** Reads {@code len} bytes at {@code offset}; bytes past the end of the file read as zeros. */

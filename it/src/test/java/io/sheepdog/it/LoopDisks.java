@@ -1,0 +1,131 @@
+package io.sheepdog.it;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Real block devices for multi-disk tests: each disk is a sparse image file on a loop device with its own ext4 file
+ * system, mounted at a directory the sheep is given. {@link #fail} makes a disk fail the way a dying one does: the file
+ * system is shut down ({@code xfs_io -x -c shutdown}, the ext4 shutdown ioctl), after which every read, write and sync
+ * on it returns EIO. {@link #close} unmounts and detaches everything it made, by device name.
+ *
+ * <p>Where loop devices cannot be had (not root, or a container without them) the disks are plain directories, and a
+ * disk fails as under an unmount: its directory is moved away and an empty one takes its place. {@link #kind} says
+ * which, for the test's figures.
+ */
+final class LoopDisks implements AutoCloseable {
+    private final Path base;
+    private final List<Path> mounts = new ArrayList<>();
+    private final List<String> devices = new ArrayList<>();
+    private boolean loops;
+
+    LoopDisks(String name) throws IOException {
+        this.base = Files.createTempDirectory("sdit-" + name + "-disks-");
+        loops = !Boolean.getBoolean("sheepdog.it.dirDisks") && Files.exists(Path.of("/dev/loop-control")) && "root".equals(System.getProperty("user.name"))
+                && Commands.installed("losetup") && Commands.installed("mkfs.ext4") && Commands.installed("xfs_io");
+        if ("true".equalsIgnoreCase(System.getenv("CI")) && "root".equals(System.getProperty("user.name"))) {
+            Tools.require("losetup", "mkfs.ext4", "xfs_io"); // .ci/run installs them: a broken install must not pass
+        }
+        if (!loops) System.err.println("LoopDisks: no loop devices here; the disks are directories");
+    }
+
+    /** "ext4 loop" or "directory" disks. */
+    String kind() { return loops ? "ext4 loop" : "directory"; }
+
+    /** A new disk of {@code mib} MiB, mounted; returns its mount point (the directory to give to sheep). */
+    Path add(int mib) throws IOException {
+        int n = mounts.size();
+        Path img = base.resolve("disk" + n + ".img");
+        Path mnt = base.resolve("disk" + n);
+        Files.createDirectories(mnt);
+        if (loops && n == 0 && !loopWorks()) {
+            loops = false;
+            System.err.println("LoopDisks: losetup does not work here; the disks are directories");
+        }
+        if (!loops) {
+            mounts.add(mnt);
+            return mnt;
+        }
+        try (var f = java.nio.channels.FileChannel.open(img, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            f.truncate(0);
+            f.write(java.nio.ByteBuffer.wrap(new byte[1]), (long) mib * 1024 * 1024 - 1);
+        }
+        CommandResult lo = Commands.run(List.of("losetup", "-f", "--show", img.toString()));
+        if (lo.exitCode() != 0) throw new IOException("losetup: " + lo.stderr());
+        String dev = lo.stdout().trim();
+        devices.add(dev);
+        run("mkfs.ext4", "-q", "-F", "-m", "0", dev);
+        run("mount", "-o", "user_xattr", dev, mnt.toString());
+        mounts.add(mnt);
+        return mnt;
+    }
+
+    /** {@code count} new disks of {@code mib} MiB each. */
+    List<Path> add(int count, int mib) throws IOException {
+        List<Path> out = new ArrayList<>();
+        for (int i = 0; i < count; i++) out.add(add(mib));
+        return out;
+    }
+
+    /** Whether a loop device can be set up here (some containers have the control file but no devices). */
+    private boolean loopWorks() throws IOException {
+        Path probe = base.resolve("probe.img");
+        try (var f = java.nio.channels.FileChannel.open(probe, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            f.write(java.nio.ByteBuffer.wrap(new byte[1]), (1 << 20) - 1);
+        }
+        try {
+            CommandResult lo = Commands.run(List.of("losetup", "-f", "--show", probe.toString()));
+            if (lo.exitCode() != 0) return false;
+            Commands.run(List.of("losetup", "-d", lo.stdout().trim()));
+            return true;
+        } finally {
+            Files.deleteIfExists(probe);
+        }
+    }
+
+    /**
+     * The disk mounted at {@code mount} fails: from now on its file system answers EIO (directory disks: it is moved
+     * away and an empty directory shows in its place, as a mount point does after an unmount).
+     */
+    void fail(Path mount) throws IOException {
+        if (loops) {
+            run("xfs_io", "-x", "-c", "shutdown", mount.toString());
+        } else {
+            Files.move(mount, mount.resolveSibling(mount.getFileName() + ".failed"));
+            Files.createDirectories(mount);
+        }
+    }
+
+    /** Object files (16 hex digits, or an erasure-coded strip) directly in {@code mount}. */
+    static long objectFiles(Path mount) throws IOException {
+        try (var s = Files.list(mount)) {
+            return s.filter(p -> p.getFileName().toString().matches("[0-9a-f]{16}(_[0-9]+)?")).count();
+        }
+    }
+
+    private static void run(String... cmd) throws IOException {
+        CommandResult r = Commands.run(List.of(cmd));
+        if (r.exitCode() != 0) throw new IOException(String.join(" ", cmd) + ": " + r.stderr());
+    }
+
+    @Override
+    public void close() {
+        for (int i = mounts.size() - 1; i >= 0; i--) {
+            CommandResult r = Commands.run(List.of("umount", mounts.get(i).toString()));
+            if (r.exitCode() != 0) Commands.run(List.of("umount", "-l", mounts.get(i).toString()));
+        }
+        for (String d : devices) Commands.run(List.of("losetup", "-d", d));
+        try (var s = Files.list(base)) {
+            for (Path p : s.toList()) {
+                if (p.getFileName().toString().endsWith(".img")) Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            System.err.println("cannot remove the disk images under " + base + ": " + e);
+        }
+    }
+}
