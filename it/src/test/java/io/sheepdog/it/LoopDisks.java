@@ -58,6 +58,8 @@ final class LoopDisks implements AutoCloseable {
         if (lo.exitCode() != 0) throw new IOException("losetup: " + lo.stderr());
         String dev = lo.stdout().trim();
         devices.add(dev);
+        // a loop device keeps a read-only flag across detach and attach (blockdev --setro by someone before)
+        Commands.run(List.of("blockdev", "--setrw", dev));
         run("mkfs.ext4", "-q", "-F", "-m", "0", dev);
         run("mount", "-o", "user_xattr", dev, mnt.toString());
         mounts.add(mnt);
@@ -99,6 +101,28 @@ final class LoopDisks implements AutoCloseable {
             Files.move(mount, mount.resolveSibling(mount.getFileName() + ".failed"));
             Files.createDirectories(mount);
         }
+    }
+
+    /**
+     * {@code rm -rf} of the disk's directory while the sheep uses it: on a loop disk the mount point itself stays (it
+     * is busy) and everything in it goes, file by file; a directory disk goes altogether.
+     */
+    void removeAll(Path mount) {
+        Commands.run(List.of("rm", "-rf", mount.toString()));
+    }
+
+    /**
+     * The disk is unmounted under the sheep ({@code umount -l}: it goes at once, the files the sheep has open keep the
+     * file system alive, and the empty mount point shows in its place); a directory disk is replaced by an empty one.
+     * True if it was an unmount.
+     */
+    boolean unmount(Path mount) throws IOException {
+        if (!loops) {
+            fail(mount);
+            return false;
+        }
+        run("umount", "-l", mount.toString());
+        return true;
     }
 
     /** Object files (16 hex digits, or an erasure-coded strip) directly in {@code mount}. */

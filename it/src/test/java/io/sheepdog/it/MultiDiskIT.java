@@ -15,9 +15,12 @@ import org.junit.jupiter.api.Timeout;
  * device ({@link LoopDisks}). Checked writers ({@link CheckedNbdWriter}: per-block offset, sequence and checksum, an
  * acknowledgement log written after each reply) run on a replicated and an erasure-coded VDI while:
  * <ul>
- *   <li>one disk of every node fails in turn (its file system shut down: EIO from then on). The node stays in the
- *       cluster, takes the disk out and recovers what it held from the other copies and strips; no client sees an
- *       error, every acknowledged block reads back through every node, and {@code cluster check} is clean;</li>
+ *   <li>one disk of every node fails in turn, each a different way: its file system shut down (EIO from then on),
+ *       every file on it removed ({@code rm -rf} while the sheep has them open), unmounted ({@code umount -l}). The
+ *       node stays in the cluster, takes a failed disk out (or, when only the files went, keeps the disk) and
+ *       recovers what it lost from the other copies and strips; no client sees an error, every acknowledged block
+ *       reads back through every node, and {@code cluster check} is clean;</li>
+ *   <li>a node whose last disk fails leaves the cluster, and the others restore what it held;</li>
  *   <li>{@code dog node md plug} and {@code unplug} change a node's disks: objects move onto the new disk and off the
  *       removed one (counted file by file on the disks), while the writers go on.</li>
  * </ul>
@@ -48,6 +51,7 @@ class MultiDiskIT {
                 CheckedNbdWriter rw = new CheckedNbdWriter("r", 128 * MiB, () -> nbdPorts(c), 8, c.dir().resolve("acks-r.log")).start(31);
                 CheckedNbdWriter ew = new CheckedNbdWriter("e", 64 * MiB, () -> nbdPorts(c), 8, c.dir().resolve("acks-e.log")).start(32);
                 StringBuilder steps = new StringBuilder();
+                Path removedAndBack = null;
                 try {
                     // random blocks: by then nearly every object of both VDIs exists, on every disk
                     assertTrue(rw.awaitAcks(1500, 90) && ew.awaitAcks(800, 90), "the writers got going");
@@ -58,16 +62,42 @@ class MultiDiskIT {
                         long held = LoopDisks.objectFiles(failing);
                         assertTrue(held > 3, "the disk to fail holds objects: " + held);
                         long t0 = System.nanoTime();
-                        loop.fail(failing);
-                        c.waitUntil("node " + i + " took its failed disk out", () -> n.logTail(400).contains("disk " + failing + " failed"));
+                        String how;
+                        boolean diskGoes = true;
+                        switch (i) {
+                            case 0 -> {
+                                loop.fail(failing);
+                                how = "EIO (file system shut down)";
+                            }
+                            case 1 -> {
+                                // on a loop disk the mount point stays and works: the node brings the files back
+                                loop.removeAll(failing);
+                                diskGoes = !loop.kind().startsWith("ext4");
+                                how = diskGoes ? "directory removed" : "every file removed (rm -rf)";
+                            }
+                            default -> how = loop.unmount(failing) ? "unmounted (umount -l)" : "directory replaced";
+                        }
+                        if (diskGoes) {
+                            c.waitUntil("node " + i + " took its failed disk out", () -> n.logTail(400).contains("disk " + failing + " failed"));
+                        } else {
+                            c.waitUntil("node " + i + " brought back the removed objects", () -> {
+                                try {
+                                    return LoopDisks.objectFiles(failing) >= held;
+                                } catch (java.io.IOException e) {
+                                    return false;
+                                }
+                            });
+                        }
                         long outMs = (System.nanoTime() - t0) / 1_000_000;
                         c.waitForRecovery();
                         assertTrue(rw.awaitAcks(300, 60) && ew.awaitAcks(200, 60), "writes go on after node " + i + " lost a disk");
                         assertTrue(n.isAlive(), "a node that lost one disk of three stays: " + n.logTail(30));
                         String md = c.dogAt(n, null, "node", "md", "info").assertOk().stdout();
-                        assertEquals(3, md.lines().count(), "two disks left:\n" + md);
-                        assertTrue(!md.contains(failing.toString()), md);
-                        steps.append(String.format("node %d: disk with %d object files failed, out after %d ms; ", i, held, outMs));
+                        assertEquals(diskGoes ? 3 : 4, md.lines().count(), (diskGoes ? "two disks left:\n" : "three disks:\n") + md);
+                        assertEquals(!diskGoes, md.contains(failing.toString()), md);
+                        steps.append(String.format("node %d: %s on a disk with %d object files, %s after %d ms; ", i, how, held,
+                                diskGoes ? "disk out" : "objects back", outMs));
+                        if (!diskGoes) removedAndBack = failing;
                     }
                     assertEquals(3, c.nodeList(c.node(0)).size(), "no node left the cluster");
                 } finally {
@@ -91,7 +121,9 @@ class MultiDiskIT {
                 // every copy is on a disk that works: the failed disks hold nothing any node reads any more
                 for (int i = 0; i < 3; i++) {
                     long onWorking = 0;
-                    for (Path d : disks.get(i)) if (!d.equals(disks.get(i).get(i))) onWorking += LoopDisks.objectFiles(d);
+                    for (Path d : disks.get(i)) {
+                        if (!d.equals(disks.get(i).get(i)) || d.equals(removedAndBack)) onWorking += LoopDisks.objectFiles(d);
+                    }
                     assertTrue(onWorking > 0, "node " + i + " holds its objects on its working disks");
                 }
             }
@@ -159,6 +191,46 @@ class MultiDiskIT {
                 String fig = String.format("MULTI-DISK plug/unplug under load (" + loop.kind() + " disks): acknowledged %d, lost %d, mismatched %d, "
                         + "error replies %s, longest stall %d ms; %s; %s", w.acknowledged(), v.lost(), v.mismatched(),
                         w.errorReplies(), w.longestStallMs(), plugged, unplugged);
+                CheckedNbdWriter.record(fig);
+                v.assertClean();
+                assertEquals(0L, w.errorReplies().values().stream().reduce(0L, Long::sum), "no error reply: " + fig);
+                c.dog("cluster", "check").assertOk();
+            }
+        }
+    }
+
+    @Test
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
+    void aNodeWhoseLastDiskFailsLeavesTheCluster() throws Exception {
+        try (LoopDisks loop = new LoopDisks("mdlast")) {
+            List<List<Path>> disks = new ArrayList<>();
+            for (int i = 0; i < 4; i++) disks.add(loop.add(2, 256));
+            try (MiniCluster c = MiniCluster.builder().name("mdlast").nodes(4).copies(3).sync(true)
+                    .disks(disks::get).build().start()) {
+                c.dog("vdi", "create", "v", "64M").assertOk();
+                CheckedNbdWriter w = new CheckedNbdWriter("v", 64 * MiB, () -> List.of(c.node(0).nbdPort(), c.node(1).nbdPort()),
+                        8, c.dir().resolve("acks.log")).start(51);
+                SheepNode n = c.node(3);
+                try {
+                    assertTrue(w.awaitAcks(800, 60), "the writer got going");
+                    loop.fail(disks.get(3).get(0));
+                    c.waitUntil("node 3 took its first failed disk out", () -> n.logTail(400).contains("disk " + disks.get(3).get(0) + " failed"));
+                    c.waitForRecovery();
+                    assertTrue(n.isAlive(), "one disk of two failed: the node stays");
+                    assertTrue(w.awaitAcks(300, 60), "writes go on");
+                    loop.fail(disks.get(3).get(1));
+                    c.waitUntil("the node whose last disk failed is out of the cluster", () -> !n.isAlive());
+                    assertTrue(n.logTail(200).contains("the store failed"), n.logTail(40));
+                    c.waitForNodes(3);
+                    assertTrue(w.awaitAcks(300, 60), "writes go on without it");
+                } finally {
+                    w.close();
+                }
+                c.waitForRecovery();
+                CheckedNbdWriter.Verification v = w.verifyThrough(c.node(0).nbdPort(), c.node(1).nbdPort(), c.node(2).nbdPort());
+                String fig = String.format("MULTI-DISK last disk of a node fails (" + loop.kind() + " disks): acknowledged %d, "
+                        + "lost %d, mismatched %d, error replies %s, longest stall %d ms", w.acknowledged(), v.lost(),
+                        v.mismatched(), w.errorReplies(), w.longestStallMs());
                 CheckedNbdWriter.record(fig);
                 v.assertClean();
                 assertEquals(0L, w.errorReplies().values().stream().reduce(0L, Long::sum), "no error reply: " + fig);

@@ -172,6 +172,7 @@ public final class Sheep implements AutoCloseable {
                     reweighLater();
                 }
             });
+            store.setVanishedListener(() -> recovery.startLocal("object files were removed under the store"));
             membership = new Membership(this);
             processor = new RequestProcessor(this);
             this.driver = driver != null ? driver : ClusterDrivers.create(opts.cluster());

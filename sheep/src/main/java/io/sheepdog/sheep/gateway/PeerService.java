@@ -38,6 +38,12 @@ public final class PeerService {
         /** Blocks until {@code oid} is recovered on this node if it is still waiting to be; no-op otherwise. */
         void awaitRecovered(long oid) throws InterruptedException;
 
+        /**
+         * {@code oid} should be here at the current epoch and is not (its file removed under the node, say): recover
+         * what is missing from the other copies. May do nothing (it is rate-limited).
+         */
+        default void missing(long oid) { }
+
         RecoveryHook NONE = oid -> { };
     }
 
@@ -178,6 +184,14 @@ public final class PeerService {
             // its epoch was superseded): the sender retries with the new placement instead of failing the client
             int now = state.epoch();
             boolean moved = now > h.epoch() && !h.hasFlag(SdFlags.CMD_RECOVERY) && h.opcode() != Opcodes.REMOVE_PEER;
+            if (!moved && !retried && h.opcode() == Opcodes.WRITE_PEER) {
+                // a write to an object this node should hold and does not: it went from the store (its file or
+                // directory removed under the node). Bring it back from the other copies, then write.
+                long key = keyOf(h);
+                recovery.missing(key);
+                recovery.awaitRecovered(key);
+                return serve(r, h, SdResponse.replyTo(h, SdResult.SUCCESS), recoveryRead, true);
+            }
             return new Reply(rsp.result(moved ? SdResult.OLD_NODE_VER : SdResult.NO_OBJ).epoch(now), Request.NO_DATA);
         } catch (DiskFailedException e) {
             if (storeFailed(e)) {

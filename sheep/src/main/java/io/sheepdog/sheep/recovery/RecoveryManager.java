@@ -125,6 +125,19 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         start(v.epoch(), v.epochNodes(), v.epoch());
     }
 
+    /** When {@link #missing} last started a run (it starts at most one every few seconds). */
+    private final java.util.concurrent.atomic.AtomicLong lastMissingRun = new java.util.concurrent.atomic.AtomicLong();
+    private static final long MISSING_RUN_INTERVAL_MS = 5_000;
+
+    @Override
+    public void missing(long oid) {
+        if (current != null) return; // a run is going: it brings what is missing, or the next one will
+        long now = System.currentTimeMillis();
+        long last = lastMissingRun.get();
+        if (now - last < MISSING_RUN_INTERVAL_MS || !lastMissingRun.compareAndSet(last, now)) return;
+        startLocal("object " + StoreKey.display(oid) + " is missing from the store");
+    }
+
     public synchronized void stop() {
         Run r = current;
         if (r != null) {

@@ -315,6 +315,7 @@ public final class FileObjectStore implements ObjectStore {
     @Override
     public void probe() throws IOException {
         checkIdentity();
+        if (!Files.isDirectory(staleDir)) restoreSubdirectory(staleDir);
         Path p = dir.resolve(".probe-" + ProcessHandle.current().pid());
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
@@ -329,6 +330,43 @@ public final class FileObjectStore implements ObjectStore {
             } catch (IOException ignored) {
                 // the failure to report is the one above
             }
+        }
+    }
+
+    /**
+     * Closes the open files of objects whose file is no longer there (removed under the node while it had them open:
+     * writes to them would go to a file nobody can read back). The objects then read as absent, and recovery brings
+     * them back. Returns how many there were. One stat per open file: called every few seconds.
+     */
+    public int dropVanished() {
+        int n = 0;
+        for (long key : open.keys()) {
+            if (Files.exists(path(key))) continue;
+            ReentrantReadWriteLock l = lockOf(key);
+            l.writeLock().lock();
+            try {
+                if (Files.exists(path(key))) continue; // made again meanwhile
+                dropHandle(key);
+                n++;
+            } finally {
+                l.writeLock().unlock();
+            }
+        }
+        if (n > 0) LOG.warn("{} object files were removed under {} while open: their objects are absent now", n, dir);
+        return n;
+    }
+
+    /**
+     * Makes a subdirectory of the store again ({@code .stale}, a tree layout directory) that was removed under the
+     * node, when the store directory itself is still the one opened (never a store directory that was replaced).
+     */
+    private void restoreSubdirectory(Path sub) throws IOException {
+        checkIdentity();
+        try {
+            Files.createDirectory(sub);
+            LOG.warn("{} was removed under the store: made again", sub);
+        } catch (java.nio.file.FileAlreadyExistsException raced) {
+            // another thread made it
         }
     }
 
@@ -361,6 +399,7 @@ public final class FileObjectStore implements ObjectStore {
             Path target = parent.resolve(StoreKey.fileName(key));
             if (Files.exists(target)) return false;
             Path tmp = parent.resolve(StoreKey.fileName(key) + ".tmp");
+            if (parent != dir && !Files.isDirectory(parent)) restoreSubdirectory(parent);
             try (FileChannel in = src.openForCopy(key);
                  FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                          StandardOpenOption.WRITE)) {
@@ -425,6 +464,7 @@ public final class FileObjectStore implements ObjectStore {
             Path target = parent.resolve(StoreKey.fileName(oid));
             if (Files.exists(target)) return false;
             Path tmp = parent.resolve(StoreKey.fileName(oid) + ".tmp");
+            if (parent != dir && !Files.isDirectory(parent)) restoreSubdirectory(parent);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                     StandardOpenOption.WRITE, StandardOpenOption.READ)) {
                 if (base != null) writeFully(ch, ByteBuffer.wrap(base, 0, (int) Math.min(base.length, size)), 0);
@@ -533,6 +573,7 @@ public final class FileObjectStore implements ObjectStore {
             dropHandle(oid);
             Path src = path(oid);
             if (!Files.exists(src)) return;
+            if (!Files.isDirectory(staleDir)) restoreSubdirectory(staleDir);
             Files.move(src, staleDir.resolve(StoreKey.fileName(oid) + "." + epoch), StandardCopyOption.REPLACE_EXISTING);
         } finally {
             l.writeLock().unlock();

@@ -48,6 +48,14 @@ final class HandleCache<H> {
 
     synchronized int size() { return map.size(); }
 
+    /** The oids with an entry, as they are now (a copy: the cache may change while the caller looks at them). */
+    synchronized long[] keys() {
+        long[] out = new long[map.size()];
+        int i = 0;
+        for (long k : map.keySet()) out[i++] = k;
+        return out;
+    }
+
     /** Whether there are more entries than the capacity (a trim is due). */
     synchronized boolean overCapacity() { return map.size() > capacity; }
 

@@ -273,12 +273,22 @@ public final class MultiDiskStore implements ObjectStore {
     @Override
     public long diskFailures() { return failures.get(); }
 
-    /** Probes every disk: failed ones are taken out; throws when none is left. */
+    /**
+     * Probes every disk: failed ones are taken out; throws when none is left. On the disks that work, objects whose
+     * files were removed under the node are made absent (their open files closed), so that recovery brings them back.
+     */
     @Override
     public void probe() throws IOException {
-        for (Disk d : disks.all()) failed(d, null);
+        for (Disk d : disks.all()) {
+            if (!failed(d, null) && d.store.dropVanished() > 0) vanished.run();
+        }
         if (disks.list.isEmpty()) throw new IOException("every disk of this node failed");
     }
+
+    private volatile Runnable vanished = () -> { };
+
+    /** Told when the periodic probe found object files removed under a working disk. */
+    public void setVanishedListener(Runnable r) { this.vanished = r; }
 
     // ------------------------------------------------------------------ objects
 
