@@ -51,6 +51,9 @@ public final class FileObjectStore implements ObjectStore {
      * file system unmounted from under it (the empty mount point showing through), has another one.
      */
     private final Object dirKey;
+    /** Open files looked at per {@link #dropVanished} call, and where the next call starts. */
+    private static final int VANISHED_CHECKS = 4096;
+    private long vanishedCursor;
     private final ReentrantReadWriteLock[] stripes = new ReentrantReadWriteLock[STRIPES];
     /** Open object files: a bounded LRU cache, so that the inodes and objects in use are not reopened per request. */
     private final HandleCache<Handle> open;
@@ -336,11 +339,17 @@ public final class FileObjectStore implements ObjectStore {
     /**
      * Closes the open files of objects whose file is no longer there (removed under the node while it had them open:
      * writes to them would go to a file nobody can read back). The objects then read as absent, and recovery brings
-     * them back. Returns how many there were. One stat per open file: called every few seconds.
+     * them back. Returns how many there were. One stat per open file, at most {@value #VANISHED_CHECKS} of them per
+     * call (the next call goes on where this one stopped): called every few seconds.
      */
     public int dropVanished() {
         int n = 0;
-        for (long key : open.keys()) {
+        long[] keys = open.keys();
+        int from = keys.length == 0 ? 0 : (int) (vanishedCursor % keys.length);
+        int count = Math.min(keys.length, VANISHED_CHECKS);
+        vanishedCursor = from + count;
+        for (int i = 0; i < count; i++) {
+            long key = keys[(from + i) % keys.length];
             if (Files.exists(path(key))) continue;
             ReentrantReadWriteLock l = lockOf(key);
             l.writeLock().lock();

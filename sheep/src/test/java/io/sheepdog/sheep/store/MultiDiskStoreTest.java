@@ -178,4 +178,35 @@ class MultiDiskStoreTest {
             assertArrayEquals(content(2), s.read(key, 0, 512));
         }
     }
+
+    @Test
+    void filesRemovedUnderAnOpenObjectAreNoticedByTheProbe() throws Exception {
+        List<Path> d = disks(2);
+        List<String> told = new CopyOnWriteArrayList<>();
+        try (MultiDiskStore s = new MultiDiskStore(d, true)) {
+            s.setVanishedListener(() -> told.add("vanished"));
+            for (int i = 0; i < 20; i++) {
+                assertTrue(s.create(oid(i), SIZE, null, 0, content(i)));
+                assertArrayEquals(content(i), s.read(oid(i), 0, 512)); // its file is open now
+            }
+            // rm -rf of a disk's contents (a mount point stays): writes to the open files would go nowhere
+            try (var files = Files.list(d.get(0))) {
+                for (Path p : files.toList()) if (!Files.isDirectory(p)) Files.delete(p);
+            }
+            s.probe();
+            assertEquals(List.of("vanished"), told);
+            int absent = 0;
+            for (int i = 0; i < 20; i++) {
+                if (!s.exists(oid(i))) {
+                    absent++;
+                    int k = i;
+                    assertThrows(NoSuchObjectException.class, () -> s.read(oid(k), 0, 512));
+                }
+            }
+            assertTrue(absent > 0, "the removed objects read as absent");
+            assertEquals(0, s.diskFailures(), "the disk itself works: it stays");
+            s.probe();
+            assertEquals(1, told.size(), "told once");
+        }
+    }
 }
