@@ -125,10 +125,17 @@ public final class MultiDiskStore implements ObjectStore {
     }
 
     private Disk open(Path p) throws IOException {
-        Files.createDirectories(p);
-        FileObjectStore s = new FileObjectStore(p, sync, maxOpenPerDisk);
-        if (layout != FileObjectStore.Layout.PLAIN) s.useLayout(layout);
-        return new Disk(p, s, sizeOf(p, s));
+        try {
+            Files.createDirectories(p);
+            if (!Files.isWritable(p)) throw new IOException("not writable");
+            FileObjectStore s = new FileObjectStore(p, sync, maxOpenPerDisk);
+            if (layout != FileObjectStore.Layout.PLAIN) s.useLayout(layout);
+            return new Disk(p, s, sizeOf(p, s));
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new IOException("cannot use disk " + p + ": no such directory, and it cannot be made", e);
+        } catch (IOException e) {
+            throw new IOException("cannot use disk " + p + ": " + e.getMessage(), e);
+        }
     }
 
     public void setListener(Listener l) { this.listener = l; }
