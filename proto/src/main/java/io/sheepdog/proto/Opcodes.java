@@ -1,6 +1,6 @@
 package io.sheepdog.proto;
 
-/** Opcodes (PROTOCOL.md §6). Public ones are below 0x80, internal ones at or above. */
+/** Opcodes (PROTOCOL.md §6). Public ones are below 0x80, internal ones at or above. What each one is: {@link OpTable}. */
 public final class Opcodes {
     private Opcodes() {}
 
@@ -93,7 +93,7 @@ public final class Opcodes {
 
     /** The object I/O one sheep sends another for the copies (or strips) the other holds. */
     public static boolean isPeerIo(int opcode) {
-        return opcode == CREATE_AND_WRITE_PEER || opcode == READ_PEER || opcode == WRITE_PEER || opcode == REMOVE_PEER;
+        return OpTable.kindOf(opcode) == OpTable.Kind.PEER;
     }
 
     private static final String[] NAMES = new String[256];

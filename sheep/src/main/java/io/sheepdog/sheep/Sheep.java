@@ -47,7 +47,7 @@ import org.slf4j.LoggerFactory;
  * decodes a request, the {@link RequestProcessor} classifies it, the {@link Gateway} places it, the {@link PeerService}
  * of each holder writes it to its {@link ObjectStore}.
  */
-public final class Sheep implements AutoCloseable {
+public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOps.Node, Membership.Node {
     /** Heartbeats to the other members; null with --failure-timeout 0. */
     private volatile io.sheepdog.sheep.node.FailureDetector failures;
     /** How often the store is checked for a failure no request has seen (see {@link PeerService#checkStore}). */
@@ -152,14 +152,16 @@ public final class Sheep implements AutoCloseable {
                 state.setView(Proto.STATUS_WAIT, latest, rec.nodes, List.of());
             }
 
+            this.driver = driver != null ? driver : ClusterDrivers.create(opts.cluster());
             ObjectSizes sizes = new ObjectSizes(state, vdis);
             peer = new PeerService(store, state, sizes);
             peer.setStoreFailureHook(why -> fatal(why + "; leaving the cluster (the other nodes restore what it held)"));
             gateway = new Gateway(state, vdis, peer, peers, sizes);
-            gateway.setVdiStateSource(() -> pullVdiStates(state.view().members()));
             vdiOps = new VdiOps(gateway, vdis, state);
-            clusterOps = new ClusterOps(this);
-            recovery = new RecoveryManager(this);
+            // the main phase of cluster-wide operations on the cluster itself is the membership's (wired once both exist)
+            clusterOps = new ClusterOps(this.driver, state, vdiOps, vdis, (sender, m) -> membership().clusterMain(sender, m));
+            recovery = new RecoveryManager(state, store, gateway, peer.strips(), vdis,
+                    req -> clusterOps.broadcast(req, io.sheepdog.sheep.ops.Request.NO_DATA));
             recovery.setThrottle(opts.recoveryMax(), opts.recoveryIntervalMs());
             peer.setRecoveryHook(recovery);
             store.setListener((disk, why, left) -> {
@@ -173,9 +175,11 @@ public final class Sheep implements AutoCloseable {
                 }
             });
             store.setVanishedListener(() -> recovery.startLocal("object files were removed under the store"));
-            membership = new Membership(this);
-            processor = new RequestProcessor(this);
-            this.driver = driver != null ? driver : ClusterDrivers.create(opts.cluster());
+            membership = new Membership(this, state, epochLog, store, vdis, gateway, peers, clusterOps, recovery);
+            io.sheepdog.sheep.ops.IoStats stats = new io.sheepdog.sheep.ops.IoStats();
+            io.sheepdog.sheep.ops.LocalOps localOps = new io.sheepdog.sheep.ops.LocalOps(this, state, vdis, vdiOps, store,
+                    gateway, recovery, epochLog, membership, this.driver, writerLocks, stats);
+            processor = new RequestProcessor(state, access, peer, gateway, clusterOps, localOps, stats);
             scanLocalInodes();
         } catch (IOException | ClusterDriverException | RuntimeException e) {
             // a daemon that cannot start gives its store back (tests start another one in the same JVM)
@@ -287,7 +291,11 @@ public final class Sheep implements AutoCloseable {
     /** Who may connect and do what (sheep --allow, --admin-allow). */
     public io.sheepdog.sheep.access.AccessPolicy access() { return access; }
     public boolean wasUncleanStop() { return uncleanStop; }
-    public int logLevel() { return logLevel; }
+    @Override public boolean isGateway() { return opts.gateway(); }
+
+    @Override public boolean fixedVnodes() { return opts.fixedVnodes(); }
+
+    @Override public int logLevel() { return logLevel; }
 
     public void setLogLevel(int lvl) {
         logLevel = lvl;
@@ -373,32 +381,6 @@ public final class Sheep implements AutoCloseable {
         config.defaultStore = state.defaultStore;
         config.shutdown = shutdown;
         config.save(base.resolve("config"));
-    }
-
-    /** Pulls VDI state from the peers after a join (the joiner from all, the others from the joiner). */
-    public void exchangeVdiState(SdNode joined, List<SdNode> members, boolean me) {
-        List<SdNode> from = members.stream().filter(n -> me || n.nid().equals(joined.nid())).toList();
-        Thread.ofVirtual().start(() -> pullVdiStates(from));
-    }
-
-    /**
-     * Merges the VDI state (copies, erasure code, block size) of each of {@code from} into this node's, now. A node
-     * learns a VDI from the inodes it stores and from its peers at joins; one that has not heard of a VDI yet (it
-     * holds none of its inode's copies, and the exchange after its join is still under way) asks here before it
-     * places an object of that VDI, since the placement depends on the state.
-     */
-    public void pullVdiStates(List<SdNode> from) {
-        for (SdNode n : from) {
-            if (n.nid().equals(state.self().nid())) continue;
-            for (long buf = 1 << 20; buf <= (1L << 30); buf *= 2) {
-                SdRequest req = SdRequest.of(Opcodes.GET_VDI_COPIES).dataLength(buf);
-                Reply r = gateway.send(n, req, null);
-                if (r.result() == SdResult.BUFFER_SMALL) continue;
-                if (r.result() == SdResult.SUCCESS) vdis.merge(r.data());
-                else LOG.warn("cannot get VDI state from {}: {}", n.nid(), SdResult.message(r.result()));
-                break;
-            }
-        }
     }
 
     /** Main phase of SHUTDOWN: stop serving, remember the clean stop, exit once requests drain. */

@@ -1,5 +1,6 @@
 package io.sheepdog.sheep.access;
 
+import io.sheepdog.proto.OpTable;
 import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.SdNode;
 import java.util.Arrays;
@@ -45,19 +46,9 @@ public final class AccessPolicy {
         return false;
     }
 
-    /** Object I/O between sheep and recovery's bookkeeping: what a client never needs. */
-    static boolean isPeerOnly(int op) {
-        return Opcodes.isPeerIo(op) || op == Opcodes.COMPLETE_RECOVERY || op == Opcodes.HANDOVER_VDI;
-    }
+    /** Object I/O between sheep and recovery's bookkeeping: what a client never needs ({@link OpTable}). */
+    static boolean isPeerOnly(int op) { return OpTable.senderOf(op) == OpTable.Sender.MEMBER; }
 
-    /** Requests that change or stop the cluster, or destroy data. */
-    static boolean isAdmin(int op) {
-        return switch (op) {
-            case Opcodes.MAKE_FS, Opcodes.SHUTDOWN, Opcodes.KILL_NODE, Opcodes.FORCE_RECOVER, Opcodes.ENABLE_RECOVER,
-                 Opcodes.DISABLE_RECOVER, Opcodes.REWEIGHT, Opcodes.ALTER_CLUSTER_COPY, Opcodes.ALTER_VDI_COPY,
-                 Opcodes.DEL_VDI, Opcodes.CLEANUP, Opcodes.SET_RECOVERY, Opcodes.SET_LOGLEVEL, Opcodes.MD_PLUG,
-                 Opcodes.MD_UNPLUG, Opcodes.FLUSH_DEL_CACHE -> true;
-            default -> false;
-        };
-    }
+    /** Requests that change or stop the cluster, or destroy data ({@link OpTable}). */
+    static boolean isAdmin(int op) { return OpTable.senderOf(op) == OpTable.Sender.ADMIN; }
 }

@@ -72,11 +72,27 @@ public final class Gateway {
 
     public ObjectSizes sizes() { return sizes; }
 
-    private volatile Runnable vdiStateSource = () -> { };
     private long lastVdiStatePull;
 
-    /** How to learn the state of VDIs this node has not heard of (asks the members). */
-    public void setVdiStateSource(Runnable source) { this.vdiStateSource = source; }
+    /**
+     * Merges the VDI state (copies, erasure code, block size) of each of {@code from} into this node's, now. A node
+     * learns a VDI from the inodes it stores and from its peers at joins; one that has not heard of a VDI yet (it
+     * holds none of its inode's copies, and the exchange after its join is still under way) asks here before it
+     * places an object of that VDI, since the placement depends on the state.
+     */
+    public void pullVdiStates(List<SdNode> from) {
+        for (SdNode n : from) {
+            if (n.nid().equals(state.self().nid())) continue;
+            for (long buf = 1 << 20; buf <= (1L << 30); buf *= 2) {
+                SdRequest req = SdRequest.of(Opcodes.GET_VDI_COPIES).dataLength(buf);
+                Reply r = send(n, req, null);
+                if (r.result() == SdResult.BUFFER_SMALL) continue;
+                if (r.result() == SdResult.SUCCESS) vdis.merge(r.data());
+                else LOG.warn("cannot get VDI state from {}: {}", n.nid(), SdResult.message(r.result()));
+                break;
+            }
+        }
+    }
 
     /**
      * The erasure code of {@code oid}, null if replicated. A data object of a VDI this node does not know yet would
@@ -90,7 +106,7 @@ public final class Gateway {
             long now = System.nanoTime();
             if (vdis.state(Oids.vid(oid)) == null && (lastVdiStatePull == 0 || now - lastVdiStatePull > 1_000_000_000L)) {
                 lastVdiStatePull = now;
-                vdiStateSource.run();
+                pullVdiStates(state.view().members());
             }
         }
         return sizes.codeOf(oid);

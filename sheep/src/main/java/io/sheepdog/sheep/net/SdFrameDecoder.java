@@ -6,7 +6,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.ReferenceCountUtil;
 import io.sheepdog.proto.Header48;
-import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.OpTable;
 import io.sheepdog.proto.Proto;
 import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdRequest;
@@ -82,14 +82,7 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
     }
 
     /** Requests one sheep sends another and the other serves locally (so they get their own budget). */
-    static boolean isPeerRequest(int opcode) {
-        if (Opcodes.isPeerIo(opcode)) return true;
-        return switch (opcode) {
-            case Opcodes.GET_OBJ_LIST, Opcodes.GET_EPOCH, Opcodes.OIDS_EXIST, Opcodes.GET_HASH, Opcodes.GET_LOGLEVEL,
-                 Opcodes.FLUSH_PEER, Opcodes.DECREF_PEER -> true;
-            default -> false;
-        };
-    }
+    static boolean isPeerRequest(int opcode) { return OpTable.isBetweenSheep(opcode); }
 
     /**
      * The bytes a request is admitted for: its payload, or for a request without one the reply buffer it asks for
@@ -108,11 +101,7 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
 
     /** The largest payload a request with {@code opcode} may carry. */
     static long maxPayload(int opcode) {
-        return switch (opcode) {
-            case Opcodes.WRITE_OBJ, Opcodes.CREATE_AND_WRITE_OBJ, Opcodes.WRITE_PEER, Opcodes.CREATE_AND_WRITE_PEER,
-                 Opcodes.OIDS_EXIST -> Proto.MAX_REQUEST_DATA;
-            default -> MAX_SMALL_PAYLOAD;
-        };
+        return OpTable.isBigPayload(opcode) ? Proto.MAX_REQUEST_DATA : MAX_SMALL_PAYLOAD;
     }
 
     @Override

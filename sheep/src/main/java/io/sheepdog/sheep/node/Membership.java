@@ -10,7 +10,12 @@ import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResponse;
 import io.sheepdog.proto.SdResult;
-import io.sheepdog.sheep.Sheep;
+import io.sheepdog.sheep.gateway.Gateway;
+import io.sheepdog.sheep.gateway.PeerPool;
+import io.sheepdog.sheep.ops.ClusterOps;
+import io.sheepdog.sheep.recovery.RecoveryManager;
+import io.sheepdog.sheep.store.ObjectStore;
+import io.sheepdog.sheep.vdi.VdiRegistry;
 import io.sheepdog.sheep.cluster.ClusterListener;
 import io.sheepdog.sheep.ops.OpMessage;
 import io.sheepdog.sheep.ops.Request;
@@ -30,12 +35,51 @@ import org.slf4j.LoggerFactory;
  */
 public final class Membership implements ClusterListener {
     private static final Logger LOG = LoggerFactory.getLogger(Membership.class);
-    private final Sheep sheep;
-    private final NodeState state;
+    /** What only the node as a whole can do, or knows. */
+    public interface Node {
+        /** Ends the process with status 1, saying why. */
+        void fatal(String why);
+        /** Whether a cluster formatted with {@code clusterFlags} uses this node's vnodes strategy. */
+        boolean vnodesStrategyIs(int clusterFlags);
+        boolean fixedVnodes();
+        /** Stores objects as the cluster's store driver says ({@code plain}, {@code tree}). */
+        void useStoreDriver(String name) throws IOException;
+        /** Writes the node's config (cluster settings, clean stop). */
+        void saveConfig(boolean shutdown) throws IOException;
+        boolean wasUncleanStop();
+        /** SHUTDOWN's main phase: stop serving, remember the clean stop, exit. */
+        void shutdownCluster();
+        /** REWEIGHT's main phase: the node's weight follows its space. */
+        void reweigh();
+    }
 
-    public Membership(Sheep sheep) {
-        this.sheep = sheep;
-        this.state = sheep.state();
+    private final Node node;
+    private final NodeState state;
+    private final EpochLog epochLog;
+    private final ObjectStore store;
+    private final VdiRegistry vdis;
+    private final Gateway gateway;
+    private final PeerPool peers;
+    private final ClusterOps clusterOps;
+    private final RecoveryManager recovery;
+
+    public Membership(Node node, NodeState state, EpochLog epochLog, ObjectStore store, VdiRegistry vdis, Gateway gateway,
+                      PeerPool peers, ClusterOps clusterOps, RecoveryManager recovery) {
+        this.node = node;
+        this.state = state;
+        this.epochLog = epochLog;
+        this.store = store;
+        this.vdis = vdis;
+        this.gateway = gateway;
+        this.peers = peers;
+        this.clusterOps = clusterOps;
+        this.recovery = recovery;
+    }
+
+    /** Pulls VDI state from the peers after a join (the joiner from all, the others from the joiner), off this thread. */
+    private void exchangeVdiState(SdNode joined, List<SdNode> members, boolean me) {
+        List<SdNode> from = members.stream().filter(n -> me || n.nid().equals(joined.nid())).toList();
+        Thread.ofVirtual().start(() -> gateway.pullVdiStates(from));
     }
 
     // ------------------------------------------------------------------ join
@@ -99,7 +143,7 @@ public final class Membership implements ClusterListener {
         if (me && state.ctime != 0 && c.ctime != 0 && state.ctime != c.ctime) {
             LOG.error("refusing to join: this store belongs to another cluster (created {}, the cluster was created {}); "
                     + "use an empty store directory", c.ctime >>> 32, state.ctime >>> 32);
-            sheep.fatal("the store directory belongs to another cluster");
+            node.fatal("the store directory belongs to another cluster");
             return;
         }
         if (me && c.ctime == 0 && state.ctime != 0) {
@@ -113,10 +157,10 @@ public final class Membership implements ClusterListener {
             // cannot happen with a master of this version (it continues above the joiner's epoch)
             LOG.warn("the cluster answered with epoch {}, older than this node's {}", c.epoch, myOldEpoch);
         }
-        if (me && c.ctime != 0 && !sheep.vnodesStrategyIs(c.flags)) {
+        if (me && c.ctime != 0 && !node.vnodesStrategyIs(c.flags)) {
             LOG.error("refusing to join: the cluster uses {} vnodes and this node was started {} -V",
-                    sheep.options().fixedVnodes() ? "auto" : "fixed", sheep.options().fixedVnodes() ? "with" : "without");
-            sheep.fatal("the cluster's vnodes strategy is not this node's");
+                    node.fixedVnodes() ? "auto" : "fixed", node.fixedVnodes() ? "with" : "without");
+            node.fatal("the cluster's vnodes strategy is not this node's");
             return;
         }
         boolean myAuto = state.autoVnodes();
@@ -127,19 +171,19 @@ public final class Membership implements ClusterListener {
         }
         if (me) {
             try {
-                sheep.useStoreDriver(c.defaultStore); // a new node stores objects as the cluster was formatted
+                node.useStoreDriver(c.defaultStore); // a new node stores objects as the cluster was formatted
             } catch (IOException e) {
                 LOG.error("keeping this node's object layout: {}", e.getMessage());
             }
         }
         // A node that joins while `dog cluster recover disable` is in force must hold its recovery too: the flag
         // comes with the cluster info, but the recovery manager only heard of it from the DISABLE_RECOVER it missed.
-        sheep.recovery().setEnabled(!c.disableRecovery);
+        recovery.setEnabled(!c.disableRecovery);
         try {
-            if (c.ctime != 0) sheep.saveConfig(false);
+            if (c.ctime != 0) node.saveConfig(false);
             // a member records the cluster's epoch if it lacks it; the joiner fetches the record (with its real date)
             // from the others, below, and writes its own only if none has it
-            if (!me && c.epoch > 0 && sheep.epochLog().read(c.epoch) == null) sheep.epochLog().write(c.epoch, c.nodes, System.currentTimeMillis() / 1000);
+            if (!me && c.epoch > 0 && epochLog.read(c.epoch) == null) epochLog.write(c.epoch, c.nodes, System.currentTimeMillis() / 1000);
         } catch (IOException e) {
             LOG.error("cannot persist cluster state: {}", e.toString());
         }
@@ -147,28 +191,28 @@ public final class Membership implements ClusterListener {
             List<SdNode> prevNodes = c.nodes;
             if (me && !wasMemberOfLatest && c.epoch > 0) {
                 // we missed epochs: what we hold may be outdated; keep it only as a recovery source
-                sheep.recovery().moveAllToStale(myOldEpoch);
+                recovery.moveAllToStale(myOldEpoch);
             }
             if (!sameNodes(prevNodes, members)) {
                 newEpoch(c.epoch + 1, members, prevNodes, c.epoch);
             } else {
                 state.setView(Proto.STATUS_OK, c.epoch, prevNodes, members);
-                if (me && sheep.wasUncleanStop()) sheep.recovery().start(c.epoch, prevNodes, c.epoch);
+                if (me && node.wasUncleanStop()) recovery.start(c.epoch, prevNodes, c.epoch);
             }
         } else {
             state.setView(Proto.STATUS_WAIT, c.epoch, c.nodes, members);
         }
         if (me && c.epoch > 0) fetchMissingEpochs(c.epoch, c.nodes, members);
         LOG.info("{} joined; {} members, epoch {}, status {}", joined.nid(), members.size(), state.epoch(), statusName(state.status()));
-        sheep.exchangeVdiState(joined, members, me);
+        exchangeVdiState(joined, members, me);
     }
 
     // ------------------------------------------------------------------ leave
 
     @Override
     public void onLeave(SdNode left, List<SdNode> remaining) {
-        sheep.peers().forget(left.nid());
-        sheep.vdis().unlockAllOf(left.nid());
+        peers.forget(left.nid());
+        vdis.unlockAllOf(left.nid());
         boolean me = left.nid().equals(state.self().nid());
         if (state.status() == Proto.STATUS_OK && !me && !remaining.isEmpty()) {
             // Only the nodes that stay record the epoch of a departure. A node that recorded its own leave (the
@@ -184,10 +228,10 @@ public final class Membership implements ClusterListener {
     }
 
     @Override
-    public void onNotify(SdNode sender, byte[] message) { sheep.clusterOps().onNotify(sender, message); }
+    public void onNotify(SdNode sender, byte[] message) { clusterOps.onNotify(sender, message); }
 
     @Override
-    public boolean onBlock() { return sheep.clusterOps().onBlock(); }
+    public boolean onBlock() { return clusterOps.onBlock(); }
 
     @Override
     public void onUpdateNode(SdNode node) {
@@ -215,13 +259,13 @@ public final class Membership implements ClusterListener {
     @Override
     public void onJoinRefused(String reason) {
         // nothing this node can do in a cluster that does not want it: say why and exit
-        sheep.fatal("the cluster refused this node: " + reason);
+        node.fatal("the cluster refused this node: " + reason);
     }
 
     @Override
     public byte[] onRejoin(String reason) {
         LOG.warn("dropped from the cluster ({}): joining again", reason);
-        sheep.clusterOps().failPending("the cluster driver lost its session: " + reason);
+        clusterOps.failPending("the cluster driver lost its session: " + reason);
         // Re-join as a restarting node does (WAIT): a member of a running cluster lets it in at once, but nodes that
         // all lost their sessions (a long ZooKeeper outage) wait until the members of their last epoch are back, as
         // after a restart. A node that re-joined first with OK would run a cluster of its own, writing with fewer
@@ -240,12 +284,12 @@ public final class Membership implements ClusterListener {
         Thread.ofVirtual().name("epoch-catch-up").start(() -> {
             try {
                 // the current epoch first: without its record this node could not tell the others what it is
-                if (sheep.epochLog().read(current) == null && !fetchEpoch(current, members)
-                        && sheep.epochLog().read(current) == null) {
-                    sheep.epochLog().write(current, currentNodes, System.currentTimeMillis() / 1000);
+                if (epochLog.read(current) == null && !fetchEpoch(current, members)
+                        && epochLog.read(current) == null) {
+                    epochLog.write(current, currentNodes, System.currentTimeMillis() / 1000);
                 }
                 for (int e = 1; e < current; e++) {
-                    if (sheep.epochLog().read(e) == null && !fetchEpoch(e, members)) return;
+                    if (epochLog.read(e) == null && !fetchEpoch(e, members)) return;
                 }
             } catch (IOException | RuntimeException ex) {
                 LOG.warn("cannot fetch the epoch records this node missed: {}", ex.toString());
@@ -260,9 +304,9 @@ public final class Membership implements ClusterListener {
             SdRequest req = SdRequest.of(Opcodes.GET_EPOCH).objTgtEpoch(e)
                     .dataLength(8 + (long) SdNode.SIZE * Proto.MAX_NODES);
             try {
-                Reply r = sheep.gateway().send(n, req, null);
+                Reply r = gateway.send(n, req, null);
                 if (r.result() == SdResult.SUCCESS) {
-                    sheep.epochLog().writeRaw(e, r.data());
+                    epochLog.writeRaw(e, r.data());
                     return true;
                 }
             } catch (IOException | RuntimeException ex) {
@@ -274,7 +318,7 @@ public final class Membership implements ClusterListener {
 
     private void newEpoch(int epoch, List<SdNode> members, List<SdNode> prevNodes, int prevEpoch) {
         try {
-            sheep.epochLog().write(epoch, members, System.currentTimeMillis() / 1000);
+            epochLog.write(epoch, members, System.currentTimeMillis() / 1000);
         } catch (IOException e) {
             LOG.error("cannot write epoch {}: {}", epoch, e.toString());
         }
@@ -282,7 +326,7 @@ public final class Membership implements ClusterListener {
         // new recovery run (and wait for its object list), not none. Otherwise it would touch an object that is not
         // here yet (a rejoining node keeps its old objects only as stale copies) and fail with NO_OBJ, or a create
         // would make a fresh copy that recovery then skips. The run waits for this view before it reads it.
-        sheep.recovery().start(epoch, prevNodes, prevEpoch);
+        recovery.start(epoch, prevNodes, prevEpoch);
         state.setView(Proto.STATUS_OK, epoch, members, members);
     }
 
@@ -311,14 +355,14 @@ public final class Membership implements ClusterListener {
         SdResponse rsp = m.rsp();
         switch (h.opcode()) {
             case Opcodes.MAKE_FS -> rsp.result(format(h, m.reqData()));
-            case Opcodes.SHUTDOWN -> sheep.shutdownCluster();
+            case Opcodes.SHUTDOWN -> node.shutdownCluster();
             case Opcodes.ENABLE_RECOVER -> {
                 state.disableRecovery = false;
-                sheep.recovery().setEnabled(true);
+                recovery.setEnabled(true);
             }
             case Opcodes.DISABLE_RECOVER -> {
                 state.disableRecovery = true;
-                sheep.recovery().setEnabled(false);
+                recovery.setEnabled(false);
             }
             case Opcodes.FORCE_RECOVER -> {
                 if (state.status() == Proto.STATUS_WAIT && state.formatted()) {
@@ -329,7 +373,7 @@ public final class Membership implements ClusterListener {
                     rsp.result(SdResult.FORCE_RECOVER);
                 }
             }
-            case Opcodes.REWEIGHT -> sheep.reweigh();
+            case Opcodes.REWEIGHT -> node.reweigh();
             case Opcodes.ALTER_CLUSTER_COPY -> {
                 // an erasure-coded cluster's copies are its d+p strips: they cannot change on their own
                 if (state.copyPolicy != 0 || h.clusterCopyPolicy() != 0) {
@@ -343,7 +387,7 @@ public final class Membership implements ClusterListener {
                 // dog vdi alter-copy: the VDI's objects get the new number of copies. Every node applies it at the
                 // same point of the event order, then checks its objects against the placement (a recovery without
                 // an epoch change): new copies are fetched, surplus ones become stale and go once all are done.
-                io.sheepdog.sheep.vdi.VdiState st = sheep.vdis().state(h.vdiStateNewVid());
+                io.sheepdog.sheep.vdi.VdiState st = vdis.state(h.vdiStateNewVid());
                 int copies = h.vdiStateCopies();
                 if (st == null) {
                     rsp.result(SdResult.NO_VDI);
@@ -357,13 +401,13 @@ public final class Membership implements ClusterListener {
                     LOG.info("VDI {} now has {} copies (was {}): checking its objects", Integer.toHexString(st.vid),
                             copies, old);
                     ClusterView v = state.view();
-                    if (v.status() == Proto.STATUS_OK) sheep.recovery().start(v.epoch(), v.epochNodes(), v.epoch());
+                    if (v.status() == Proto.STATUS_OK) recovery.start(v.epoch(), v.epochNodes(), v.epoch());
                 }
             }
-            case Opcodes.COMPLETE_RECOVERY -> sheep.recovery().onCompleted(sender, h.objTgtEpoch());
+            case Opcodes.COMPLETE_RECOVERY -> recovery.onCompleted(sender, h.objTgtEpoch());
             case Opcodes.CLEANUP -> {
                 try {
-                    sheep.store().purgeStale();
+                    store.purgeStale();
                 } catch (IOException e) {
                     rsp.result(SdResult.EIO);
                 }
@@ -374,35 +418,35 @@ public final class Membership implements ClusterListener {
     }
 
     private int format(SdRequest h, byte[] data) {
-        String store = io.sheepdog.sheep.vdi.VdiOps.nameOf(data, 0);
-        if (store.isEmpty()) store = "plain";
-        if (io.sheepdog.sheep.store.FileObjectStore.Layout.ofDriver(store) == null) return SdResult.NO_STORE;
+        String driverName = io.sheepdog.sheep.vdi.VdiOps.nameOf(data, 0);
+        if (driverName.isEmpty()) driverName = "plain";
+        if (io.sheepdog.sheep.store.FileObjectStore.Layout.ofDriver(driverName) == null) return SdResult.NO_STORE;
         int policy = h.clusterCopyPolicy();
         if (policy != 0 && !io.sheepdog.proto.ErasureCode.isValidPolicy(policy)) return SdResult.INVALID_PARMS;
         // VID recycling and full-disk avoidance are not implemented: refuse them rather than ignore them
         if ((h.clusterFlags() & (Proto.CLUSTER_FLAG_RECYCLE_VID | Proto.CLUSTER_FLAG_AVOID_DISKFULL)) != 0) return SdResult.NO_SUPPORT;
         try {
-            sheep.recovery().stop();
-            sheep.store().wipe();
-            sheep.useStoreDriver(store);
-            sheep.epochLog().clear();
-            sheep.vdis().clear();
+            recovery.stop();
+            store.wipe();
+            node.useStoreDriver(driverName);
+            epochLog.clear();
+            vdis.clear();
             state.ctime = h.clusterCtime();
             state.flags = h.clusterFlags();
             state.copies = h.clusterCopies() == 0 ? Proto.DEFAULT_COPIES : h.clusterCopies();
             if (policy != 0) state.copies = io.sheepdog.proto.ErasureCode.of(policy).totalStrips();
             state.copyPolicy = policy;
             state.blockSizeShift = h.clusterBlockSizeShift() == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : h.clusterBlockSizeShift();
-            state.defaultStore = store;
+            state.defaultStore = driverName;
             state.disableRecovery = false;
-            sheep.recovery().setEnabled(true); // a fresh cluster recovers again, whatever the old one said
+            recovery.setEnabled(true); // a fresh cluster recovers again, whatever the old one said
             List<SdNode> members = new ArrayList<>(state.view().members());
-            sheep.epochLog().write(1, members, System.currentTimeMillis() / 1000);
+            epochLog.write(1, members, System.currentTimeMillis() / 1000);
             state.setView(Proto.STATUS_OK, 1, members, members);
-            sheep.saveConfig(false);
+            node.saveConfig(false);
             LOG.info("cluster formatted: copies {}{}, store {}", state.copies,
                     policy == 0 ? "" : " (erasure code " + io.sheepdog.proto.ErasureCode.dataStrips(policy) + ":"
-                            + io.sheepdog.proto.ErasureCode.parityStrips(policy) + ")", store);
+                            + io.sheepdog.proto.ErasureCode.parityStrips(policy) + ")", driverName);
             return SdResult.SUCCESS;
         } catch (IOException e) {
             LOG.error("format failed: {}", e.toString());
@@ -412,7 +456,7 @@ public final class Membership implements ClusterListener {
 
     private void saveQuietly() {
         try {
-            sheep.saveConfig(false);
+            node.saveConfig(false);
         } catch (IOException e) {
             LOG.error("cannot save config: {}", e.toString());
         }
@@ -423,10 +467,10 @@ public final class Membership implements ClusterListener {
         List<EpochRecord> out = new ArrayList<>();
         List<SdNode> members = state.view().members();
         for (int e = state.epoch(); e >= 1 && out.size() < max; e--) {
-            EpochRecord r = sheep.epochLog().read(e);
+            EpochRecord r = epochLog.read(e);
             // an epoch this node did not witness (it joined later, or was away): the others have it, as the
             // original fetches it whenever it is asked
-            if (r == null && fetchEpoch(e, members)) r = sheep.epochLog().read(e);
+            if (r == null && fetchEpoch(e, members)) r = epochLog.read(e);
             if (r == null) continue;
             out.add(r);
         }

@@ -9,7 +9,9 @@ import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResponse;
 import io.sheepdog.proto.SdResult;
-import io.sheepdog.sheep.Sheep;
+import io.sheepdog.sheep.cluster.ClusterDriver;
+import io.sheepdog.sheep.node.NodeState;
+import io.sheepdog.sheep.vdi.VdiRegistry;
 import io.sheepdog.sheep.vdi.VdiOps;
 import io.sheepdog.sheep.vdi.VdiState;
 import java.nio.ByteBuffer;
@@ -40,21 +42,33 @@ public final class ClusterOps {
     /** The thread running a work phase on this node now, if any (for the slow-operation log). */
     private volatile Thread working;
 
-    private final Sheep sheep;
+    private final ClusterDriver driver;
+    private final NodeState state;
+    private final VdiOps vdiOps;
+    private final VdiRegistry vdis;
+    private final MainPhase membership;
     private final AtomicLong nextOrigin = new AtomicLong(ThreadLocalRandom.current().nextLong() & 0x7fffffffffffL);
     private final Map<Long, CompletableFuture<Reply>> pending = new ConcurrentHashMap<>();
     private final ConcurrentLinkedQueue<Work> blockQueue = new ConcurrentLinkedQueue<>();
 
     private record Work(long origin, Request req) {}
 
-    public ClusterOps(Sheep sheep) { this.sheep = sheep; }
-
-    public static boolean hasWorkPhase(int op) {
-        return switch (op) {
-            case Opcodes.NEW_VDI, Opcodes.DEL_VDI, Opcodes.LOCK_VDI, Opcodes.GET_VDI_ATTR, Opcodes.FORCE_RECOVER -> true;
-            default -> false;
-        };
+    /** The main phase of the operations that change the membership's view of the cluster (format, shutdown, ...). */
+    @FunctionalInterface
+    public interface MainPhase {
+        Reply clusterMain(SdNode sender, OpMessage m);
     }
+
+    /** @param membership the main phase of the operations this class does not apply itself (those on the cluster) */
+    public ClusterOps(ClusterDriver driver, NodeState state, VdiOps vdiOps, VdiRegistry vdis, MainPhase membership) {
+        this.driver = driver;
+        this.state = state;
+        this.vdiOps = vdiOps;
+        this.vdis = vdis;
+        this.membership = membership;
+    }
+
+    public static boolean hasWorkPhase(int op) { return io.sheepdog.proto.OpTable.hasWorkPhase(op); }
 
     /** Runs a cluster operation for a client and waits for its own main phase. */
     public Reply execute(Request r) {
@@ -118,7 +132,7 @@ public final class ClusterOps {
                     for (int i = 0; i < Math.min(12, st.length); i++) stack.append("\n\tat ").append(st[i]);
                 }
                 LOG.warn("cluster operation {} has waited {} s; {} queued for a block here; {}; work phase here: {}{}",
-                        r.hdr(), waited, blockQueue.size(), sheep.driver().describe(),
+                        r.hdr(), waited, blockQueue.size(), driver.describe(),
                         w == null ? "none" : w.getName(), stack);
             }
         }
@@ -129,12 +143,12 @@ public final class ClusterOps {
         if (hasWorkPhase(r.hdr().opcode())) {
             Work w = new Work(origin, r);
             blockQueue.add(w);
-            if (sheep.driver().block()) return true;
+            if (driver.block()) return true;
             // taken meanwhile by the grant of an earlier block: it runs, and its main phase answers this request
             return !blockQueue.remove(w);
         }
         OpMessage m = new OpMessage(origin, r.hdr(), r.data(), SdResponse.replyTo(r.hdr(), SdResult.SUCCESS), Request.NO_DATA);
-        return sheep.driver().notify(m.encode());
+        return driver.notify(m.encode());
     }
 
     /** Fails every cluster operation still waiting for events of a membership this node was dropped from. */
@@ -147,7 +161,7 @@ public final class ClusterOps {
     /** Broadcasts a main-phase-only message the daemon makes itself (e.g. a lock release for a dropped client). */
     public void broadcast(SdRequest req, byte[] data) {
         OpMessage m = new OpMessage(0, req, data, SdResponse.replyTo(req, SdResult.SUCCESS), Request.NO_DATA);
-        sheep.driver().notify(m.encode());
+        driver.notify(m.encode());
     }
 
     /** Driver callback: our block is granted; run the oldest queued work on its own thread. */
@@ -157,7 +171,7 @@ public final class ClusterOps {
         while (next != null && answered(next.origin())) next = blockQueue.poll();
         Work w = next;
         if (w == null) {
-            sheep.driver().unblock(new byte[0]);
+            driver.unblock(new byte[0]);
             return true;
         }
         Thread.ofVirtual().name("cluster-work").start(() -> {
@@ -193,10 +207,10 @@ public final class ClusterOps {
         }
         if (main == null) {
             // nothing for the other nodes to do: answer now, release the block with an empty message
-            complete(w.origin(), new Reply(rsp.epoch(sheep.state().epoch()), Request.NO_DATA));
-            sheep.driver().unblock(new byte[0]);
+            complete(w.origin(), new Reply(rsp.epoch(state.epoch()), Request.NO_DATA));
+            driver.unblock(new byte[0]);
         } else {
-            sheep.driver().unblock(main.encode());
+            driver.unblock(main.encode());
         }
     }
 
@@ -222,8 +236,8 @@ public final class ClusterOps {
             LOG.error("main phase of {} failed", m.req(), e);
             r = new Reply(m.rsp().result(SdResult.SYSTEM_ERROR), Request.NO_DATA);
         }
-        if (sender.nid().equals(sheep.state().self().nid()) && m.originId() != 0) {
-            r.header().epoch(sheep.state().epoch());
+        if (sender.nid().equals(state.self().nid()) && m.originId() != 0) {
+            r.header().epoch(state.epoch());
             complete(m.originId(), r);
         }
     }
@@ -232,7 +246,7 @@ public final class ClusterOps {
 
     private OpMessage work(long origin, Request r, SdResponse rsp) throws SdError {
         SdRequest h = r.hdr();
-        VdiOps ops = sheep.vdiOps();
+        VdiOps ops = vdiOps;
         switch (h.opcode()) {
             case Opcodes.NEW_VDI -> {
                 VdiOps.Created c = ops.newVdi(h, r.data());
@@ -252,7 +266,7 @@ public final class ClusterOps {
             }
             case Opcodes.LOCK_VDI -> {
                 VdiOps.Lookup l = lookupFromPayload(ops, h, r.data());
-                VdiState s = sheep.vdis().state(l.vid());
+                VdiState s = vdis.state(l.vid());
                 rsp.vdiVid(l.vid()).vdiCopies(s != null && s.nrCopies != 0 ? s.nrCopies : l.inode().nrCopies)
                         .vdiBlockSizeShift(l.inode().blockSizeShift);
                 if (l.inode().isSnapshot()) return null; // snapshots are read-only: nothing to lock
@@ -265,7 +279,7 @@ public final class ClusterOps {
                 return null;
             }
             case Opcodes.FORCE_RECOVER -> {
-                if (sheep.state().status() != Proto.STATUS_WAIT || !sheep.state().formatted()) {
+                if (state.status() != Proto.STATUS_WAIT || !state.formatted()) {
                     throw new SdError(SdResult.FORCE_RECOVER);
                 }
                 return new OpMessage(origin, h, Request.NO_DATA, rsp, Request.NO_DATA);
@@ -287,7 +301,7 @@ public final class ClusterOps {
     /** Lock owner as carried in LOCK/RELEASE main phases: gateway node id, client node id, connection id. */
     private byte[] encodeOwner(ClientInfo c) {
         ByteBuffer b = ByteBuffer.allocate(2 * NodeId.SIZE + 8).order(ByteOrder.LITTLE_ENDIAN);
-        sheep.state().self().nid().encode(b);
+        state.self().nid().encode(b);
         new NodeId(c.addr(), c.port()).encode(b);
         b.putLong(c.connectionId());
         return b.array();
@@ -307,12 +321,12 @@ public final class ClusterOps {
         switch (h.opcode()) {
             case Opcodes.NOTIFY_VDI_ADD -> {
                 int parent = m.reqData().length >= 4 ? ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN).getInt() : 0;
-                sheep.vdis().add(h.vdiStateNewVid(), h.vdiStateOldVid(), h.vdiStateCopies(), h.vdiStateCopyPolicy(),
+                vdis.add(h.vdiStateNewVid(), h.vdiStateOldVid(), h.vdiStateCopies(), h.vdiStateCopyPolicy(),
                         h.vdiStateBlockSizeShift(), parent);
             }
             case Opcodes.NOTIFY_VDI_DEL -> {
                 int vid = ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN).getInt();
-                sheep.vdis().markDeleted(vid);
+                vdis.markDeleted(vid);
             }
             case Opcodes.LOCK_VDI -> {
                 int vid = h.vdiBaseVid();
@@ -320,8 +334,8 @@ public final class ClusterOps {
                 NodeId gw = NodeId.decode(b);
                 NodeId client = NodeId.decode(b);
                 long conn = b.getLong();
-                synchronized (sheep.vdis()) {
-                    VdiState s = sheep.vdis().stateOrNew(vid);
+                synchronized (vdis) {
+                    VdiState s = vdis.stateOrNew(vid);
                     if (s.locked() && !(gw.equals(s.lockOwner) && s.lockConnection == conn)) {
                         rsp.result(SdResult.VDI_LOCKED);
                     } else {
@@ -335,13 +349,13 @@ public final class ClusterOps {
             }
             case Opcodes.RELEASE_VDI -> {
                 int vid = h.vdiBaseVid();
-                if (sender.nid().equals(sheep.state().self().nid())) {
+                if (sender.nid().equals(state.self().nid())) {
                     String key = releaseKey(vid, m.reqData());
                     releasing.remove(key);
                     releasingOwner.remove(key);
                 }
-                synchronized (sheep.vdis()) {
-                    VdiState s = sheep.vdis().state(vid);
+                synchronized (vdis) {
+                    VdiState s = vdis.state(vid);
                     if (s != null && s.locked()) {
                         if (m.reqData().length >= 2 * NodeId.SIZE + 8 && h.vdiType() == RELEASE_IF_OWNER) {
                             ByteBuffer b = ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN);
@@ -356,7 +370,7 @@ public final class ClusterOps {
                 }
             }
             default -> {
-                return sheep.membership().clusterMain(sender, m);
+                return membership.clusterMain(sender, m);
             }
         }
         return new Reply(rsp, m.rspData());
@@ -377,7 +391,7 @@ public final class ClusterOps {
     /** Releases every lock a dropped client connection held. */
     public void releaseLocksOf(ClientInfo c) {
         if (c.connectionId() == 0) return;
-        for (int vid : sheep.vdis().lockedBy(sheep.state().self().nid(), c.connectionId())) {
+        for (int vid : vdis.lockedBy(state.self().nid(), c.connectionId())) {
             SdRequest rel = SdRequest.of(Opcodes.RELEASE_VDI).vdiBaseVid(vid).vdiType(RELEASE_IF_OWNER);
             LOG.info("client {} went away: releasing its lock on VDI {}", c.display(), Integer.toHexString(vid));
             byte[] owner = encodeOwner(c);
@@ -401,9 +415,9 @@ public final class ClusterOps {
                 try {
                     while (!releasing.isEmpty()) {
                         Thread.sleep(3000);
-                        if (sheep.state().driverUnhealthy || sheep.state().status() != Proto.STATUS_OK) continue;
+                        if (state.driverUnhealthy || state.status() != Proto.STATUS_OK) continue;
                         for (var e : releasing.entrySet()) {
-                            VdiState st = sheep.vdis().state(e.getValue().vdiBaseVid());
+                            VdiState st = vdis.state(e.getValue().vdiBaseVid());
                             if (st == null || !st.locked()) {
                                 releasing.remove(e.getKey());
                                 releasingOwner.remove(e.getKey());

@@ -9,7 +9,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * set for gateway requests (READ_OBJ, WRITE_OBJ, CREATE_AND_WRITE_OBJ, REMOVE_OBJ from clients, the NBD front end
  * included) and one for peer requests (the same operations on this node's copies, sent by gateways).
  */
-final class IoStats {
+public final class IoStats {
     /** The counters of one kind of request. */
     static final class Counters {
         final AtomicLong active = new AtomicLong(), total = new AtomicLong();

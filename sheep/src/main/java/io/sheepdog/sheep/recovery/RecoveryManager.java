@@ -11,7 +11,9 @@ import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResult;
 import io.sheepdog.proto.VnodeRing;
-import io.sheepdog.sheep.Sheep;
+import io.sheepdog.sheep.gateway.Gateway;
+import io.sheepdog.sheep.node.NodeState;
+import io.sheepdog.sheep.vdi.VdiRegistry;
 import io.sheepdog.sheep.gateway.PeerService;
 import io.sheepdog.sheep.node.ClusterView;
 import io.sheepdog.sheep.store.ObjectStore;
@@ -45,7 +47,12 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private static final Logger LOG = LoggerFactory.getLogger(RecoveryManager.class);
     private static final int WORKERS = 8;
 
-    private final Sheep sheep;
+    private final NodeState state;
+    private final ObjectStore store;
+    private final Gateway gateway;
+    private final StripStore strips;
+    private final VdiRegistry vdis;
+    private final Broadcast broadcast;
     private volatile Run current;
     private volatile boolean enabled = true;
     private volatile int throttleMax;
@@ -59,7 +66,25 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private final java.util.concurrent.ExecutorService housekeeping =
             java.util.concurrent.Executors.newSingleThreadExecutor(Thread.ofVirtual().name("housekeeping").factory());
 
-    public RecoveryManager(Sheep sheep) { this.sheep = sheep; }
+    /** Sends a message to every node in the cluster's order (here: this node's COMPLETE_RECOVERY). */
+    @FunctionalInterface
+    public interface Broadcast {
+        void send(SdRequest req);
+    }
+
+    /**
+     * @param strips    the versioned view of {@code store}'s erasure-coded strips (rebuilt strips are stored through it)
+     * @param broadcast how this node tells every node it finished an epoch's recovery
+     */
+    public RecoveryManager(NodeState state, ObjectStore store, Gateway gateway, StripStore strips, VdiRegistry vdis,
+                           Broadcast broadcast) {
+        this.state = state;
+        this.store = store;
+        this.gateway = gateway;
+        this.strips = strips;
+        this.vdis = vdis;
+        this.broadcast = broadcast;
+    }
 
     /** One recovery pass for one epoch. */
     private final class Run {
@@ -117,7 +142,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
      * epoch about to start looks at the store afresh anyway.
      */
     public synchronized void startLocal(String why) {
-        ClusterView v = sheep.state().view();
+        ClusterView v = state.view();
         if (v.status() != io.sheepdog.proto.Proto.STATUS_OK) return;
         Run r = current;
         if (r != null && r.epoch > v.epoch()) return;
@@ -150,7 +175,6 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     public void moveAllToStale(int epoch) {
         staleLock.lock();
         try {
-            ObjectStore store = sheep.store();
             List<Long> all = store.list();
             for (long oid : all) store.moveToStale(oid, Math.max(epoch, 0));
             if (!all.isEmpty()) LOG.info("rejoining after missed epochs: kept {} objects as recovery sources only", all.size());
@@ -164,12 +188,11 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private void run(Run r) {
         try {
             // started just before the view of its epoch is published (see Membership.newEpoch)
-            if (!sheep.state().awaitEpoch(r.epoch, 10_000)) LOG.warn("recovery for epoch {}: the view is late", r.epoch);
+            if (!state.awaitEpoch(r.epoch, 10_000)) LOG.warn("recovery for epoch {}: the view is late", r.epoch);
             if (r.cancelled) return;
-            ClusterView v = sheep.state().view();
+            ClusterView v = state.view();
             VnodeRing ring = v.ring();
-            NodeId self = sheep.state().self().nid();
-            ObjectStore store = sheep.store();
+            NodeId self = state.self().nid();
             // a superseded run may still be writing what it fetched for the old placement: let it finish (or see
             // that it was cancelled) before this run looks at the store
             placing.writeLock().lock();
@@ -183,7 +206,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             try {
                 for (long key : local) {
                     if (r.cancelled) return;
-                    if (StoreKey.isStrip(key) && sheep.gateway().sizes().codeOf(StoreKey.oid(key)) == null) {
+                    if (StoreKey.isStrip(key) && gateway.sizes().codeOf(StoreKey.oid(key)) == null) {
                         LOG.warn("strip {} of a VDI no member knows: left in place", StoreKey.display(key));
                         continue;
                     }
@@ -204,7 +227,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             }
             for (var c : store.listStaleCopies()) {
                 holders.computeIfAbsent(StoreKey.oid(c.key()), k -> new ArrayList<>())
-                        .add(new Source(sheep.state().self(), true, c.epoch(), c.key()));
+                        .add(new Source(state.self(), true, c.epoch(), c.key()));
             }
             learnVdis(holders.keySet(), v.members());
             for (var en : holders.entrySet()) {
@@ -262,7 +285,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                 if (current == r) current = null;
             }
             SdRequest done = SdRequest.of(Opcodes.COMPLETE_RECOVERY).objTgtEpoch(r.epoch);
-            sheep.clusterOps().broadcast(done, io.sheepdog.sheep.ops.Request.NO_DATA);
+            broadcast.send(done);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (Exception e) {
@@ -287,8 +310,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private void learnVdis(java.util.Collection<Long> keys, List<SdNode> members) {
         for (long key : keys) {
             long oid = StoreKey.oid(key);
-            if (ErasureCode.appliesTo(oid) && sheep.vdis().state(io.sheepdog.proto.Oids.vid(oid)) == null) {
-                sheep.pullVdiStates(members);
+            if (ErasureCode.appliesTo(oid) && vdis.state(io.sheepdog.proto.Oids.vid(oid)) == null) {
+                gateway.pullVdiStates(members);
                 return;
             }
         }
@@ -299,7 +322,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
      * is position j of an erasure-coded object's placement, else {@link #NOTHING}.
      */
     private long wantedKey(VnodeRing ring, long oid, NodeId self) {
-        ErasureCode ec = sheep.gateway().sizes().codeOf(oid);
+        ErasureCode ec = gateway.sizes().codeOf(oid);
         if (ec == null) return ring.isTarget(oid, copiesOf(oid), self) ? oid : NOTHING;
         int position = ring.position(oid, ec.totalStrips(), self);
         return position >= 0 ? StoreKey.strip(oid, position) : NOTHING;
@@ -311,13 +334,13 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
      * different epochs. Recovery takes it up again when the zones are back.
      */
     private boolean tooFewZones(VnodeRing ring, long oid) {
-        ErasureCode ec = sheep.gateway().sizes().codeOf(oid);
+        ErasureCode ec = gateway.sizes().codeOf(oid);
         return ec != null && ring.nrZones() < ec.dataStrips();
     }
 
     private int copiesOf(long oid) {
-        var s = sheep.vdis().state(io.sheepdog.proto.Oids.vid(oid));
-        int c = s != null && s.nrCopies != 0 ? s.nrCopies : (sheep.state().copies == 0 ? Proto.DEFAULT_COPIES : sheep.state().copies);
+        var s = vdis.state(io.sheepdog.proto.Oids.vid(oid));
+        int c = s != null && s.nrCopies != 0 ? s.nrCopies : (state.copies == 0 ? Proto.DEFAULT_COPIES : state.copies);
         return c;
     }
 
@@ -327,7 +350,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         long buf = 4L << 20;
         for (int attempt = 0; attempt < 8; attempt++) {
             SdRequest req = SdRequest.of(Opcodes.GET_OBJ_LIST).epoch(epoch).dataLength(buf).flags(SdFlags.CMD_WILDCARD);
-            Reply rep = sheep.gateway().send(n, req, null);
+            Reply rep = gateway.send(n, req, null);
             if (rep.result() == SdResult.BUFFER_SMALL) {
                 buf *= 2;
                 continue;
@@ -357,12 +380,12 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                     try { other.wait(200); } catch (InterruptedException e) { Thread.currentThread().interrupt(); return false; }
                 }
             }
-            return sheep.store().exists(oid);
+            return store.exists(oid);
         }
         try {
             List<Source> src = r.pending.get(oid);
-            if (src == null || sheep.store().exists(oid)) return true;
-            long size = sheep.gateway().sizes().of(oid);
+            if (src == null || store.exists(oid)) return true;
+            long size = gateway.sizes().of(oid);
             if (StoreKey.isStrip(oid)) {
                 Rebuilt strip = recoverStrip(r, oid, (int) size, src);
                 if (strip == null) {
@@ -370,8 +393,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                     return false;
                 }
                 if (!unlessSuperseded(r, () -> {
-                    if (strip.undoData() == null) sheep.peer().strips().create(oid, size, strip.version(), strip.data(), 0, null);
-                    else sheep.peer().strips().createWithUndo(oid, size, strip.undoTo(), strip.undoData(), strip.version(), strip.data());
+                    if (strip.undoData() == null) strips.create(oid, size, strip.version(), strip.data(), 0, null);
+                    else strips.createWithUndo(oid, size, strip.undoTo(), strip.undoData(), strip.version(), strip.data());
                     return true;
                 })) return false;
                 r.done.incrementAndGet();
@@ -421,7 +444,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
      */
     private boolean place(Run r, long key, long size, byte[] data) throws IOException {
         return unlessSuperseded(r, () -> {
-            sheep.store().create(key, size, null, 0, data);
+            store.create(key, size, null, 0, data);
             return true;
         });
     }
@@ -442,8 +465,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
 
     /** The whole copy {@code s} names, from this node's stale area or from its holder; null if it failed. */
     private byte[] fetch(Run r, Source s, int size) throws IOException {
-        if (s.node.nid().equals(sheep.state().self().nid())) return sheep.store().readStale(s.key, s.keptAt, 0, size);
-        Reply rep = sheep.gateway().send(s.node, recoveryRead(r, s, size), null);
+        if (s.node.nid().equals(state.self().nid())) return store.readStale(s.key, s.keptAt, 0, size);
+        Reply rep = gateway.send(s.node, recoveryRead(r, s, size), null);
         return rep.result() == SdResult.SUCCESS && rep.data().length == size ? rep.data() : null;
     }
 
@@ -461,15 +484,15 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
      * alone), from this node's stale area or from its holder; null if it could not be read.
      */
     private StripCopy fetchStrip(Run r, Source s, ErasureCode ec, long want, int size) throws IOException {
-        if (s.node.nid().equals(sheep.state().self().nid())) {
-            long stripSize = sheep.gateway().sizes().of(s.key);
-            StripStore.Versioned v = sheep.peer().strips().readStale(s.key, s.keptAt, stripSize, want, 0, size);
+        if (s.node.nid().equals(state.self().nid())) {
+            long stripSize = gateway.sizes().of(s.key);
+            StripStore.Versioned v = strips.readStale(s.key, s.keptAt, stripSize, want, 0, size);
             return v == null ? null : new StripCopy(v.state(), v.data());
         }
         SdRequest read = recoveryRead(r, s, size).objCopyPolicy(ec.policy()).objEcIndex(StoreKey.index(s.key))
                 .objCowOid(want);
         read.flags(read.flags() | SdFlags.CMD_VERSIONED);
-        Reply rep = sheep.gateway().send(s.node, read, null);
+        Reply rep = gateway.send(s.node, read, null);
         byte[] b = rep.data();
         if (rep.result() != SdResult.SUCCESS || b.length < StripVersion.STATE_BYTES) return null;
         byte[] data = size > 0 && b.length == StripVersion.STATE_BYTES + size
@@ -496,7 +519,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
      * acknowledged before it lives on only in the older version).
      */
     private Rebuilt recoverStrip(Run r, long key, int size, List<Source> src) throws IOException {
-        ErasureCode ec = sheep.gateway().sizes().codeOf(StoreKey.oid(key));
+        ErasureCode ec = gateway.sizes().codeOf(StoreKey.oid(key));
         if (ec == null) return null;
         int d = ec.dataStrips();
         List<Source> usable = new ArrayList<>();
@@ -564,7 +587,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
      * short absence so gets back most of its objects at the cost of reading them once.
      */
     private boolean restoredLocally(Run r, long oid, long size, List<Source> src) throws IOException {
-        NodeId self = sheep.state().self().nid();
+        NodeId self = state.self().nid();
         boolean haveStale = false;
         SdNode live = null;
         for (Source s : src) {
@@ -572,12 +595,12 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             else if (!s.stale && live == null) live = s.node;
         }
         if (!haveStale || live == null) return false;
-        byte[] mine = sheep.store().staleSha1(oid, size);
+        byte[] mine = store.staleSha1(oid, size);
         if (mine == null) return false;
         SdRequest ask = SdRequest.of(Opcodes.GET_HASH).epoch(r.epoch).objOid(oid).objTgtEpoch(r.prevEpoch);
-        Reply rep = sheep.gateway().send(live, ask, null);
+        Reply rep = gateway.send(live, ask, null);
         if (rep.result() != SdResult.SUCCESS || !java.util.Arrays.equals(mine, rep.header().hashDigest())) return false;
-        if (!unlessSuperseded(r, () -> sheep.store().restoreStale(oid))) return false;
+        if (!unlessSuperseded(r, () -> store.restoreStale(oid))) return false;
         r.restored.incrementAndGet();
         return true;
     }
@@ -586,7 +609,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     @Override
     public void awaitRecovered(long oid) throws InterruptedException {
         Run r = current;
-        if (r == null || sheep.store().exists(oid)) return;
+        if (r == null || store.exists(oid)) return;
         if (!r.prepared.await(30, TimeUnit.SECONDS)) return;
         if (r.pending.containsKey(oid)) recoverOne(r, oid);
     }
@@ -598,11 +621,11 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private void purgeIfStill(int epoch) {
         staleLock.lock();
         try {
-            if (sheep.state().epoch() != epoch || current != null) {
+            if (state.epoch() != epoch || current != null) {
                 LOG.info("every node recovered epoch {}, but the cluster moved on: stale copies kept", epoch);
                 return;
             }
-            sheep.store().purgeStale();
+            store.purgeStale();
             LOG.info("every node recovered epoch {}: stale copies purged", epoch);
         } catch (IOException e) {
             LOG.warn("cannot purge stale objects: {}", e.toString());
@@ -614,7 +637,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     public synchronized void onCompleted(SdNode sender, int epoch) {
         Set<NodeId> s = completions.computeIfAbsent(epoch, k -> ConcurrentHashMap.newKeySet());
         s.add(sender.nid());
-        ClusterView v = sheep.state().view();
+        ClusterView v = state.view();
         if (epoch != v.epoch()) return;
         Set<NodeId> all = new HashSet<>();
         for (SdNode n : v.members()) all.add(n.nid());
@@ -636,7 +659,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     /** The most data strips of any erasure-coded VDI (0 if there are none). */
     private int largestDataStrips() {
         int d = 0;
-        for (var st : sheep.vdis().all()) {
+        for (var st : vdis.all()) {
             if (ErasureCode.isValidPolicy(st.copyPolicy)) d = Math.max(d, ErasureCode.dataStrips(st.copyPolicy));
         }
         return d;
