@@ -371,7 +371,12 @@ public final class MultiDiskStore implements ObjectStore {
                 if (elsewhere(ds, home, key) != null) return false;
             }
             try {
-                return on(home, key, s -> s.create(key, size, base, offset, data, tail));
+                // a disk unmounted under the node shows its empty mount point, on another file system: an object
+                // made there would be lost, so a create first checks that the disk is the one opened (a stat)
+                return on(home, key, s -> {
+                    s.checkIdentity();
+                    return s.create(key, size, base, offset, data, tail);
+                });
             } catch (NoSpaceException full) {
                 // its home disk is full: any other with room will do (lookups find it there)
                 List<Disk> others = new ArrayList<>(ds.list);
