@@ -25,7 +25,7 @@ import java.util.concurrent.CompletableFuture;
 /**
  * Typed helpers for the requests dog (and other tools) send, over any {@link ObjectTransport}. Every method that
  * expects SUCCESS throws {@link SheepdogException} with the result code otherwise; transport failures surface as
- * plain {@link IOException}s. Requests are built the way dog builds them (PROTOCOL.md §15): proto_ver set by
+ * plain {@link IOException}s. Requests are built the way dog builds them (docs/protocol.md §15): proto_ver set by
  * opcode, epoch 0.
  */
 public final class SheepClient {

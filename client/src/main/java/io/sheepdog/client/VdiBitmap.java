@@ -3,7 +3,7 @@ package io.sheepdog.client;
 import io.sheepdog.proto.Proto;
 
 /**
- * A READ_VDIS / READ_DEL_VDIS bitmap: 2^24 bits, bit n = byte n/8, bit n%8 (PROTOCOL.md §10.4).
+ * A READ_VDIS / READ_DEL_VDIS bitmap: 2^24 bits, bit n = byte n/8, bit n%8 (docs/protocol.md §10.4).
  */
 public final class VdiBitmap {
     private final byte[] bits;

@@ -13,7 +13,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.function.IntConsumer;
 
 /**
- * Lists the VDIs of a cluster the way dog's parse_vdi does (DOG-CLI.md §1.7): READ_VDIS and READ_DEL_VDIS, then the
+ * Lists the VDIs of a cluster the way dog's parse_vdi does (docs/dog.md §1.7): READ_VDIS and READ_DEL_VDIS, then the
  * inode header of every VID that is in use and not deleted, in ascending VID order, skipping inodes with an empty
  * name. Inodes are fetched with many requests in flight, one per VDI unless its table is large, so that a cluster
  * with thousands of VDIs lists quickly.

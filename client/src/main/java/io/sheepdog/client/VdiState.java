@@ -7,7 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * One element of a GET_VDI_COPIES reply ({@code struct vdi_state}, 1428 bytes, PROTOCOL.md §11.5): the daemon's
+ * One element of a GET_VDI_COPIES reply ({@code struct vdi_state}, 1428 bytes, docs/protocol.md §11.5): the daemon's
  * state of a VDI including its lock.
  */
 public record VdiState(int vid, int nrCopies, boolean snapshot, boolean deleted, int copyPolicy, int blockSizeShift,

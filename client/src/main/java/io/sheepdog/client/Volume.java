@@ -16,7 +16,7 @@ import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
- * A VDI opened for block I/O, the way QEMU's sheepdog driver used the protocol (PROTOCOL.md §14).
+ * A VDI opened for block I/O, the way QEMU's sheepdog driver used the protocol (docs/protocol.md §14).
  *
  * <p>The inode header and the {@code data_vdi_id} entries the VDI's size uses are cached (a 4 TiB VDI costs 4 MiB,
  * the 12 MiB inode object is never read whole). {@link #read} and {@link #write} split a request per object and
@@ -31,7 +31,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *
  * <p>When the VDI is snapshotted while it is open, the VID we write to becomes read-only and the server answers
  * READONLY; the volume then looks the name up again, reloads the inode of the new working VDI and redoes the
- * whole request there (PROTOCOL.md §14 item 3). Redoing all of it is safe because a write is idempotent.
+ * whole request there (docs/protocol.md §14 item 3). Redoing all of it is safe because a write is idempotent.
  *
  * <p>Limitations: hyper volumes (B-tree index, store_policy 1) are not supported; the protocol has no way to
  * make "create object, then record it in the inode" atomic against a snapshot taken between the two steps, so a

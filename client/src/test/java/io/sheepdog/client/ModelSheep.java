@@ -35,7 +35,7 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * A single-node, in-memory model of a sheep's client-facing protocol, for unit tests of the client library while
  * the real daemon is not available: a real TCP server (so connections, pipelining and out-of-order replies are
- * exercised for real) whose object store and VDI bookkeeping follow PROTOCOL.md §10 in a simplified way (no
+ * exercised for real) whose object store and VDI bookkeeping follow docs/protocol.md §10 in a simplified way (no
  * replication, no reference counting). Replies can be delayed randomly so that they come back out of order.
  * It counts CREATE_AND_WRITE_OBJ requests per oid so tests can check that an object was created only once.
  */
@@ -282,7 +282,7 @@ public final class ModelSheep implements AutoCloseable {
         return ok(req, new byte[0]);
     }
 
-    // ---------------------------------------------------------------- VDIs (PROTOCOL.md §10.4/10.5, simplified)
+    // ---------------------------------------------------------------- VDIs (docs/protocol.md §10.4/10.5, simplified)
 
     private Inode inode(int vid) {
         byte[] o = objects.get(Oids.inodeOid(vid));

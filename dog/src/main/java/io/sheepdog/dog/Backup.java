@@ -17,7 +17,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
-/** {@code vdi backup} and {@code vdi restore} (DOG-CLI.md §2.15). */
+/** {@code vdi backup} and {@code vdi restore} (docs/dog.md §2.15). */
 final class Backup {
     private Backup() {}
 

@@ -8,7 +8,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * The {@code vdi backup} stream (DOG-CLI.md §2.15), little-endian: a header {@code {u32 version = 1, u32 magic =
+ * The {@code vdi backup} stream (docs/dog.md §2.15), little-endian: a header {@code {u32 version = 1, u32 magic =
  * 0x11921192}}, then records {@code {u32 idx, u32 offset, u32 length, u32 reserved}} each followed by
  * {@code length} bytes of object data, and an end record with idx 0xFFFFFFFF.
  */

@@ -15,7 +15,7 @@ import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
 
-/** {@code dog cluster ...} (DOG-CLI.md §4). */
+/** {@code dog cluster ...} (docs/dog.md §4). */
 final class ClusterCmds {
     private ClusterCmds() {}
 

@@ -65,7 +65,7 @@ final class Ctx implements AutoCloseable {
     SheepClient client(NodeId n) { return new SheepClient(pool().peer(n.host(), n.port())); }
 
     /**
-     * The "needs node list" preparation (DOG-CLI.md §1.7): members of the cluster, the current epoch and the
+     * The "needs node list" preparation (docs/dog.md §1.7): members of the cluster, the current epoch and the
      * cluster flags, and the vnode ring built from them.
      */
     void loadNodeList() throws IOException {
@@ -105,7 +105,7 @@ final class Ctx implements AutoCloseable {
 
     /**
      * Asks a yes/no question on stdout and reads the answer from stdin; anything but "yes", end of input included,
-     * ends dog with status 1 and says that nothing was done. (Upstream exits 0 there, DOG-CLI.md §1.6, so a script
+     * ends dog with status 1 and says that nothing was done. (Upstream exits 0 there, docs/dog.md §1.6, so a script
      * whose stdin is not a terminal could not tell a format that never happened from one that did.)
      */
     void confirm(String message) {

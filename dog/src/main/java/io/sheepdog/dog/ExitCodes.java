@@ -1,6 +1,6 @@
 package io.sheepdog.dog;
 
-/** dog's exit statuses (DOG-CLI.md §1.4). */
+/** dog's exit statuses (docs/dog.md §1.4). */
 final class ExitCodes {
     private ExitCodes() {}
     static final int SUCCESS = 0;

@@ -7,7 +7,7 @@ import java.time.LocalDateTime;
 import java.time.ZoneId;
 
 /**
- * Number, size and date formatting exactly as dog prints them (DOG-CLI.md §1.5). C's printf rounds the exact
+ * Number, size and date formatting exactly as dog prints them (docs/dog.md §1.5). C's printf rounds the exact
  * binary value of a double half-to-even, Java's Formatter rounds half-up; {@link #fixed} reproduces printf.
  */
 final class Fmt {

@@ -14,7 +14,7 @@ import java.nio.file.Path;
 
 /**
  * dog's standard streams. stdout is fully buffered and flushed at exit, like C stdio on a pipe, so the relative
- * order of stdout and stderr in a merged log matches the original tool (DOG-CLI.md §1.3); stderr is unbuffered.
+ * order of stdout and stderr in a merged log matches the original tool (docs/dog.md §1.3); stderr is unbuffered.
  * Binary output ({@code vdi read}, {@code vdi backup}) goes through {@link #rawOut}, the same buffer.
  */
 final class Io {

@@ -11,7 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
-/** {@code dog node ...} (DOG-CLI.md §3). */
+/** {@code dog node ...} (docs/dog.md §3). */
 final class NodeCmds {
     private NodeCmds() {}
 

@@ -1,6 +1,6 @@
 package io.sheepdog.dog;
 
-/** The confirmation texts (DOG-CLI.md §1.6). */
+/** The confirmation texts (docs/dog.md §1.6). */
 final class Prompts {
     private Prompts() {}
 

@@ -2,7 +2,7 @@ package io.sheepdog.dog;
 
 import io.sheepdog.proto.Proto;
 
-/** The {@code -c} argument: {@code n} replicas (1..31) or {@code d:p} erasure coding (DOG-CLI.md §2). */
+/** The {@code -c} argument: {@code n} replicas (1..31) or {@code d:p} erasure coding (docs/dog.md §2). */
 record Redundancy(int copies, int copyPolicy) {
 
     static Redundancy parse(String s) {

@@ -2,7 +2,7 @@ package io.sheepdog.dog;
 
 /**
  * Size arguments ({@code 256G}, {@code 1.5M}, {@code 4096}): a decimal number (fractions allowed) optionally
- * followed by one suffix K, M, G, T, P (powers of 1024) or B (bytes), case-insensitive (DOG-CLI.md §1.5).
+ * followed by one suffix K, M, G, T, P (powers of 1024) or B (bytes), case-insensitive (docs/dog.md §1.5).
  */
 final class Sizes {
     private Sizes() {}

@@ -24,7 +24,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-/** {@code dog vdi ...} commands other than data transfer and check (DOG-CLI.md §2). */
+/** {@code dog vdi ...} commands other than data transfer and check (docs/dog.md §2). */
 final class VdiCmds {
     private VdiCmds() {}
 
@@ -322,7 +322,7 @@ final class VdiCmds {
 
     /**
      * The forest of VDIs: a VDI's parent is the VDI with its parent_vdi_id and the same name (clones start their
-     * own tree). Drawn as in DOG-CLI.md §2.2.
+     * own tree). Drawn as in docs/dog.md §2.2.
      */
     static String drawTree(List<Inode> inodes, boolean bold) {
         Map<Integer, TreeNode> byVid = new HashMap<>();

@@ -11,7 +11,7 @@ import java.util.Map;
 
 /**
  * {@code dog vm list}: the VDIs and which client holds each (revived from the 2009-2010 {@code collie vm list},
- * DOG-CLI.md §9). The lock holders come from GET_VM_LIST (0x83).
+ * docs/dog.md §9). The lock holders come from GET_VM_LIST (0x83).
  */
 final class VmCmds {
     private VmCmds() {}

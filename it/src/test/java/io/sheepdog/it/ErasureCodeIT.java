@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * Erasure-coded VDIs ({@code -c d:p}, PROTOCOL.md §13) on real sheep: each data object is kept as d data and p parity
+ * Erasure-coded VDIs ({@code -c d:p}, docs/protocol.md §13) on real sheep: each data object is kept as d data and p parity
  * strips, one per node of its placement ({@code obj/<oid>_<index>}, objectSize/d bytes); reads survive the loss of
  * any p nodes; recovery rebuilds the strips of the nodes that are gone from the ones that are left (the original's
  * functional tests 076 and 098).

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * A node that comes back after a crash gets its unchanged objects back from its own stale copies, checked against
- * a live copy's SHA-1 (SHEEP-DAEMON.md §7 step 3), and fetches only what changed while it was away.
+ * a live copy's SHA-1 (docs/daemon.md §7 step 3), and fetches only what changed while it was away.
  */
 @ExtendWith(MiniClusterExtension.class)
 class ReturningNodeIT {

@@ -269,7 +269,7 @@ class VdiLifeIT {
             assertEquals(b.expected() + "\n", r.stderr(), what);
             assertFalse(r.stdout().contains("Exception"), what);
         }).toList());
-        // "clone without -s": the original's two-line usage complaint (DOG-CLI.md §2.6), exit 64
+        // "clone without -s": the original's two-line usage complaint (docs/dog.md §2.6), exit 64
         CommandResult noSnap = c.dog("vdi", "clone", "vm", "x");
         assertEquals(64, noSnap.exitCode(), noSnap.toString());
         assertEquals("Only snapshot VDIs can be cloned\nPlease specify the '-s' option\n", noSnap.stderr());

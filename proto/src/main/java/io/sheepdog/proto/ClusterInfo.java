@@ -6,7 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * {@code struct cluster_info} (PROTOCOL.md §11.4): 48-byte head followed by 6144 node slots. It is the join
+ * {@code struct cluster_info} (docs/protocol.md §11.4): 48-byte head followed by 6144 node slots. It is the join
  * message and the CLUSTER_INFO reply; {@link #encode(boolean)} can leave out the unused node slots for
  * cluster-driver messages.
  */

@@ -6,7 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * One epoch record of a STAT_CLUSTER reply ({@code struct epoch_log}, PROTOCOL.md §11.3): a 48-byte head and a
+ * One epoch record of a STAT_CLUSTER reply ({@code struct epoch_log}, docs/protocol.md §11.3): a 48-byte head and a
  * fixed stride of {@code nodesNr} node slots of which {@code nodes.size()} are valid.
  */
 public final class EpochRecord {

@@ -4,7 +4,7 @@ import java.util.Arrays;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Erasure coding of data objects (PROTOCOL.md §13): a systematic Reed-Solomon code over GF(2^8) with d data strips
+ * Erasure coding of data objects (docs/protocol.md §13): a systematic Reed-Solomon code over GF(2^8) with d data strips
  * and p parity strips. An object is cut into 512-byte stripes; each stripe into d pieces of 512/d bytes. Strip j
  * (kept by placement position j) is piece j of every stripe, one after the other, so object offset {@code o} is
  * strip offset {@code (o / 512) * (512 / d)} and a strip is {@code objectSize / d} bytes long. Parity strips are

@@ -4,7 +4,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * The inode object ({@code struct sd_inode}, PROTOCOL.md §10.2). The full object is 12 587 576 bytes, most of it
+ * The inode object ({@code struct sd_inode}, docs/protocol.md §10.2). The full object is 12 587 576 bytes, most of it
  * the {@code data_vdi_id} table and the {@code gref} table; this class keeps only the entries that the VDI's size
  * can use, so a 1 GiB VDI costs 1 KiB of table, not 12 MiB.
  */

@@ -1,6 +1,6 @@
 package io.sheepdog.proto;
 
-/** Object id layout (PROTOCOL.md §10.1). */
+/** Object id layout (docs/protocol.md §10.1). */
 public final class Oids {
     private Oids() {}
 

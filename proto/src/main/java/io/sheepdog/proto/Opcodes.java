@@ -1,6 +1,6 @@
 package io.sheepdog.proto;
 
-/** Opcodes (PROTOCOL.md §6). Public ones are below 0x80, internal ones at or above. What each one is: {@link OpTable}. */
+/** Opcodes (docs/protocol.md §6). Public ones are below 0x80, internal ones at or above. What each one is: {@link OpTable}. */
 public final class Opcodes {
     private Opcodes() {}
 

@@ -1,6 +1,6 @@
 package io.sheepdog.proto;
 
-/** Protocol-wide constants (PROTOCOL.md §2, §7.1). */
+/** Protocol-wide constants (docs/protocol.md §2, §7.1). */
 public final class Proto {
     private Proto() {}
 

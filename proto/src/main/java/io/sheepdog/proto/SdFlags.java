@@ -1,6 +1,6 @@
 package io.sheepdog.proto;
 
-/** Request flags ({@code sd_req.flags}, PROTOCOL.md §4). */
+/** Request flags ({@code sd_req.flags}, docs/protocol.md §4). */
 public final class SdFlags {
     private SdFlags() {}
     public static final int CMD_WRITE = 0x0001;

@@ -2,7 +2,7 @@ package io.sheepdog.proto;
 
 import java.nio.charset.StandardCharsets;
 
-/** FNV-1a based hashes used for VIDs, attribute ids and the vnode ring (PROTOCOL.md §10.4, §12.1). */
+/** FNV-1a based hashes used for VIDs, attribute ids and the vnode ring (docs/protocol.md §10.4, §12.1). */
 public final class SdHash {
     private SdHash() {}
 

@@ -3,7 +3,7 @@ package io.sheepdog.proto;
 /**
  * Request header ({@code struct sd_req}). The 32 opcode-specific bytes at 16..47 are a union; the
  * accessors below are grouped by variant (obj, vdi, cluster, vdi_state, ref, forw) and name the field
- * they read, at the offset PROTOCOL.md §3 gives.
+ * they read, at the offset docs/protocol.md §3 gives.
  */
 public final class SdRequest extends Header48 {
     public SdRequest() { super(); }

@@ -1,6 +1,6 @@
 package io.sheepdog.proto;
 
-/** Response header ({@code struct sd_rsp}); variant accessors per PROTOCOL.md §5. */
+/** Response header ({@code struct sd_rsp}); variant accessors per docs/protocol.md §5. */
 public final class SdResponse extends Header48 {
     public SdResponse() { super(); }
     public SdResponse(byte[] raw) { super(raw); }

@@ -1,6 +1,6 @@
 package io.sheepdog.proto;
 
-/** Result codes and the message texts dog prints for them (PROTOCOL.md §8). */
+/** Result codes and the message texts dog prints for them (docs/protocol.md §8). */
 public final class SdResult {
     private SdResult() {}
 

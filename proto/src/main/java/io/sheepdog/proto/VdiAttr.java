@@ -3,7 +3,7 @@ package io.sheepdog.proto;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
-/** {@code struct sheepdog_vdi_attr} (66 320 bytes, PROTOCOL.md §10.7). */
+/** {@code struct sheepdog_vdi_attr} (66 320 bytes, docs/protocol.md §10.7). */
 public final class VdiAttr {
     public static final int SIZE = 66_320;
     public static final int VALUE_OFFSET = 784;

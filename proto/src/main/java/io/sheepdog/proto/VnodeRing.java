@@ -10,7 +10,7 @@ import java.util.Set;
 
 /**
  * The consistent-hash ring of virtual nodes and the object placement on it, bit-exact with the original
- * (PROTOCOL.md §12). Immutable; build one per membership (epoch).
+ * (docs/protocol.md §12). Immutable; build one per membership (epoch).
  */
 public final class VnodeRing {
     private final List<SdNode> nodes;       // storage nodes, as given

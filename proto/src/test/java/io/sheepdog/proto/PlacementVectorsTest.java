@@ -6,7 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The spec's placement test vectors (PROTOCOL.md §11.7), checked against the original's test 027/028 output. */
+/** The spec's placement test vectors (docs/protocol.md §11.7), checked against the original's test 027/028 output. */
 class PlacementVectorsTest {
     private static SdNode node(int port, int zone) {
         return new SdNode(NodeId.of("127.0.0.1", port), 128, zone, 1L << 30);

@@ -322,7 +322,7 @@ public final class SheepMain implements Callable<Integer> {
             origOut.flush();
             return 1;
         }
-        // SIGTERM is the graceful stop: leave the cluster, close the store, exit 0 (SHEEP-DAEMON.md §1)
+        // SIGTERM is the graceful stop: leave the cluster, close the store, exit 0 (docs/daemon.md §1)
         Runnable stop = () -> {
             try {
                 sheep.driver().leave();

@@ -3,7 +3,7 @@ package io.sheepdog.sheep.cluster;
 import io.sheepdog.proto.SdNode;
 
 /**
- * Membership and totally ordered broadcast for a cluster of sheep (SHEEP-DAEMON.md §4). Implementations: local
+ * Membership and totally ordered broadcast for a cluster of sheep (docs/daemon.md §4). Implementations: local
  * (one machine, file rendezvous), ZooKeeper, Corosync.
  *
  * <p>Contract, the same for every driver:

@@ -6,7 +6,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Creates the cluster driver named by {@code sheep -c driver[:options]} (SHEEP-DAEMON.md §1).
+ * Creates the cluster driver named by {@code sheep -c driver[:options]} (docs/daemon.md §1).
  *
  * <p>Drivers register here: add the name to {@link #SUPPORTED} and a case to {@link #create}.
  */

@@ -25,7 +25,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The gateway's I/O on erasure-coded objects (PROTOCOL.md §13), with versioned strips ({@link StripVersion}).
+ * The gateway's I/O on erasure-coded objects (docs/protocol.md §13), with versioned strips ({@link StripVersion}).
  *
  * <p>A write covers whole 512-byte stripes: the stripes it only partly covers are read first and merged
  * (read-modify-write), then the stripes are cut into d data and p parity strips, and position j of the placement

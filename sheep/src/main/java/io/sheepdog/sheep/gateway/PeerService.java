@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The peer side of object I/O: what a sheep does on its own store when a gateway (itself or another sheep) forwards
- * a replica operation. Checks the sender's epoch first (PROTOCOL.md §9).
+ * a replica operation. Checks the sender's epoch first (docs/protocol.md §9).
  */
 public final class PeerService {
     private static final Logger LOG = LoggerFactory.getLogger(PeerService.class);

@@ -29,7 +29,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * How this node follows the cluster's membership (SHEEP-DAEMON.md §5): the master's join decision, acceptance on every
+ * How this node follows the cluster's membership (docs/daemon.md §5): the master's join decision, acceptance on every
  * node, leaves, epochs and when recovery starts, plus the main phase of the cluster-wide administrative operations
  * (format, shutdown, recovery switches). All of it runs on the cluster driver's event thread, in the total order.
  */
@@ -240,7 +240,7 @@ public final class Membership implements ClusterListener {
         List<SdNode> members = new ArrayList<>(v.members());
         members.replaceAll(n -> n.nid().equals(node.nid()) ? node : n);
         if (v.status() == Proto.STATUS_OK) {
-            // its weight in the ring changes: a new epoch, and the objects move (SHEEP-DAEMON.md §5.2)
+            // its weight in the ring changes: a new epoch, and the objects move (docs/daemon.md §5.2)
             LOG.info("{} now has {} bytes of space and {} vnodes: epoch {}", node.nid(), node.space(), node.nrVnodes(),
                     v.epoch() + 1);
             newEpoch(v.epoch() + 1, members, v.epochNodes(), v.epoch());

@@ -12,7 +12,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
- * The 40-byte {@code config} file of a store directory (SHEEP-DAEMON.md §3.1), rewritten atomically through
+ * The 40-byte {@code config} file of a store directory (docs/daemon.md §3.1), rewritten atomically through
  * {@code config.tmp}.
  */
 public final class StoreConfig {

@@ -27,7 +27,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Totally ordered cluster operations (SHEEP-DAEMON.md §6). An operation with a "work" part takes the cluster-wide
+ * Totally ordered cluster operations (docs/daemon.md §6). An operation with a "work" part takes the cluster-wide
  * block, runs the work here, and broadcasts the main-phase message with the unblock; operations with only a main
  * part are simply broadcast. Every node runs the main phase in the same order; the node that received the request
  * answers it once its own main phase ran.

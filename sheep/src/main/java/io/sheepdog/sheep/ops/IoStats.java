@@ -5,7 +5,7 @@ import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Object I/O counters of one sheep since it started, as STAT reports them ({@code sd_stat}, PROTOCOL.md §11): one
+ * Object I/O counters of one sheep since it started, as STAT reports them ({@code sd_stat}, docs/protocol.md §11): one
  * set for gateway requests (READ_OBJ, WRITE_OBJ, CREATE_AND_WRITE_OBJ, REMOVE_OBJ from clients, the NBD front end
  * included) and one for peer requests (the same operations on this node's copies, sent by gateways).
  */

@@ -290,7 +290,7 @@ public final class LocalOps {
         store.create(oid, size, null, 0, rep.data());
     }
 
-    /** MD_INFO: {@code sd_md_info}, 64 x {i32 idx, u64 free, u64 used, char path[4096]} then i32 nr (PROTOCOL.md §11.6). */
+    /** MD_INFO: {@code sd_md_info}, 64 x {i32 idx, u64 free, u64 used, char path[4096]} then i32 nr (docs/protocol.md §11.6). */
     private byte[] mdInfo(SdRequest h) {
         ByteBuffer b = ByteBuffer.allocate(MD_INFO_BYTES).order(ByteOrder.LITTLE_ENDIAN);
         var disks = store.info();

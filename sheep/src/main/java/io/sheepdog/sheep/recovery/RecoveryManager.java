@@ -37,7 +37,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Brings every object back to its place after a membership change (SHEEP-DAEMON.md §7). On each new epoch: objects
+ * Brings every object back to its place after a membership change (docs/daemon.md §7). On each new epoch: objects
  * this node no longer holds go to the stale area (still readable by recovering peers); the object lists of all
  * members (live and stale) tell which objects belong here now and who has a copy; each missing one is fetched,
  * a live copy preferred over a stale one. A client request that touches an object still waiting here recovers it
@@ -509,7 +509,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     /**
      * Strip {@code key} of an erasure-coded object at the newest version that d of its strips show (live or stale):
      * copied from a copy of that very strip if one shows the version, else decoded from d strips of that version
-     * (SHEEP-DAEMON.md §7, PROTOCOL.md §13). Strips of different versions are never mixed. Null if no version has
+     * (docs/daemon.md §7, docs/protocol.md §13). Strips of different versions are never mixed. Null if no version has
      * d strips.
      *
      * <p>When some strip cannot show that version (a write reached some strips and not others, and no gateway has
@@ -581,7 +581,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     }
 
     /**
-     * SHEEP-DAEMON.md §7 step 3: when this node still has a stale copy of {@code oid} (it was away, or the object
+     * docs/daemon.md §7 step 3: when this node still has a stale copy of {@code oid} (it was away, or the object
      * moved off and back), ask a live copy's holder for its SHA-1 first; if they are the same, the stale copy goes
      * back in place by a rename, and no data crosses the network or is written again. A node returning after a
      * short absence so gets back most of its objects at the cost of reading them once.

@@ -6,7 +6,7 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Where an object goes among the disks of one node (PROTOCOL.md §12.5): every disk gets one virtual disk per 16 MiB of
+ * Where an object goes among the disks of one node (docs/protocol.md §12.5): every disk gets one virtual disk per 16 MiB of
  * its space, hashed from its path string ({@code sd_hash(path)}, then {@code sd_hash_next} of the previous hash), and
  * an object goes to the first virtual disk whose hash is at least the object's ({@code sd_hash_oid}), wrapping around.
  * So adding or removing a disk moves only the objects of its own virtual disks, and bigger disks get more objects.

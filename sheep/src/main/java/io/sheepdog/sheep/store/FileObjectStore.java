@@ -59,7 +59,7 @@ public final class FileObjectStore implements ObjectStore {
     private final HandleCache<Handle> open;
 
     /**
-     * Where object files live. {@code PLAIN}: all in {@code obj/}. {@code TREE} (SHEEP-DAEMON.md §3, {@code dog cluster
+     * Where object files live. {@code PLAIN}: all in {@code obj/}. {@code TREE} (docs/daemon.md §3, {@code dog cluster
      * format -b tree}): inode, vmstate and attribute objects in {@code obj/meta/}, every other object in
      * {@code obj/<xx>/}, xx being the low byte of its VDI id in two hex digits, which keeps each directory small on a
      * store of millions of objects.

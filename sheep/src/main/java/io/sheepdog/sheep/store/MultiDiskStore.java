@@ -18,7 +18,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The store of a node with several disks (SHEEP-DAEMON.md §3.3, {@code sheep META,DISK1,DISK2,...}): a
+ * The store of a node with several disks (docs/daemon.md §3.3, {@code sheep META,DISK1,DISK2,...}): a
  * {@link FileObjectStore} per disk, objects placed over them by a {@link DiskRing}. A node without extra disks has one,
  * {@code <store>/obj}.
  *

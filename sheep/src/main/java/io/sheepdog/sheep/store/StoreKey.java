@@ -5,7 +5,7 @@ import io.sheepdog.proto.Oids;
 
 /**
  * What the object store keys files by: an oid for a replicated object, or an oid and a strip index for one strip of
- * an erasure-coded object (PROTOCOL.md §13), whose file is named {@code <oid>_<index>} as upstream names it.
+ * an erasure-coded object (docs/protocol.md §13), whose file is named {@code <oid>_<index>} as upstream names it.
  *
  * <p>A strip's key is its oid with bit 31 set and the index in bits 24..28. Only data and vmstate objects are
  * erasure coded, and their object index stays below 2^24 (a VDI of at most 4 TiB in objects of at least 1 MiB), so

@@ -17,7 +17,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 
 /**
- * The "work" part of the VDI operations (PROTOCOL.md §10.4, §10.5, §10.7): lookups by name, snapshot id or tag;
+ * The "work" part of the VDI operations (docs/protocol.md §10.4, §10.5, §10.7): lookups by name, snapshot id or tag;
  * creation of VDIs, snapshots and clones; deletion; attributes. They run on the node that received the request,
  * under the cluster-wide block, so two of them never interleave; their effect on the in-memory bookkeeping of every
  * node is applied afterwards by the ordered main phase.
@@ -132,7 +132,7 @@ public final class VdiOps {
             policy = state.copyPolicy;
         }
         if (policy != 0) {
-            // erasure coded: d data and p parity strips, and the inode kept in d+p replicas (PROTOCOL.md §13)
+            // erasure coded: d data and p parity strips, and the inode kept in d+p replicas (docs/protocol.md §13)
             if (!io.sheepdog.proto.ErasureCode.isValidPolicy(policy)) {
                 throw new SdError(SdResult.INVALID_PARMS, String.format("bad erasure code policy %#x", policy));
             }

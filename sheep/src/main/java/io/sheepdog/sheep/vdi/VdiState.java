@@ -2,7 +2,7 @@ package io.sheepdog.sheep.vdi;
 
 import io.sheepdog.proto.NodeId;
 
-/** What every node knows about one VDI id, kept in memory and exchanged on join (PROTOCOL.md §11.5). */
+/** What every node knows about one VDI id, kept in memory and exchanged on join (docs/protocol.md §11.5). */
 public final class VdiState {
     public final int vid;
     public int nrCopies;

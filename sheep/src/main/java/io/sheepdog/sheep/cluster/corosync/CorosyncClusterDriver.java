@@ -14,7 +14,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The {@code corosync} cluster driver (SHEEP-DAEMON.md §4.3): the sheep of a cluster are the members of the CPG
+ * The {@code corosync} cluster driver (docs/daemon.md §4.3): the sheep of a cluster are the members of the CPG
  * process group {@code "sheepdog"} of the local corosync, which provides total order and virtual synchrony
  * (totem). The membership protocol on top is {@link CpgProtocol}; libcpg is reached through the FFM API
  * ({@link Cpg}).

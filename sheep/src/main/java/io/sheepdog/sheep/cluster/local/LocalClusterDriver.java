@@ -33,7 +33,7 @@ import org.slf4j.LoggerFactory;
  * The {@code local} cluster driver: every sheep process on one host that uses the same rendezvous directory
  * (default {@value #DEFAULT_DIRECTORY_NAME}) forms one cluster.
  *
- * <p>How it works (SHEEP-DAEMON.md §4.1 gives the guarantees; the mechanism is our own):
+ * <p>How it works (docs/daemon.md §4.1 gives the guarantees; the mechanism is our own):
  * <ul>
  *   <li><b>Total order.</b> {@code events.log} in the directory is an append-only log; writers append under an
  *   exclusive file lock, so the log order is the cluster order. Each member tails the log from its first record

@@ -35,7 +35,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The {@code zookeeper} cluster driver (SHEEP-DAEMON.md §4.2): membership and totally ordered events through an
+ * The {@code zookeeper} cluster driver (docs/daemon.md §4.2): membership and totally ordered events through an
  * Apache ZooKeeper ensemble, for clusters spanning hosts.
  *
  * <h2>Znodes under the base path (default {@code /sheepdog})</h2>
