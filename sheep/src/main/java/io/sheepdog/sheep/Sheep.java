@@ -139,13 +139,10 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
                         + "formatted with " + (opts.fixedVnodes() ? "auto vnodes (start without -V)" : "fixed vnodes (start with -V)"));
             }
             state = new NodeState(self);
-            state.ctime = config.ctime;
             // an unformatted node shows its own strategy (dog cluster format checks that every node has the same)
-            state.flags = config.ctime == 0 ? (opts.fixedVnodes() ? 0 : Proto.CLUSTER_FLAG_AUTO_VNODES) : config.flags;
-            state.copies = config.copies;
-            state.copyPolicy = config.copyPolicy;
-            state.blockSizeShift = config.blockSizeShift == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : config.blockSizeShift;
-            state.defaultStore = config.defaultStore;
+            int flags = config.ctime == 0 ? (opts.fixedVnodes() ? 0 : Proto.CLUSTER_FLAG_AUTO_VNODES) : config.flags;
+            state.setSettings(new io.sheepdog.sheep.node.ClusterSettings(config.ctime, flags, config.copies,
+                    config.copyPolicy, config.blockSizeShift, config.defaultStore, false));
             int latest = epochLog.latest();
             if (latest > 0) {
                 var rec = epochLog.read(latest);
@@ -373,12 +370,13 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
     }
 
     public synchronized void saveConfig(boolean shutdown) throws IOException {
-        config.ctime = state.ctime;
-        config.flags = state.flags;
-        config.copies = state.copies;
-        config.copyPolicy = state.copyPolicy;
-        config.blockSizeShift = state.blockSizeShift;
-        config.defaultStore = state.defaultStore;
+        var s = state.settings();
+        config.ctime = s.ctime();
+        config.flags = s.flags();
+        config.copies = s.copies();
+        config.copyPolicy = s.copyPolicy();
+        config.blockSizeShift = s.blockSizeShift();
+        config.defaultStore = s.defaultStore();
         config.shutdown = shutdown;
         config.save(base.resolve("config"));
     }

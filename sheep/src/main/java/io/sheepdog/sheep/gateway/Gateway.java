@@ -160,13 +160,13 @@ public final class Gateway {
     }
 
     private void checkWritable(long oid, Request r) throws SdError {
-        if (state.driverUnhealthy) {
+        if (state.driverUnhealthy()) {
             // Lost the coordination server (ZooKeeper, corosync): within its session nothing about the membership can
             // change, so the write waits for the driver to come back rather than fail the client; past the retry
             // deadline it fails naming the cause. (A node that lost its session re-joins and is healthy again.)
             try {
                 if (!state.awaitDriverHealthy(RETRY_DEADLINE_MS)) {
-                    throw new SdError(SdResult.CLUSTER_ERROR, "cluster driver lost its server: " + state.driverProblem);
+                    throw new SdError(SdResult.CLUSTER_ERROR, "cluster driver lost its server: " + state.driverProblem());
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -370,7 +370,7 @@ public final class Gateway {
      * copies (or strips) it halts writes instead of storing fewer until recovery.
      */
     void checkStrict(ClusterView v, int want, int peerOp, long oid) throws SdError {
-        if ((state.flags & Proto.CLUSTER_FLAG_STRICT) != 0 && v.ring().nrZones() < want) {
+        if ((state.settings().flags() & Proto.CLUSTER_FLAG_STRICT) != 0 && v.ring().nrZones() < want) {
             throw new SdError(SdResult.HALT, String.format("%s %016x: %d zones for %d copies in a strict cluster",
                     Opcodes.name(peerOp), oid, v.ring().nrZones(), want));
         }
@@ -440,7 +440,7 @@ public final class Gateway {
             VdiState s = vdis.state(Oids.vid(oid));
             if (s != null && s.nrCopies != 0) c = s.nrCopies;
         }
-        if (c == 0) c = state.copies == 0 ? Proto.DEFAULT_COPIES : state.copies;
+        if (c == 0) c = state.settings().defaultCopies();
         return c;
     }
 

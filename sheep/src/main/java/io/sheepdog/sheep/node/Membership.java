@@ -140,13 +140,14 @@ public final class Membership implements ClusterListener {
     public void onAccept(SdNode joined, List<SdNode> members, byte[] message) {
         ClusterInfo c = ClusterInfo.decode(ByteBuffer.wrap(message));
         boolean me = joined.nid().equals(state.self().nid());
-        if (me && state.ctime != 0 && c.ctime != 0 && state.ctime != c.ctime) {
+        long myCtime = state.settings().ctime();
+        if (me && myCtime != 0 && c.ctime != 0 && myCtime != c.ctime) {
             LOG.error("refusing to join: this store belongs to another cluster (created {}, the cluster was created {}); "
-                    + "use an empty store directory", c.ctime >>> 32, state.ctime >>> 32);
+                    + "use an empty store directory", c.ctime >>> 32, myCtime >>> 32);
             node.fatal("the store directory belongs to another cluster");
             return;
         }
-        if (me && c.ctime == 0 && state.ctime != 0) {
+        if (me && c.ctime == 0 && myCtime != 0) {
             // we are formatted and the cluster is not: keep our settings, the others adopt them at the next epoch
             c = state.toClusterInfo();
         }
@@ -167,7 +168,8 @@ public final class Membership implements ClusterListener {
         state.adopt(c);
         if (c.ctime == 0) {
             // an unformatted cluster has no strategy yet: each node keeps its own until the format
-            state.flags = (state.flags & ~Proto.CLUSTER_FLAG_AUTO_VNODES) | (myAuto ? Proto.CLUSTER_FLAG_AUTO_VNODES : 0);
+            state.updateSettings(s -> s.withFlags((s.flags() & ~Proto.CLUSTER_FLAG_AUTO_VNODES)
+                    | (myAuto ? Proto.CLUSTER_FLAG_AUTO_VNODES : 0)));
         }
         if (me) {
             try {
@@ -357,11 +359,11 @@ public final class Membership implements ClusterListener {
             case Opcodes.MAKE_FS -> rsp.result(format(h, m.reqData()));
             case Opcodes.SHUTDOWN -> node.shutdownCluster();
             case Opcodes.ENABLE_RECOVER -> {
-                state.disableRecovery = false;
+                state.updateSettings(s -> s.withDisableRecovery(false));
                 recovery.setEnabled(true);
             }
             case Opcodes.DISABLE_RECOVER -> {
-                state.disableRecovery = true;
+                state.updateSettings(s -> s.withDisableRecovery(true));
                 recovery.setEnabled(false);
             }
             case Opcodes.FORCE_RECOVER -> {
@@ -376,10 +378,10 @@ public final class Membership implements ClusterListener {
             case Opcodes.REWEIGHT -> node.reweigh();
             case Opcodes.ALTER_CLUSTER_COPY -> {
                 // an erasure-coded cluster's copies are its d+p strips: they cannot change on their own
-                if (state.copyPolicy != 0 || h.clusterCopyPolicy() != 0) {
+                if (state.settings().copyPolicy() != 0 || h.clusterCopyPolicy() != 0) {
                     rsp.result(SdResult.NO_SUPPORT);
                 } else {
-                    state.copies = h.clusterCopies();
+                    state.updateSettings(s -> s.withCopies(h.clusterCopies()));
                     saveQuietly();
                 }
             }
@@ -431,20 +433,17 @@ public final class Membership implements ClusterListener {
             node.useStoreDriver(driverName);
             epochLog.clear();
             vdis.clear();
-            state.ctime = h.clusterCtime();
-            state.flags = h.clusterFlags();
-            state.copies = h.clusterCopies() == 0 ? Proto.DEFAULT_COPIES : h.clusterCopies();
-            if (policy != 0) state.copies = io.sheepdog.proto.ErasureCode.of(policy).totalStrips();
-            state.copyPolicy = policy;
-            state.blockSizeShift = h.clusterBlockSizeShift() == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : h.clusterBlockSizeShift();
-            state.defaultStore = driverName;
-            state.disableRecovery = false;
+            int copies = h.clusterCopies() == 0 ? Proto.DEFAULT_COPIES : h.clusterCopies();
+            if (policy != 0) copies = io.sheepdog.proto.ErasureCode.of(policy).totalStrips();
+            // the whole settings at once (the ring of the view below follows the flags' vnodes strategy)
+            state.setSettings(new ClusterSettings(h.clusterCtime(), h.clusterFlags(), copies, policy,
+                    h.clusterBlockSizeShift(), driverName, false));
             recovery.setEnabled(true); // a fresh cluster recovers again, whatever the old one said
             List<SdNode> members = new ArrayList<>(state.view().members());
             epochLog.write(1, members, System.currentTimeMillis() / 1000);
             state.setView(Proto.STATUS_OK, 1, members, members);
             node.saveConfig(false);
-            LOG.info("cluster formatted: copies {}{}, store {}", state.copies,
+            LOG.info("cluster formatted: copies {}{}, store {}", copies,
                     policy == 0 ? "" : " (erasure code " + io.sheepdog.proto.ErasureCode.dataStrips(policy) + ":"
                             + io.sheepdog.proto.ErasureCode.parityStrips(policy) + ")", driverName);
             return SdResult.SUCCESS;

@@ -15,24 +15,35 @@ public final class NodeState {
     private volatile SdNode self;
     private volatile ClusterView view = ClusterView.initial();
 
-    // cluster-wide settings (as in cluster_info / config)
-    public volatile long ctime;
-    public volatile int flags;
-    public volatile int copies;
-    public volatile int copyPolicy;
-    public volatile int blockSizeShift = Proto.DEFAULT_BLOCK_SIZE_SHIFT;
-    public volatile String defaultStore = "";
-    public volatile boolean disableRecovery;
-    /** True while the cluster driver has lost its server: no writes are served. */
-    public volatile boolean driverUnhealthy;
-    public volatile String driverProblem = "";
+    private volatile ClusterSettings settings = ClusterSettings.NONE;
+    /** Null while the cluster driver reaches its server; else why it does not (no writes are served meanwhile). */
+    private volatile String driverProblem;
 
     public NodeState(SdNode self) { this.self = self; }
 
     public SdNode self() { return self; }
 
     /** Whether each node's vnodes follow its space (the default) rather than being fixed by sheep -V. */
-    public boolean autoVnodes() { return (flags & Proto.CLUSTER_FLAG_AUTO_VNODES) != 0; }
+    public boolean autoVnodes() { return (settings.flags() & Proto.CLUSTER_FLAG_AUTO_VNODES) != 0; }
+
+    /** The cluster-wide settings (as in cluster_info and config), replaced whole. */
+    public ClusterSettings settings() { return settings; }
+
+    public void setSettings(ClusterSettings s) { settings = s; }
+
+    /** Changes the settings with {@code change} (the cluster event thread is their only writer). */
+    public synchronized void updateSettings(java.util.function.UnaryOperator<ClusterSettings> change) {
+        settings = change.apply(settings);
+    }
+
+    /** Whether the cluster driver has lost its server (no writes are served meanwhile). */
+    public boolean driverUnhealthy() { return driverProblem != null; }
+
+    /** Why the cluster driver is unhealthy; "" if it is not. */
+    public String driverProblem() {
+        String p = driverProblem;
+        return p == null ? "" : p;
+    }
 
     /** {@code nodes} with the vnodes the ring gives them: computed from their space, or as each node was started. */
     public List<SdNode> ringVnodes(List<SdNode> nodes) { return autoVnodes() ? VnodeRing.autoVnodes(nodes) : nodes; }
@@ -49,7 +60,7 @@ public final class NodeState {
 
     public int status() { return view.status(); }
 
-    public boolean formatted() { return ctime != 0; }
+    public boolean formatted() { return settings.formatted(); }
 
     public synchronized void setView(int status, int epoch, List<SdNode> epochNodes, List<SdNode> members) {
         List<SdNode> en = List.copyOf(epochNodes);
@@ -116,15 +127,14 @@ public final class NodeState {
 
     /** Records whether the cluster driver reaches its server; wakes {@link #awaitDriverHealthy}. */
     public synchronized void setDriverHealth(boolean healthy, String problem) {
-        driverUnhealthy = !healthy;
-        driverProblem = healthy ? "" : problem;
+        driverProblem = healthy ? null : (problem == null ? "" : problem);
         notifyAll();
     }
 
     /** Waits until the cluster driver is healthy; false (still not) after {@code timeoutMs}. */
     public synchronized boolean awaitDriverHealthy(long timeoutMs) throws InterruptedException {
         long deadline = System.currentTimeMillis() + timeoutMs;
-        while (driverUnhealthy) {
+        while (driverProblem != null) {
             long left = deadline - System.currentTimeMillis();
             if (left <= 0) return false;
             wait(left);
@@ -205,26 +215,22 @@ public final class NodeState {
         ClusterView v = view;
         ClusterInfo c = new ClusterInfo();
         c.protoVer = Proto.SHEEP_PROTO_VER;
-        c.disableRecovery = disableRecovery;
+        ClusterSettings st = settings;
+        c.disableRecovery = st.disableRecovery();
         c.epoch = v.epoch();
-        c.ctime = ctime;
-        c.flags = flags;
-        c.nrCopies = copies;
-        c.copyPolicy = copyPolicy;
+        c.ctime = st.ctime();
+        c.flags = st.flags();
+        c.nrCopies = st.copies();
+        c.copyPolicy = st.copyPolicy();
         c.status = v.status();
-        c.blockSizeShift = blockSizeShift;
-        c.defaultStore = defaultStore;
+        c.blockSizeShift = st.blockSizeShift();
+        c.defaultStore = st.defaultStore();
         c.nodes = new ArrayList<>(v.epochNodes());
         return c;
     }
 
     public void adopt(ClusterInfo c) {
-        ctime = c.ctime;
-        flags = c.flags;
-        copies = c.nrCopies;
-        copyPolicy = c.copyPolicy;
-        blockSizeShift = c.blockSizeShift == 0 ? Proto.DEFAULT_BLOCK_SIZE_SHIFT : c.blockSizeShift;
-        defaultStore = c.defaultStore;
-        disableRecovery = c.disableRecovery;
+        settings = new ClusterSettings(c.ctime, c.flags, c.nrCopies, c.copyPolicy, c.blockSizeShift, c.defaultStore,
+                c.disableRecovery);
     }
 }

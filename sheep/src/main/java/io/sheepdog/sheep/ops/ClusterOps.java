@@ -415,7 +415,7 @@ public final class ClusterOps {
                 try {
                     while (!releasing.isEmpty()) {
                         Thread.sleep(3000);
-                        if (state.driverUnhealthy || state.status() != Proto.STATUS_OK) continue;
+                        if (state.driverUnhealthy() || state.status() != Proto.STATUS_OK) continue;
                         for (var e : releasing.entrySet()) {
                             VdiState st = vdis.state(e.getValue().vdiBaseVid());
                             if (st == null || !st.locked()) {

@@ -100,8 +100,9 @@ public final class LocalOps {
                     out = vdis.bitmap(h.opcode() == Opcodes.READ_DEL_VDIS);
                 }
                 case Opcodes.FLUSH_VDI -> throw new SdError(SdResult.INVALID_PARMS); // obsolete: QEMU then goes DIRECT
-                case Opcodes.GET_CLUSTER_DEFAULT -> rsp.defaultNrCopies(state.copies == 0 ? Proto.DEFAULT_COPIES : state.copies)
-                        .defaultCopyPolicy(state.copyPolicy).defaultBlockSizeShift(state.blockSizeShift);
+                case Opcodes.GET_CLUSTER_DEFAULT -> rsp.defaultNrCopies(state.settings().defaultCopies())
+                        .defaultCopyPolicy(state.settings().copyPolicy())
+                        .defaultBlockSizeShift(state.settings().blockSizeShift());
                 case Opcodes.GET_VDI_INFO -> {
                     VdiOps.Lookup l = ClusterOps.lookupFromPayload(vdiOps, h, r.data());
                     VdiState s = vdis.state(l.vid());
@@ -231,7 +232,7 @@ public final class LocalOps {
         int st = state.status();
         if (st == Proto.STATUS_WAIT) rsp.result(state.formatted() ? SdResult.WAIT_FOR_JOIN : SdResult.WAIT_FOR_FORMAT);
         else if (st == Proto.STATUS_SHUTDOWN) rsp.result(SdResult.SHUTDOWN);
-        else if (state.driverUnhealthy) rsp.result(SdResult.CLUSTER_ERROR); // dog: "Cluster status: Cluster driver error"
+        else if (state.driverUnhealthy()) rsp.result(SdResult.CLUSTER_ERROR); // dog: "Cluster status: Cluster driver error"
         int nodesNr = Math.max(0, h.clusterNodesNr());
         int recSize = EpochRecord.recordSize(nodesNr);
         int max = (int) (h.dataLength() / recSize);
@@ -245,12 +246,13 @@ public final class LocalOps {
             }
             if (r.nodes.size() > nodesNr) r.nodes = List.of(); // dog's first probe (nodes_nr 0) only wants the head
             if (first) {
-                r.ctime = state.ctime;
-                r.disableRecovery = state.disableRecovery;
-                r.nrCopies = state.copies;
-                r.copyPolicy = state.copyPolicy;
-                r.flags = state.flags;
-                r.drvName = state.defaultStore;
+                var s = state.settings();
+                r.ctime = s.ctime();
+                r.disableRecovery = s.disableRecovery();
+                r.nrCopies = s.copies();
+                r.copyPolicy = s.copyPolicy();
+                r.flags = s.flags();
+                r.drvName = s.defaultStore();
                 first = false;
             }
             r.nodes = state.ringVnodes(r.nodes);

@@ -340,7 +340,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
 
     private int copiesOf(long oid) {
         var s = vdis.state(io.sheepdog.proto.Oids.vid(oid));
-        int c = s != null && s.nrCopies != 0 ? s.nrCopies : (state.copies == 0 ? Proto.DEFAULT_COPIES : state.copies);
+        int c = s != null && s.nrCopies != 0 ? s.nrCopies : state.settings().defaultCopies();
         return c;
     }
 

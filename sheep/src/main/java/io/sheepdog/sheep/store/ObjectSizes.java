@@ -23,7 +23,7 @@ public final class ObjectSizes {
     public long of(long key) {
         long oid = StoreKey.oid(key);
         VdiState s = vdis.state(Oids.vid(oid));
-        int shift = s != null && s.blockSizeShift != 0 ? s.blockSizeShift : state.blockSizeShift;
+        int shift = s != null && s.blockSizeShift != 0 ? s.blockSizeShift : state.settings().blockSizeShift();
         long size = Oids.objectSize(oid, 1L << shift);
         if (StoreKey.isStrip(key) && s != null && ErasureCode.isValidPolicy(s.copyPolicy)) {
             size /= ErasureCode.dataStrips(s.copyPolicy);

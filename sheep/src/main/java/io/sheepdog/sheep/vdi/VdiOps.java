@@ -128,8 +128,8 @@ public final class VdiOps {
         int copies = h.vdiCopies();
         int policy = h.vdiCopyPolicy();
         if (copies == 0) {
-            copies = state.copies == 0 ? Proto.DEFAULT_COPIES : state.copies;
-            policy = state.copyPolicy;
+            copies = state.settings().defaultCopies();
+            policy = state.settings().copyPolicy();
         }
         if (policy != 0) {
             // erasure coded: d data and p parity strips, and the inode kept in d+p replicas (docs/protocol.md §13)
@@ -139,7 +139,7 @@ public final class VdiOps {
             copies = io.sheepdog.proto.ErasureCode.of(policy).totalStrips();
         }
         if (copies > Proto.MAX_COPIES) throw new SdError(SdResult.INVALID_PARMS, "too many copies");
-        int shift = h.vdiBlockSizeShift() == 0 ? state.blockSizeShift : h.vdiBlockSizeShift();
+        int shift = h.vdiBlockSizeShift() == 0 ? state.settings().blockSizeShift() : h.vdiBlockSizeShift();
         if (shift < Proto.MIN_BLOCK_SIZE_SHIFT || shift > Proto.MAX_BLOCK_SIZE_SHIFT) throw new SdError(SdResult.INVALID_PARMS, "bad block size shift");
         int base = h.vdiBaseVid();
         boolean snapshot = h.vdiSnapId() != 0;

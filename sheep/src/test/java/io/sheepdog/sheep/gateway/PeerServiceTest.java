@@ -69,7 +69,7 @@ class PeerServiceTest {
     void aWriteWhoseDiskFailedWaitsForTheObjectsRecoveryAndIsDoneOnAnotherDisk() throws Exception {
         SdNode self = new SdNode(NodeId.of("127.0.0.1", 7000), Proto.DEFAULT_VNODES, 0, 1L << 30);
         NodeState state = new NodeState(self);
-        state.copies = 1;
+        state.setSettings(io.sheepdog.sheep.node.ClusterSettings.NONE.withCtime(1).withCopies(1));
         state.setView(Proto.STATUS_OK, 1, List.of(self), List.of(self));
         VdiRegistry vdis = new VdiRegistry();
         List<Path> disks = List.of(dir.resolve("d0"), dir.resolve("d1"));

@@ -25,7 +25,7 @@ class MembershipTest {
     @Test
     void aFormatStartsTheClusterAtEpochOneAndSavesTheConfig() throws Exception {
         try (OneNode n = new OneNode(dir)) {
-            n.state.ctime = 0;
+            n.state.setSettings(io.sheepdog.sheep.node.ClusterSettings.NONE);
             n.state.setView(Proto.STATUS_WAIT, 0, List.of(n.self), List.of(n.self));
             n.store.create(io.sheepdog.proto.Oids.dataOid(5, 5), 4096, null, 0, new byte[] {1});
             SdRequest h = SdRequest.of(Opcodes.MAKE_FS).flags(io.sheepdog.proto.SdFlags.CMD_WRITE).clusterCopies(2)
@@ -35,8 +35,9 @@ class MembershipTest {
             assertEquals(SdResult.SUCCESS, n.membership.clusterMain(n.self, m).result());
             assertEquals(Proto.STATUS_OK, n.state.status());
             assertEquals(1, n.state.epoch());
-            assertEquals(2, n.state.copies);
-            assertEquals(12345, n.state.ctime);
+            assertEquals(2, n.state.settings().copies());
+            assertEquals(12345, n.state.settings().ctime());
+            assertEquals("tree", n.state.settings().defaultStore());
             assertNotNull(n.epochLog.read(1));
             assertTrue(n.store.list().isEmpty(), "a format empties the store");
             assertEquals(List.of("store tree", "saveConfig"), n.events);

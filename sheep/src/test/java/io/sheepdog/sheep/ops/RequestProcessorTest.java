@@ -62,7 +62,7 @@ class RequestProcessorTest {
     @Test
     void aNodeThatIsNotRunningServesOnlyWhatTheTableAllows() throws Exception {
         try (OneNode n = new OneNode(dir)) {
-            n.state.ctime = 0;
+            n.state.setSettings(io.sheepdog.sheep.node.ClusterSettings.NONE);
             n.state.setView(Proto.STATUS_WAIT, 0, List.of(n.self), List.of(n.self));
             SdRequest create = SdRequest.of(Opcodes.NEW_VDI).flags(SdFlags.CMD_WRITE).dataLength(256);
             assertEquals(SdResult.WAIT_FOR_FORMAT, process(n, create, new byte[256]).result());

@@ -83,9 +83,8 @@ public final class OneNode implements AutoCloseable, LocalOps.Node, Membership.N
                 writerLocks, stats);
         processor = new RequestProcessor(state, new AccessPolicy(access, () -> state.view().members()), peer, gateway,
                 clusterOps, localOps, stats);
-        state.ctime = 1;
-        state.copies = 1;
-        state.flags = Proto.CLUSTER_FLAG_AUTO_VNODES;
+        state.setSettings(new io.sheepdog.sheep.node.ClusterSettings(1, Proto.CLUSTER_FLAG_AUTO_VNODES, 1, 0,
+                Proto.DEFAULT_BLOCK_SIZE_SHIFT, "plain", false));
         state.setView(Proto.STATUS_OK, 1, List.of(self), List.of(self));
         epochLog.write(1, List.of(self), 1);
     }

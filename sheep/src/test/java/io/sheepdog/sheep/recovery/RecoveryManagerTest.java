@@ -42,7 +42,6 @@ class RecoveryManagerTest {
     @Test
     void objectsThatMovedAwayBecomeStaleCopies() throws Exception {
         try (OneNode n = new OneNode(dir)) {
-            n.state.copies = 1;
             SdNode other = new SdNode(NodeId.of("127.0.0.2", 7000), Proto.DEFAULT_VNODES, 1, 1L << 30);
             for (int i = 0; i < 40; i++) n.store.create(Oids.dataOid(3, i), 4096, null, 0, new byte[] {1});
             // a second node joins (it holds nothing: unreachable here): with one copy, part of the objects are its
