@@ -21,6 +21,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.io.UncheckedIOException;
+import java.util.Arrays;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
 
 /**
  * Typed helpers for the requests dog (and other tools) send, over any {@link ObjectTransport}. Every method that
@@ -121,7 +125,7 @@ public final class SheepClient {
     public ClusterInfo clusterInfo() throws IOException {
         Reply r = execOk(read(Opcodes.CLUSTER_INFO, ClusterInfo.SIZE), null);
         byte[] d = r.data();
-        if (d.length < ClusterInfo.HEAD_SIZE) d = java.util.Arrays.copyOf(d, ClusterInfo.HEAD_SIZE);
+        if (d.length < ClusterInfo.HEAD_SIZE) d = Arrays.copyOf(d, ClusterInfo.HEAD_SIZE);
         return ClusterInfo.decode(ByteBuffer.wrap(d));
     }
 
@@ -179,7 +183,7 @@ public final class SheepClient {
     /** STAT_RECOVERY. */
     public RecoveryState statRecovery() throws IOException {
         Reply r = execOk(read(Opcodes.STAT_RECOVERY, 24), null);
-        ByteBuffer b = le(java.util.Arrays.copyOf(r.data(), 24));
+        ByteBuffer b = le(Arrays.copyOf(r.data(), 24));
         return new RecoveryState(b.get(0) != 0, b.getInt(4), b.getLong(8), b.getLong(16));
     }
 
@@ -188,7 +192,7 @@ public final class SheepClient {
 
     public RecoveryThrottle getRecoveryThrottle() throws IOException {
         Reply r = execOk(read(Opcodes.GET_RECOVERY, 24), null);
-        ByteBuffer b = le(java.util.Arrays.copyOf(r.data(), 24));
+        ByteBuffer b = le(Arrays.copyOf(r.data(), 24));
         return new RecoveryThrottle(b.getInt(0) & 0xffffffffL, b.getLong(8), b.get(16) != 0);
     }
 
@@ -204,7 +208,7 @@ public final class SheepClient {
     /** STAT: the 15 request counters of {@code struct sd_stat}, in wire order. */
     public long[] stat() throws IOException {
         Reply r = execOk(read(Opcodes.STAT, SD_STAT_SIZE), null);
-        ByteBuffer b = le(java.util.Arrays.copyOf(r.data(), SD_STAT_SIZE));
+        ByteBuffer b = le(Arrays.copyOf(r.data(), SD_STAT_SIZE));
         long[] v = new long[15];
         for (int i = 0; i < 15; i++) v[i] = b.getLong(8 * i);
         return v;
@@ -212,7 +216,7 @@ public final class SheepClient {
 
     public int getLogLevel() throws IOException {
         Reply r = execOk(read(Opcodes.GET_LOGLEVEL, 4), null);
-        return le(java.util.Arrays.copyOf(r.data(), 4)).getInt(0);
+        return le(Arrays.copyOf(r.data(), 4)).getInt(0);
     }
 
     public void setLogLevel(int level) throws IOException {
@@ -230,7 +234,7 @@ public final class SheepClient {
     /** MD_INFO of the contacted node. */
     public List<MdDisk> mdInfo() throws IOException {
         Reply r = execOk(read(Opcodes.MD_INFO, MD_INFO_SIZE), null);
-        ByteBuffer b = le(java.util.Arrays.copyOf(r.data(), MD_INFO_SIZE));
+        ByteBuffer b = le(Arrays.copyOf(r.data(), MD_INFO_SIZE));
         int nr = Math.max(0, Math.min(64, b.getInt(263_680)));
         List<MdDisk> out = new ArrayList<>(nr);
         for (int i = 0; i < nr; i++) {
@@ -396,7 +400,7 @@ public final class SheepClient {
     }
 
     private static byte[] readData(Reply r, int length) {
-        if (!r.ok()) throw new java.util.concurrent.CompletionException(new SheepdogException(r.result()));
+        if (!r.ok()) throw new CompletionException(new SheepdogException(r.result()));
         return exactly(r.data(), length);
     }
 
@@ -406,7 +410,7 @@ public final class SheepClient {
     }
 
     private static byte[] exactly(byte[] d, int length) {
-        return d.length == length ? d : java.util.Arrays.copyOf(d, length);
+        return d.length == length ? d : Arrays.copyOf(d, length);
     }
 
     /** WRITE_OBJ of {@code data} at {@code offset} of an existing object. */
@@ -501,7 +505,7 @@ public final class SheepClient {
      * node, at version {@code version} (over whatever the node holds of it).
      */
     public void createStrip(long oid, int policy, int index, byte[] strip, long version, int epoch) throws IOException {
-        byte[] payload = ByteBuffer.allocate(16 + strip.length).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+        byte[] payload = ByteBuffer.allocate(16 + strip.length).order(ByteOrder.LITTLE_ENDIAN)
                 .putLong(StripVersion.ANY).putLong(version).put(strip).array();
         SdRequest req = SdRequest.of(Opcodes.CREATE_AND_WRITE_PEER).epoch(epoch).objOid(oid).dataLength(payload.length)
                 .objCopyPolicy(policy).objEcIndex(index).flags(SdFlags.CMD_WRITE | SdFlags.CMD_FWD | SdFlags.CMD_VERSIONED);
@@ -543,7 +547,7 @@ public final class SheepClient {
     // ------------------------------------------------------------------ helpers
 
     private static Void okOrThrow(Reply r) {
-        if (!r.ok()) throw new java.util.concurrent.CompletionException(new SheepdogException(r.result()));
+        if (!r.ok()) throw new CompletionException(new SheepdogException(r.result()));
         return null;
     }
 
@@ -554,17 +558,17 @@ public final class SheepClient {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted", e);
-        } catch (java.util.concurrent.ExecutionException e) {
+        } catch (ExecutionException e) {
             throw unwrap(e.getCause());
         }
     }
 
     /** The IOException behind a future's failure (CompletionException layers removed). */
     public static IOException unwrap(Throwable t) {
-        while ((t instanceof java.util.concurrent.CompletionException || t instanceof java.util.concurrent.ExecutionException)
+        while ((t instanceof CompletionException || t instanceof ExecutionException)
                 && t.getCause() != null) t = t.getCause();
         if (t instanceof IOException io) return io;
-        if (t instanceof java.io.UncheckedIOException u) return u.getCause();
+        if (t instanceof UncheckedIOException u) return u.getCause();
         return new IOException(String.valueOf(t.getMessage()), t);
     }
 }

@@ -1,6 +1,7 @@
 package io.sheepdog.client;
 
 import io.sheepdog.proto.Proto;
+import java.util.Arrays;
 
 /**
  * A READ_VDIS / READ_DEL_VDIS bitmap: 2^24 bits, bit n = byte n/8, bit n%8 (docs/protocol.md §10.4).
@@ -9,7 +10,7 @@ public final class VdiBitmap {
     private final byte[] bits;
 
     public VdiBitmap(byte[] bits) {
-        this.bits = bits.length >= Proto.VDI_BITMAP_BYTES ? bits : java.util.Arrays.copyOf(bits, Proto.VDI_BITMAP_BYTES);
+        this.bits = bits.length >= Proto.VDI_BITMAP_BYTES ? bits : Arrays.copyOf(bits, Proto.VDI_BITMAP_BYTES);
     }
 
     public static VdiBitmap empty() { return new VdiBitmap(new byte[Proto.VDI_BITMAP_BYTES]); }

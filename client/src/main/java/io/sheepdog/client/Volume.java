@@ -14,6 +14,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.HashMap;
 
 /**
  * A VDI opened for block I/O, the way QEMU's sheepdog driver used the protocol (docs/protocol.md §14).
@@ -435,7 +436,7 @@ public final class Volume implements AutoCloseable {
     /** The requests of one chunk of a write and the claims it holds. */
     private static final class Round {
         final List<CompletableFuture<Void>> futures = new ArrayList<>();
-        final java.util.HashMap<Integer, CompletableFuture<Void>> claims = new java.util.HashMap<>();
+        final HashMap<Integer, CompletableFuture<Void>> claims = new HashMap<>();
         final List<Integer> created = new ArrayList<>();
 
         void add(CompletableFuture<Void> f) { futures.add(f); }

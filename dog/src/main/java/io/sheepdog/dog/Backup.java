@@ -16,6 +16,7 @@ import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.CompletionException;
 
 /** {@code vdi backup} and {@code vdi restore} (docs/dog.md §2.15). */
 final class Backup {
@@ -65,7 +66,7 @@ final class Backup {
                             byte[] f = fromLen == 0 ? new byte[0] : from.read(off, fromLen);
                             return new byte[][] {f, t};
                         } catch (IOException e) {
-                            throw new java.util.concurrent.CompletionException(e);
+                            throw new CompletionException(e);
                         }
                     }, exec));
                 }
@@ -204,7 +205,7 @@ final class Backup {
                     try {
                         v.write(at, d);
                     } catch (IOException e) {
-                        throw new java.util.concurrent.CompletionException(e);
+                        throw new CompletionException(e);
                     }
                 }, exec));
                 if (window.size() >= WINDOW) {

@@ -6,6 +6,7 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 
 /**
  * The {@code vdi backup} stream (docs/dog.md §2.15), little-endian: a header {@code {u32 version = 1, u32 magic =
@@ -92,7 +93,7 @@ final class BackupStream {
         int first = -1, last = -1;
         for (int s = 0; s < sectors; s++) {
             int a = s * 512, e = Math.min(to.length, a + 512);
-            boolean differs = from.length < e || !java.util.Arrays.equals(from, a, e, to, a, e);
+            boolean differs = from.length < e || !Arrays.equals(from, a, e, to, a, e);
             if (differs) {
                 if (first < 0) first = s;
                 last = s;

@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.util.List;
 import java.util.Map;
+import java.util.Locale;
 
 /** Everything a command needs: parsed options and arguments, the streams, connections and the node list. */
 final class Ctx implements AutoCloseable {
@@ -118,7 +119,7 @@ final class Ctx implements AutoCloseable {
         } catch (IOException e) {
             // no answer is a "no"
         }
-        if (!answer.toString().toLowerCase(java.util.Locale.ROOT).startsWith("yes")) {
+        if (!answer.toString().toLowerCase(Locale.ROOT).startsWith("yes")) {
             throw DogExit.failure((answer.isEmpty() ? "\nNo answer" : "Not confirmed")
                     + ": nothing was done (answer yes to go ahead, or pass -f to skip the question)");
         }

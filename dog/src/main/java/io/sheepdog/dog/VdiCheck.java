@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.CompletionException;
 
 /**
  * {@code vdi check}: compares the replicas of the inode and of every allocated object (SHA-1 from GET_HASH on each
@@ -72,7 +73,7 @@ final class VdiCheck {
                             return ec != null && ErasureCode.appliesTo(oid) ? checkStrips(c, oid, ec, stripSize)
                                     : checkObject(c, oid, copies);
                         } catch (IOException e) {
-                            throw new java.util.concurrent.CompletionException(e);
+                            throw new CompletionException(e);
                         }
                     }, exec));
                 }

@@ -23,6 +23,10 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 /** {@code dog vdi ...} commands other than data transfer and check (docs/dog.md §2). */
 final class VdiCmds {
@@ -286,7 +290,7 @@ final class VdiCmds {
         }
         if (size < n.vdiSize) throw DogExit.usage("Shrinking VDIs is not implemented");
         byte[] b = new byte[8];
-        java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(0, size);
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putLong(0, size);
         try {
             c.client().writeObj(Oids.inodeOid(vid), 536, b); // vdi_size in the inode header
         } catch (SheepdogException e) {
@@ -487,7 +491,7 @@ final class VdiCmds {
     private static int dumpInode(Ctx c, String file) throws IOException {
         byte[] b;
         try {
-            b = java.nio.file.Files.readAllBytes(java.nio.file.Path.of(file));
+            b = Files.readAllBytes(Path.of(file));
         } catch (IOException e) {
             throw DogExit.failure("Failed to read " + file + ": " + e.getMessage());
         }
@@ -613,7 +617,7 @@ final class VdiCmds {
         } catch (SheepdogException e) {
             throw DogExit.failure("Failed to read attribute oid: " + e.getMessage());
         }
-        VdiAttr got = VdiAttr.decode(java.nio.ByteBuffer.wrap(raw));
+        VdiAttr got = VdiAttr.decode(ByteBuffer.wrap(raw));
         c.io.rawOut.write(got.value, 0, got.value.length);
         return ExitCodes.SUCCESS;
     }

@@ -8,6 +8,7 @@ import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.CompletionException;
 
 /**
  * {@code vdi read} and {@code vdi write}: stream a VDI to stdout or stdin into a VDI, with up to {@value #WINDOW}
@@ -66,7 +67,7 @@ final class VdiIo {
                             v.read(from, buf, 0, n);
                             return n;
                         } catch (IOException e) {
-                            throw new java.util.concurrent.CompletionException(e);
+                            throw new CompletionException(e);
                         }
                     }, exec)));
                     pos += n;
@@ -135,7 +136,7 @@ final class VdiIo {
                             v.write(at, buf, 0, got);
                             return got;
                         } catch (IOException e) {
-                            throw new java.util.concurrent.CompletionException(e);
+                            throw new CompletionException(e);
                         }
                     }, exec)));
                     pos += got;

@@ -8,6 +8,10 @@ import java.io.IOException;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import io.sheepdog.proto.SdNode;
+import java.util.ArrayList;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * {@code dog vm list}: the VDIs and which client holds each (revived from the 2009-2010 {@code collie vm list},
@@ -19,12 +23,12 @@ final class VmCmds {
     static int list(Ctx c) throws IOException {
         List<SheepClient.VmEntry> vms;
         try {
-            vms = new java.util.ArrayList<>(c.client().getVmList());
+            vms = new ArrayList<>(c.client().getVmList());
         } catch (SheepdogException e) {
             throw DogExit.failure("Failed to get the list of VMs: " + e.getMessage());
         }
         // the lock holders are the cluster's; clients waiting to take a lock over are each node's own: ask them all
-        for (io.sheepdog.proto.SdNode n : c.nodes) {
+        for (SdNode n : c.nodes) {
             try {
                 for (SheepClient.VmEntry e : c.client(n.nid()).getVmList()) if (e.waiting()) vms.add(e);
             } catch (IOException e) {
@@ -32,10 +36,10 @@ final class VmCmds {
             }
         }
         Map<String, String> running = new HashMap<>();
-        Map<String, java.util.Set<String>> waiting = new HashMap<>();
+        Map<String, Set<String>> waiting = new HashMap<>();
         for (SheepClient.VmEntry e : vms) {
             String who = Addr.host(e.hostAddr()) + ":" + e.hostPort();
-            if (e.waiting()) waiting.computeIfAbsent(e.name(), k -> new java.util.TreeSet<>()).add(who);
+            if (e.waiting()) waiting.computeIfAbsent(e.name(), k -> new TreeSet<>()).add(who);
             else running.putIfAbsent(e.name(), who);
         }
         List<Inode> all = VdiEnumerator.list(c.client(), true, vid -> c.err.println("Failed to read inode header"));
@@ -48,7 +52,7 @@ final class VmCmds {
             long[] u = Vdis.usage(n);
             long alloc = u[0] * n.objectSize(), shared = u[1] * n.objectSize();
             String where = running.get(n.name);
-            java.util.Set<String> waiters = waiting.getOrDefault(n.name, java.util.Set.of());
+            Set<String> waiters = waiting.getOrDefault(n.name, Set.of());
             if (c.raw) {
                 c.out.print(Fmt.escapeRaw(n.name) + " " + n.vdiSize + " " + alloc + " " + shared + " "
                         + (where == null ? "-" : where) + (waiters.isEmpty() ? "" : " " + String.join(",", waiters)) + "\n");

@@ -2,6 +2,7 @@ package io.sheepdog.proto;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 
 /**
  * The inode object ({@code struct sd_inode}, docs/protocol.md §10.2). The full object is 12 587 576 bytes, most of it
@@ -57,9 +58,9 @@ public final class Inode {
     /** Grows the tables so that index {@code idx} exists. */
     public void ensureCapacity(int n) {
         if (n <= dataVdiId.length) return;
-        dataVdiId = java.util.Arrays.copyOf(dataVdiId, n);
-        grefGeneration = java.util.Arrays.copyOf(grefGeneration, n);
-        grefCount = java.util.Arrays.copyOf(grefCount, n);
+        dataVdiId = Arrays.copyOf(dataVdiId, n);
+        grefGeneration = Arrays.copyOf(grefGeneration, n);
+        grefCount = Arrays.copyOf(grefCount, n);
     }
 
     public int dataVid(long idx) { return idx < dataVdiId.length ? dataVdiId[(int) idx] : 0; }

@@ -5,6 +5,7 @@ import java.nio.ByteOrder;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.BitSet;
 
 /**
  * Versions of the strips of an erasure-coded object. Every write to an object's strips gives them a new version; a
@@ -83,12 +84,12 @@ public final class StripVersion {
     }
 
     private static Long choose(int[] index, State[] states, int d, long seqBelow) {
-        Map<Long, java.util.BitSet> shown = new LinkedHashMap<>();
+        Map<Long, BitSet> shown = new LinkedHashMap<>();
         for (int k = 0; k < states.length; k++) {
             State s = states[k];
             if (s == null) continue;
-            shown.computeIfAbsent(s.version(), x -> new java.util.BitSet()).set(index[k]);
-            if (s.undoTo() != 0) shown.computeIfAbsent(s.undoTo(), x -> new java.util.BitSet()).set(index[k]);
+            shown.computeIfAbsent(s.version(), x -> new BitSet()).set(index[k]);
+            if (s.undoTo() != 0) shown.computeIfAbsent(s.undoTo(), x -> new BitSet()).set(index[k]);
         }
         Long best = null;
         int bestCount = 0;

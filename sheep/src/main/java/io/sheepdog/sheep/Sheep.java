@@ -41,15 +41,28 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sheepdog.proto.Strings;
+import io.sheepdog.sheep.access.AccessPolicy;
+import io.sheepdog.sheep.nbd.WriterLocks;
+import io.sheepdog.sheep.node.ClusterSettings;
+import io.sheepdog.sheep.node.FailureDetector;
+import io.sheepdog.sheep.ops.IoStats;
+import io.sheepdog.sheep.ops.LocalOps;
+import io.sheepdog.sheep.ops.Request;
+import io.sheepdog.sheep.vdi.VdiState;
+import java.nio.channels.OverlappingFileLockException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Locale;
 
 /**
  * One sheep: owns the store directory and wires the parts of the daemon together. Data flows one way: a front end
  * decodes a request, the {@link RequestProcessor} classifies it, the {@link Gateway} places it, the {@link PeerService}
  * of each holder writes it to its {@link ObjectStore}.
  */
-public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOps.Node, Membership.Node {
+public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Node {
     /** Heartbeats to the other members; null with --failure-timeout 0. */
-    private volatile io.sheepdog.sheep.node.FailureDetector failures;
+    private volatile FailureDetector failures;
     /** How often the store is checked for a failure no request has seen (see {@link PeerService#checkStore}). */
     private static final long STORE_CHECK_MS = Long.getLong("sheepdog.storeCheckMs", 3000);
     private volatile Thread storeCheck;
@@ -73,7 +86,7 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
     private final Membership membership;
     private final RecoveryManager recovery;
     private final RequestProcessor processor;
-    private final io.sheepdog.sheep.access.AccessPolicy access;
+    private final AccessPolicy access;
     private final ClusterDriver driver;
     private SdServer server;
     private AutoCloseable nbd;
@@ -88,7 +101,7 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
     /** With {@code driver} null the driver named by the options is made; tests pass their own. */
     public Sheep(SheepOptions opts, ClusterDriver driver) throws IOException, ClusterDriverException {
         this.opts = opts;
-        this.access = new io.sheepdog.sheep.access.AccessPolicy(opts.access(), () -> state().view().members());
+        this.access = new AccessPolicy(opts.access(), () -> state().view().members());
         this.base = opts.storeDir().toAbsolutePath().normalize();
         Files.createDirectories(base);
         if (!Files.isDirectory(base) || !Files.isWritable(base)) throw new IOException("store directory " + base + " is not a writable directory");
@@ -96,7 +109,7 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
         FileLock l;
         try {
             l = lockChannel.tryLock();
-        } catch (java.nio.channels.OverlappingFileLockException e) {
+        } catch (OverlappingFileLockException e) {
             l = null;
         }
         if (l == null) {
@@ -141,7 +154,7 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
             state = new NodeState(self);
             // an unformatted node shows its own strategy (dog cluster format checks that every node has the same)
             int flags = config.ctime == 0 ? (opts.fixedVnodes() ? 0 : Proto.CLUSTER_FLAG_AUTO_VNODES) : config.flags;
-            state.setSettings(new io.sheepdog.sheep.node.ClusterSettings(config.ctime, flags, config.copies,
+            state.setSettings(new ClusterSettings(config.ctime, flags, config.copies,
                     config.copyPolicy, config.blockSizeShift, config.defaultStore, false));
             int latest = epochLog.latest();
             if (latest > 0) {
@@ -158,7 +171,7 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
             // the main phase of cluster-wide operations on the cluster itself is the membership's (wired once both exist)
             clusterOps = new ClusterOps(this.driver, state, vdiOps, vdis, (sender, m) -> membership().clusterMain(sender, m));
             recovery = new RecoveryManager(state, store, gateway, peer.strips(), vdis,
-                    req -> clusterOps.broadcast(req, io.sheepdog.sheep.ops.Request.NO_DATA));
+                    req -> clusterOps.broadcast(req, Request.NO_DATA));
             recovery.setThrottle(opts.recoveryMax(), opts.recoveryIntervalMs());
             peer.setRecoveryHook(recovery);
             store.setListener((disk, why, left) -> {
@@ -173,8 +186,8 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
             });
             store.setVanishedListener(() -> recovery.startLocal("object files were removed under the store"));
             membership = new Membership(this, state, epochLog, store, vdis, gateway, peers, clusterOps, recovery);
-            io.sheepdog.sheep.ops.IoStats stats = new io.sheepdog.sheep.ops.IoStats();
-            io.sheepdog.sheep.ops.LocalOps localOps = new io.sheepdog.sheep.ops.LocalOps(this, state, vdis, vdiOps, store,
+            IoStats stats = new IoStats();
+            LocalOps localOps = new LocalOps(this, state, vdis, vdiOps, store,
                     gateway, recovery, epochLog, membership, this.driver, writerLocks, stats);
             processor = new RequestProcessor(state, access, peer, gateway, clusterOps, localOps, stats);
             scanLocalInodes();
@@ -192,7 +205,7 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
 
     /** Seeds the VDI bookkeeping from the inodes this node stores (live and stale); peers add theirs on join. */
     private void scanLocalInodes() throws IOException {
-        List<Long> all = new java.util.ArrayList<>(store.list());
+        List<Long> all = new ArrayList<>(store.list());
         for (long oid : all) {
             if (!Oids.isInode(oid)) continue;
             try {
@@ -216,7 +229,7 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
         if (opts.nbdPort() > 0) nbd = NbdSupport.start(this, opts.bindAddr(), opts.nbdPort());
         ClusterInfo ci = state.toClusterInfo();
         driver.join(state.self(), ci.encode(false), membership);
-        if (opts.failureTimeoutMs() > 0) failures = new io.sheepdog.sheep.node.FailureDetector(state, driver::evict, opts.failureTimeoutMs()).start();
+        if (opts.failureTimeoutMs() > 0) failures = new FailureDetector(state, driver::evict, opts.failureTimeoutMs()).start();
         if (peer != null) {
             PeerService p = peer;
             storeCheck = Thread.ofPlatform().daemon().name("store-check").start(() -> {
@@ -243,24 +256,24 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
     public VdiRegistry vdis() { return vdis; }
 
     /** This node's NBD writers and the VDI lock handover (see {@link io.sheepdog.sheep.nbd.WriterLocks}). */
-    public io.sheepdog.sheep.nbd.WriterLocks writerLocks() { return writerLocks; }
+    public WriterLocks writerLocks() { return writerLocks; }
 
-    private final io.sheepdog.sheep.nbd.WriterLocks writerLocks = new io.sheepdog.sheep.nbd.WriterLocks(
-            new io.sheepdog.sheep.nbd.WriterLocks.Cluster() {
-                @Override public io.sheepdog.proto.NodeId holderNode(int vid) {
-                    io.sheepdog.sheep.vdi.VdiState s = vdis.state(vid);
+    private final WriterLocks writerLocks = new WriterLocks(
+            new WriterLocks.Cluster() {
+                @Override public NodeId holderNode(int vid) {
+                    VdiState s = vdis.state(vid);
                     return s != null && s.locked() ? s.lockOwner : null;
                 }
 
                 @Override public boolean holds(int vid, ClientInfo client) {
-                    io.sheepdog.sheep.vdi.VdiState s = vdis.state(vid);
+                    VdiState s = vdis.state(vid);
                     return s != null && s.locked() && state.self().nid().equals(s.lockOwner)
                             && s.lockConnection == client.connectionId();
                 }
 
-                @Override public io.sheepdog.proto.NodeId self() { return state.self().nid(); }
+                @Override public NodeId self() { return state.self().nid(); }
 
-                @Override public int askHandover(io.sheepdog.proto.NodeId node, int vid) {
+                @Override public int askHandover(NodeId node, int vid) {
                     for (SdNode n : state.view().members()) {
                         if (!n.nid().equals(node)) continue;
                         SdRequest req = SdRequest.of(Opcodes.HANDOVER_VDI).objOid(vid);
@@ -286,7 +299,7 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
     public SheepOptions options() { return opts; }
 
     /** Who may connect and do what (sheep --allow, --admin-allow). */
-    public io.sheepdog.sheep.access.AccessPolicy access() { return access; }
+    public AccessPolicy access() { return access; }
     public boolean wasUncleanStop() { return uncleanStop; }
     @Override public boolean isGateway() { return opts.gateway(); }
 
@@ -307,7 +320,7 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
     private static String readNodeConfig(Path f) throws IOException {
         if (!Files.exists(f)) return null;
         byte[] b = Files.readAllBytes(f);
-        String name = io.sheepdog.proto.Strings.read(java.nio.ByteBuffer.wrap(java.util.Arrays.copyOf(b, 16)), 0, 16);
+        String name = Strings.read(ByteBuffer.wrap(Arrays.copyOf(b, 16)), 0, 16);
         if (FileObjectStore.Layout.ofDriver(name) == null) {
             throw new IOException(f + " names the store driver '" + name + "': expected plain or tree");
         }
@@ -325,7 +338,7 @@ public final class Sheep implements AutoCloseable, io.sheepdog.sheep.ops.LocalOp
         if (l == null) throw new IOException("unknown store driver '" + name + "'");
         if (l != store.layout()) {
             store.useLayout(l);
-            LOG.info("objects are stored with the {} layout", l.name().toLowerCase(java.util.Locale.ROOT));
+            LOG.info("objects are stored with the {} layout", l.name().toLowerCase(Locale.ROOT));
         }
     }
 

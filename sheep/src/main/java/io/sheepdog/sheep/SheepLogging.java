@@ -9,6 +9,7 @@ import ch.qos.logback.core.ConsoleAppender;
 import ch.qos.logback.core.FileAppender;
 import java.nio.file.Path;
 import org.slf4j.LoggerFactory;
+import org.slf4j.Logger;
 
 /** Sets up the daemon's log: {@code <dir>/sheep.log} (or stdout) in the original's "server" layout. */
 final class SheepLogging {
@@ -49,7 +50,7 @@ final class SheepLogging {
         }
         app.setContext(ctx);
         app.start();
-        ch.qos.logback.classic.Logger root = ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        ch.qos.logback.classic.Logger root = ctx.getLogger(Logger.ROOT_LOGGER_NAME);
         root.addAppender(app);
         ctx.getLogger("io.netty").setLevel(Level.WARN);
         ctx.getLogger("org.apache.zookeeper").setLevel(Level.WARN);
@@ -63,7 +64,7 @@ final class SheepLogging {
      */
     static void quietUntilConfigured() {
         LoggerContext ctx = (LoggerContext) LoggerFactory.getILoggerFactory();
-        ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME).setLevel(Level.WARN);
+        ctx.getLogger(Logger.ROOT_LOGGER_NAME).setLevel(Level.WARN);
     }
 
     static void setLevel(int level) {
@@ -74,7 +75,7 @@ final class SheepLogging {
             case 5, 6 -> Level.INFO;
             default -> Level.DEBUG;
         };
-        ctx.getLogger(io.sheepdog.sheep.Sheep.class.getPackageName()).setLevel(l);
-        ctx.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME).setLevel(l.isGreaterOrEqual(Level.INFO) ? l : Level.INFO);
+        ctx.getLogger(Sheep.class.getPackageName()).setLevel(l);
+        ctx.getLogger(Logger.ROOT_LOGGER_NAME).setLevel(l.isGreaterOrEqual(Level.INFO) ? l : Level.INFO);
     }
 }

@@ -18,6 +18,15 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import io.sheepdog.sheep.access.AccessOptions;
+import io.sheepdog.sheep.access.AddressAllowList;
+import io.sheepdog.sheep.access.TlsCredentials;
+import io.sheepdog.sheep.cluster.ClusterDriverException;
+import io.sheepdog.sheep.cluster.ClusterDrivers;
+import java.util.LinkedHashSet;
+import java.util.Set;
+import java.util.function.Function;
+import org.slf4j.LoggerFactory;
 
 /**
  * {@code sheep [OPTIONS] STORE_DIR}: starts a Sheepdog storage daemon. Without {@code -f} it daemonizes: it starts the
@@ -163,8 +172,8 @@ public final class SheepMain implements Callable<Integer> {
         else nbdPort = parseInt(nbd, 1, 65535, "Invalid NBD port '" + nbd + "'");
         try {
             // validates the driver name and options now, before daemonizing, with the factory's one-line message
-            io.sheepdog.sheep.cluster.ClusterDrivers.create(cluster).close();
-        } catch (io.sheepdog.sheep.cluster.ClusterDriverException e) {
+            ClusterDrivers.create(cluster).close();
+        } catch (ClusterDriverException e) {
             throw new IllegalArgumentException(e.getMessage());
         }
         int vn = 0;
@@ -175,7 +184,7 @@ public final class SheepMain implements Callable<Integer> {
         int recMax = 0;
         long recInterval = 0;
         if (recovery != null) {
-            java.util.function.Function<String, String> badOption =
+            Function<String, String> badOption =
                     kv -> "Invalid recovery option '" + kv + "' (max=N,interval=MS, both greater than 0)";
             for (String[] x : keyValues(recovery, badOption)) {
                 String bad = badOption.apply(x[0] + "=" + x[1]);
@@ -206,7 +215,7 @@ public final class SheepMain implements Callable<Integer> {
         String[] parts = dir.split(",", -1);
         if (parts[0].isEmpty()) throw new IllegalArgumentException("Invalid store path '" + dir + "': the first path (the metadata directory) is empty");
         Path store = Path.of(parts[0]).toAbsolutePath().normalize();
-        java.util.List<Path> disks = new java.util.ArrayList<>();
+        List<Path> disks = new ArrayList<>();
         for (int i = 1; i < parts.length; i++) {
             if (parts[i].isEmpty()) throw new IllegalArgumentException("Invalid store path '" + dir + "': an empty disk path");
             Path d = Path.of(parts[i]).toAbsolutePath().normalize();
@@ -218,30 +227,30 @@ public final class SheepMain implements Callable<Integer> {
                 level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval, failMs, strictLock, access(nbdPort), disks);
     }
 
-    private io.sheepdog.sheep.access.AccessOptions access(int nbdPort) {
+    private AccessOptions access(int nbdPort) {
         if (nbdTls == null && (nbdTlsPlain || nbdTlsAllow != null)) {
             throw new IllegalArgumentException("Options '--nbd-tls-plain' and '--nbd-tls-allow' need '--nbd-tls DIR'");
         }
-        io.sheepdog.sheep.access.TlsCredentials tls = null;
+        TlsCredentials tls = null;
         if (nbdTls != null) {
             if (nbdPort == 0) throw new IllegalArgumentException("Option '--nbd-tls' needs the NBD server (not --nbd off)");
-            java.util.Set<String> names = new java.util.LinkedHashSet<>();
+            Set<String> names = new LinkedHashSet<>();
             if (nbdTlsAllow != null) {
                 for (String n : nbdTlsAllow.split(",")) if (!n.isBlank()) names.add(n.trim());
                 if (names.isEmpty()) throw new IllegalArgumentException("Invalid certificate name list '" + nbdTlsAllow + "'");
             }
-            tls = io.sheepdog.sheep.access.TlsCredentials.load(Path.of(nbdTls).toAbsolutePath().normalize(), names);
+            tls = TlsCredentials.load(Path.of(nbdTls).toAbsolutePath().normalize(), names);
         }
-        return new io.sheepdog.sheep.access.AccessOptions(tls, tls != null && !nbdTlsPlain,
-                io.sheepdog.sheep.access.AddressAllowList.parse(allow),
-                io.sheepdog.sheep.access.AddressAllowList.parse(adminAllow));
+        return new AccessOptions(tls, tls != null && !nbdTlsPlain,
+                AddressAllowList.parse(allow),
+                AddressAllowList.parse(adminAllow));
     }
 
     /**
      * The {@code key=value} pairs of a comma-separated sub-option list ({@code -l}, {@code -R}), in order; a part
      * without '=' is refused with {@code malformed} of that part.
      */
-    private static List<String[]> keyValues(String spec, java.util.function.Function<String, String> malformed) {
+    private static List<String[]> keyValues(String spec, Function<String, String> malformed) {
         List<String[]> out = new ArrayList<>();
         for (String kv : spec.split(",")) {
             String[] x = kv.split("=", 2);
@@ -316,7 +325,7 @@ public final class SheepMain implements Callable<Integer> {
             if (o.pidFile() != null) Files.writeString(o.pidFile(), ProcessHandle.current().pid() + "\n");
         } catch (Exception e) {
             String msg = e.getMessage() == null ? e.toString() : e.getMessage();
-            org.slf4j.LoggerFactory.getLogger(SheepMain.class).error("cannot start: {}", msg, e);
+            LoggerFactory.getLogger(SheepMain.class).error("cannot start: {}", msg, e);
             System.err.println("sheep: " + msg);
             if (daemonChild) origOut.println("sheep: " + msg);
             origOut.flush();

@@ -1,6 +1,8 @@
 package io.sheepdog.sheep;
 
 import java.nio.file.Path;
+import io.sheepdog.sheep.access.AccessOptions;
+import java.util.List;
 
 /** What {@code sheep} was started with, after validation. */
 public record SheepOptions(
@@ -23,12 +25,12 @@ public record SheepOptions(
         long recoveryIntervalMs,
         long failureTimeoutMs, // a member that answers no heartbeat for this long is evicted (0: never)
         boolean strictVdiLock, // --vdi-lock strict: a second NBD writer is refused at open (default: handover)
-        io.sheepdog.sheep.access.AccessOptions access, // --nbd-tls, --allow, --admin-allow
-        java.util.List<Path> disks) { // PATH,DISK1,DISK2,...: the object disks (empty: PATH/obj)
+        AccessOptions access, // --nbd-tls, --allow, --admin-allow
+        List<Path> disks) { // PATH,DISK1,DISK2,...: the object disks (empty: PATH/obj)
 
     public SheepOptions {
-        if (access == null) access = io.sheepdog.sheep.access.AccessOptions.OPEN;
-        disks = disks == null ? java.util.List.of() : java.util.List.copyOf(disks);
+        if (access == null) access = AccessOptions.OPEN;
+        disks = disks == null ? List.of() : List.copyOf(disks);
     }
 
     /** One object directory, {@code storeDir/obj}. */
@@ -36,14 +38,14 @@ public record SheepOptions(
                         boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
                         boolean noSync, int nbdPort, boolean gateway, int vnodes, int recoveryMax,
                         long recoveryIntervalMs, long failureTimeoutMs, boolean strictVdiLock,
-                        io.sheepdog.sheep.access.AccessOptions access) {
+                        AccessOptions access) {
         this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
                 nbdPort, gateway, vnodes, recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, access, null);
     }
 
     /** The object directories: the disks given, else {@code storeDir/obj}. */
-    public java.util.List<Path> objectDirs() {
-        return disks.isEmpty() ? java.util.List.of(storeDir.resolve("obj")) : disks;
+    public List<Path> objectDirs() {
+        return disks.isEmpty() ? List.of(storeDir.resolve("obj")) : disks;
     }
 
     /** Open access (no TLS, no allow-lists). */

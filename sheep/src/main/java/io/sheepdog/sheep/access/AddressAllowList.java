@@ -6,6 +6,7 @@ import java.net.SocketAddress;
 import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Arrays;
 
 /**
  * Client addresses a sheep lets in: a comma-separated list of addresses and networks ({@code 127.0.0.1},
@@ -75,7 +76,7 @@ public final class AddressAllowList {
         if (a == null) return false;
         byte[] b = a.getAddress();
         // an IPv4 client on an IPv6 socket comes as ::ffff:a.b.c.d
-        if (b.length == 16 && isMappedV4(b)) b = java.util.Arrays.copyOfRange(b, 12, 16);
+        if (b.length == 16 && isMappedV4(b)) b = Arrays.copyOfRange(b, 12, 16);
         for (Network n : networks) if (n.contains(b)) return true;
         return false;
     }
@@ -91,7 +92,7 @@ public final class AddressAllowList {
         try {
             boolean v4 = true;
             for (int i = 0; i < 12; i++) v4 &= wire[i] == 0;
-            return InetAddress.getByAddress(v4 ? java.util.Arrays.copyOfRange(wire, 12, 16) : wire);
+            return InetAddress.getByAddress(v4 ? Arrays.copyOfRange(wire, 12, 16) : wire);
         } catch (UnknownHostException e) {
             return null;
         }

@@ -27,6 +27,9 @@ import javax.naming.ldap.LdapName;
 import javax.naming.ldap.Rdn;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
+import io.netty.handler.ssl.OpenSsl;
+import java.security.spec.InvalidKeySpecException;
+import javax.naming.InvalidNameException;
 
 /**
  * A server's x509 credentials as QEMU lays them out in a directory ({@code tls-creds-x509,dir=...}):
@@ -46,7 +49,7 @@ public final class TlsCredentials {
      * JDK names only RSA-PSS there, so an RSA certificate signed the usual way (sha256WithRSAEncryption) is not sent
      * and the handshake fails. With the JDK, TLS 1.2 works with those clients.
      */
-    private static final SslProvider PROVIDER = io.netty.handler.ssl.OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
+    private static final SslProvider PROVIDER = OpenSsl.isAvailable() ? SslProvider.OPENSSL : SslProvider.JDK;
 
     private final SslContext context;
     private final Set<String> allowedNames;
@@ -101,7 +104,7 @@ public final class TlsCredentials {
             for (Rdn r : new LdapName(c.getSubjectX500Principal().getName()).getRdns()) {
                 if (r.getType().equalsIgnoreCase("CN")) return String.valueOf(r.getValue());
             }
-        } catch (javax.naming.InvalidNameException e) {
+        } catch (InvalidNameException e) {
             return null;
         }
         return null;
@@ -132,7 +135,7 @@ public final class TlsCredentials {
         for (String alg : new String[] {"RSA", "EC", "Ed25519", "RSASSA-PSS"}) {
             try {
                 return KeyFactory.getInstance(alg).generatePrivate(new PKCS8EncodedKeySpec(der));
-            } catch (java.security.spec.InvalidKeySpecException e) {
+            } catch (InvalidKeySpecException e) {
                 // another algorithm
             }
         }

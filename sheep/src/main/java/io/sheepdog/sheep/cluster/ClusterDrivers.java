@@ -4,6 +4,8 @@ import io.sheepdog.sheep.cluster.local.LocalClusterDriver;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.List;
+import io.sheepdog.sheep.cluster.corosync.CorosyncClusterDriver;
+import io.sheepdog.sheep.cluster.zookeeper.ZooKeeperClusterDriver;
 
 /**
  * Creates the cluster driver named by {@code sheep -c driver[:options]} (docs/daemon.md §1).
@@ -38,12 +40,12 @@ public final class ClusterDrivers {
         return switch (name) {
             case LocalClusterDriver.NAME -> local(options);
             case "solo" -> new SoloClusterDriver();
-            case "zookeeper" -> io.sheepdog.sheep.cluster.zookeeper.ZooKeeperClusterDriver.fromSpec(options);
+            case "zookeeper" -> ZooKeeperClusterDriver.fromSpec(options);
             case "corosync" -> {
                 if (options != null && !options.isEmpty()) {
                     throw new ClusterDriverException("Invalid option for cluster driver 'corosync': it takes no options");
                 }
-                yield new io.sheepdog.sheep.cluster.corosync.CorosyncClusterDriver();
+                yield new CorosyncClusterDriver();
             }
             default -> throw new ClusterDriverException("Invalid cluster driver '" + name + "' (supported drivers: "
                     + String.join(", ", SUPPORTED) + ")");

@@ -2,6 +2,7 @@ package io.sheepdog.sheep.cluster;
 
 import io.sheepdog.proto.SdNode;
 import java.util.List;
+import org.slf4j.LoggerFactory;
 
 /** The callbacks a {@link ClusterDriver} makes into the daemon, one at a time from one thread, in total order. */
 public interface ClusterListener {
@@ -68,7 +69,7 @@ public interface ClusterListener {
         try {
             m = l.onRejoin(reason);
         } catch (RuntimeException e) {
-            org.slf4j.LoggerFactory.getLogger(ClusterListener.class).error("onRejoin failed; re-joining with the first join message", e);
+            LoggerFactory.getLogger(ClusterListener.class).error("onRejoin failed; re-joining with the first join message", e);
             m = null;
         }
         return m != null ? m : first;

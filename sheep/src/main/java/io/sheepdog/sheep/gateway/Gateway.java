@@ -32,6 +32,16 @@ import java.util.function.IntFunction;
 import io.sheepdog.sheep.log.RateLimitedLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sheepdog.client.SheepConnection;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The gateway: a client may send object I/O to any sheep; this places the object on the vnode ring and sends the
@@ -50,8 +60,8 @@ public final class Gateway {
     static final long RETRY_DEADLINE_MS = Long.getLong("sheepdog.retryDeadlineMs", 60_000);
     /** How long one peer request may go unanswered before the gateway drops the connection and retries. */
     private static final long PEER_TIMEOUT_MS = Long.getLong("sheepdog.peerTimeoutMs", 30_000);
-    private static final java.util.concurrent.Executor SENDERS =
-            java.util.concurrent.Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("peer-send").factory());
+    private static final Executor SENDERS =
+            Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("peer-send").factory());
 
     private final NodeState state;
     private final VdiRegistry vdis;
@@ -193,7 +203,7 @@ public final class Gateway {
             // local copy first, else start at a random replica
             int self = indexOf(order, state.self().nid());
             if (self > 0) order.add(0, order.remove(self));
-            else if (self < 0 && order.size() > 1) java.util.Collections.rotate(order, ThreadLocalRandom.current().nextInt(order.size()));
+            else if (self < 0 && order.size() > 1) Collections.rotate(order, ThreadLocalRandom.current().nextInt(order.size()));
             int lastErr = SdResult.NO_OBJ;
             boolean retry = false;
             for (SdNode t : order) {
@@ -469,7 +479,7 @@ public final class Gateway {
     }
 
     private CompletableFuture<Reply> sendAsync(SdNode t, SdRequest req, byte[] payload) {
-        io.sheepdog.client.SheepConnection c;
+        SheepConnection c;
         try {
             c = peers.get(t.nid());
         } catch (IOException e) {
@@ -484,7 +494,7 @@ public final class Gateway {
                 .thenCompose(x -> x);
         watchMembership(f, t, req);
         f.orTimeout(PEER_TIMEOUT_MS, TimeUnit.MILLISECONDS).whenComplete((r, e) -> {
-            if (e instanceof java.util.concurrent.TimeoutException) {
+            if (e instanceof TimeoutException) {
                 LOG.warn("{} did not answer {} within {} ms: dropping the connection", t.nid(), Opcodes.name(req.opcode()), PEER_TIMEOUT_MS);
                 c.close();
             }
@@ -498,8 +508,8 @@ public final class Gateway {
      */
     private record Waiting(NodeId target, SdRequest req) {}
 
-    private final java.util.Map<CompletableFuture<Reply>, Waiting> waiting = new java.util.concurrent.ConcurrentHashMap<>();
-    private final java.util.concurrent.atomic.AtomicBoolean watching = new java.util.concurrent.atomic.AtomicBoolean();
+    private final Map<CompletableFuture<Reply>, Waiting> waiting = new ConcurrentHashMap<>();
+    private final AtomicBoolean watching = new AtomicBoolean();
 
     private void watchMembership(CompletableFuture<Reply> f, SdNode t, SdRequest req) {
         waiting.put(f, new Waiting(t.nid(), req));
@@ -514,7 +524,7 @@ public final class Gateway {
                     }
                     ClusterView v = state.view();
                     if (waiting.isEmpty() || v.status() != Proto.STATUS_OK) continue;
-                    java.util.Set<NodeId> members = new java.util.HashSet<>();
+                    Set<NodeId> members = new HashSet<>();
                     for (SdNode n : v.members()) members.add(n.nid());
                     waiting.forEach((future, w) -> {
                         if (!members.contains(w.target())) future.complete(networkError(w.req()));

@@ -23,6 +23,10 @@ import java.nio.ByteOrder;
 import io.sheepdog.sheep.log.RateLimitedLog;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.Lock;
+import java.util.function.Consumer;
 
 /**
  * The peer side of object I/O: what a sheep does on its own store when a gateway (itself or another sheep) forwards
@@ -66,10 +70,10 @@ public final class PeerService {
      * Called once when the store is found failed (its directory gone, the disk read-only or returning EIO): the node
      * then leaves the cluster, as the original does, and the others restore the copies it held.
      */
-    public void setStoreFailureHook(java.util.function.Consumer<String> hook) { this.storeFailure = hook; }
+    public void setStoreFailureHook(Consumer<String> hook) { this.storeFailure = hook; }
 
-    private volatile java.util.function.Consumer<String> storeFailure = why -> { };
-    private final java.util.concurrent.atomic.AtomicBoolean storeFailed = new java.util.concurrent.atomic.AtomicBoolean();
+    private volatile Consumer<String> storeFailure = why -> { };
+    private final AtomicBoolean storeFailed = new AtomicBoolean();
 
     /**
      * The periodic check (every few seconds): a store can fail without any request seeing an error, e.g. its
@@ -114,7 +118,7 @@ public final class PeerService {
             boolean recoveryRead = h.hasFlag(SdFlags.CMD_RECOVERY);
             boolean changes = !recoveryRead && h.opcode() != Opcodes.READ_PEER;
             if (!changes) return serve(r, h, rsp, recoveryRead);
-            java.util.concurrent.locks.Lock guard = state.peerWriteGuard();
+            Lock guard = state.peerWriteGuard();
             guard.lock();
             try {
                 if (state.rejoining()) {
@@ -269,7 +273,7 @@ public final class PeerService {
                     ByteBuffer b = ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN);
                     base = b.getLong();
                     next = b.getLong();
-                    bytes = java.util.Arrays.copyOfRange(payload, 2 * Long.BYTES, payload.length);
+                    bytes = Arrays.copyOfRange(payload, 2 * Long.BYTES, payload.length);
                 }
                 recovery.awaitRecovered(key);
                 if (h.opcode() == Opcodes.CREATE_AND_WRITE_PEER) {

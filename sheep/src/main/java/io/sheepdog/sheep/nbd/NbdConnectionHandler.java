@@ -23,6 +23,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.netty.handler.ssl.SslCloseCompletionEvent;
+import io.netty.handler.ssl.SslHandler;
+import java.util.Arrays;
+import javax.net.ssl.SSLException;
 
 /**
  * One NBD connection: reads the byte stream (handshake, options, requests with their payloads), hands each option
@@ -145,7 +149,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (cause instanceof javax.net.ssl.SSLException || cause.getCause() instanceof javax.net.ssl.SSLException) {
+        if (cause instanceof SSLException || cause.getCause() instanceof SSLException) {
             // a client that cannot or may not speak TLS with us (logged by the handshake listener)
             log.debug("NBD {}: TLS error: {}", peer, cause.toString());
         } else if (cause instanceof IOException) {
@@ -209,7 +213,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-        if (evt instanceof io.netty.handler.ssl.SslCloseCompletionEvent) {
+        if (evt instanceof SslCloseCompletionEvent) {
             // the client ended TLS (close_notify): it sends nothing more, so the connection is over, as at EOF
             // (requests already read still get their replies before the close)
             log.debug("NBD {}: TLS closed by the client", peer);
@@ -466,7 +470,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
      */
     private void startTls() {
         var tls = config.tls();
-        io.netty.handler.ssl.SslHandler h = tls.newHandler(ctx.alloc());
+        SslHandler h = tls.newHandler(ctx.alloc());
         ctx.pipeline().addBefore(ctx.name(), "tls", h);
         h.handshakeFuture().addListener(f -> {
             if (!f.isSuccess()) {
@@ -747,7 +751,7 @@ final class NbdConnectionHandler extends ChannelInboundHandlerAdapter {
     private static ByteBuf errorReply(NbdSession s, ByteBufAllocator alloc, Request r, int error, String message) {
         if (s == null || !s.structured()) return simpleReply(alloc, r.handle(), error);
         byte[] m = message == null ? new byte[0] : message.getBytes(StandardCharsets.UTF_8);
-        if (m.length > MAX_ERROR_MESSAGE) m = java.util.Arrays.copyOf(m, MAX_ERROR_MESSAGE);
+        if (m.length > MAX_ERROR_MESSAGE) m = Arrays.copyOf(m, MAX_ERROR_MESSAGE);
         ByteBuf b = structuredHeader(alloc, r.handle(), REPLY_TYPE_ERROR, REPLY_FLAG_DONE, 6 + m.length);
         return b.writeInt(error).writeShort(m.length).writeBytes(m);
     }

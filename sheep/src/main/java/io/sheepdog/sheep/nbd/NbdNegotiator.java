@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import java.util.Arrays;
 
 /**
  * The option-haggling half of a connection: turns one complete option (code and data) into its replies and says
@@ -318,7 +319,7 @@ final class NbdNegotiator {
     }
 
     private static byte[] truncate(byte[] s) {
-        return s.length <= MAX_STRING ? s : java.util.Arrays.copyOf(s, MAX_STRING);
+        return s.length <= MAX_STRING ? s : Arrays.copyOf(s, MAX_STRING);
     }
 
     static void closeQuietly(NbdExport export) {

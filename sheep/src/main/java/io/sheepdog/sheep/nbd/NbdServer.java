@@ -29,6 +29,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sheepdog.sheep.log.RateLimitedLog;
 
 /**
  * The NBD front door: serves the exports of an {@link NbdExportProvider} to QEMU, qemu-img, nbdinfo, nbdcopy, fio
@@ -42,7 +43,7 @@ public final class NbdServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(NbdServer.class);
 
     private final NbdServerConfig config;
-    private final io.sheepdog.sheep.log.RateLimitedLog refused = new io.sheepdog.sheep.log.RateLimitedLog(log);
+    private final RateLimitedLog refused = new RateLimitedLog(log);
     private final NbdExportProvider provider;
     private final AtomicLong unexpectedErrors = new AtomicLong();
     private final PayloadBudget budget;

@@ -258,7 +258,7 @@ public final class VdiExportProvider implements NbdExportProvider {
             if (st == WriterLocks.Standing.HOLDING) return;
             if (st == WriterLocks.Standing.FENCED) throw lost();
             WriterLocks.Cluster cluster = locks.cluster();
-            io.sheepdog.proto.NodeId holder = cluster.holderNode(writer.vid);
+            NodeId holder = cluster.holderNode(writer.vid);
             int res = holder == null ? SdResult.SUCCESS
                     : holder.equals(cluster.self()) ? locks.handover(writer.vid) : cluster.askHandover(holder, writer.vid);
             if (res == SdResult.SUCCESS) {

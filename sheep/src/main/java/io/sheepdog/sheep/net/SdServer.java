@@ -25,6 +25,8 @@ import java.util.List;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sheepdog.sheep.access.AccessPolicy;
+import java.util.concurrent.TimeUnit;
 
 /** The Sheepdog protocol listeners of a sheep: TCP on the node's port and the Unix socket {@code STORE_DIR/sock}. */
 public final class SdServer implements AutoCloseable {
@@ -37,7 +39,7 @@ public final class SdServer implements AutoCloseable {
     private final List<Channel> channels = new ArrayList<>();
     private final RequestProcessor processor;
     private final Consumer<ClientInfo> onClose;
-    private final io.sheepdog.sheep.access.AccessPolicy access;
+    private final AccessPolicy access;
     /**
      * Payloads and read replies in flight over all client connections, and apart those of requests from other sheep
      * (see {@link SdFrameDecoder#SdFrameDecoder(PayloadBudget, PayloadBudget)}): with the 96 MiB heap bin/sheep
@@ -51,7 +53,7 @@ public final class SdServer implements AutoCloseable {
     }
 
     /** {@code access}: who is let in (null: everybody). */
-    public SdServer(RequestProcessor processor, Consumer<ClientInfo> onClose, io.sheepdog.sheep.access.AccessPolicy access) {
+    public SdServer(RequestProcessor processor, Consumer<ClientInfo> onClose, AccessPolicy access) {
         this.access = access;
         this.processor = processor;
         this.onClose = onClose;
@@ -110,7 +112,7 @@ public final class SdServer implements AutoCloseable {
     @Override
     public void close() {
         stopListening();
-        boss.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS);
-        workers.shutdownGracefully(0, 1, java.util.concurrent.TimeUnit.SECONDS);
+        boss.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        workers.shutdownGracefully(0, 1, TimeUnit.SECONDS);
     }
 }

@@ -17,6 +17,8 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sheepdog.sheep.access.AccessPolicy;
+import io.sheepdog.sheep.log.RateLimitedLog;
 
 /**
  * One client connection: every request runs on its own virtual thread, so many are in flight at once, and each reply
@@ -35,8 +37,8 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
     private final Consumer<ClientInfo> onClose;
     private final AtomicInteger inflight = new AtomicInteger();
     private ClientInfo client;
-    private final io.sheepdog.sheep.access.AccessPolicy access;
-    private static final io.sheepdog.sheep.log.RateLimitedLog REFUSED = new io.sheepdog.sheep.log.RateLimitedLog(LOG);
+    private final AccessPolicy access;
+    private static final RateLimitedLog REFUSED = new RateLimitedLog(LOG);
 
     public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose) {
         this(processor, onClose, null);
@@ -44,7 +46,7 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
 
     /** {@code access}: who is let in (null: everybody). */
     public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose,
-            io.sheepdog.sheep.access.AccessPolicy access) {
+            AccessPolicy access) {
         this.processor = processor;
         this.onClose = onClose;
         this.access = access;

@@ -3,6 +3,7 @@ package io.sheepdog.sheep.node;
 import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.VnodeRing;
 import java.util.List;
+import io.sheepdog.proto.Proto;
 
 /**
  * An immutable picture of the cluster as this node sees it at one moment: status, epoch, the members of that epoch
@@ -10,6 +11,6 @@ import java.util.List;
  */
 public record ClusterView(int status, int epoch, List<SdNode> epochNodes, List<SdNode> members, VnodeRing ring) {
     public static ClusterView initial() {
-        return new ClusterView(io.sheepdog.proto.Proto.STATUS_WAIT, 0, List.of(), List.of(), VnodeRing.build(List.of()));
+        return new ClusterView(Proto.STATUS_WAIT, 0, List.of(), List.of(), VnodeRing.build(List.of()));
     }
 }

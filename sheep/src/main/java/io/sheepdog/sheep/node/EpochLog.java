@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.List;
+import java.util.ArrayList;
 
 /** The {@code epoch/%08u} files: the member list of every epoch and when it was logged. */
 public final class EpochLog {
@@ -25,7 +26,7 @@ public final class EpochLog {
 
     public synchronized void write(int epoch, List<SdNode> members, long timeSec) throws IOException {
         // kept in node order (address, then port), as the original logs them and dog prints them
-        List<SdNode> nodes = new java.util.ArrayList<>(members);
+        List<SdNode> nodes = new ArrayList<>(members);
         nodes.sort(null);
         Path tmp = dir.resolve(String.format("%08d.tmp", epoch));
         try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,

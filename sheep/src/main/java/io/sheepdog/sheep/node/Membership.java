@@ -27,6 +27,11 @@ import java.util.List;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sheepdog.proto.ErasureCode;
+import io.sheepdog.sheep.store.FileObjectStore;
+import io.sheepdog.sheep.vdi.VdiOps;
+import io.sheepdog.sheep.vdi.VdiState;
+import java.nio.charset.StandardCharsets;
 
 /**
  * How this node follows the cluster's membership (docs/daemon.md §5): the master's join decision, acceptance on every
@@ -98,7 +103,7 @@ public final class Membership implements ClusterListener {
             String why = "its store directory belongs to another cluster (created " + (theirs.ctime >>> 32)
                     + ", this cluster was created " + (base.ctime >>> 32) + "); start it with an empty store directory";
             LOG.warn("refusing {}: {}", joining.nid(), why);
-            return new JoinDecision(false, why.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return new JoinDecision(false, why.getBytes(StandardCharsets.UTF_8));
         }
         if (!alone && base.status == Proto.STATUS_OK) {
             boolean replaces = false;
@@ -389,7 +394,7 @@ public final class Membership implements ClusterListener {
                 // dog vdi alter-copy: the VDI's objects get the new number of copies. Every node applies it at the
                 // same point of the event order, then checks its objects against the placement (a recovery without
                 // an epoch change): new copies are fetched, surplus ones become stale and go once all are done.
-                io.sheepdog.sheep.vdi.VdiState st = vdis.state(h.vdiStateNewVid());
+                VdiState st = vdis.state(h.vdiStateNewVid());
                 int copies = h.vdiStateCopies();
                 if (st == null) {
                     rsp.result(SdResult.NO_VDI);
@@ -420,11 +425,11 @@ public final class Membership implements ClusterListener {
     }
 
     private int format(SdRequest h, byte[] data) {
-        String driverName = io.sheepdog.sheep.vdi.VdiOps.nameOf(data, 0);
+        String driverName = VdiOps.nameOf(data, 0);
         if (driverName.isEmpty()) driverName = "plain";
-        if (io.sheepdog.sheep.store.FileObjectStore.Layout.ofDriver(driverName) == null) return SdResult.NO_STORE;
+        if (FileObjectStore.Layout.ofDriver(driverName) == null) return SdResult.NO_STORE;
         int policy = h.clusterCopyPolicy();
-        if (policy != 0 && !io.sheepdog.proto.ErasureCode.isValidPolicy(policy)) return SdResult.INVALID_PARMS;
+        if (policy != 0 && !ErasureCode.isValidPolicy(policy)) return SdResult.INVALID_PARMS;
         // VID recycling and full-disk avoidance are not implemented: refuse them rather than ignore them
         if ((h.clusterFlags() & (Proto.CLUSTER_FLAG_RECYCLE_VID | Proto.CLUSTER_FLAG_AVOID_DISKFULL)) != 0) return SdResult.NO_SUPPORT;
         try {
@@ -434,7 +439,7 @@ public final class Membership implements ClusterListener {
             epochLog.clear();
             vdis.clear();
             int copies = h.clusterCopies() == 0 ? Proto.DEFAULT_COPIES : h.clusterCopies();
-            if (policy != 0) copies = io.sheepdog.proto.ErasureCode.of(policy).totalStrips();
+            if (policy != 0) copies = ErasureCode.of(policy).totalStrips();
             // the whole settings at once (the ring of the view below follows the flags' vnodes strategy)
             state.setSettings(new ClusterSettings(h.clusterCtime(), h.clusterFlags(), copies, policy,
                     h.clusterBlockSizeShift(), driverName, false));
@@ -444,8 +449,8 @@ public final class Membership implements ClusterListener {
             state.setView(Proto.STATUS_OK, 1, members, members);
             node.saveConfig(false);
             LOG.info("cluster formatted: copies {}{}, store {}", copies,
-                    policy == 0 ? "" : " (erasure code " + io.sheepdog.proto.ErasureCode.dataStrips(policy) + ":"
-                            + io.sheepdog.proto.ErasureCode.parityStrips(policy) + ")", driverName);
+                    policy == 0 ? "" : " (erasure code " + ErasureCode.dataStrips(policy) + ":"
+                            + ErasureCode.parityStrips(policy) + ")", driverName);
             return SdResult.SUCCESS;
         } catch (IOException e) {
             LOG.error("format failed: {}", e.toString());

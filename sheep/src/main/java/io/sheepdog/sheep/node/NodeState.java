@@ -6,6 +6,9 @@ import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.VnodeRing;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.UnaryOperator;
 
 /**
  * The cluster-wide settings this node holds (from {@code config} and the last accepted cluster_info) and its current
@@ -32,7 +35,7 @@ public final class NodeState {
     public void setSettings(ClusterSettings s) { settings = s; }
 
     /** Changes the settings with {@code change} (the cluster event thread is their only writer). */
-    public synchronized void updateSettings(java.util.function.UnaryOperator<ClusterSettings> change) {
+    public synchronized void updateSettings(UnaryOperator<ClusterSettings> change) {
         settings = change.apply(settings);
     }
 
@@ -89,9 +92,9 @@ public final class NodeState {
      * their store operation; {@link #setRejoining} takes it exclusively. So once a node knows it was dropped, no
      * request from before is still changing its objects while the re-join decides what to keep (moveAllToStale).
      */
-    private final java.util.concurrent.locks.ReentrantReadWriteLock peerGuard = new java.util.concurrent.locks.ReentrantReadWriteLock();
+    private final ReentrantReadWriteLock peerGuard = new ReentrantReadWriteLock();
 
-    public java.util.concurrent.locks.Lock peerWriteGuard() { return peerGuard.readLock(); }
+    public Lock peerWriteGuard() { return peerGuard.readLock(); }
 
     public void setRejoining() {
         peerGuard.writeLock().lock();

@@ -25,6 +25,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sheepdog.proto.OpTable;
+import io.sheepdog.proto.SdFlags;
+import java.util.HexFormat;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Totally ordered cluster operations (docs/daemon.md §6). An operation with a "work" part takes the cluster-wide
@@ -68,7 +72,7 @@ public final class ClusterOps {
         this.membership = membership;
     }
 
-    public static boolean hasWorkPhase(int op) { return io.sheepdog.proto.OpTable.hasWorkPhase(op); }
+    public static boolean hasWorkPhase(int op) { return OpTable.hasWorkPhase(op); }
 
     /** Runs a cluster operation for a client and waits for its own main phase. */
     public Reply execute(Request r) {
@@ -122,7 +126,7 @@ public final class ClusterOps {
         while (true) {
             try {
                 return f.get(SLOW_OP_S, TimeUnit.SECONDS);
-            } catch (java.util.concurrent.TimeoutException e) {
+            } catch (TimeoutException e) {
                 waited += SLOW_OP_S;
                 if (waited >= OP_TIMEOUT_S) throw e;
                 Thread w = working;
@@ -261,7 +265,7 @@ public final class ClusterOps {
                 int vid = ops.delVdi(h, r.data());
                 rsp.vdiVid(vid);
                 SdRequest del = new SdRequest().opcode(Opcodes.NOTIFY_VDI_DEL).protoVer(Proto.SHEEP_PROTO_VER)
-                        .flags(io.sheepdog.proto.SdFlags.CMD_WRITE).dataLength(4);
+                        .flags(SdFlags.CMD_WRITE).dataLength(4);
                 return new OpMessage(origin, del, le32(vid), rsp, Request.NO_DATA);
             }
             case Opcodes.LOCK_VDI -> {
@@ -404,7 +408,7 @@ public final class ClusterOps {
     }
 
     private static String releaseKey(int vid, byte[] owner) {
-        return Integer.toHexString(vid) + "/" + java.util.HexFormat.of().formatHex(owner);
+        return Integer.toHexString(vid) + "/" + HexFormat.of().formatHex(owner);
     }
 
     /** Sends the releases not delivered yet again every few seconds while the driver is healthy. */

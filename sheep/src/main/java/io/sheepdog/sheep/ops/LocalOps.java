@@ -36,6 +36,10 @@ import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sheepdog.sheep.gateway.PeerService;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Arrays;
 
 /**
  * The operations a node answers by itself ({@link io.sheepdog.proto.OpTable.Kind#LOCAL}): what it knows of the
@@ -171,7 +175,7 @@ public final class LocalOps {
                 case Opcodes.CLUSTER_INFO -> {
                     ClusterInfo c = state.toClusterInfo();
                     out = c.encode(true);
-                    if (want < out.length) out = java.util.Arrays.copyOf(out, (int) want);
+                    if (want < out.length) out = Arrays.copyOf(out, (int) want);
                 }
                 case Opcodes.OIDS_EXIST -> {
                     ByteBuffer in = ByteBuffer.wrap(r.data()).order(ByteOrder.LITTLE_ENDIAN);
@@ -180,7 +184,7 @@ public final class LocalOps {
                         long oid = in.getLong();
                         if (!store.exists(localKey(oid))) miss.putLong(oid);
                     }
-                    out = java.util.Arrays.copyOf(miss.array(), miss.position());
+                    out = Arrays.copyOf(miss.array(), miss.position());
                     if (out.length > 0) rsp.result(SdResult.NO_OBJ);
                 }
                 case Opcodes.REPAIR_REPLICA -> repair(h);
@@ -274,7 +278,7 @@ public final class LocalOps {
 
     private static long keyOfPeer(SdRequest h) throws SdError {
         try {
-            return io.sheepdog.sheep.gateway.PeerService.keyOf(h);
+            return PeerService.keyOf(h);
         } catch (IllegalArgumentException e) {
             throw new SdError(SdResult.INVALID_PARMS, e.getMessage());
         }
@@ -318,11 +322,11 @@ public final class LocalOps {
         if (node.isGateway()) throw new SdError(SdResult.GATEWAY_MODE);
         int end = 0;
         while (end < data.length && data[end] != 0) end++;
-        String spec = new String(data, 0, end, java.nio.charset.StandardCharsets.UTF_8);
-        List<java.nio.file.Path> paths = new ArrayList<>();
+        String spec = new String(data, 0, end, StandardCharsets.UTF_8);
+        List<Path> paths = new ArrayList<>();
         for (String p : spec.split(",")) {
             if (p.isBlank()) continue;
-            java.nio.file.Path path = java.nio.file.Path.of(p.trim());
+            Path path = Path.of(p.trim());
             if (!path.isAbsolute()) throw new SdError(SdResult.INVALID_PARMS, "disk path " + p + " is not absolute");
             paths.add(path.normalize());
         }

@@ -14,6 +14,7 @@ import io.sheepdog.sheep.node.NodeState;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sheepdog.sheep.log.RateLimitedLog;
 
 /**
  * The request-processing chain of a sheep, whichever front end a request came from: check the protocol version,
@@ -23,7 +24,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class RequestProcessor {
     private static final Logger LOG = LoggerFactory.getLogger(RequestProcessor.class);
-    private static final io.sheepdog.sheep.log.RateLimitedLog DENIED = new io.sheepdog.sheep.log.RateLimitedLog(LOG);
+    private static final RateLimitedLog DENIED = new RateLimitedLog(LOG);
 
     private final NodeState state;
     private final AccessPolicy access;

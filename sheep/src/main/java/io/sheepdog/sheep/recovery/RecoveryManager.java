@@ -35,6 +35,16 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sheepdog.proto.Oids;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * Brings every object back to its place after a membership change (docs/daemon.md §7). On each new epoch: objects
@@ -59,12 +69,12 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private volatile long throttleIntervalMs;
     private final Map<Integer, Set<NodeId>> completions = new ConcurrentHashMap<>();
     /** Held (shared) while recovery stores an object, and (exclusively) by a new run before it reads the store. */
-    private final java.util.concurrent.locks.ReentrantReadWriteLock placing = new java.util.concurrent.locks.ReentrantReadWriteLock();
+    private final ReentrantReadWriteLock placing = new ReentrantReadWriteLock();
     /** Held while copies become stale (recovery, a re-join) and while stale copies are purged. */
-    private final java.util.concurrent.locks.ReentrantLock staleLock = new java.util.concurrent.locks.ReentrantLock();
+    private final ReentrantLock staleLock = new ReentrantLock();
     /** Slow store housekeeping (purging stale copies), one task at a time, off the cluster event thread. */
-    private final java.util.concurrent.ExecutorService housekeeping =
-            java.util.concurrent.Executors.newSingleThreadExecutor(Thread.ofVirtual().name("housekeeping").factory());
+    private final ExecutorService housekeeping =
+            Executors.newSingleThreadExecutor(Thread.ofVirtual().name("housekeeping").factory());
 
     /** Sends a message to every node in the cluster's order (here: this node's COMPLETE_RECOVERY). */
     @FunctionalInterface
@@ -96,10 +106,10 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         volatile boolean cancelled;
         volatile int phase; // 0 preparing, 1 recovering, 2 notifying
         volatile long total;
-        final java.util.concurrent.atomic.AtomicLong done = new java.util.concurrent.atomic.AtomicLong();
-        final java.util.concurrent.atomic.AtomicLong failed = new java.util.concurrent.atomic.AtomicLong();
+        final AtomicLong done = new AtomicLong();
+        final AtomicLong failed = new AtomicLong();
         /** Objects put back from a local stale copy whose SHA-1 matched a live copy's. */
-        final java.util.concurrent.atomic.AtomicLong restored = new java.util.concurrent.atomic.AtomicLong();
+        final AtomicLong restored = new AtomicLong();
         Thread thread;
 
         Run(int epoch, int prevEpoch) {
@@ -117,9 +127,9 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     }
 
     /** Live before stale, stale ones most recent first, and within each the very copy or strip wanted first. */
-    private static java.util.Comparator<Source> bestFirst(long wanted) {
-        return java.util.Comparator.comparing(Source::stale)
-                .thenComparing(Source::keptAt, java.util.Comparator.reverseOrder())
+    private static Comparator<Source> bestFirst(long wanted) {
+        return Comparator.comparing(Source::stale)
+                .thenComparing(Source::keptAt, Comparator.reverseOrder())
                 .thenComparing(s -> s.key != wanted);
     }
 
@@ -143,7 +153,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
      */
     public synchronized void startLocal(String why) {
         ClusterView v = state.view();
-        if (v.status() != io.sheepdog.proto.Proto.STATUS_OK) return;
+        if (v.status() != Proto.STATUS_OK) return;
         Run r = current;
         if (r != null && r.epoch > v.epoch()) return;
         LOG.info("{}: recovering its objects at epoch {}", why, v.epoch());
@@ -151,7 +161,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     }
 
     /** When {@link #missing} last started a run (it starts at most one every few seconds). */
-    private final java.util.concurrent.atomic.AtomicLong lastMissingRun = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong lastMissingRun = new AtomicLong();
     private static final long MISSING_RUN_INTERVAL_MS = 5_000;
 
     @Override
@@ -307,10 +317,10 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private static final int FETCH_ROUNDS = 3;
 
     /** Asks the members for the VDI state of any of {@code keys} whose VDI this node does not know. */
-    private void learnVdis(java.util.Collection<Long> keys, List<SdNode> members) {
+    private void learnVdis(Collection<Long> keys, List<SdNode> members) {
         for (long key : keys) {
             long oid = StoreKey.oid(key);
-            if (ErasureCode.appliesTo(oid) && vdis.state(io.sheepdog.proto.Oids.vid(oid)) == null) {
+            if (ErasureCode.appliesTo(oid) && vdis.state(Oids.vid(oid)) == null) {
                 gateway.pullVdiStates(members);
                 return;
             }
@@ -339,7 +349,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     }
 
     private int copiesOf(long oid) {
-        var s = vdis.state(io.sheepdog.proto.Oids.vid(oid));
+        var s = vdis.state(Oids.vid(oid));
         int c = s != null && s.nrCopies != 0 ? s.nrCopies : state.settings().defaultCopies();
         return c;
     }
@@ -496,7 +506,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         byte[] b = rep.data();
         if (rep.result() != SdResult.SUCCESS || b.length < StripVersion.STATE_BYTES) return null;
         byte[] data = size > 0 && b.length == StripVersion.STATE_BYTES + size
-                ? java.util.Arrays.copyOfRange(b, StripVersion.STATE_BYTES, b.length) : null;
+                ? Arrays.copyOfRange(b, StripVersion.STATE_BYTES, b.length) : null;
         return new StripCopy(StripVersion.State.decode(b, 0), data);
     }
 
@@ -549,7 +559,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
 
     /** Whether some strip index has copies here and none of them shows {@code at}. */
     private static boolean lagging(int[] index, StripVersion.State[] st, long at) {
-        java.util.BitSet seen = new java.util.BitSet(), showing = new java.util.BitSet();
+        BitSet seen = new BitSet(), showing = new BitSet();
         for (int k = 0; k < index.length; k++) {
             seen.set(index[k]);
             if (st[k].shows(at)) showing.set(index[k]);
@@ -599,7 +609,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         if (mine == null) return false;
         SdRequest ask = SdRequest.of(Opcodes.GET_HASH).epoch(r.epoch).objOid(oid).objTgtEpoch(r.prevEpoch);
         Reply rep = gateway.send(live, ask, null);
-        if (rep.result() != SdResult.SUCCESS || !java.util.Arrays.equals(mine, rep.header().hashDigest())) return false;
+        if (rep.result() != SdResult.SUCCESS || !Arrays.equals(mine, rep.header().hashDigest())) return false;
         if (!unlessSuperseded(r, () -> store.restoreStale(oid))) return false;
         r.restored.incrementAndGet();
         return true;

@@ -21,6 +21,9 @@ import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.Locale;
 
 /**
  * The file store: one file per object, named {@code %016x}, under {@code obj/} ("plain" layout) or in its
@@ -106,7 +109,7 @@ public final class FileObjectStore implements ObjectStore {
         this.treeDirs = List.copyOf(tree);
         this.sync = sync;
         Files.createDirectories(staleDir);
-        this.dirKey = Files.readAttributes(objDir, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+        this.dirKey = Files.readAttributes(objDir, BasicFileAttributes.class).fileKey();
         for (int i = 0; i < STRIPES; i++) stripes[i] = new ReentrantReadWriteLock();
         cleanTmp();
     }
@@ -160,7 +163,7 @@ public final class FileObjectStore implements ObjectStore {
         List<Long> held = list();
         if (!held.isEmpty()) {
             throw new IOException("the store holds " + held.size() + " objects in the "
-                    + layout.name().toLowerCase(java.util.Locale.ROOT) + " layout");
+                    + layout.name().toLowerCase(Locale.ROOT) + " layout");
         }
         if (l == Layout.TREE) {
             for (Path d : treeDirs) Files.createDirectories(d);
@@ -374,7 +377,7 @@ public final class FileObjectStore implements ObjectStore {
         try {
             Files.createDirectory(sub);
             LOG.warn("{} was removed under the store: made again", sub);
-        } catch (java.nio.file.FileAlreadyExistsException raced) {
+        } catch (FileAlreadyExistsException raced) {
             // another thread made it
         }
     }
@@ -386,7 +389,7 @@ public final class FileObjectStore implements ObjectStore {
     public void checkIdentity() throws IOException {
         Object now;
         try {
-            now = Files.readAttributes(dir, java.nio.file.attribute.BasicFileAttributes.class).fileKey();
+            now = Files.readAttributes(dir, BasicFileAttributes.class).fileKey();
         } catch (NoSuchFileException e) {
             throw new NoSuchFileException(dir + " (the store directory is gone)");
         }

@@ -16,6 +16,8 @@ import java.util.Set;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import java.nio.file.NoSuchFileException;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The store of a node with several disks (docs/daemon.md §3.3, {@code sheep META,DISK1,DISK2,...}): a
@@ -110,7 +112,7 @@ public final class MultiDiskStore implements ObjectStore {
     /** Plug, unplug and failures change the disk set one at a time. */
     private final Object changing = new Object();
     /** Disks failed since the store was opened (see {@link #diskFailures}). */
-    private final java.util.concurrent.atomic.AtomicLong failures = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong failures = new AtomicLong();
     private volatile Thread rebalancer;
 
     /** Opens the store over {@code paths} (at least one), measuring the space of a disk seen for the first time. */
@@ -131,7 +133,7 @@ public final class MultiDiskStore implements ObjectStore {
             FileObjectStore s = new FileObjectStore(p, sync, maxOpenPerDisk);
             if (layout != FileObjectStore.Layout.PLAIN) s.useLayout(layout);
             return new Disk(p, s, sizeOf(p, s));
-        } catch (java.nio.file.NoSuchFileException e) {
+        } catch (NoSuchFileException e) {
             throw new IOException("cannot use disk " + p + ": no such directory, and it cannot be made", e);
         } catch (IOException e) {
             throw new IOException("cannot use disk " + p + ": " + e.getMessage(), e);
@@ -488,25 +490,26 @@ public final class MultiDiskStore implements ObjectStore {
         return out;
     }
 
-    @Override
-    public void purgeStale() throws IOException {
+    @FunctionalInterface
+    private interface DiskAction {
+        void on(FileObjectStore s) throws IOException;
+    }
+
+    /** Does {@code action} on every disk, each failure checked as {@link #on} does. */
+    private void onEveryDisk(DiskAction action) throws IOException {
         for (Disk d : disks.all()) {
             on(d, 0, s -> {
-                s.purgeStale();
+                action.on(s);
                 return null;
             });
         }
     }
 
     @Override
-    public void wipe() throws IOException {
-        for (Disk d : disks.all()) {
-            on(d, 0, s -> {
-                s.wipe();
-                return null;
-            });
-        }
-    }
+    public void purgeStale() throws IOException { onEveryDisk(FileObjectStore::purgeStale); }
+
+    @Override
+    public void wipe() throws IOException { onEveryDisk(FileObjectStore::wipe); }
 
     @Override
     public long usedBytes() throws IOException {

@@ -15,6 +15,10 @@ import io.sheepdog.sheep.ops.SdError;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import io.sheepdog.proto.ErasureCode;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.sheep.ops.Request;
+import java.util.Arrays;
 
 /**
  * The "work" part of the VDI operations (docs/protocol.md §10.4, §10.5, §10.7): lookups by name, snapshot id or tag;
@@ -133,10 +137,10 @@ public final class VdiOps {
         }
         if (policy != 0) {
             // erasure coded: d data and p parity strips, and the inode kept in d+p replicas (docs/protocol.md §13)
-            if (!io.sheepdog.proto.ErasureCode.isValidPolicy(policy)) {
+            if (!ErasureCode.isValidPolicy(policy)) {
                 throw new SdError(SdResult.INVALID_PARMS, String.format("bad erasure code policy %#x", policy));
             }
-            copies = io.sheepdog.proto.ErasureCode.of(policy).totalStrips();
+            copies = ErasureCode.of(policy).totalStrips();
         }
         if (copies > Proto.MAX_COPIES) throw new SdError(SdResult.INVALID_PARMS, "too many copies");
         int shift = h.vdiBlockSizeShift() == 0 ? state.settings().blockSizeShift() : h.vdiBlockSizeShift();
@@ -223,9 +227,9 @@ public final class VdiOps {
             for (int i = from; i < to; i++) if (ino.dataVdiId[i] != 0) { any = true; break; }
             if (!any) continue;
             byte[] zeros = new byte[4 * (to - from)];
-            SdRequest w = new SdRequest().opcode(io.sheepdog.proto.Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE)
+            SdRequest w = new SdRequest().opcode(Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE)
                     .objOid(Oids.inodeOid(vid)).objOffset(Inode.dataVdiIdOffset(from)).dataLength(zeros.length);
-            var rep = gateway.handle(io.sheepdog.sheep.ops.Request.internal(w, zeros));
+            var rep = gateway.handle(Request.internal(w, zeros));
             if (rep.result() != SdResult.SUCCESS) throw new SdError(rep.result(), "releasing objects of " + name);
         }
         // clear the name and size; keep the rest of the header (ancestry stays readable)
@@ -276,9 +280,9 @@ public final class VdiOps {
                 }
                 throw new SdError(SdResult.NO_OBJ);
             }
-            VdiAttr have = VdiAttr.decode(ByteBuffer.wrap(java.util.Arrays.copyOf(head, VdiAttr.SIZE)));
+            VdiAttr have = VdiAttr.decode(ByteBuffer.wrap(Arrays.copyOf(head, VdiAttr.SIZE)));
             boolean emptySlot = head[0] == 0;
-            boolean match = !emptySlot && java.util.Arrays.equals(Strings.fixed(have.name, 256), want)
+            boolean match = !emptySlot && Arrays.equals(Strings.fixed(have.name, 256), want)
                     && have.tag.equals(a.tag) && have.snapId == a.snapId && have.key.equals(a.key);
             if (match) {
                 if (del) {

@@ -1,6 +1,7 @@
 package io.sheepdog.sheep.vdi;
 
 import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.Proto;
 
 /** What every node knows about one VDI id, kept in memory and exchanged on join (docs/protocol.md §11.5). */
 public final class VdiState {
@@ -11,7 +12,7 @@ public final class VdiState {
     public boolean snapshot;
     public boolean deleted;
     public int parentVid;
-    public int lockState = io.sheepdog.proto.Proto.LOCK_STATE_UNLOCKED;
+    public int lockState = Proto.LOCK_STATE_UNLOCKED;
     /** Gateway node that took the lock, and the client (address, port, connection) it took it for. */
     public NodeId lockOwner;
     public byte[] lockClientAddr = new byte[16];
@@ -20,10 +21,10 @@ public final class VdiState {
 
     public VdiState(int vid) { this.vid = vid; }
 
-    public boolean locked() { return lockState != io.sheepdog.proto.Proto.LOCK_STATE_UNLOCKED; }
+    public boolean locked() { return lockState != Proto.LOCK_STATE_UNLOCKED; }
 
     public void unlock() {
-        lockState = io.sheepdog.proto.Proto.LOCK_STATE_UNLOCKED;
+        lockState = Proto.LOCK_STATE_UNLOCKED;
         lockOwner = null;
         lockClientAddr = new byte[16];
         lockClientPort = 0;

@@ -2,6 +2,10 @@ package io.sheepdog.sheep.cluster.common;
 
 import java.util.ArrayList;
 import java.util.List;
+import io.sheepdog.sheep.cluster.ClusterListener;
+import java.util.Set;
+import java.util.function.LongConsumer;
+import org.slf4j.LoggerFactory;
 
 /**
  * The cluster-wide FIFO of block requests, replicated on every node by applying the same ordered events. The head
@@ -39,7 +43,7 @@ public final class BlockFifo {
     }
 
     /** Removes the requests of every owner not in {@code owners} (members that are gone). */
-    public void retainOwners(java.util.Set<Long> owners) {
+    public void retainOwners(Set<Long> owners) {
         queue.removeIf(b -> !owners.contains(b.owner()));
     }
 
@@ -74,14 +78,14 @@ public final class BlockFifo {
      * offered before the listener is asked (the listener may start work that unblocks at once, on another thread,
      * before this returns), and -1 again if the offer was declined.
      */
-    public void offerTo(io.sheepdog.sheep.cluster.ClusterListener listener, java.util.function.LongConsumer offering) {
+    public void offerTo(ClusterListener listener, LongConsumer offering) {
         long id = head().id();
         offering.accept(id);
         boolean ok;
         try {
             ok = listener.onBlock();
         } catch (RuntimeException e) {
-            org.slf4j.LoggerFactory.getLogger(BlockFifo.class).error("onBlock failed; will offer the block again", e);
+            LoggerFactory.getLogger(BlockFifo.class).error("onBlock failed; will offer the block again", e);
             ok = false;
         }
         if (!ok) offering.accept(-1);

@@ -14,6 +14,7 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import java.nio.charset.StandardCharsets;
 
 /**
  * The sheep membership protocol on top of a CPG group, as a state machine fed with the group's totally ordered
@@ -122,7 +123,7 @@ final class CpgProtocol {
      * it. If it runs again it reads the LEAVE for itself and re-joins.
      */
     void evict(SdNode node) {
-        send(Kind.LEAVE, 0, node.nid().toAddrPort().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        send(Kind.LEAVE, 0, node.nid().toAddrPort().getBytes(StandardCharsets.UTF_8));
     }
 
     void updateNode(SdNode node) {
@@ -304,7 +305,7 @@ final class CpgProtocol {
                 }
             }
             case LEAVE -> {
-                if (member(from) != null && ev.message() != null) evicted(new String(ev.message(), java.nio.charset.StandardCharsets.UTF_8), live);
+                if (member(from) != null && ev.message() != null) evicted(new String(ev.message(), StandardCharsets.UTF_8), live);
             }
             case TICK -> { }
         }

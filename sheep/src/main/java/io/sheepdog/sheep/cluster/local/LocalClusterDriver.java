@@ -28,6 +28,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import io.sheepdog.proto.NodeId;
+import java.nio.charset.StandardCharsets;
 
 /**
  * The {@code local} cluster driver: every sheep process on one host that uses the same rendezvous directory
@@ -108,7 +110,7 @@ public final class LocalClusterDriver implements ClusterDriver {
     /** Set while a re-join is under way: its acceptance makes the driver healthy again. */
     private boolean rejoining;
     /** The members' incarnations by node, published by the delivery thread for {@link #evict}. */
-    private volatile Map<io.sheepdog.proto.NodeId, Incarnation> incarnationOf = Map.of();
+    private volatile Map<NodeId, Incarnation> incarnationOf = Map.of();
     private volatile SdNode self;
     private ClusterListener listener;
     private MemberFiles.Held memberFile;
@@ -627,7 +629,7 @@ public final class LocalClusterDriver implements ClusterDriver {
             log.info("The join of {} was refused by {}", join.senderNode(), answer.senderNode());
             if (mine) {
                 String why = answer.payload().length == 0 ? ""
-                        : ": " + new String(answer.payload(), java.nio.charset.StandardCharsets.UTF_8);
+                        : ": " + new String(answer.payload(), StandardCharsets.UTF_8);
                 String reason = "join refused by " + answer.senderNode().nid() + why;
                 try {
                     listener.onJoinRefused(reason);
@@ -726,7 +728,7 @@ public final class LocalClusterDriver implements ClusterDriver {
     }
 
     private void publishWatched() {
-        Map<io.sheepdog.proto.NodeId, Incarnation> byNode = new HashMap<>();
+        Map<NodeId, Incarnation> byNode = new HashMap<>();
         for (Member m : members.values()) byNode.put(m.node().nid(), m.inc());
         if (!byNode.equals(incarnationOf)) incarnationOf = Map.copyOf(byNode);
         Map<Long, Incarnation> w = new LinkedHashMap<>();

@@ -33,6 +33,9 @@ import org.apache.zookeeper.Watcher;
 import org.apache.zookeeper.data.Stat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
+import org.apache.zookeeper.ZooKeeper;
 
 /**
  * The {@code zookeeper} cluster driver (docs/daemon.md §4.2): membership and totally ordered events through an
@@ -297,7 +300,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
             eventThread.interrupt();
             eventThread.join(5000);
         }
-        org.apache.zookeeper.ZooKeeper raw = zk.getZookeeperClient().getZooKeeper();
+        ZooKeeper raw = zk.getZookeeperClient().getZooKeeper();
         // Curator must not hear of the injected expiry: it would close the handle, and a close that wins the race
         // with the injection still reaches the server as a closeSession, which ends the session (and so the
         // membership) at once instead of at its timeout, as a crash would
@@ -307,7 +310,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     }
 
     /** Test hook: the current ZooKeeper client handle (to expire its session from the server side). */
-    org.apache.zookeeper.ZooKeeper zooKeeperForTest() throws Exception {
+    ZooKeeper zooKeeperForTest() throws Exception {
         return zk.getZookeeperClient().getZooKeeper();
     }
 
@@ -788,7 +791,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     }
 
     /** Nodes the daemon found unresponsive ({@link #evict}), for the event thread to queue LEAVEs for. */
-    private final java.util.concurrent.ConcurrentLinkedQueue<SdNode> evictions = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final ConcurrentLinkedQueue<SdNode> evictions = new ConcurrentLinkedQueue<>();
 
     /**
      * Queues a LEAVE for {@code node}'s member key, as for a member whose znode vanished. Its session may still be
@@ -916,7 +919,7 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
 
     static String oneLine(Throwable e) {
         Throwable t = e;
-        while (t.getCause() != null && (t.getMessage() == null || t instanceof java.util.concurrent.ExecutionException)) {
+        while (t.getCause() != null && (t.getMessage() == null || t instanceof ExecutionException)) {
             t = t.getCause();
         }
         String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
