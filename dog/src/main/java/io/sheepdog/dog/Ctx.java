@@ -6,14 +6,14 @@ import io.sheepdog.client.SheepdogException;
 import io.sheepdog.proto.EpochRecord;
 import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.Proto;
-import io.sheepdog.proto.SdResult;
 import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.SdResult;
 import io.sheepdog.proto.VnodeRing;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.List;
-import java.util.Map;
 import java.util.Locale;
+import java.util.Map;
 
 /** Everything a command needs: parsed options and arguments, the streams, connections and the node list. */
 final class Ctx implements AutoCloseable {

@@ -18,15 +18,15 @@ import io.sheepdog.proto.VdiAttr;
 import io.sheepdog.proto.VnodeRing;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.file.Files;
-import java.nio.file.Path;
 
 /** {@code dog vdi ...} commands other than data transfer and check (docs/dog.md §2). */
 final class VdiCmds {

@@ -6,9 +6,9 @@ import io.sheepdog.client.Volume;
 import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.CompletionException;
 
 /**
  * {@code vdi read} and {@code vdi write}: stream a VDI to stdout or stdin into a VDI, with up to {@value #WINDOW}

@@ -4,12 +4,12 @@ import io.sheepdog.client.SheepClient;
 import io.sheepdog.client.SheepdogException;
 import io.sheepdog.client.VdiEnumerator;
 import io.sheepdog.proto.Inode;
+import io.sheepdog.proto.SdNode;
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import io.sheepdog.proto.SdNode;
-import java.util.ArrayList;
 import java.util.Set;
 import java.util.TreeSet;
 

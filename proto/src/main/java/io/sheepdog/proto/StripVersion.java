@@ -2,10 +2,10 @@ package io.sheepdog.proto;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.BitSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.BitSet;
 
 /**
  * Versions of the strips of an erasure-coded object. Every write to an object's strips gives them a new version; a

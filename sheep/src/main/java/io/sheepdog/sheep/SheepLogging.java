@@ -8,8 +8,8 @@ import ch.qos.logback.core.Appender;
 import ch.qos.logback.core.ConsoleAppender;
 import ch.qos.logback.core.FileAppender;
 import java.nio.file.Path;
-import org.slf4j.LoggerFactory;
 import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** Sets up the daemon's log: {@code <dir>/sheep.log} (or stdout) in the original's "server" layout. */
 final class SheepLogging {

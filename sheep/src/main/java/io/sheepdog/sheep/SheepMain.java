@@ -1,6 +1,11 @@
 package io.sheepdog.sheep;
 
 import io.sheepdog.proto.Proto;
+import io.sheepdog.sheep.access.AccessOptions;
+import io.sheepdog.sheep.access.AddressAllowList;
+import io.sheepdog.sheep.access.TlsCredentials;
+import io.sheepdog.sheep.cluster.ClusterDriverException;
+import io.sheepdog.sheep.cluster.ClusterDrivers;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.FileOutputStream;
@@ -12,21 +17,16 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
+import java.util.function.Function;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import io.sheepdog.sheep.access.AccessOptions;
-import io.sheepdog.sheep.access.AddressAllowList;
-import io.sheepdog.sheep.access.TlsCredentials;
-import io.sheepdog.sheep.cluster.ClusterDriverException;
-import io.sheepdog.sheep.cluster.ClusterDrivers;
-import java.util.LinkedHashSet;
-import java.util.Set;
-import java.util.function.Function;
-import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
 
 /**
  * {@code sheep [OPTIONS] STORE_DIR}: starts a Sheepdog storage daemon. Without {@code -f} it daemonizes: it starts the
@@ -223,8 +223,10 @@ public final class SheepMain implements Callable<Integer> {
             if (disks.contains(d)) throw new IllegalArgumentException("Invalid disk '" + parts[i] + "': named twice");
             disks.add(d);
         }
-        return new SheepOptions(store, p, z, bindAddr, myAddr, cluster, foreground, pidFile, logDir == null ? store : logDir,
-                level, stdout, noSync, nbdPort, gateway, vn, recMax, recInterval, failMs, strictLock, access(nbdPort), disks);
+        return SheepOptions.builder(store).port(p).zone(z).bindAddr(bindAddr).myAddr(myAddr).cluster(cluster)
+                .foreground(foreground).pidFile(pidFile).logDir(logDir).logLevel(level).logToStdout(stdout).noSync(noSync)
+                .nbdPort(nbdPort).gateway(gateway).vnodes(vn).recoveryThrottle(recMax, recInterval).failureTimeoutMs(failMs)
+                .strictVdiLock(strictLock).access(access(nbdPort)).disks(disks).build();
     }
 
     private AccessOptions access(int nbdPort) {

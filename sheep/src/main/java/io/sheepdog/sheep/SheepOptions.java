@@ -1,7 +1,7 @@
 package io.sheepdog.sheep;
 
-import java.nio.file.Path;
 import io.sheepdog.sheep.access.AccessOptions;
+import java.nio.file.Path;
 import java.util.List;
 
 /** What {@code sheep} was started with, after validation. */
@@ -33,48 +33,72 @@ public record SheepOptions(
         disks = disks == null ? List.of() : List.copyOf(disks);
     }
 
-    /** One object directory, {@code storeDir/obj}. */
-    public SheepOptions(Path storeDir, int port, long zone, String bindAddr, String myAddr, String cluster,
-                        boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
-                        boolean noSync, int nbdPort, boolean gateway, int vnodes, int recoveryMax,
-                        long recoveryIntervalMs, long failureTimeoutMs, boolean strictVdiLock,
-                        AccessOptions access) {
-        this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
-                nbdPort, gateway, vnodes, recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, access, null);
-    }
-
     /** The object directories: the disks given, else {@code storeDir/obj}. */
     public List<Path> objectDirs() {
         return disks.isEmpty() ? List.of(storeDir.resolve("obj")) : disks;
     }
 
-    /** Open access (no TLS, no allow-lists). */
-    public SheepOptions(Path storeDir, int port, long zone, String bindAddr, String myAddr, String cluster,
-                        boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
-                        boolean noSync, int nbdPort, boolean gateway, int vnodes, int recoveryMax,
-                        long recoveryIntervalMs, long failureTimeoutMs, boolean strictVdiLock) {
-        this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
-                nbdPort, gateway, vnodes, recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, null, null);
-    }
-
     /** The default of {@code --failure-timeout}: five seconds without an answer. */
     public static final long DEFAULT_FAILURE_TIMEOUT_MS = 5000;
 
-    /** Auto vnodes, no recovery throttle. */
-    public SheepOptions(Path storeDir, int port, long zone, String bindAddr, String myAddr, String cluster,
-                        boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
-                        boolean noSync, int nbdPort, boolean gateway) {
-        this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
-                nbdPort, gateway, 0, 0, 0, DEFAULT_FAILURE_TIMEOUT_MS, false);
-    }
+    /** Options named one by one, starting from sheep's defaults for a node whose store is {@code storeDir}. */
+    public static Builder builder(Path storeDir) { return new Builder(storeDir); }
 
-    /** With the default lock model (handover). */
-    public SheepOptions(Path storeDir, int port, long zone, String bindAddr, String myAddr, String cluster,
-                        boolean foreground, Path pidFile, Path logDir, String logLevel, boolean logToStdout,
-                        boolean noSync, int nbdPort, boolean gateway, int vnodes, int recoveryMax,
-                        long recoveryIntervalMs, long failureTimeoutMs) {
-        this(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile, logDir, logLevel, logToStdout, noSync,
-                nbdPort, gateway, vnodes, recoveryMax, recoveryIntervalMs, failureTimeoutMs, false);
+    /** Named construction of {@link SheepOptions}; every option not set keeps sheep's default. */
+    public static final class Builder {
+        private final Path storeDir;
+        private int port = 7000;
+        private long zone = -1;
+        private String bindAddr;
+        private String myAddr;
+        private String cluster = "local";
+        private boolean foreground;
+        private Path pidFile;
+        private Path logDir;
+        private String logLevel = "info";
+        private boolean logToStdout;
+        private boolean noSync;
+        private int nbdPort;
+        private boolean gateway;
+        private int vnodes;
+        private int recoveryMax;
+        private long recoveryIntervalMs;
+        private long failureTimeoutMs = DEFAULT_FAILURE_TIMEOUT_MS;
+        private boolean strictVdiLock;
+        private io.sheepdog.sheep.access.AccessOptions access;
+        private java.util.List<Path> disks = java.util.List.of();
+
+        private Builder(Path storeDir) { this.storeDir = storeDir; }
+
+        public Builder port(int v) { port = v; return this; }
+        public Builder zone(long v) { zone = v; return this; }
+        public Builder bindAddr(String v) { bindAddr = v; return this; }
+        public Builder myAddr(String v) { myAddr = v; return this; }
+        /** The cluster driver spec ({@code -c}). */
+        public Builder cluster(String v) { cluster = v; return this; }
+        public Builder foreground(boolean v) { foreground = v; return this; }
+        public Builder pidFile(Path v) { pidFile = v; return this; }
+        public Builder logDir(Path v) { logDir = v; return this; }
+        public Builder logLevel(String v) { logLevel = v; return this; }
+        public Builder logToStdout(boolean v) { logToStdout = v; return this; }
+        public Builder noSync(boolean v) { noSync = v; return this; }
+        /** 0: NBD off. */
+        public Builder nbdPort(int v) { nbdPort = v; return this; }
+        public Builder gateway(boolean v) { gateway = v; return this; }
+        /** 0: auto vnodes; 1..65535: fixed ({@code -V}). */
+        public Builder vnodes(int v) { vnodes = v; return this; }
+        public Builder recoveryThrottle(int max, long intervalMs) { recoveryMax = max; recoveryIntervalMs = intervalMs; return this; }
+        /** 0: never evict. */
+        public Builder failureTimeoutMs(long v) { failureTimeoutMs = v; return this; }
+        public Builder strictVdiLock(boolean v) { strictVdiLock = v; return this; }
+        public Builder access(io.sheepdog.sheep.access.AccessOptions v) { access = v; return this; }
+        public Builder disks(java.util.List<Path> v) { disks = v; return this; }
+
+        public SheepOptions build() {
+            return new SheepOptions(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile,
+                    logDir == null ? storeDir : logDir, logLevel, logToStdout, noSync, nbdPort, gateway, vnodes,
+                    recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, access, disks);
+        }
     }
 
     public boolean fixedVnodes() { return vnodes > 0; }

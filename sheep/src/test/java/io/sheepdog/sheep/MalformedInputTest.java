@@ -37,8 +37,7 @@ class MalformedInputTest {
 
     @BeforeEach void start() throws Exception {
         port = SheepCoreTest.freePort();
-        sheep = new Sheep(new SheepOptions(dir.resolve("store"), port, 0, "127.0.0.1", null, "solo", true, null, dir, "info",
-                false, true, 0, false));
+        sheep = new Sheep(SheepOptions.builder(dir.resolve("store")).port(port).zone(0).bindAddr("127.0.0.1").cluster("solo").foreground(true).logDir(dir).noSync(true).build());
         sheep.start();
         try (SheepConnection c = SheepConnection.open("127.0.0.1", port)) {
             SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(1).clusterCtime(5L << 32).clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);

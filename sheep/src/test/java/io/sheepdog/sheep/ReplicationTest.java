@@ -35,8 +35,8 @@ class ReplicationTest {
     Sheep startNode(int i) throws Exception {
         int port = SheepCoreTest.freePort();
         InJvmClusterBus.Driver d = bus.newDriver();
-        Sheep s = new Sheep(new SheepOptions(dir.resolve("s" + i), port, i, "127.0.0.1", null, "injvm", true, null,
-                dir.resolve("s" + i), "info", false, true, 0, false), d);
+        Sheep s = new Sheep(SheepOptions.builder(dir.resolve("s" + i)).port(port).zone(i).bindAddr("127.0.0.1")
+                .cluster("injvm").foreground(true).noSync(true).build(), d);
         s.start();
         nodes.add(s);
         drivers.add(d);

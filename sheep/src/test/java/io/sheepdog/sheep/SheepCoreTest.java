@@ -46,8 +46,8 @@ class SheepCoreTest {
     }
 
     private void startOn(int port, int vnodes) throws Exception {
-        sheep = new Sheep(new SheepOptions(dir.resolve("store"), port, 0, "127.0.0.1", null, "solo", true, null, dir, "info",
-                false, true, 0, false, vnodes, 0, 0, SheepOptions.DEFAULT_FAILURE_TIMEOUT_MS));
+        sheep = new Sheep(SheepOptions.builder(dir.resolve("store")).port(port).zone(0).bindAddr("127.0.0.1").cluster("solo").foreground(true).logDir(dir).noSync(true)
+                .vnodes(vnodes).build());
         sheep.start();
         c = SheepConnection.open("127.0.0.1", port);
     }

@@ -1,11 +1,11 @@
 package io.sheepdog.sheep.cluster;
 
+import io.sheepdog.sheep.cluster.corosync.CorosyncClusterDriver;
 import io.sheepdog.sheep.cluster.local.LocalClusterDriver;
+import io.sheepdog.sheep.cluster.zookeeper.ZooKeeperClusterDriver;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.List;
-import io.sheepdog.sheep.cluster.corosync.CorosyncClusterDriver;
-import io.sheepdog.sheep.cluster.zookeeper.ZooKeeperClusterDriver;
 
 /**
  * Creates the cluster driver named by {@code sheep -c driver[:options]} (docs/daemon.md §1).

@@ -1,6 +1,7 @@
 package io.sheepdog.sheep.gateway;
 
 import io.sheepdog.client.Reply;
+import io.sheepdog.client.SheepConnection;
 import io.sheepdog.proto.ErasureCode;
 import io.sheepdog.proto.Inode;
 import io.sheepdog.proto.NodeId;
@@ -12,6 +13,7 @@ import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResponse;
 import io.sheepdog.proto.SdResult;
+import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.node.ClusterView;
 import io.sheepdog.sheep.node.NodeState;
 import io.sheepdog.sheep.ops.ClientInfo;
@@ -24,24 +26,22 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.TimeUnit;
-import java.util.function.IntFunction;
-import io.sheepdog.sheep.log.RateLimitedLog;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-import io.sheepdog.client.SheepConnection;
 import java.util.Collections;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.IntFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The gateway: a client may send object I/O to any sheep; this places the object on the vnode ring and sends the

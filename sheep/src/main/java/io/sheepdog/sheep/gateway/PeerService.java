@@ -8,6 +8,7 @@ import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResponse;
 import io.sheepdog.proto.SdResult;
 import io.sheepdog.proto.StripVersion;
+import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.node.NodeState;
 import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.store.DiskFailedException;
@@ -20,13 +21,12 @@ import io.sheepdog.sheep.store.StripStore;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import io.sheepdog.sheep.log.RateLimitedLog;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.Lock;
 import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The peer side of object I/O: what a sheep does on its own store when a gateway (itself or another sheep) forwards

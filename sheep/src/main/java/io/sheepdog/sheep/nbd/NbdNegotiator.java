@@ -5,10 +5,10 @@ import static io.sheepdog.sheep.nbd.NbdProtocol.*;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import java.util.Arrays;
 
 /**
  * The option-haggling half of a connection: turns one complete option (code and data) into its replies and says

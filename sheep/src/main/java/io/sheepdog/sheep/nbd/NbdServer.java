@@ -1,6 +1,5 @@
 package io.sheepdog.sheep.nbd;
 
-import io.sheepdog.sheep.net.PayloadBudget;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
@@ -21,6 +20,8 @@ import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
+import io.sheepdog.sheep.log.RateLimitedLog;
+import io.sheepdog.sheep.net.PayloadBudget;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.concurrent.ExecutorService;
@@ -29,7 +30,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import io.sheepdog.sheep.log.RateLimitedLog;
 
 /**
  * The NBD front door: serves the exports of an {@link NbdExportProvider} to QEMU, qemu-img, nbdinfo, nbdcopy, fio

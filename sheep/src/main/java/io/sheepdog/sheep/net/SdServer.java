@@ -14,6 +14,7 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.handler.flush.FlushConsolidationHandler;
+import io.sheepdog.sheep.access.AccessPolicy;
 import io.sheepdog.sheep.ops.ClientInfo;
 import io.sheepdog.sheep.ops.RequestProcessor;
 import java.io.IOException;
@@ -22,11 +23,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import io.sheepdog.sheep.access.AccessPolicy;
-import java.util.concurrent.TimeUnit;
 
 /** The Sheepdog protocol listeners of a sheep: TCP on the node's port and the Unix socket {@code STORE_DIR/sock}. */
 public final class SdServer implements AutoCloseable {

@@ -7,6 +7,8 @@ import io.sheepdog.client.Reply;
 import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.SdResponse;
 import io.sheepdog.proto.SdResult;
+import io.sheepdog.sheep.access.AccessPolicy;
+import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.ops.ClientInfo;
 import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.ops.RequestProcessor;
@@ -17,8 +19,6 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import io.sheepdog.sheep.access.AccessPolicy;
-import io.sheepdog.sheep.log.RateLimitedLog;
 
 /**
  * One client connection: every request runs on its own virtual thread, so many are in flight at once, and each reply

@@ -1,9 +1,9 @@
 package io.sheepdog.sheep.node;
 
+import io.sheepdog.proto.Proto;
 import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.VnodeRing;
 import java.util.List;
-import io.sheepdog.proto.Proto;
 
 /**
  * An immutable picture of the cluster as this node sees it at one moment: status, epoch, the members of that epoch

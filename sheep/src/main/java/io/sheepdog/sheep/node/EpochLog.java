@@ -10,8 +10,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.util.List;
 import java.util.ArrayList;
+import java.util.List;
 
 /** The {@code epoch/%08u} files: the member list of every epoch and when it was logged. */
 public final class EpochLog {

@@ -3,32 +3,32 @@ package io.sheepdog.sheep.ops;
 import io.sheepdog.client.Reply;
 import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.Oids;
+import io.sheepdog.proto.OpTable;
 import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResponse;
 import io.sheepdog.proto.SdResult;
 import io.sheepdog.sheep.cluster.ClusterDriver;
 import io.sheepdog.sheep.node.NodeState;
-import io.sheepdog.sheep.vdi.VdiRegistry;
 import io.sheepdog.sheep.vdi.VdiOps;
+import io.sheepdog.sheep.vdi.VdiRegistry;
 import io.sheepdog.sheep.vdi.VdiState;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.HexFormat;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import io.sheepdog.proto.OpTable;
-import io.sheepdog.proto.SdFlags;
-import java.util.HexFormat;
-import java.util.concurrent.TimeoutException;
 
 /**
  * Totally ordered cluster operations (docs/daemon.md §6). An operation with a "work" part takes the cluster-wide

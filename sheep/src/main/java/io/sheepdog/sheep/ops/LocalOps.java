@@ -18,28 +18,28 @@ import io.sheepdog.proto.SdResult;
 import io.sheepdog.proto.Strings;
 import io.sheepdog.sheep.cluster.ClusterDriver;
 import io.sheepdog.sheep.gateway.Gateway;
+import io.sheepdog.sheep.gateway.PeerService;
 import io.sheepdog.sheep.nbd.WriterLocks;
 import io.sheepdog.sheep.node.EpochLog;
 import io.sheepdog.sheep.node.Membership;
+import io.sheepdog.sheep.node.NodeState;
 import io.sheepdog.sheep.recovery.RecoveryManager;
 import io.sheepdog.sheep.store.MultiDiskStore;
-import io.sheepdog.sheep.vdi.VdiRegistry;
-import io.sheepdog.sheep.node.NodeState;
 import io.sheepdog.sheep.store.ObjectStore;
 import io.sheepdog.sheep.store.StoreKey;
 import io.sheepdog.sheep.vdi.VdiOps;
+import io.sheepdog.sheep.vdi.VdiRegistry;
 import io.sheepdog.sheep.vdi.VdiState;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import io.sheepdog.sheep.gateway.PeerService;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.util.Arrays;
 
 /**
  * The operations a node answers by itself ({@link io.sheepdog.proto.OpTable.Kind#LOCAL}): what it knows of the

@@ -10,11 +10,11 @@ import io.sheepdog.proto.SdResult;
 import io.sheepdog.sheep.access.AccessPolicy;
 import io.sheepdog.sheep.gateway.Gateway;
 import io.sheepdog.sheep.gateway.PeerService;
+import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.node.NodeState;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import io.sheepdog.sheep.log.RateLimitedLog;
 
 /**
  * The request-processing chain of a sheep, whichever front end a request came from: check the protocol version,

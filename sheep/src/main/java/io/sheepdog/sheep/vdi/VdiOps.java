@@ -1,7 +1,9 @@
 package io.sheepdog.sheep.vdi;
 
+import io.sheepdog.proto.ErasureCode;
 import io.sheepdog.proto.Inode;
 import io.sheepdog.proto.Oids;
+import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.Proto;
 import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdHash;
@@ -11,13 +13,11 @@ import io.sheepdog.proto.Strings;
 import io.sheepdog.proto.VdiAttr;
 import io.sheepdog.sheep.gateway.Gateway;
 import io.sheepdog.sheep.node.NodeState;
+import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.ops.SdError;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import io.sheepdog.proto.ErasureCode;
-import io.sheepdog.proto.Opcodes;
-import io.sheepdog.sheep.ops.Request;
 import java.util.Arrays;
 
 /**

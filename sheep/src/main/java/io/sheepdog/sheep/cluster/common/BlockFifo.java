@@ -1,8 +1,8 @@
 package io.sheepdog.sheep.cluster.common;
 
+import io.sheepdog.sheep.cluster.ClusterListener;
 import java.util.ArrayList;
 import java.util.List;
-import io.sheepdog.sheep.cluster.ClusterListener;
 import java.util.Set;
 import java.util.function.LongConsumer;
 import org.slf4j.LoggerFactory;

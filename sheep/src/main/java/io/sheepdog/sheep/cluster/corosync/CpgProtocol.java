@@ -3,10 +3,11 @@ package io.sheepdog.sheep.cluster.corosync;
 import io.sheepdog.proto.SdNode;
 import io.sheepdog.sheep.cluster.ClusterListener;
 import io.sheepdog.sheep.cluster.common.BlockFifo;
-import io.sheepdog.sheep.cluster.common.ClusterEvent;
 import io.sheepdog.sheep.cluster.common.ClusterEvent.Kind;
 import io.sheepdog.sheep.cluster.common.ClusterEvent.Pending;
+import io.sheepdog.sheep.cluster.common.ClusterEvent;
 import io.sheepdog.sheep.cluster.common.Member;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -14,7 +15,6 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import java.nio.charset.StandardCharsets;
 
 /**
  * The sheep membership protocol on top of a CPG group, as a state machine fed with the group's totally ordered

@@ -1,12 +1,14 @@
 package io.sheepdog.sheep.cluster.local;
 
+import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.SdNode;
 import io.sheepdog.sheep.cluster.ClusterDriver;
 import io.sheepdog.sheep.cluster.ClusterDriverException;
-import io.sheepdog.sheep.cluster.ClusterListener;
 import io.sheepdog.sheep.cluster.ClusterListener.JoinDecision;
+import io.sheepdog.sheep.cluster.ClusterListener;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
@@ -28,8 +30,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import io.sheepdog.proto.NodeId;
-import java.nio.charset.StandardCharsets;
 
 /**
  * The {@code local} cluster driver: every sheep process on one host that uses the same rendezvous directory

@@ -5,8 +5,8 @@ import io.sheepdog.sheep.cluster.ClusterDriver;
 import io.sheepdog.sheep.cluster.ClusterDriverException;
 import io.sheepdog.sheep.cluster.ClusterListener;
 import io.sheepdog.sheep.cluster.common.BlockFifo;
-import io.sheepdog.sheep.cluster.common.ClusterEvent;
 import io.sheepdog.sheep.cluster.common.ClusterEvent.Kind;
+import io.sheepdog.sheep.cluster.common.ClusterEvent;
 import io.sheepdog.sheep.cluster.common.Member;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -17,6 +17,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -30,12 +32,10 @@ import org.apache.curator.retry.RetryNTimes;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.Watcher;
+import org.apache.zookeeper.ZooKeeper;
 import org.apache.zookeeper.data.Stat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.ExecutionException;
-import org.apache.zookeeper.ZooKeeper;
 
 /**
  * The {@code zookeeper} cluster driver (docs/daemon.md §4.2): membership and totally ordered events through an
