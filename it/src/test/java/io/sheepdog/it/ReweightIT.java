@@ -45,8 +45,13 @@ class ReweightIT {
             c.dog("cluster", "reweight").assertOk();
             c.waitForEpoch(epoch + 1);
             c.waitForRecovery();
-            assertEquals(c.vnodesOf(c.node(0)), c.vnodesOf(c.node(2)), "node 2 weighs as much as the others again: "
-                    + c.dog("node", "list").stdout());
+            // as much as the others again, within a vnode: the nodes share one file system here, whose free space
+            // moves between the moments each node measures it (a test before this one may still be freeing its files)
+            int heavy = c.vnodesOf(c.node(2));
+            String list = c.dog("node", "list").stdout();
+            assertTrue(heavy > light, "node 2 weighs again: " + list);
+            assertTrue(Math.abs(heavy - c.vnodesOf(c.node(0))) <= 1 && Math.abs(heavy - c.vnodesOf(c.node(1))) <= 1,
+                    "node 2 weighs as much as the others: " + list);
             assertTrue(Math.abs(StoreConfig.load(cfgFile).space - realSpace) * 100 < realSpace,
                     "the measured space is kept for the next start");
 
