@@ -51,7 +51,6 @@ final class LoopDisks implements AutoCloseable {
         }
         try (var f = java.nio.channels.FileChannel.open(img, java.nio.file.StandardOpenOption.CREATE_NEW,
                 java.nio.file.StandardOpenOption.WRITE)) {
-            f.truncate(0);
             f.write(java.nio.ByteBuffer.wrap(new byte[1]), (long) mib * 1024 * 1024 - 1);
         }
         CommandResult lo = Commands.run(List.of("losetup", "-f", "--show", img.toString()));

@@ -181,8 +181,7 @@ public final class PeerService {
             if (!retried && !h.hasFlag(SdFlags.CMD_RECOVERY) && store.diskFailures() != diskFailures) {
                 // a disk failed while this request looked for the object: it may have been there; wait for its
                 // recovery onto the disks left and look again
-                recovery.awaitRecovered(keyOf(h));
-                return serve(r, h, SdResponse.replyTo(h, SdResult.SUCCESS), recoveryRead, true);
+                return againAfterRecovery(r, h, recoveryRead);
             }
             // absent here because the membership moved on while the request waited (a recovery of the object for
             // its epoch was superseded): the sender retries with the new placement instead of failing the client
@@ -191,10 +190,8 @@ public final class PeerService {
             if (!moved && !retried && h.opcode() == Opcodes.WRITE_PEER) {
                 // a write to an object this node should hold and does not: it went from the store (its file or
                 // directory removed under the node). Bring it back from the other copies, then write.
-                long key = keyOf(h);
-                recovery.missing(key);
-                recovery.awaitRecovered(key);
-                return serve(r, h, SdResponse.replyTo(h, SdResult.SUCCESS), recoveryRead, true);
+                recovery.missing(keyOf(h));
+                return againAfterRecovery(r, h, recoveryRead);
             }
             return new Reply(rsp.result(moved ? SdResult.OLD_NODE_VER : SdResult.NO_OBJ).epoch(now), Request.NO_DATA);
         } catch (DiskFailedException e) {
@@ -204,8 +201,7 @@ public final class PeerService {
             if (!retried) {
                 // the object's disk failed, the node's other disks work: this node is recovering the objects that
                 // disk held from their other copies; wait for this one, then do the request again
-                recovery.awaitRecovered(keyOf(h));
-                return serve(r, h, SdResponse.replyTo(h, SdResult.SUCCESS), recoveryRead, true);
+                return againAfterRecovery(r, h, recoveryRead);
             }
             // a second disk failed under the same request: the sender tries again (it is not the client's failure)
             WARN.warn("disk", "{}: {}", h, e.getMessage());
@@ -225,6 +221,12 @@ public final class PeerService {
             Thread.currentThread().interrupt();
             return new Reply(rsp.result(SdResult.SYSTEM_ERROR), Request.NO_DATA);
         }
+    }
+
+    /** Serves the request once more (the last time), after recovery has brought its object here if it is coming. */
+    private Reply againAfterRecovery(Request r, SdRequest h, boolean recoveryRead) throws InterruptedException {
+        recovery.awaitRecovered(keyOf(h));
+        return serve(r, h, SdResponse.replyTo(h, SdResult.SUCCESS), recoveryRead, true);
     }
 
     /**

@@ -404,17 +404,8 @@ public final class FileObjectStore implements ObjectStore {
      * {@link NoSuchObjectException} if {@code src} does not have it.
      */
     public boolean copyFrom(FileObjectStore src, long key) throws IOException {
-        ReentrantReadWriteLock l = lockOf(key);
-        l.writeLock().lock();
-        try {
-            Path parent = parentOf(key);
-            Path target = parent.resolve(StoreKey.fileName(key));
-            if (Files.exists(target)) return false;
-            Path tmp = parent.resolve(StoreKey.fileName(key) + ".tmp");
-            if (parent != dir && !Files.isDirectory(parent)) restoreSubdirectory(parent);
-            try (FileChannel in = src.openForCopy(key);
-                 FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                         StandardOpenOption.WRITE)) {
+        return createAtomically(key, out -> {
+            try (FileChannel in = src.openForCopy(key)) {
                 long size = in.size();
                 ByteBuffer b = ByteBuffer.allocate(64 << 10);
                 for (long pos = 0; pos < size; ) {
@@ -430,18 +421,9 @@ public final class FileObjectStore implements ObjectStore {
                     }
                     pos += n;
                 }
-                if (out.size() < size) out.write(ByteBuffer.wrap(new byte[1]), size - 1);
-                if (sync) out.force(true);
-            } catch (IOException e) {
-                Files.deleteIfExists(tmp);
-                throw translate(e, key);
+                return size;
             }
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            if (sync) syncDir(parent);
-            return true;
-        } finally {
-            l.writeLock().unlock();
-        }
+        });
     }
 
     private FileChannel openForCopy(long key) throws IOException {
@@ -469,19 +451,37 @@ public final class FileObjectStore implements ObjectStore {
 
     @Override
     public boolean create(long oid, long size, byte[] base, long offset, byte[] data, byte[] tail) throws IOException {
-        ReentrantReadWriteLock l = lockOf(oid);
+        return createAtomically(oid, ch -> {
+            if (base != null) writeFully(ch, ByteBuffer.wrap(base, 0, (int) Math.min(base.length, size)), 0);
+            if (data != null && data.length > 0) writeFully(ch, ByteBuffer.wrap(data), offset);
+            if (tail != null) writeFully(ch, ByteBuffer.wrap(tail), size);
+            return size;
+        });
+    }
+
+    /** Writes the content of a new object file; returns the size the file must have at least (it is extended sparsely). */
+    @FunctionalInterface
+    private interface Content {
+        long writeTo(FileChannel tmp) throws IOException;
+    }
+
+    /**
+     * Creates object {@code key} with {@code content}: written to {@code <key>.tmp}, synced, renamed into place, the
+     * directory synced, under the object's lock, so a crash leaves either no object or the whole one. False if it
+     * exists already (nothing changed).
+     */
+    private boolean createAtomically(long key, Content content) throws IOException {
+        ReentrantReadWriteLock l = lockOf(key);
         l.writeLock().lock();
         try {
-            Path parent = parentOf(oid);
-            Path target = parent.resolve(StoreKey.fileName(oid));
+            Path parent = parentOf(key);
+            Path target = parent.resolve(StoreKey.fileName(key));
             if (Files.exists(target)) return false;
-            Path tmp = parent.resolve(StoreKey.fileName(oid) + ".tmp");
+            Path tmp = parent.resolve(StoreKey.fileName(key) + ".tmp");
             if (parent != dir && !Files.isDirectory(parent)) restoreSubdirectory(parent);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                     StandardOpenOption.WRITE, StandardOpenOption.READ)) {
-                if (base != null) writeFully(ch, ByteBuffer.wrap(base, 0, (int) Math.min(base.length, size)), 0);
-                if (data != null && data.length > 0) writeFully(ch, ByteBuffer.wrap(data), offset);
-                if (tail != null) writeFully(ch, ByteBuffer.wrap(tail), size);
+                long size = content.writeTo(ch);
                 if (ch.size() < size) {
                     // extend sparsely to the full object size so reads past the written part are zeros
                     ch.write(ByteBuffer.wrap(new byte[1]), size - 1);
@@ -489,7 +489,7 @@ public final class FileObjectStore implements ObjectStore {
                 if (sync) ch.force(true);
             } catch (IOException e) {
                 Files.deleteIfExists(tmp);
-                throw translate(e, oid);
+                throw translate(e, key);
             }
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
