@@ -37,9 +37,16 @@ final class LoopDisks implements AutoCloseable {
 
     /** A new disk of {@code mib} MiB, mounted; returns its mount point (the directory to give to sheep). */
     Path add(int mib) throws IOException {
+        return mountAt(base.resolve("disk" + mounts.size()), mib);
+    }
+
+    /**
+     * A new disk of {@code mib} MiB mounted at {@code mnt} (created if missing; it should be empty): a directory with a
+     * file system of its own, whose free space nothing else moves. Directory disks: just the directory.
+     */
+    Path mountAt(Path mnt, int mib) throws IOException {
         int n = mounts.size();
         Path img = base.resolve("disk" + n + ".img");
-        Path mnt = base.resolve("disk" + n);
         Files.createDirectories(mnt);
         if (loops && n == 0 && !loopWorks()) {
             loops = false;
