@@ -111,8 +111,8 @@ public final class NbdServer implements AutoCloseable {
     }
 
     /** The handler for one connection; package-private so tests can drive it in an EmbeddedChannel. */
-    NbdConnectionHandler newConnectionHandler() {
-        return new NbdConnectionHandler(config, provider, workers, unexpectedErrors, budget);
+    NbdNegotiationHandler newConnectionHandler() {
+        return new NbdNegotiationHandler(config, provider, workers, unexpectedErrors, budget);
     }
 
     /** The bound port (useful with port 0), or -1 when not running. */

@@ -9,7 +9,8 @@
  * {@code close()} at shutdown.
  *
  * <p>Pieces: {@link io.sheepdog.sheep.nbd.NbdServer} (listener, event loops, worker threads),
- * {@code NbdConnectionHandler} (byte stream to options and requests, in-flight limits, replies),
+ * {@code NbdNegotiationHandler} (greeting, options, TLS), then {@code NbdRequestDecoder}, {@code NbdReplyEncoder} and
+ * {@code NbdTransmissionHandler} (requests, in-flight limits, replies),
  * {@code NbdNegotiator} (option haggling), {@code FlushCoalescer} (group commit of FLUSH),
  * {@link io.sheepdog.sheep.nbd.NbdProtocol} (wire constants).
  */

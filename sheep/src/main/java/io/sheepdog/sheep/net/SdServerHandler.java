@@ -14,7 +14,6 @@ import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.ops.RequestProcessor;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
@@ -24,8 +23,8 @@ import org.slf4j.LoggerFactory;
  * One client connection: every request runs on its own virtual thread, so many are in flight at once, and each reply
  * is written when it is ready (completion order, id echoed). The bytes a request holds (its payload, its reply) were
  * admitted by {@link SdFrameDecoder} and are given back when the reply has been written to the socket, not before:
- * a reply queued behind a slow reader still counts. Reading also pauses while too many requests of this connection
- * are in flight. A reply that cannot be written closes the connection, loudly: the client must never wait for an
+ * a reply queued behind a slow reader still counts. Reading also pauses while the connection's {@link ConnectionLimit}
+ * is full (as the NBD front door does). A reply that cannot be written closes the connection, loudly: the client must never wait for an
  * answer that was lost.
  */
 public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDecoder.Frame> {
@@ -35,7 +34,8 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
 
     private final RequestProcessor processor;
     private final Consumer<ClientInfo> onClose;
-    private final AtomicInteger inflight = new AtomicInteger();
+    /** Requests of this connection in flight (and the bytes the decoder admitted them for). */
+    private final ConnectionLimit limit = new ConnectionLimit(MAX_INFLIGHT, Long.MAX_VALUE);
     private ClientInfo client;
     private final AccessPolicy access;
     private static final RateLimitedLog REFUSED = new RateLimitedLog(LOG);
@@ -71,9 +71,8 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
     @Override
     protected void channelRead0(ChannelHandlerContext ctx, SdFrameDecoder.Frame f) {
         Request r = new Request(f.hdr(), f.data(), client);
-        int n = inflight.incrementAndGet();
         // paused before the request starts, so its own completion (below) always sees the pause and may lift it
-        if (n >= MAX_INFLIGHT) ctx.channel().config().setAutoRead(false);
+        if (limit.begin(f.reserved())) ctx.channel().config().setAutoRead(false);
         Thread.ofVirtual().start(() -> {
             boolean written = false;
             try {
@@ -93,8 +92,7 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
                 ctx.close();
             } finally {
                 if (!written) f.release();
-                int left = inflight.decrementAndGet();
-                if (left < MAX_INFLIGHT / 2 && !ctx.channel().config().isAutoRead()) {
+                if (limit.end(f.reserved()) && !ctx.channel().config().isAutoRead()) {
                     ctx.channel().config().setAutoRead(true);
                 }
             }

@@ -28,7 +28,7 @@ final class EmbeddedNbd implements AutoCloseable {
 
     EmbeddedNbd(NbdExportProvider provider, NbdServerConfig config) {
         budget = new PayloadBudget(config.serverInFlightBytes());
-        ch = new EmbeddedChannel(new NbdConnectionHandler(config, provider, Runnable::run, unexpectedErrors, budget));
+        ch = new EmbeddedChannel(new NbdNegotiationHandler(config, provider, Runnable::run, unexpectedErrors, budget));
         pump();
     }
 

@@ -256,7 +256,7 @@ class NbdHandshakeTest {
     @Test
     void tooLongOptionIsDiscardedWithoutBufferingAndAnsweredTooBig() {
         flags();
-        byte[] big = new byte[NbdConnectionHandler.MAX_OPTION_LENGTH + 1];
+        byte[] big = new byte[NbdNegotiationHandler.MAX_OPTION_LENGTH + 1];
         nbd.sendSplit(NbdWire.option(OPT_GO, big), 7000);
         NbdWire.OptionReply r = nbd.optionReply();
         assertEquals(REP_ERR_TOO_BIG, r.type());
