@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * The corosync daemon crashes (SIGKILL) under a running cluster with a checked writer on it, and comes back 10 s
@@ -17,6 +18,7 @@ import org.junit.jupiter.api.Timeout;
  * client that went away during the outage must work within 10 s of the daemon's return, the writer must go on, and
  * every acknowledged block must read back.
  */
+@ExtendWith(MiniClusterExtension.class)
 class CorosyncOutageIT {
     private static final long MiB = 1 << 20;
     private static final long BACK_WITHIN_MS = 10_000;

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Live migration of a running VM between sheep over NBD (Debian's QEMU 7.2, TCG), and an accidental second VM on the
@@ -25,6 +26,7 @@ import org.junit.jupiter.api.Timeout;
  * every counter of M-63..M in its own sector: a write lost, torn, applied out of order or made by another writer
  * after the hand-over breaks that.
  */
+@ExtendWith(MiniClusterExtension.class)
 class LiveMigrationIT {
     private static final long MiB = 1 << 20;
     private static final int MAGIC = 0x4D494753;

@@ -157,5 +157,19 @@ final class LoopDisks implements AutoCloseable {
         } catch (IOException e) {
             System.err.println("cannot remove the disk images under " + base + ": " + e);
         }
+        // the mount points made here, and the directory itself, if nothing is left in them (directory disks keep
+        // what a failed test wrote, for its diagnosis)
+        for (Path m : mounts) {
+            if (m.startsWith(base)) deleteIfEmpty(m);
+        }
+        deleteIfEmpty(base);
+    }
+
+    private static void deleteIfEmpty(Path dir) {
+        try {
+            Files.deleteIfExists(dir);
+        } catch (IOException notEmpty) {
+            // kept
+        }
     }
 }

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Nodes with several disks ({@code sheep STORE,DISK1,DISK2,DISK3}), each disk a real ext4 file system on its own loop
@@ -25,6 +26,7 @@ import org.junit.jupiter.api.Timeout;
  *       removed one (counted file by file on the disks), while the writers go on.</li>
  * </ul>
  */
+@ExtendWith(MiniClusterExtension.class)
 class MultiDiskIT {
     private static final long MiB = 1 << 20;
 

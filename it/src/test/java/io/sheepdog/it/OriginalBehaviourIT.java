@@ -10,12 +10,14 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * Where clients and scripts see the original's behaviour (issue: "differences from the original"), on real sheep:
  * format without {@code -c}, the epoch history on every node, {@code vdi alter-copy}, and the messages of a failed
  * restore.
  */
+@ExtendWith(MiniClusterExtension.class)
 class OriginalBehaviourIT {
     private static final int MiB = 1 << 20;
 

@@ -17,12 +17,14 @@ import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * The seed's own client: QEMU 5.2's {@code sheepdog:} block driver (qemu-img, qemu-io, qemu-nbd built by
  * tools/build-qemu52.sh) against a 3-node cluster of our sheep with default memory settings (bin/sheep's 96 MiB heap),
  * speaking the original Sheepdog protocol. Every read is checked against what was written.
  */
+@ExtendWith(MiniClusterExtension.class)
 class Qemu52DriverIT {
     private static final long MiB = 1 << 20;
 

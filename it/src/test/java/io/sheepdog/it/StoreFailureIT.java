@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
  * A node whose store fails (here its {@code obj/} directory disappears under it, as when a disk dies or is unmounted)
@@ -15,6 +16,7 @@ import org.junit.jupiter.api.Timeout;
  * error: the others restore the copies it held while a {@link CheckedNbdWriter} goes on through another node, with no
  * error reply, and every acknowledged block reads back through the nodes left.
  */
+@ExtendWith(MiniClusterExtension.class)
 class StoreFailureIT {
     private static final long MiB = 1 << 20;
 
