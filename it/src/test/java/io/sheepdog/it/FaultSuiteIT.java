@@ -39,6 +39,17 @@ class FaultSuiteIT {
         scenario("copies=3", 4, "3", null, false);
     }
 
+    /**
+     * Three copies with every node writing through its write journal ({@code --journal 8M}), and each killed node
+     * killed once more at a random moment of its next start (the JVM starting, its journal being replayed, its join)
+     * before it starts for good.
+     */
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.MINUTES)
+    void threeCopiesWithTheJournal() throws Exception {
+        scenario("copies=3 journal", 4, "3", null, false, "--journal", "8M");
+    }
+
     @Test
     @Timeout(value = 30, unit = TimeUnit.MINUTES)
     void erasureCoded21() throws Exception {
@@ -99,10 +110,11 @@ class FaultSuiteIT {
      * @param nodes        one zone each; node 0 is the writer's gateway and is never killed
      * @param beyondRedundancy whether two nodes at once exceed what the VDI survives (errors then allowed)
      */
-    private void scenario(String name, int nodes, String clusterCopies, String vdiCode, boolean beyondRedundancy)
-            throws Exception {
-        try (MiniCluster c = MiniCluster.builder().name("fault-" + name.replace(':', '-')).nodes(nodes).format(false)
-                .sync(true).build().start()) {
+    private void scenario(String name, int nodes, String clusterCopies, String vdiCode, boolean beyondRedundancy,
+                          String... sheepArgs) throws Exception {
+        boolean journal = List.of(sheepArgs).contains("--journal");
+        try (MiniCluster c = MiniCluster.builder().name("fault-" + name.replace(':', '-').replace(' ', '-')).nodes(nodes)
+                .format(false).sync(true).sheepArgs(sheepArgs).build().start()) {
             c.dog("cluster", "format", "-c", clusterCopies).assertOk();
             c.waitUntilRunning();
             List<String> create = new ArrayList<>(List.of("vdi", "create"));
@@ -119,7 +131,7 @@ class FaultSuiteIT {
                 // single kills
                 for (int round = 0; round < ROUNDS; round++) {
                     SheepNode victim = c.node(1 + rnd.nextInt(nodes - 1));
-                    killAndRestart(c, w, List.of(victim));
+                    killAndRestart(c, w, List.of(victim), journal ? 200 + rnd.nextInt(2000) : -1);
                     log(name, "round " + round + ": killed and restarted " + victim + "; " + figures(w));
                 }
                 // one killed while the cluster still recovers from the return of another
@@ -171,14 +183,32 @@ class FaultSuiteIT {
             if (!beyondRedundancy) assertEquals(0, w.errorReplies(EIO), "no EIO at all: " + fig);
             CommandResult check = c.dog("cluster", "check");
             assertEquals(0, check.exitCode(), "dog cluster check: " + check);
+            if (journal) {
+                long replays = 0;
+                for (SheepNode n : c.nodes()) {
+                    replays += Files.readAllLines(n.storeDir().resolve("sheep.log")).stream()
+                            .filter(l -> l.contains("writes replayed into")).count();
+                }
+                log(name, replays + " journal replays at restarts");
+                assertTrue(replays > 0, "the killed nodes replayed their journals when they came back");
+            }
         }
     }
 
-    private static void killAndRestart(MiniCluster c, CheckedNbdWriter w, List<SheepNode> victims) throws InterruptedException {
+    /** {@code killDuringStartMs} >= 0: each victim is started and killed that long after once more first. */
+    private static void killAndRestart(MiniCluster c, CheckedNbdWriter w, List<SheepNode> victims, long killDuringStartMs)
+            throws InterruptedException {
         int n = c.nodes().size();
         for (SheepNode v : victims) v.kill9();
         c.waitForNodes(n - victims.size());
         assertTrue(w.awaitAcks(50, 60), "writes go on with " + victims + " down: " + figures(w));
+        if (killDuringStartMs >= 0) {
+            for (SheepNode v : victims) {
+                boolean starting = v.startAndKill(killDuringStartMs);
+                log("restart", v + " killed " + killDuringStartMs + " ms into its start" + (starting ? " (still starting)" : " (already listening)"));
+            }
+            c.waitForNodes(n - victims.size());
+        }
         for (SheepNode v : victims) v.start();
         c.waitForNodes(n);
         c.waitForRecovery();

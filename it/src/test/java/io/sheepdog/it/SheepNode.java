@@ -102,6 +102,36 @@ public final class SheepNode {
 
     /** Starts the daemon and waits until it accepts connections on its port. */
     public synchronized SheepNode start() {
+        launch();
+        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
+        while (!Ports.accepting(host, port)) {
+            if (!process.isAlive()) {
+                throw new AssertionError("node " + index + " exited with code " + process.exitValue()
+                        + " before listening on port " + port + "\n" + logTail(40));
+            }
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("node " + index + " (pid " + process.pid() + ") does not listen on port " + port
+                        + " after " + START_TIMEOUT.toSeconds() + " s\n" + logTail(40));
+            }
+            sleep(50);
+        }
+        return this;
+    }
+
+    /**
+     * Starts the node and kills it (SIGKILL) {@code afterMs} later, wherever its start-up is then (the JVM starting,
+     * the store's journal being replayed, the join); true if it was still starting (not yet listening).
+     */
+    public synchronized boolean startAndKill(long afterMs) {
+        launch();
+        sleep(afterMs);
+        boolean starting = !Ports.accepting(host, port);
+        kill9();
+        process.onExit().join();
+        return starting;
+    }
+
+    private void launch() {
         if (isAlive()) throw new IllegalStateException("node " + index + " is already running (pid " + process.pid() + ")");
         try {
             Files.createDirectories(storeDir);
@@ -122,19 +152,6 @@ public final class SheepNode {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot start node " + index, e);
         }
-        long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
-        while (!Ports.accepting(host, port)) {
-            if (!process.isAlive()) {
-                throw new AssertionError("node " + index + " exited with code " + process.exitValue()
-                        + " before listening on port " + port + "\n" + logTail(40));
-            }
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("node " + index + " (pid " + process.pid() + ") does not listen on port " + port
-                        + " after " + START_TIMEOUT.toSeconds() + " s\n" + logTail(40));
-            }
-            sleep(50);
-        }
-        return this;
     }
 
     /** SIGKILL: the node dies without leaving the cluster, as on a crash or power loss. */

@@ -2,6 +2,7 @@ package io.sheepdog.sheep;
 
 import io.sheepdog.proto.Proto;
 import io.sheepdog.sheep.access.AccessOptions;
+import io.sheepdog.sheep.store.FileObjectStore;
 import io.sheepdog.sheep.access.AddressAllowList;
 import io.sheepdog.sheep.access.TlsCredentials;
 import io.sheepdog.sheep.cluster.ClusterDriverException;
@@ -67,6 +68,11 @@ public final class SheepMain implements Callable<Integer> {
 
     @Option(names = {"-n", "--nosync"}, description = "do not fdatasync object writes (tests only: acknowledged writes may be lost on a crash)")
     boolean noSync;
+
+    @Option(names = {"-j", "--journal"}, paramLabel = "SIZE|off",
+            description = "write journal per disk: small writes are made durable by one append and a shared sync, "
+                    + "the object files behind it ([size=]N[k|M|G], 2M to 1G, e.g. 32M; default 'off': every write synced in its object file)")
+    String journal;
 
     @Option(names = {"--nbd"}, paramLabel = "PORT|off", description = "NBD port (default 10809 + (PORT - 7000)); 'off' disables NBD")
     String nbd;
@@ -212,6 +218,7 @@ public final class SheepMain implements Callable<Integer> {
                 default -> throw new IllegalArgumentException("Invalid VDI lock mode '" + vdiLock + "': handover or strict");
             }
         }
+        long journalBytes = journalBytes(journal);
         String[] parts = dir.split(",", -1);
         if (parts[0].isEmpty()) throw new IllegalArgumentException("Invalid store path '" + dir + "': the first path (the metadata directory) is empty");
         Path store = Path.of(parts[0]).toAbsolutePath().normalize();
@@ -226,7 +233,26 @@ public final class SheepMain implements Callable<Integer> {
         return SheepOptions.builder(store).port(p).zone(z).bindAddr(bindAddr).myAddr(myAddr).cluster(cluster)
                 .foreground(foreground).pidFile(pidFile).logDir(logDir).logLevel(level).logToStdout(stdout).noSync(noSync)
                 .nbdPort(nbdPort).gateway(gateway).vnodes(vn).recoveryThrottle(recMax, recInterval).failureTimeoutMs(failMs)
-                .strictVdiLock(strictLock).access(access(nbdPort)).disks(disks).build();
+                .strictVdiLock(strictLock).access(access(nbdPort)).disks(disks).journalBytes(journalBytes).build();
+    }
+
+    /** {@code --journal}: off, or a size (N, Nk, NM, NG, also as size=N as the original's -j takes it). */
+    static long journalBytes(String v) {
+        if (v == null) return FileObjectStore.DEFAULT_JOURNAL_BYTES;
+        String s = v.startsWith("size=") ? v.substring(5) : v;
+        if (s.equals("off")) return 0;
+        String bad = "Invalid journal '" + v + "': a size such as 32M (at least 2M, at most 1G), or 'off'";
+        if (!s.matches("[0-9]{1,10}[kKmMgG]?")) throw new IllegalArgumentException(bad);
+        char unit = Character.toLowerCase(s.charAt(s.length() - 1));
+        long n = Long.parseLong(Character.isDigit(unit) ? s : s.substring(0, s.length() - 1));
+        long bytes = switch (unit) {
+            case 'k' -> n << 10;
+            case 'm' -> n << 20;
+            case 'g' -> n << 30;
+            default -> n;
+        };
+        if (bytes < (2L << 20) || bytes > (1L << 30)) throw new IllegalArgumentException(bad);
+        return bytes;
     }
 
     private AccessOptions access(int nbdPort) {

@@ -1,6 +1,7 @@
 package io.sheepdog.sheep;
 
 import io.sheepdog.sheep.access.AccessOptions;
+import io.sheepdog.sheep.store.FileObjectStore;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -26,7 +27,8 @@ public record SheepOptions(
         long failureTimeoutMs, // a member that answers no heartbeat for this long is evicted (0: never)
         boolean strictVdiLock, // --vdi-lock strict: a second NBD writer is refused at open (default: handover)
         AccessOptions access, // --nbd-tls, --allow, --admin-allow
-        List<Path> disks) { // PATH,DISK1,DISK2,...: the object disks (empty: PATH/obj)
+        List<Path> disks,     // PATH,DISK1,DISK2,...: the object disks (empty: PATH/obj)
+        long journalBytes) {  // --journal: the write journal of each disk (0: none)
 
     public SheepOptions {
         if (access == null) access = AccessOptions.OPEN;
@@ -65,8 +67,9 @@ public record SheepOptions(
         private long recoveryIntervalMs;
         private long failureTimeoutMs = DEFAULT_FAILURE_TIMEOUT_MS;
         private boolean strictVdiLock;
-        private io.sheepdog.sheep.access.AccessOptions access;
-        private java.util.List<Path> disks = java.util.List.of();
+        private AccessOptions access;
+        private List<Path> disks = List.of();
+        private long journalBytes = FileObjectStore.DEFAULT_JOURNAL_BYTES;
 
         private Builder(Path storeDir) { this.storeDir = storeDir; }
 
@@ -91,13 +94,15 @@ public record SheepOptions(
         /** 0: never evict. */
         public Builder failureTimeoutMs(long v) { failureTimeoutMs = v; return this; }
         public Builder strictVdiLock(boolean v) { strictVdiLock = v; return this; }
-        public Builder access(io.sheepdog.sheep.access.AccessOptions v) { access = v; return this; }
-        public Builder disks(java.util.List<Path> v) { disks = v; return this; }
+        public Builder access(AccessOptions v) { access = v; return this; }
+        public Builder disks(List<Path> v) { disks = v; return this; }
+        /** The size of each disk's write journal; 0: none (every write synced in its object file). */
+        public Builder journalBytes(long v) { journalBytes = v; return this; }
 
         public SheepOptions build() {
             return new SheepOptions(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile,
                     logDir == null ? storeDir : logDir, logLevel, logToStdout, noSync, nbdPort, gateway, vnodes,
-                    recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, access, disks);
+                    recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, access, disks, journalBytes);
         }
     }
 

@@ -49,6 +49,8 @@ public final class FileObjectStore implements ObjectStore {
     private final List<Path> treeDirs;
     private volatile Layout layout = Layout.PLAIN;
     private final boolean sync;
+    /** Small writes go through it (group commit); null with {@code -n} or when it is switched off. */
+    private final WriteJournal journal;
     /**
      * The store directory's identity (device and inode) when it was opened: a directory removed and made again, or a
      * file system unmounted from under it (the empty mount point showing through), has another one.
@@ -93,12 +95,29 @@ public final class FileObjectStore implements ObjectStore {
         synchronized long currentWritten() { return written; }
     }
 
+    /**
+     * The journal's size when {@code sheep --journal} is not given: {@code -Dsheepdog.journalBytes}, else 0 (none).
+     * Off by default because it did not win on the machines measured (bench/RESULTS.md, "The write journal"): there a
+     * replicated write is bound by CPU, not by its syncs.
+     */
+    public static final long DEFAULT_JOURNAL_BYTES = Long.getLong("sheepdog.journalBytes", 0);
+    /** Writes up to this size go through the journal; larger ones are written and synced in their object file. */
+    static final int JOURNAL_MAX_WRITE = 256 << 10;
+
     public FileObjectStore(Path objDir, boolean sync) throws IOException {
-        this(objDir, sync, defaultOpenFiles());
+        this(objDir, sync, defaultOpenFiles(), DEFAULT_JOURNAL_BYTES);
     }
 
     /** @param maxOpen how many object files to keep open at most (least recently used ones are closed) */
     FileObjectStore(Path objDir, boolean sync, int maxOpen) throws IOException {
+        this(objDir, sync, maxOpen, DEFAULT_JOURNAL_BYTES);
+    }
+
+    /**
+     * @param journalBytes the size of the write journal in {@code <objDir>/.journal/} (0: none, every write synced
+     *                     in its object file); unused without {@code sync}
+     */
+    FileObjectStore(Path objDir, boolean sync, int maxOpen, long journalBytes) throws IOException {
         this.dir = objDir;
         this.open = new HandleCache<>(maxOpen);
         this.staleDir = objDir.resolve(".stale");
@@ -112,6 +131,65 @@ public final class FileObjectStore implements ObjectStore {
         this.dirKey = Files.readAttributes(objDir, BasicFileAttributes.class).fileKey();
         for (int i = 0; i < STRIPES; i++) stripes[i] = new ReentrantReadWriteLock();
         cleanTmp();
+        this.journal = sync && journalBytes > 0
+                ? openJournal(objDir.resolve(".journal").resolve("records"), journalBytes, Math.max(16, Math.min(1024, maxOpen / 4)))
+                : null;
+    }
+
+    /**
+     * Opens the journal, replaying what a crash left in it. A file system too full for it leaves the store without
+     * one (every write then synced in its object file, as with {@code --journal off}), said in the log.
+     */
+    private WriteJournal openJournal(Path file, long bytes, int maxDirty) throws IOException {
+        try {
+            WriteJournal j = WriteJournal.open(file, bytes, maxDirty, this::locate);
+            LOG.info("write journal {} ({} MiB)", file, bytes >> 20);
+            return j;
+        } catch (IOException e) {
+            if (!isNoSpace(e) || Files.exists(file) && Files.size(file) >= WriteJournal.FILE_HEADER
+                    && hasRecords(file)) {
+                throw e;
+            }
+            Files.deleteIfExists(file);
+            LOG.warn("no room for a {} byte journal in {}: writes are synced in their object files", bytes, dir);
+            return null;
+        }
+    }
+
+    /** Whether a journal file that could not be grown may still hold records (then it must not be dropped). */
+    private static boolean hasRecords(Path file) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.allocate(4);
+            ch.read(b, WriteJournal.FILE_HEADER);
+            return b.getInt(0) != 0;
+        }
+    }
+
+    /** The object's file under either layout (replay runs before the layout is known), or null if it has none. */
+    private Path locate(long oid) {
+        String name = StoreKey.fileName(oid);
+        Path plain = dir.resolve(name);
+        if (Files.exists(plain)) return plain;
+        Path tree = (Oids.isInode(oid) || Oids.isVmstate(oid) || Oids.isAttr(oid) ? metaDir
+                : vidDirs[(int) (oid >>> Oids.VDI_SPACE_SHIFT) & 0xff]).resolve(name);
+        return Files.exists(tree) ? tree : null;
+    }
+
+    /** Closes as a crash would: the journal keeps its records, nothing more is synced (tests). */
+    void abandon() {
+        if (journal != null) journal.abandon();
+        closeAll(open.clear());
+    }
+
+    /** Whether the store writes through a journal. */
+    public boolean journaled() { return journal != null; }
+
+    /**
+     * Before {@code oid}'s file changes outside the journal: see {@link WriteJournal#settle}. The object's lock must be
+     * held alone.
+     */
+    private void settle(long oid) throws IOException {
+        if (journal != null) journal.settle(oid);
     }
 
     /**
@@ -285,16 +363,36 @@ public final class FileObjectStore implements ObjectStore {
     @Override
     public void write(long oid, long offset, byte[] data, boolean durable) throws IOException {
         ReentrantReadWriteLock l = lockOf(oid);
+        boolean journaled = journal != null && data.length <= JOURNAL_MAX_WRITE;
+        if (journal != null && !journaled) {
+            // a large write goes to the object file: older journal records of the object must not be replayed over it
+            l.writeLock().lock();
+            try {
+                settle(oid);
+            } finally {
+                l.writeLock().unlock();
+            }
+        }
         l.readLock().lock();
         try {
             Handle h = handle(oid);
+            if (journaled) {
+                // durable once its record is (whatever durable says: then no write of the file is ever only cached
+                // when a later one is durable, which the erasure-coded strips' undo records rely on)
+                try {
+                    journal.write(oid, offset, data, () -> writeFully(h.ch, ByteBuffer.wrap(data), offset));
+                } catch (IOException e) {
+                    throw translate(e, oid);
+                }
+                return;
+            }
             try {
                 writeFully(h.ch, ByteBuffer.wrap(data), offset);
             } catch (IOException e) {
                 throw translate(e, oid);
             }
             long seq = h.markWritten();
-            if (sync && durable) syncUpTo(h, seq, oid);
+            if (sync && (durable || journal != null)) syncUpTo(h, seq, oid);
         } finally {
             l.readLock().unlock();
         }
@@ -358,6 +456,11 @@ public final class FileObjectStore implements ObjectStore {
             l.writeLock().lock();
             try {
                 if (Files.exists(path(key))) continue; // made again meanwhile
+                try {
+                    settle(key);
+                } catch (IOException e) {
+                    LOG.warn("cannot settle the journal records of vanished {}: {}", StoreKey.fileName(key), e.toString());
+                }
                 dropHandle(key);
                 n++;
             } finally {
@@ -477,6 +580,7 @@ public final class FileObjectStore implements ObjectStore {
             Path parent = parentOf(key);
             Path target = parent.resolve(StoreKey.fileName(key));
             if (Files.exists(target)) return false;
+            settle(key);       // a file of it removed under the store may have left records
             Path tmp = parent.resolve(StoreKey.fileName(key) + ".tmp");
             if (parent != dir && !Files.isDirectory(parent)) restoreSubdirectory(parent);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
@@ -514,6 +618,7 @@ public final class FileObjectStore implements ObjectStore {
         ReentrantReadWriteLock l = lockOf(oid);
         l.writeLock().lock();
         try {
+            settle(oid);
             dropHandle(oid);
             Path p = path(oid);
             boolean existed = Files.deleteIfExists(p);
@@ -582,6 +687,7 @@ public final class FileObjectStore implements ObjectStore {
         ReentrantReadWriteLock l = lockOf(oid);
         l.writeLock().lock();
         try {
+            settle(oid);
             dropHandle(oid);
             Path src = path(oid);
             if (!Files.exists(src)) return;
@@ -642,6 +748,7 @@ public final class FileObjectStore implements ObjectStore {
             Path target = path(oid);
             Path p = stalePath(oid, 0);
             if (p == null || Files.exists(target)) return false;
+            settle(oid);
             try {
                 Files.move(p, target, StandardCopyOption.ATOMIC_MOVE);
             } catch (NoSuchFileException e) {
@@ -692,6 +799,7 @@ public final class FileObjectStore implements ObjectStore {
 
     @Override
     public void wipe() throws IOException {
+        if (journal != null) journal.discard();   // every object goes: none of their records may come back
         closeAll(open.clear());
         for (Path d : allObjectDirs()) {
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(d)) {
@@ -735,6 +843,7 @@ public final class FileObjectStore implements ObjectStore {
 
     @Override
     public void close() {
+        if (journal != null) journal.close();
         closeAll(open.clear());
     }
 }

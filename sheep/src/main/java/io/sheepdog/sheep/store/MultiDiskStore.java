@@ -104,6 +104,7 @@ public final class MultiDiskStore implements ObjectStore {
     }
 
     private final boolean sync;
+    private final long journalBytes;
     private final int maxOpenPerDisk;
     private volatile Disks disks;
     private volatile FileObjectStore.Layout layout = FileObjectStore.Layout.PLAIN;
@@ -117,8 +118,14 @@ public final class MultiDiskStore implements ObjectStore {
 
     /** Opens the store over {@code paths} (at least one), measuring the space of a disk seen for the first time. */
     public MultiDiskStore(List<Path> paths, boolean sync) throws IOException {
+        this(paths, sync, FileObjectStore.DEFAULT_JOURNAL_BYTES);
+    }
+
+    /** @param journalBytes the write journal of each disk (0: none; see {@link FileObjectStore}) */
+    public MultiDiskStore(List<Path> paths, boolean sync, long journalBytes) throws IOException {
         if (paths.isEmpty()) throw new IllegalArgumentException("no disks");
         this.sync = sync;
+        this.journalBytes = journalBytes;
         this.maxOpenPerDisk = Math.max(64, FileObjectStore.defaultOpenFiles() / paths.size());
         for (int i = 0; i < STRIPES; i++) stripes[i] = new ReentrantReadWriteLock();
         List<Disk> list = new ArrayList<>();
@@ -130,7 +137,7 @@ public final class MultiDiskStore implements ObjectStore {
         try {
             Files.createDirectories(p);
             if (!Files.isWritable(p)) throw new IOException("not writable");
-            FileObjectStore s = new FileObjectStore(p, sync, maxOpenPerDisk);
+            FileObjectStore s = new FileObjectStore(p, sync, maxOpenPerDisk, journalBytes);
             if (layout != FileObjectStore.Layout.PLAIN) s.useLayout(layout);
             return new Disk(p, s, sizeOf(p, s));
         } catch (NoSuchFileException e) {

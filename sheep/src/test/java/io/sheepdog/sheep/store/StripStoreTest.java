@@ -187,7 +187,8 @@ class StripStoreTest {
             assertArrayEquals(after, s.read(KEY, SIZE, v2, 0, (int) SIZE).data());
             assertArrayEquals(before, s.read(KEY, SIZE, v1, 0, (int) SIZE).data());
         }
-        // and a write based on the version it holds goes on from there
+        // and a write based on the version it holds goes on from there (through the store open now)
+        strips = new StripStore(files);
         long v3 = StripVersion.next(v2);
         assertEquals(new State(v3, v2), strips.write(KEY, SIZE, v2, v3, 0, fill(512, 6)));
     }
