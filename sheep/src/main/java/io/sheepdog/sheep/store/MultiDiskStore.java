@@ -644,6 +644,12 @@ public final class MultiDiskStore implements ObjectStore {
             draining.addAll(leaving);
             disks = Disks.of(list, draining);
         }
+        // a create that read the disk list before it changed may still be making its object on a leaving disk: every
+        // such request holds its object's stripe lock, so taking each stripe once waits for them all to finish
+        for (ReentrantReadWriteLock l : stripes) {
+            l.writeLock().lock();
+            l.writeLock().unlock();
+        }
         long moved = 0;
         try {
             for (Disk d : leaving) {
