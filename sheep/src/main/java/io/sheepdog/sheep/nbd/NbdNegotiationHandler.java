@@ -4,8 +4,6 @@ import static io.sheepdog.sheep.nbd.NbdProtocol.*;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.buffer.Unpooled;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.ssl.SslCloseCompletionEvent;
@@ -13,15 +11,12 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.ScheduledFuture;
 import io.sheepdog.sheep.net.PayloadBudget;
-import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -55,7 +50,7 @@ final class NbdNegotiationHandler extends ChannelInboundHandlerAdapter {
     private NbdNegotiator negotiator;
     private State state = State.CLIENT_FLAGS;
     private final ArrayDeque<ByteBuf> stash = new ArrayDeque<>();
-    private final ByteBuf fixed = Unpooled.buffer(16, 16);
+    private final HeaderGatherer header = new HeaderGatherer(16);
     private boolean draining;
     private boolean autoRead = true;
     private ScheduledFuture<?> handshakeTimer;
@@ -113,20 +108,12 @@ final class NbdNegotiationHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
         shutdown();
-        fixed.release();
+        header.release();
     }
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (cause instanceof SSLException || cause.getCause() instanceof SSLException) {
-            // a client that cannot or may not speak TLS with us (logged by the handshake listener)
-            log.debug("NBD {}: TLS error: {}", peer, cause.toString());
-        } else if (cause instanceof IOException) {
-            log.debug("NBD {}: connection error: {}", peer, cause.toString());
-        } else {
-            unexpectedErrors.incrementAndGet();
-            log.warn("NBD {}: internal error, closing connection", peer, cause);
-        }
+        NbdChannels.logFailure(log, peer, cause, unexpectedErrors);
         shutdown();
         ctx.close();
     }
@@ -137,7 +124,7 @@ final class NbdNegotiationHandler extends ChannelInboundHandlerAdapter {
         if (handshakeTimer != null) handshakeTimer.cancel(false);
         ByteBuf b;
         while ((b = stash.poll()) != null) b.release();
-        fixed.clear();
+        header.clear();
         if (optData != null) { optData.release(); optData = null; }
     }
 
@@ -145,12 +132,7 @@ final class NbdNegotiationHandler extends ChannelInboundHandlerAdapter {
         if (state == State.DONE) return;
         log.debug("NBD {}: closing connection: {}", peer, why);
         shutdown();
-        closeAfterFlush();
-    }
-
-    /** Closes once the replies already written have gone out (a plain close would drop them). */
-    private void closeAfterFlush() {
-        ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        NbdChannels.closeAfterFlush(ctx);
     }
 
     // ------------------------------------------------------------------ input
@@ -201,24 +183,13 @@ final class NbdNegotiationHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /** Gathers {@code n} bytes for a fixed-size header: a view of {@code b} if it has them all, else via {@link #fixed}. */
-    private ByteBuf gather(ByteBuf b, int n) {
-        if (!fixed.isReadable() && b.readableBytes() >= n) {
-            ByteBuf view = b.slice(b.readerIndex(), n);
-            b.skipBytes(n);
-            return view;
-        }
-        fixed.writeBytes(b, Math.min(n - fixed.readableBytes(), b.readableBytes()));
-        return fixed.readableBytes() == n ? fixed : null;
-    }
-
     private void step(ByteBuf b) {
         switch (state) {
             case CLIENT_FLAGS -> {
-                ByteBuf h = gather(b, 4);
+                ByteBuf h = header.gather(b, 4);
                 if (h == null) return;
                 int flags = h.readInt();
-                fixed.clear();
+                header.clear();
                 if ((flags & ~(FLAG_C_FIXED_NEWSTYLE | FLAG_C_NO_ZEROES)) != 0) {
                     protocolError("unknown client flags 0x" + Integer.toHexString(flags));
                     return;
@@ -227,12 +198,12 @@ final class NbdNegotiationHandler extends ChannelInboundHandlerAdapter {
                 state = State.OPT_HEADER;
             }
             case OPT_HEADER -> {
-                ByteBuf h = gather(b, 16);
+                ByteBuf h = header.gather(b, 16);
                 if (h == null) return;
                 long magic = h.readLong();
                 int opt = h.readInt();
                 long len = h.readUnsignedInt();
-                fixed.clear();
+                header.clear();
                 if (magic != IHAVEOPT) {
                     protocolError("bad option magic 0x" + Long.toHexString(magic));
                     return;
@@ -386,24 +357,10 @@ final class NbdNegotiationHandler extends ChannelInboundHandlerAdapter {
     // ------------------------------------------------------------------ threads
 
     private void runOnLoop(Runnable r, Runnable ifLoopGone) {
-        if (ctx.executor().inEventLoop()) {
-            r.run();
-            return;
-        }
-        try {
-            ctx.executor().execute(r);
-        } catch (RejectedExecutionException e) {
-            // The event loop is gone (only when a server is torn down abruptly): free what the task would have.
-            log.debug("NBD {}: event loop gone, dropping a completion", peer);
-            ifLoopGone.run();
-        }
+        NbdChannels.runOnLoop(ctx, log, peer, r, ifLoopGone);
     }
 
     private void runOnWorker(Runnable task, Runnable rejected) {
-        try {
-            worker.execute(task);
-        } catch (RejectedExecutionException e) {
-            runOnLoop(rejected, () -> { });
-        }
+        NbdChannels.runOnWorker(worker, ctx, log, peer, task, rejected);
     }
 }

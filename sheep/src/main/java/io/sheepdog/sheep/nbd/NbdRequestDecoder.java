@@ -4,8 +4,6 @@ import static io.sheepdog.sheep.nbd.NbdProtocol.*;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.CompositeByteBuf;
-import io.netty.buffer.Unpooled;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.ssl.SslCloseCompletionEvent;
@@ -45,7 +43,7 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
     private ChannelHandlerContext ctx;
     private State state = State.HEADER;
     private final ArrayDeque<ByteBuf> stash = new ArrayDeque<>();
-    private final ByteBuf fixed = Unpooled.buffer(REQUEST_HEADER_LENGTH, REQUEST_HEADER_LENGTH);
+    private final HeaderGatherer header = new HeaderGatherer(REQUEST_HEADER_LENGTH);
     private boolean draining;
     private boolean autoRead = true;
 
@@ -101,7 +99,7 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
         stop();
-        fixed.release();
+        header.release();
     }
 
     /** Room came back (a request was answered, or the budget has some): reads on if it may. Event loop only. */
@@ -114,7 +112,7 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
         state = State.DONE;
         ByteBuf b;
         while ((b = stash.poll()) != null) b.release();
-        fixed.clear();
+        header.clear();
         parked = null;
         if (current != null) {
             budget.release(current.length());
@@ -163,7 +161,7 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
     private void step(ByteBuf b) {
         switch (state) {
             case HEADER -> {
-                ByteBuf h = gather(b);
+                ByteBuf h = header.gather(b, REQUEST_HEADER_LENGTH);
                 if (h == null) return;
                 int magic = h.readInt();
                 int flags = h.readUnsignedShort();
@@ -171,7 +169,7 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
                 long handle = h.readLong();
                 long offset = h.readLong();
                 long length = h.readUnsignedInt();
-                fixed.clear();
+                header.clear();
                 if (magic != REQUEST_MAGIC) {
                     protocolError("bad request magic 0x" + Integer.toHexString(magic));
                     return;
@@ -255,18 +253,6 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
         ctx.fireChannelRead(r.admitted(bytes, null));
     }
 
-    /** Gathers a request header: a view of {@code b} if it has all of it, else via {@link #fixed}. */
-    private ByteBuf gather(ByteBuf b) {
-        int n = REQUEST_HEADER_LENGTH;
-        if (!fixed.isReadable() && b.readableBytes() >= n) {
-            ByteBuf view = b.slice(b.readerIndex(), n);
-            b.skipBytes(n);
-            return view;
-        }
-        fixed.writeBytes(b, Math.min(n - fixed.readableBytes(), b.readableBytes()));
-        return fixed.readableBytes() == n ? fixed : null;
-    }
-
     private void addPayload(ByteBuf piece) {
         if (payload == null) {
             payload = piece;
@@ -285,6 +271,6 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
     private void protocolError(String why) {
         log.debug("NBD {}: closing connection: {}", peer, why);
         stop();
-        ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        NbdChannels.closeAfterFlush(ctx);
     }
 }

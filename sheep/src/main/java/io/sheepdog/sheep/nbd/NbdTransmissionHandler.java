@@ -4,8 +4,6 @@ import static io.sheepdog.sheep.nbd.NbdProtocol.*;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.buffer.Unpooled;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
@@ -16,9 +14,7 @@ import io.sheepdog.sheep.net.PayloadBudget;
 import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.Executor;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
-import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -78,14 +74,7 @@ final class NbdTransmissionHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (cause instanceof SSLException || cause.getCause() instanceof SSLException) {
-            log.debug("NBD {}: TLS error: {}", peer, cause.toString());
-        } else if (cause instanceof IOException) {
-            log.debug("NBD {}: connection error: {}", peer, cause.toString());
-        } else {
-            unexpectedErrors.incrementAndGet();
-            log.warn("NBD {}: internal error, closing connection", peer, cause);
-        }
+        NbdChannels.logFailure(log, peer, cause, unexpectedErrors);
         close();
         ctx.close();
     }
@@ -117,7 +106,7 @@ final class NbdTransmissionHandler extends ChannelInboundHandlerAdapter {
     private void finishDisconnect() {
         if (inflight > 0) return;
         close();
-        ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        NbdChannels.closeAfterFlush(ctx);
     }
 
     // ------------------------------------------------------------------ requests
@@ -276,17 +265,7 @@ final class NbdTransmissionHandler extends ChannelInboundHandlerAdapter {
     // ------------------------------------------------------------------ threads
 
     private void runOnLoop(Runnable r, Runnable ifLoopGone) {
-        if (ctx.executor().inEventLoop()) {
-            r.run();
-            return;
-        }
-        try {
-            ctx.executor().execute(r);
-        } catch (RejectedExecutionException e) {
-            // The event loop is gone (only when a server is torn down abruptly): free what the task would have.
-            log.debug("NBD {}: event loop gone, dropping a completion", peer);
-            ifLoopGone.run();
-        }
+        NbdChannels.runOnLoop(ctx, log, peer, r, ifLoopGone);
     }
 
     /** Closes the export from a worker when the event loop no longer runs; only reached at server shutdown. */
@@ -300,11 +279,7 @@ final class NbdTransmissionHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void runOnWorker(Runnable task, Runnable rejected) {
-        try {
-            worker.execute(task);
-        } catch (RejectedExecutionException e) {
-            runOnLoop(rejected, () -> { });
-        }
+        NbdChannels.runOnWorker(worker, ctx, log, peer, task, rejected);
     }
 
     /** Puts the transmission phase in {@code pipeline} after {@code after}: decoder, reply encoder, this handler. */

@@ -69,25 +69,13 @@ class NbdRequestDecoderTest {
         ch.runPendingTasks();
     }
 
-    private static byte[] cat(byte[]... parts) {
-        int n = 0;
-        for (byte[] p : parts) n += p.length;
-        byte[] out = new byte[n];
-        int at = 0;
-        for (byte[] p : parts) {
-            System.arraycopy(p, 0, out, at, p.length);
-            at += p.length;
-        }
-        return out;
-    }
-
     @Test
     void framesRequestsSplitAnywhereAndCarriesTheWritePayloadAsIs() {
         for (int piece : new int[] {1, 3, 27, 28, 29, 4096, 1 << 20}) {
             open(false, 8 << 20, 64);
             byte[] data = new byte[70000];
             new Random(piece).nextBytes(data);
-            send(cat(request(CMD_FLAG_FUA, CMD_WRITE, 0xabcdef0123L, 8192, data.length, data),
+            send(NbdHandshakeTest.concat(request(CMD_FLAG_FUA, CMD_WRITE, 0xabcdef0123L, 8192, data.length, data),
                     request(0, CMD_READ, 2, 512, 4096, null),
                     request(0, CMD_FLUSH, 3, 0, 0, null)), piece);
             assertEquals(3, got.size(), "split " + piece);
@@ -113,7 +101,7 @@ class NbdRequestDecoderTest {
     void aRefusedWriteIsHandedOnRefusedAndItsPayloadSkipped() {
         open(true, 8 << 20, 64);
         byte[] data = new byte[5000];
-        send(cat(request(0, CMD_WRITE, 1, 0, data.length, data), request(0, CMD_READ, 2, SIZE - 512, 512, null),
+        send(NbdHandshakeTest.concat(request(0, CMD_WRITE, 1, 0, data.length, data), request(0, CMD_READ, 2, SIZE - 512, 512, null),
                 request(0, CMD_READ, 3, SIZE - 512, 1024, null), request(CMD_FLAG_REQ_ONE, CMD_READ, 4, 0, 512, null)), 1000);
         assertEquals(4, got.size());
         assertEquals(EPERM, got.get(0).errno());
@@ -130,7 +118,7 @@ class NbdRequestDecoderTest {
         open(false, 64 << 10, 64);
         assertTrue(budget.tryAcquire(60 << 10, () -> { }), "another connection holds most of the budget");
         byte[] data = new byte[16 << 10];
-        send(cat(request(0, CMD_WRITE, 1, 0, data.length, data), request(0, CMD_FLUSH, 2, 0, 0, null)), 4096);
+        send(NbdHandshakeTest.concat(request(0, CMD_WRITE, 1, 0, data.length, data), request(0, CMD_FLUSH, 2, 0, 0, null)), 4096);
         assertTrue(got.isEmpty(), "no room: nothing handed on");
         assertFalse(ch.config().isAutoRead(), "and nothing more read from the socket");
         budget.release(60 << 10);
@@ -143,7 +131,7 @@ class NbdRequestDecoderTest {
     @Test
     void aFullConnectionReadsNoMoreUntilARequestIsAnswered() {
         open(false, 8 << 20, 2);
-        send(cat(request(0, CMD_READ, 1, 0, 512, null), request(0, CMD_READ, 2, 0, 512, null),
+        send(NbdHandshakeTest.concat(request(0, CMD_READ, 1, 0, 512, null), request(0, CMD_READ, 2, 0, 512, null),
                 request(0, CMD_READ, 3, 0, 512, null)), 1 << 20);
         assertEquals(2, got.size());
         assertFalse(ch.config().isAutoRead());
@@ -178,7 +166,7 @@ class NbdRequestDecoderTest {
 
         releaseAll();
         open(false, 8 << 20, 64);
-        send(cat(request(0, CMD_DISC, 9, 0, 0, null), request(0, CMD_READ, 10, 0, 512, null)), 1 << 20);
+        send(NbdHandshakeTest.concat(request(0, CMD_DISC, 9, 0, 0, null), request(0, CMD_READ, 10, 0, 512, null)), 1 << 20);
         assertEquals(1, got.size(), "nothing after DISC is read");
         assertEquals(CMD_DISC, got.get(0).type());
         assertEquals(0, budget.used());
