@@ -145,23 +145,11 @@ public final class FileObjectStore implements ObjectStore {
             WriteJournal j = WriteJournal.open(file, bytes, maxDirty, this::locate);
             LOG.info("write journal {} ({} MiB)", file, bytes >> 20);
             return j;
-        } catch (IOException e) {
-            if (!isNoSpace(e) || Files.exists(file) && Files.size(file) >= WriteJournal.FILE_HEADER
-                    && hasRecords(file)) {
-                throw e;
-            }
+        } catch (NoSpaceException e) {
+            // only making or growing the file says this, never a replay: nothing in it is needed any more
             Files.deleteIfExists(file);
             LOG.warn("no room for a {} byte journal in {}: writes are synced in their object files", bytes, dir);
             return null;
-        }
-    }
-
-    /** Whether a journal file that could not be grown may still hold records (then it must not be dropped). */
-    private static boolean hasRecords(Path file) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            ByteBuffer b = ByteBuffer.allocate(4);
-            ch.read(b, WriteJournal.FILE_HEADER);
-            return b.getInt(0) != 0;
         }
     }
 
@@ -547,7 +535,7 @@ public final class FileObjectStore implements ObjectStore {
     }
 
     /** ENOSPC or EDQUOT (the JDK reports them only in the message). */
-    private static boolean isNoSpace(IOException e) {
+    static boolean isNoSpace(IOException e) {
         String m = String.valueOf(e.getMessage());
         return m.contains("No space left") || m.contains("Disk quota");
     }

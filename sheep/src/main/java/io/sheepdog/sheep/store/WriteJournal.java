@@ -96,15 +96,20 @@ final class WriteJournal implements AutoCloseable {
      */
     static WriteJournal open(Path file, long capacity, int maxDirty, Locator locator) throws IOException {
         if (capacity < FILE_HEADER + (1 << 20)) throw new IllegalArgumentException("journal too small: " + capacity);
-        Files.createDirectories(file.getParent());
-        FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        FileChannel ch;
+        try {
+            Files.createDirectories(file.getParent());
+            ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        } catch (IOException e) {
+            throw noRoomOr(e, capacity, file);    // a journal that cannot even be made holds no record
+        }
         try {
             long generation = 0;
             if (ch.size() >= FILE_HEADER) {
                 generation = readGeneration(ch);
                 if (generation > 0) replay(ch, generation, locator);
             }
-            if (ch.size() < capacity) preallocate(ch, capacity);
+            if (ch.size() < capacity) preallocate(ch, capacity, file);
             WriteJournal j = new WriteJournal(file, ch, Math.min(capacity, ch.size()), maxDirty, locator, generation);
             j.startWindow();
             return j;
@@ -126,13 +131,26 @@ final class WriteJournal implements AutoCloseable {
         return h.getInt() == (int) crc.getValue() ? generation : 0;
     }
 
-    private static void preallocate(FileChannel ch, long capacity) throws IOException {
+    /**
+     * Grows the file to {@code capacity} with zeros. Runs after any replay, so a {@link NoSpaceException} from here
+     * says only that the journal does not fit: it holds no record that still matters (the store then runs without).
+     */
+    private static void preallocate(FileChannel ch, long capacity, Path file) throws IOException {
         ByteBuffer zeros = ByteBuffer.allocate(1 << 20);
-        for (long pos = ch.size(); pos < capacity; ) {
-            zeros.clear().limit((int) Math.min(zeros.capacity(), capacity - pos));
-            pos += ch.write(zeros, pos);
+        try {
+            for (long pos = ch.size(); pos < capacity; ) {
+                zeros.clear().limit((int) Math.min(zeros.capacity(), capacity - pos));
+                pos += ch.write(zeros, pos);
+            }
+            ch.force(true);
+        } catch (IOException e) {
+            throw noRoomOr(e, capacity, file);
         }
-        ch.force(true);
+    }
+
+    /** {@code e} as a {@link NoSpaceException} if the file system is full, else as it is. */
+    private static IOException noRoomOr(IOException e, long capacity, Path file) {
+        return FileObjectStore.isNoSpace(e) ? new NoSpaceException("a " + capacity + " byte journal " + file, e) : e;
     }
 
     /**
@@ -175,9 +193,7 @@ final class WriteJournal implements AutoCloseable {
             IOException failed = forceAll(List.copyOf(written.values()));
             if (failed != null) throw failed;
         } finally {
-            for (FileChannel c : written.values()) {
-                try { c.close(); } catch (IOException ignored) { }
-            }
+            written.values().forEach(WriteJournal::closeQuietly);
         }
         if (records > 0) {
             LOG.info("journal: {} records found, {} writes replayed into {} objects", records, applied, written.size());
@@ -258,8 +274,9 @@ final class WriteJournal implements AutoCloseable {
         while (true) {
             window.readLock().lock();
             try {
-                boolean room = dirty.containsKey(oid) || dirty.size() < maxDirty;
-                if (room && !dirty.containsKey(oid)) {
+                boolean known = dirty.containsKey(oid);
+                boolean room = known || dirty.size() < maxDirty;
+                if (room && !known) {
                     Path p = locator.apply(oid);
                     if (p == null) throw new NoSuchObjectException(oid);
                     // opened before the first record, so its sync at the checkpoint sees any write-back error since
@@ -291,7 +308,7 @@ final class WriteJournal implements AutoCloseable {
             if (c == null) return;
             c.force(false);         // failed: the object stays dirty, and its records in the journal
             dirty.remove(oid);
-            try { c.close(); } catch (IOException ignored) { }
+            closeQuietly(c);
             long seq = append(FORGET, oid, 0, new byte[0]);
             if (seq >= 0) {
                 syncUpTo(seq);
@@ -348,30 +365,26 @@ final class WriteJournal implements AutoCloseable {
     void checkpoint() throws IOException {
         window.writeLock().lock();
         try {
-            boolean full;
-            appendLock.lock();
-            try {
-                full = position > FILE_HEADER;
-            } finally {
-                appendLock.unlock();
-            }
-            if (!full && dirty.isEmpty()) return;
+            if (position == FILE_HEADER && dirty.isEmpty()) return;    // nothing written in this window
             List<FileChannel> files = List.copyOf(dirty.values());
             // a file that could not be synced keeps its records: the window stays, and the error goes to the writer
             IOException failed = forceAll(files);
             if (failed != null) throw failed;
-            for (FileChannel c : files) {
-                try { c.close(); } catch (IOException ignored) { }
-            }
-            dirty.clear();
-            appendLock.lock();
-            try {
-                startWindow();
-            } finally {
-                appendLock.unlock();
-            }
+            newWindow();
         } finally {
             window.writeLock().unlock();
+        }
+    }
+
+    /** Lets go of the window's files and starts the next window; the window lock is held alone. */
+    private void newWindow() throws IOException {
+        dirty.values().forEach(WriteJournal::closeQuietly);
+        dirty.clear();
+        appendLock.lock();
+        try {
+            startWindow();
+        } finally {
+            appendLock.unlock();
         }
     }
 
@@ -433,25 +446,11 @@ final class WriteJournal implements AutoCloseable {
     void discard() throws IOException {
         window.writeLock().lock();
         try {
-            for (FileChannel c : dirty.values()) {
-                try { c.close(); } catch (IOException ignored) { }
-            }
-            dirty.clear();
-            appendLock.lock();
-            try {
-                startWindow();
-            } finally {
-                appendLock.unlock();
-            }
+            newWindow();
         } finally {
             window.writeLock().unlock();
         }
     }
-
-    /** Objects written through the journal since the last checkpoint (tests). */
-    int dirtyObjects() { return dirty.size(); }
-
-    Path file() { return file; }
 
     /** Syncs what is outstanding and closes; the records stay, so a crash right after loses nothing either. */
     @Override
@@ -461,16 +460,10 @@ final class WriteJournal implements AutoCloseable {
         } catch (IOException e) {
             LOG.warn("journal {}: final checkpoint failed, it will be replayed at the next start: {}", file, e.toString());
         }
-        appendLock.lock();
-        try {
-            closed = true;
-        } finally {
-            appendLock.unlock();
-        }
-        try { ch.close(); } catch (IOException ignored) { }
+        abandon();
     }
 
-    /** As a crash leaves it: closed without a checkpoint, every record still there (tests). */
+    /** As a crash leaves it: closed without a checkpoint, every record still there (tests; and {@link #close}). */
     void abandon() {
         appendLock.lock();
         try {
@@ -478,10 +471,16 @@ final class WriteJournal implements AutoCloseable {
         } finally {
             appendLock.unlock();
         }
-        for (FileChannel c : dirty.values()) {
-            try { c.close(); } catch (IOException ignored) { }
+        dirty.values().forEach(WriteJournal::closeQuietly);
+        closeQuietly(ch);
+    }
+
+    private static void closeQuietly(FileChannel c) {
+        try {
+            c.close();
+        } catch (IOException ignored) {
+            // closing only lets go of the descriptor: what mattered was synced before, or is in the journal
         }
-        try { ch.close(); } catch (IOException ignored) { }
     }
 
     @FunctionalInterface

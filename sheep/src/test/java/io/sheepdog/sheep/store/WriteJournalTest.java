@@ -15,6 +15,7 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -206,6 +207,26 @@ class WriteJournalTest {
             assertFalse(s.journaled());
         }
         assertFalse(Files.exists(dir.resolve("a/.journal/records")));
+    }
+
+    @Test
+    void aFileSystemTooSmallForTheJournalLeavesTheStoreWithoutOne() throws Exception {
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")), "mounting a tmpfs needs root");
+        Path small = Files.createDirectories(dir.resolve("small"));
+        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", small.toString())
+                .redirectErrorStream(true).start();
+        Assumptions.assumeTrue(mount.waitFor() == 0, "tmpfs cannot be mounted here");
+        try {
+            try (FileObjectStore s = new FileObjectStore(small.resolve("obj"), true, 64, 8L << 20)) {
+                assertFalse(s.journaled(), "8 MiB do not fit in 2 MiB: no journal");
+                assertFalse(Files.exists(small.resolve("obj/.journal/records")), "and no half-grown file left");
+                assertTrue(s.create(X, 4096, null, 0, filled(10, 'k')));
+                s.write(X, 0, filled(5, 'w'));
+                assertArrayEquals(filled(5, 'w'), s.read(X, 0, 5), "the store works, its writes synced in place");
+            }
+        } finally {
+            new ProcessBuilder("umount", small.toString()).start().waitFor();
+        }
     }
 
     @Test
