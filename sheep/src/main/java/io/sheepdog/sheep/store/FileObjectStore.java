@@ -158,8 +158,7 @@ public final class FileObjectStore implements ObjectStore {
         String name = StoreKey.fileName(oid);
         Path plain = dir.resolve(name);
         if (Files.exists(plain)) return plain;
-        Path tree = (Oids.isInode(oid) || Oids.isVmstate(oid) || Oids.isAttr(oid) ? metaDir
-                : vidDirs[(int) (oid >>> Oids.VDI_SPACE_SHIFT) & 0xff]).resolve(name);
+        Path tree = treeParentOf(oid).resolve(name);
         return Files.exists(tree) ? tree : null;
     }
 
@@ -251,7 +250,11 @@ public final class FileObjectStore implements ObjectStore {
     }
 
     private Path parentOf(long oid) {
-        if (layout == Layout.PLAIN) return dir;
+        return layout == Layout.PLAIN ? dir : treeParentOf(oid);
+    }
+
+    /** Where the tree layout keeps {@code oid}'s file. */
+    private Path treeParentOf(long oid) {
         if (Oids.isInode(oid) || Oids.isVmstate(oid) || Oids.isAttr(oid)) return metaDir;
         return vidDirs[(int) (oid >>> Oids.VDI_SPACE_SHIFT) & 0xff];
     }
