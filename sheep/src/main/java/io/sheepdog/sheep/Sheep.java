@@ -449,7 +449,7 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
         if (failures != null) failures.close();
         try { if (server != null) server.close(); } catch (RuntimeException ignored) { }
         try { if (nbd != null) nbd.close(); } catch (Exception ignored) { }
-        recovery.stop();
+        recovery.close();
         driver.close();
         peers.close();
         store.close();

@@ -23,6 +23,7 @@ import io.sheepdog.sheep.vdi.VdiRegistry;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
@@ -38,6 +39,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -64,6 +66,8 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     private final VdiRegistry vdis;
     private final Broadcast broadcast;
     private volatile Run current;
+    /** Set by {@link #close}: no run starts after it. */
+    private volatile boolean closed;
     private volatile boolean enabled = true;
     private volatile int throttleMax;
     private volatile long throttleIntervalMs;
@@ -141,6 +145,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
     /** Starts recovery for {@code epoch} (superseding any running one). Called on the cluster event thread. */
     public synchronized void start(int epoch, List<SdNode> prevNodes, int prevEpoch) {
         stop();
+        if (closed) return;
         Run r = new Run(epoch, prevEpoch);
         current = r;
         r.thread = Thread.ofVirtual().name("recovery-" + epoch).start(() -> run(r));
@@ -179,6 +184,39 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
             r.cancelled = true;
             r.prepared.countDown();
             current = null;
+        }
+    }
+
+    /** How long {@link #close} waits for a cancelled run's last store change and for housekeeping. */
+    private static final long CLOSE_WAIT_MS = 10_000;
+
+    /**
+     * Stops recovery for good: cancels the running pass and waits (bounded) until it and the store change it may be
+     * making are over, and until housekeeping ends, so that nothing recovery started touches the store after the
+     * daemon closes it (a sheep in a test JVM is closed while the others, seeing it leave, go on).
+     */
+    public void close() {
+        Run r;
+        synchronized (this) {
+            closed = true;
+            r = current;
+            stop();
+        }
+        housekeeping.shutdown();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_WAIT_MS);
+        try {
+            if (r != null && r.thread != null) r.thread.join(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
+            // a cancelled run's workers stop at their next check, but one may be storing an object under the lock
+            if (placing.writeLock().tryLock(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                placing.writeLock().unlock();
+            } else {
+                LOG.warn("recovery still storing an object after {} ms; closing anyway", CLOSE_WAIT_MS);
+            }
+            if (!housekeeping.awaitTermination(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                LOG.warn("store housekeeping still running after {} ms; closing anyway", CLOSE_WAIT_MS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -661,7 +699,11 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
                 return;
             }
             // deleting many files can take seconds: not on the cluster event thread, which this runs on
-            housekeeping.execute(() -> purgeIfStill(epoch));
+            try {
+                housekeeping.execute(() -> purgeIfStill(epoch));
+            } catch (RejectedExecutionException closing) {
+                LOG.debug("not purging the stale copies of epoch {}: closing", epoch);
+            }
             completions.keySet().removeIf(e -> e <= epoch);
         }
     }

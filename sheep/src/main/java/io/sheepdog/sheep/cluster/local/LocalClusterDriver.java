@@ -640,6 +640,7 @@ public final class LocalClusterDriver implements ClusterDriver {
             return;
         }
         members.put(join.sender().id(), new Member(join.sender(), join.senderNode()));
+        publishIncarnations();
         if (mine) delivering = true;
         List<SdNode> now = memberNodes();
         deliver(() -> listener.onAccept(join.senderNode(), now, answer.payload()));
@@ -656,6 +657,7 @@ public final class LocalClusterDriver implements ClusterDriver {
         Block head = blocks.peekFirst();
         blocks.removeIf(b -> b.owner().id() == id);
         if (m != null) {
+            publishIncarnations();
             List<SdNode> remaining = memberNodes();
             deliver(() -> listener.onLeave(m.node(), remaining));
             if (id == me.id() && !left && delivering) {
@@ -727,10 +729,18 @@ public final class LocalClusterDriver implements ClusterDriver {
         }
     }
 
-    private void publishWatched() {
+    /**
+     * Publishes the members' incarnations for {@link #evict} before the listener hears of a change: a caller that
+     * learnt of a member from {@code onAccept} must find it there at once.
+     */
+    private void publishIncarnations() {
         Map<NodeId, Incarnation> byNode = new HashMap<>();
         for (Member m : members.values()) byNode.put(m.node().nid(), m.inc());
         if (!byNode.equals(incarnationOf)) incarnationOf = Map.copyOf(byNode);
+    }
+
+    private void publishWatched() {
+        publishIncarnations();
         Map<Long, Incarnation> w = new LinkedHashMap<>();
         for (Member m : members.values()) w.put(m.inc().id(), m.inc());
         for (LogRecord r : window) {

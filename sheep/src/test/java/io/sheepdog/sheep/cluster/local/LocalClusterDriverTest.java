@@ -478,6 +478,9 @@ class LocalClusterDriverTest {
         LocalClusterDriver c = start(7002);
         c.block(); // a block the evicted member asked for must not stay in the way
         l(7002).await("local BLOCK true", WAIT);
+        // evict() acts on members the evicting node knows, so 7000 must have delivered 7002's acceptance first
+        // (start() waits only for 7002's own; a loaded CI machine once had 7000 still behind here)
+        l(7000).await(x -> x.startsWith("ACCEPT 7002 "), WAIT, "7002's acceptance, seen by 7000");
         a.evict(node(7002));
         l(7000).await(x -> x.startsWith("LEAVE 7002 [7000,7001]"), WAIT, "7002 evicted, seen by 7000");
         l(7001).await(x -> x.startsWith("LEAVE 7002 [7000,7001]"), WAIT, "7002 evicted, seen by 7001");
