@@ -13,13 +13,15 @@ set -euo pipefail
 usage() {
     cat <<'EOF'
 usage: bench/run.sh [--smoke] [--out DIR] [--tmp DIR] [--only SECTIONS] [--rounds N] [--runtime SECONDS]
-                    [--jfr] [--no-build]
+                    [--warmup SECONDS] [--jfr] [--no-build]
   --smoke          tiny sizes and times, to check the suite itself (used by the tests)
   --out DIR        where results.md, results.json and raw/ go (default: bench/results)
   --tmp DIR        parent of the temporary data directory (default: $TMPDIR or /tmp); it decides the disk measured
   --only LIST      comma-separated subset of: micro,startup,nbd,protocol,scale (default: all)
   --rounds N       fio rounds per case and system, run alternately (default: 2; smoke: 1)
   --runtime S      seconds per fio run (default: 20; smoke: 0.3)
+  --warmup S       seconds of 4 KiB random writes, then reads, against each sheep before the NBD cases, not
+                   counted, so that the JIT has compiled the I/O path (default: 15; smoke: 0)
   --jfr            record every sheep with Java Flight Recorder (profile settings) into OUT/raw/jfr
   --no-build       do not run 'mvn package' even if the jars are missing
 Environment: SHEEP_JAVA_OPTS (extra JVM options of every sheep), BENCH_CP (class path of the bench module; default
@@ -34,6 +36,7 @@ TMP_PARENT=${TMPDIR:-/tmp}
 ONLY=micro,startup,nbd,protocol,scale
 ROUNDS=
 RUNTIME=
+WARMUP=
 JFR=0
 BUILD=1
 ORIG_ARGS=("$@")
@@ -45,6 +48,7 @@ while (($#)); do
         --only) ONLY=${2:?--only needs a list}; shift ;;
         --rounds) ROUNDS=${2:?--rounds needs a number}; shift ;;
         --runtime) RUNTIME=${2:?--runtime needs seconds}; shift ;;
+        --warmup) WARMUP=${2:?--warmup needs seconds}; shift ;;
         --jfr) JFR=1 ;;
         --no-build) BUILD=0 ;;
         -h|--help) usage; exit 0 ;;
@@ -57,10 +61,11 @@ for s in ${ONLY//,/ }; do
 done
 [[ -z $ROUNDS || $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench/run.sh: --rounds must be a positive integer" >&2; exit 2; }
 [[ -z $RUNTIME || $RUNTIME =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench/run.sh: --runtime must be a number of seconds" >&2; exit 2; }
+[[ -z $WARMUP || $WARMUP =~ ^[0-9]+$ ]] || { echo "bench/run.sh: --warmup must be a whole number of seconds" >&2; exit 2; }
 
 # ---- sizes and times per mode ----
 if [[ $MODE == smoke ]]; then
-    : "${ROUNDS:=1}" "${RUNTIME:=0.3}"
+    : "${ROUNDS:=1}" "${RUNTIME:=0.3}" "${WARMUP:=0}"
     FIO_SIZE_MIB=16            # size of every NBD device (sheep VDIs and the raw file)
     RAMP=0
     PROTO_MIB=8                # bytes of dog vdi write / read and dd
@@ -68,7 +73,7 @@ if [[ $MODE == smoke ]]; then
     STARTUP_RUNS=3
     JMH_ARGS=(-f 0 -wi 0 -i 1 -r 100ms -p vdiSizeGiB=1 -p nodes=3)
 else
-    : "${ROUNDS:=2}" "${RUNTIME:=20}"
+    : "${ROUNDS:=2}" "${RUNTIME:=20}" "${WARMUP:=15}"
     FIO_SIZE_MIB=1024
     RAMP=2
     PROTO_MIB=1024
@@ -181,6 +186,21 @@ run_logged() {
         tail -n 20 "$RAW/logs/$label.log" >&2 || true
         return 1
     fi
+}
+
+# User+system CPU in microseconds used so far by the processes PID... together (all their threads, live and ended),
+# from /proc/PID/stat; prints nothing if one is gone.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_us() {
+    local pid st f total=0
+    for pid in "$@"; do
+        st=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0
+        st=${st##*) }  # past the command name, which may hold spaces
+        read -ra f <<< "$st"
+        # fields 14 and 15 of the line (utime, stime) are the 12th and 13th after the name
+        total=$((total + f[11] + f[12]))
+    done
+    echo $((total * 1000000 / CLK_TCK))
 }
 
 # Is PID a live process (not gone, not a zombie)?
@@ -303,6 +323,7 @@ rec meta dog_command "$(cmdline "${DOG[@]}")"
 rec meta fio_runtime_s "$RUNTIME"
 rec meta fio_size "$FIO_SIZE_MIB MiB"
 rec meta rounds "$ROUNDS"
+rec meta warmup_s "$WARMUP"
 rec meta protocol_bytes "$PROTO_MIB MiB"
 rec meta loadavg_at_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 log "mode $MODE; data in $WORK; results in $OUT"
@@ -398,6 +419,42 @@ section_startup() {
     log "dog node list: ${times[*]} ms"
 }
 
+# ---- where a replicated write's time goes ----
+# The write stages of the 3-node cluster's sheeps (dog node stat -v -r): "NODE STAGE COUNT TOTAL_NS" lines.
+stages_snapshot() {
+    local i
+    for i in 0 1 2; do
+        dog node stat -v -r -p "${P3[i]}" | awk -v n="$i" 'NF == 4 && $1 ~ /-/ { print n, $1, $2, $4 }'
+    done
+}
+# record_breakdown ROUND FIO_JSON BEFORE AFTER: the mean of each stage over the run (the writes came in through node
+# 0, which stored one copy and sent the two others to nodes 1 and 2), and what lies between them.
+record_breakdown() {
+    local round=$1 json=$2 before=$3 after=$4 fio_mean what us n=0
+    fio_mean=$(jq -r '.jobs[0].write.lat_ns.mean / 1000' "$json")
+    while IFS='|' read -r what us; do
+        rec value breakdown "$what, round $round" "$us" us "dog node stat -v -r -p PORT on each node before and after the fio run"
+        n=$((n + 1))
+    done < <(awk -v fio="$fio_mean" '
+        FNR == NR { c0[$1 " " $2] = $3; t0[$1 " " $2] = $4; next }
+        { dc[$1 " " $2] = $3 - c0[$1 " " $2]; dt[$1 " " $2] = $4 - t0[$1 " " $2] }
+        function mean(k) { return dc[k] > 0 ? dt[k] / dc[k] / 1000 : -1 }
+        END {
+            w = mean("0 Client-write"); l = mean("0 local-copy"); r = mean("0 remote-copies")
+            pc = dc["1 Peer-write"] + dc["2 Peer-write"]
+            p = pc > 0 ? (dt["1 Peer-write"] + dt["2 Peer-write"]) / pc / 1000 : -1
+            if (w < 0 || l < 0 || r < 0 || p < 0) exit 1
+            printf "fio mean latency|%.1f\n", fio
+            printf "client write at the gateway (node 0)|%.1f\n", w
+            printf "its local copy (store write and sync)|%.1f\n", l
+            printf "its wait for the 2 remote copies|%.1f\n", r
+            printf "a remote copy on its node (store write and sync)|%.1f\n", p
+            printf "network and hand-offs (remote wait - remote copy)|%.1f\n", r - p
+            printf "NBD front end and fio (fio mean - client write)|%.1f\n", fio - w
+        }' "$before" "$after")
+    ((n > 0)) || log "no breakdown of the replicated QD1 write in round $round: a stage did not run"
+}
+
 # ---- NBD: fio against sheep c1, the 3-node cluster and qemu-nbd ----
 NBD_VDI=nbdbench
 NBD_EC_VDI=nbdbench-ec21 # an erasure-coded VDI (2 data + 1 parity strips) on the 3-node cluster
@@ -431,6 +488,10 @@ section_nbd() {
     # reference of the targets. cache=directsync (O_DIRECT and a flush after every write) gives the same guarantee
     # with another I/O model; it is measured too, for information.
     local qpids=() spec name port mode
+    # the processes whose CPU each system's figures are divided by (all three sheeps of the 3-node cluster)
+    local -A sys_pids=([sheep-c1]="$(sheep_pid c1-node0)"
+        [sheep-c3]="$(sheep_pid c3-node0) $(sheep_pid c3-node1) $(sheep_pid c3-node2)")
+    sys_pids[sheep-c3-ec21]=${sys_pids[sheep-c3]}
     for spec in "qemu-nbd $QPORT writethrough threads" "qemu-nbd-directsync $QDPORT directsync native"; do
         read -r name port mode aio <<< "$spec"
         run_logged "qemu-img-create-$name" qemu-img create -f raw "$WORK/$name.raw" "$size"
@@ -439,6 +500,7 @@ section_nbd() {
         rec cmd "$name" "$(cmdline "${q[@]}")"
         "${q[@]}" > "$RAW/logs/$name.log" 2>&1 &
         qpids+=($!)
+        sys_pids[$name]=$!
         echo "child $!" >> "$PIDS_FILE"
         wait_listen "$port" 10 || { log "$name did not listen"; cat "$RAW/logs/$name.log" >&2; return 1; }
     done
@@ -454,6 +516,19 @@ section_nbd() {
         run_logged "prefill-$s" "${pf[@]}"
     done
 
+    # The JIT compiles the sheeps' I/O path in their first seconds under load (the C2 compiler threads then take a
+    # good part of the CPU): let that happen before anything is measured, on every system alike.
+    if ((WARMUP > 0)); then
+        local w
+        for s in "${systems[@]}"; do
+            for w in randwrite randread; do
+                log "warm-up $s: $w for $WARMUP s (not counted)"
+                run_logged "warmup-$w-$s" fio --name=warmup --ioengine=nbd "--uri=$(uri_of "$s")" "--rw=$w" --bs=4k --iodepth=16 \
+                    "--size=$size" --time_based "--runtime=$WARMUP" --output-format=json "--output=$RAW/fio/warmup-$w-$s.json"
+            done
+        done
+    fi
+
     local c name rw dir kind bs qd round
     for c in "${FIO_CASES[@]}"; do
         read -r name rw dir kind bs qd <<< "$c"
@@ -463,8 +538,31 @@ section_nbd() {
                 local cmd=(fio "--name=$name" --ioengine=nbd "--uri=$(uri_of "$s")" "--rw=$rw" "--bs=$bs" "--iodepth=$qd"
                     "--size=$size" --time_based "--runtime=${RUNTIME_MS}ms" "--ramp_time=$RAMP" --lat_percentiles=1
                     --output-format=json "--output=$RAW/$f")
-                if "${cmd[@]}" > "$RAW/logs/fio-$name-$s-$round.log" 2>&1; then
+                # where a replicated QD1 write's time goes: the sheeps' own stage timers around the run
+                local breakdown=0
+                [[ $name == randwrite-4k-qd1 && $s == sheep-c3 ]] && breakdown=1
+                ((breakdown)) && stages_snapshot > "$WORK/stages-before"
+                # CPU of the system's processes over the measured part: sampled once fio's ramp is over and again
+                # when fio is done (fio's own set-up, a few ms, is counted in the ramp)
+                "${cmd[@]}" > "$RAW/logs/fio-$name-$s-$round.log" 2>&1 &
+                local fpid=$! cpu0 cpu1 frc=0
+                sleep "$RAMP"
+                # shellcheck disable=SC2086
+                cpu0=$(cpu_us ${sys_pids[$s]})
+                wait "$fpid" || frc=$?
+                # shellcheck disable=SC2086
+                cpu1=$(cpu_us ${sys_pids[$s]})
+                if ((frc == 0)); then
                     rec fio "$name" "$dir" "$kind" "$s" "$round" "$f" "$(cmdline "${cmd[@]}")"
+                    if ((breakdown)); then
+                        stages_snapshot > "$WORK/stages-after"
+                        record_breakdown "$round" "$RAW/$f" "$WORK/stages-before" "$WORK/stages-after"
+                    fi
+                    if [[ -n $cpu0 && -n $cpu1 ]]; then
+                        rec cpu "$name" "$s" "$round" "$((cpu1 - cpu0))" "pids ${sys_pids[$s]}"
+                    else
+                        log "a process of $s is gone: no CPU figure"
+                    fi
                     log "fio $name $s round $round: $(jq -r ".jobs[0].$dir | \"\(.iops | floor) IOPS, \(.bw_bytes / 1048576 | floor) MiB/s, p50 \(.lat_ns.percentile[\"50.000000\"] / 1000 | floor) us\"" "$RAW/$f" 2>/dev/null || echo done)"
                 else
                     log "fio $name against $s failed"

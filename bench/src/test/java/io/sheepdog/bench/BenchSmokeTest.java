@@ -64,7 +64,7 @@ class BenchSmokeTest {
         Path out = tmp.resolve("out");
         Path data = tmp.resolve("data");
         Files.createDirectories(data);
-        ProcessBuilder pb = new ProcessBuilder("bash", root.resolve("bench/run.sh").toString(), "--smoke", "--no-build",
+        ProcessBuilder pb = new ProcessBuilder("bash", root.resolve("bench/run.sh").toString(), "--smoke", "--no-build", "--warmup", "1",
                 "--out", out.toString(), "--tmp", data.toString())
                 .directory(root.toFile()).redirectErrorStream(true).redirectOutput(tmp.resolve("run.log").toFile());
         // the suite's JMH and report writer run from this test's class path (target/classes, not a packaged jar)
@@ -100,6 +100,8 @@ class BenchSmokeTest {
             for (Object s : systems.values()) {
                 assertTrue(Json.num(s, "iops") > 0, () -> "IOPS of " + Json.at(c, "case") + ": " + s);
                 assertTrue(Json.num(s, "lat_median_us") > 0, () -> "latency of " + Json.at(c, "case") + ": " + s);
+                // CPU per request of the system's processes (0 is possible: a smoke run is shorter than a clock tick)
+                assertTrue(Json.num(s, "cpu_per_op_us") >= 0, () -> "CPU per request of " + Json.at(c, "case") + ": " + s);
             }
             // each of our systems over qemu-nbd and over qemu-nbd-directsync
             java.util.Set<String> pairs = new java.util.HashSet<>();
@@ -125,8 +127,19 @@ class BenchSmokeTest {
         for (Object t : (List<?>) Json.at(doc, "targets")) {
             assertTrue(List.of("met", "MISSED").contains(Json.at(t, "status")), () -> "target not measured: " + t);
         }
+        // the replicated QD1 write's breakdown: every part measured, the parts inside the client write no longer than it
+        double write = valueOf(doc, "breakdown", "client write at the gateway (node 0), round 1");
+        double local = valueOf(doc, "breakdown", "its local copy (store write and sync), round 1");
+        double remote = valueOf(doc, "breakdown", "its wait for the 2 remote copies, round 1");
+        double replica = valueOf(doc, "breakdown", "a remote copy on its node (store write and sync), round 1");
+        assertTrue(write > 0 && local > 0 && remote > 0 && replica > 0, () -> "breakdown: " + Json.at(doc, "breakdown"));
+        assertTrue(local <= write && remote <= write && replica <= remote, () -> "breakdown: " + Json.at(doc, "breakdown"));
+        for (String s : List.of("sheep-c1", "sheep-c3", "qemu-nbd")) {
+            assertTrue(Files.isRegularFile(out.resolve("raw/fio/warmup-randwrite-" + s + ".json")), "warm-up of " + s);
+        }
         String md = Files.readString(out.resolve("results.md"));
-        for (String s : List.of("## Targets", "## NBD", "## Micro benchmarks", "## Exact commands", "qemu-nbd -f raw", "conv=fdatasync")) {
+        for (String s : List.of("## Targets", "## NBD", "## Micro benchmarks", "## Exact commands", "qemu-nbd -f raw", "conv=fdatasync",
+                "## Where a replicated QD1 write's time goes", "CPU/op (us)")) {
             assertTrue(md.contains(s), () -> "results.md lacks '" + s + "'");
         }
     }

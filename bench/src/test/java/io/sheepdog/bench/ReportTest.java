@@ -52,6 +52,11 @@ class ReportTest {
         assertTrue(ra.iops() > 0 && ra.mibPerSec() > 0, ra.toString());
         assertTrue(ra.latMedianUs() >= 0 && ra.latP99Us() >= ra.latMedianUs(), ra.toString());
         FioResult rb = FioResult.read(dir.resolve(b), "write");
+        String c3 = fio("c3", "randwrite", "4k", 16);
+        FioResult rc = FioResult.read(dir.resolve(c3), "write");
+        assertTrue(rc.ios() > 0, rc.toString());
+        // the three sheeps used 250 us of CPU per request fio completed
+        double cpuUs = 250 * rc.ios();
 
         Path manifest = dir.resolve("manifest.tsv");
         Files.writeString(manifest, String.join("\n",
@@ -61,6 +66,8 @@ class ReportTest {
                 "cmd\tformat\tdog cluster format -c 1",
                 "fio\trandwrite-4k-qd16\twrite\tiops\tsheep-c1\t1\t" + a + "\tfio --name=a",
                 "fio\trandwrite-4k-qd16\twrite\tiops\tqemu-nbd\t1\t" + b + "\tfio --name=b",
+                "fio\trandwrite-4k-qd16\twrite\tiops\tsheep-c3\t1\t" + c3 + "\tfio --name=c3",
+                "cpu\trandwrite-4k-qd16\tsheep-c3\t1\t" + cpuUs + "\tpids 1 2 3",
                 "value\tprotocol\tdd-fdatasync\t300\tMiB/s\tdd if=x of=y bs=4M conv=fdatasync",
                 "value\tprotocol\tdog-vdi-write-c3\t40\tMiB/s\tdog vdi write x",
                 "value\tscale\tvdis\t10000\tVDIs\tCreateVdis",
@@ -78,6 +85,13 @@ class ReportTest {
         assertEquals(ra.iops() / rb.iops(), ratio, 1e-9);
         assertEquals(ratio >= 1.0 ? "met" : "MISSED", t.get("status"));
         assertEquals("not measured", targets(r).get("NBD 1 MiB sequential read, copies=1 vs qemu-nbd").get("status"));
+        Map<String, Object> cpu = targets(r).get("CPU per 4 KiB random write QD16, copies=3, summed over the 3 sheeps (issue 16)");
+        assertEquals(250.0, (Double) cpu.get("measured"), 1e-6);
+        assertEquals("met", cpu.get("status"));
+        Map<String, Object> c3ratio = targets(r).get("NBD 4 KiB random write QD16, copies=3 on 3 local nodes vs qemu-nbd (issue 16)");
+        assertEquals(rc.iops() / rb.iops(), (Double) c3ratio.get("measured"), 1e-9);
+        assertEquals("not measured",
+                targets(r).get("NBD 4 KiB random write QD1 median latency, copies=3 vs our copies=1 (issue 16)").get("status"));
         // 40 / (300 / 3) = 0.4 < 0.5
         Map<String, Object> dog = targets(r).get("dog vdi write, copies=3, 3 local nodes vs (dd fdatasync / 3)");
         assertEquals(0.4, (Double) dog.get("measured"), 1e-9);
@@ -91,11 +105,14 @@ class ReportTest {
         // the JSON we wrote reads back, and the markdown has every part
         Object back = Json.parse(Files.readString(dir.resolve("out/results.json")));
         assertEquals("smoke", Json.at(back, "mode"));
-        assertEquals(9, ((List<?>) Json.at(back, "targets")).size());
+        assertEquals(12, ((List<?>) Json.at(back, "targets")).size());
+        Object c3Row = ((List<?>) Json.at(back, "nbd")).getFirst();
+        assertEquals(250.0, Json.num(c3Row, "systems", "sheep-c3", "cpu_per_op_us"), 1e-6);
+        assertTrue(Double.isNaN(Json.num(c3Row, "systems", "qemu-nbd", "cpu_per_op_us")), "no cpu record, no figure");
         assertTrue(Json.num(back, "machine", "cpus") >= 1);
         String md = Files.readString(dir.resolve("out/results.md"));
         for (String s : List.of("## Targets", "## NBD", "## Sheepdog protocol", "## Scale", "## Start-up", "## Memory",
-                "## Exact commands", "dog cluster format -c 1", "dd if=x of=y bs=4M conv=fdatasync", "something worth knowing")) {
+                "## Exact commands", "CPU/op (us)", "| 250 |", "dog cluster format -c 1", "dd if=x of=y bs=4M conv=fdatasync", "something worth knowing")) {
             assertTrue(md.contains(s), () -> "results.md lacks '" + s + "':\n" + md);
         }
     }

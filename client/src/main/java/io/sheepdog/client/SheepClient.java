@@ -214,6 +214,25 @@ public final class SheepClient {
         return v;
     }
 
+    /** Bytes of the sheep-JVM extension after {@code sd_stat}: version, number of stages, (count, ns) of 4 stages. */
+    public static final int STAT_STAGES_SIZE = 16 + 4 * 16;
+
+    /**
+     * {@code sd_stat}'s 15 counters, followed, if the sheep sends them (this project's sheep does; the original does
+     * not), by the write stages as (count, nanoseconds) pairs: gateway writes, peer writes, the gateway's local copy,
+     * waiting for the remote copies. So the array has 15 or 23 values.
+     */
+    public long[] statWithStages() throws IOException {
+        Reply r = execOk(read(Opcodes.STAT, SD_STAT_SIZE + STAT_STAGES_SIZE), null);
+        byte[] d = r.data();
+        ByteBuffer b = le(Arrays.copyOf(d, Math.max(d.length, SD_STAT_SIZE)));
+        boolean stages = d.length >= SD_STAT_SIZE + STAT_STAGES_SIZE && b.getLong(SD_STAT_SIZE) == 1 && b.getLong(SD_STAT_SIZE + 8) == 4;
+        long[] v = new long[stages ? 23 : 15];
+        for (int i = 0; i < 15; i++) v[i] = b.getLong(8 * i);
+        for (int i = 15; i < v.length; i++) v[i] = b.getLong(SD_STAT_SIZE + 16 + 8 * (i - 15));
+        return v;
+    }
+
     public int getLogLevel() throws IOException {
         Reply r = execOk(read(Opcodes.GET_LOGLEVEL, 4), null);
         return le(Arrays.copyOf(r.data(), 4)).getInt(0);

@@ -67,7 +67,7 @@ final class CommandTable {
             sub("node", "md", "aprAfhT", "[disks]", "See 'dog node md' for more information", NL,
                 ss("info", "show multi-disk information"), ss("plug", "plug more disk(s) into node"),
                 ss("unplug", "unplug disk(s) from node")),
-            sub("node", "stat", "aprwhT", null, "show stat information about the node", 0),
+            sub("node", "stat", "aprwhTv", null, "show stat information about the node", 0),
             sub("node", "log", "aphT", null, "show or set log level of the node", 0,
                 ss("level", "set/get loglevel of the node")),
             sub("node", "vnodes", "aph", "<num of vnodes>", "set new vnodes", 0, ss("set", "set new vnodes")),

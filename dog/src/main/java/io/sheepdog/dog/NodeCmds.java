@@ -239,12 +239,12 @@ final class NodeCmds {
         }
     }
 
-    /** {@code node stat [-w]}. */
+    /** {@code node stat [-w] [-v]}; -v adds where the node's writes spend their time (this project's sheep only). */
     static int stat(Ctx c) throws IOException {
         SheepClient cl = c.client();
         long[] prev = null;
         while (true) {
-            long[] v = cl.stat();
+            long[] v = c.verbose ? cl.statWithStages() : cl.stat();
             if (!c.raw) c.out.print("Request\tActive\tTotal\tWrite\tRead\tRemove\tFlush\tAll WR\tAll RD"
                     + (c.has('w') ? "\tWRBW\tRDBW\tRPS" : "") + "\n");
             // sd_stat: 0/1 active, 2/3 total, 4/5 gateway rx/tx, 6/7 peer rx/tx, 8-11 gateway remove/read/write/flush,
@@ -263,10 +263,41 @@ final class NodeCmds {
                         .append('\t').append(v[3] - prev[3]);
             }
             c.out.print(client + "\n" + peer + "\n");
+            if (c.verbose) printStages(c, v, c.has('w') ? prev : null);
             if (!c.has('w')) return ExitCodes.SUCCESS;
             c.io.flush();
             prev = v;
             try { Thread.sleep(1000); } catch (InterruptedException e) { return ExitCodes.SUCCESS; }
+        }
+    }
+
+    private static final String[] STAGES = {"Client write", "Peer write", "  local copy", "  remote copies"};
+
+    /**
+     * The write stages after {@code sd_stat} (v[15..22], (count, ns) pairs): how many, and the mean time of each, since
+     * the sheep started or, with {@code prev}, over the last interval; raw (-r): name, count, mean (us) and total (ns). "local copy" and "remote copies" are parts of
+     * a client write on this node (its own copy; sending the others until their last reply); "Peer write" is this
+     * node storing a copy for another gateway.
+     */
+    private static void printStages(Ctx c, long[] v, long[] prev) {
+        if (v.length < 23) {
+            c.err.println("the sheep does not report where writes spend their time");
+            return;
+        }
+        if (!c.raw) c.out.print("Stage\tCount\tMean (us)\n");
+        for (int i = 0; i < STAGES.length; i++) {
+            long n = v[15 + 2 * i], ns = v[16 + 2 * i];
+            if (prev != null && prev.length >= 23) {
+                n -= prev[15 + 2 * i];
+                ns -= prev[16 + 2 * i];
+            }
+            if (c.raw) { // for scripts: the total too, so that they can take differences between two readings
+                String mean = n == 0 ? "-" : String.format(java.util.Locale.ROOT, "%.3f", ns / 1000.0 / n);
+                c.out.print(STAGES[i].trim().replace(' ', '-') + " " + n + " " + mean + " " + ns + "\n");
+            } else {
+                String mean = n == 0 ? "-" : String.format(java.util.Locale.ROOT, "%.1f", ns / 1000.0 / n);
+                c.out.print(STAGES[i] + "\t" + n + "\t" + mean + "\n");
+            }
         }
     }
 

@@ -341,6 +341,27 @@ class DogEndToEndTest {
     }
 
     @Test
+    void nodeStatVerboseShowsWhereWritesSpendTheirTime() {
+        ok("vdi", "create", "stages", "8M");
+        ok_in(random(4 * MB, 11), "vdi", "write", "stages", "0");
+        String[] lines = ok("node", "stat", "-v").out().split("\n");
+        assertEquals(8, lines.length, String.join("\n", lines));
+        assertEquals("Stage\tCount\tMean (us)", lines[3]);
+        String[] write = lines[4].split("\t"), peer = lines[5].split("\t"), local = lines[6].split("\t");
+        assertEquals("Client write", write[0]);
+        assertTrue(Long.parseLong(write[1]) >= 1, lines[4]);
+        assertTrue(Double.parseDouble(write[2]) > 0, lines[4]);
+        assertEquals("Peer write", peer[0]);
+        assertEquals("0", peer[1], "one node: no other gateway sends it copies");
+        assertEquals("-", peer[2]);
+        assertEquals("  local copy", local[0]);
+        assertTrue(Long.parseLong(local[1]) >= 1, lines[6]);
+        assertTrue(Double.parseDouble(local[2]) > 0, lines[6]);
+        assertEquals("  remote copies\t0\t-", lines[7], "one copy: nothing sent to other nodes");
+        assertEquals(3, ok("node", "stat").out().split("\n").length, "without -v: sd_stat alone, as the original");
+    }
+
+    @Test
     void nodeStatCountsWritesUnderWriteAndReadsUnderRead() {
         final int write = 2, read = 3, rx = 6, tx = 7;
         String header = ok("node", "stat").out().split("\n")[0];

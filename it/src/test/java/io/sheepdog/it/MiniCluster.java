@@ -254,6 +254,27 @@ public final class MiniCluster implements AutoCloseable {
         return out;
     }
 
+    /**
+     * The write stages of {@code dog node stat -v -r} at {@code node}: [stage] = {count, total ns},
+     * stages in the order client write, peer write, local copy, remote copies.
+     */
+    public long[][] writeStages(SheepNode node) {
+        String[] lines = dogAt(node, null, "node", "stat", "-v", "-r").assertOk().stdout().split("\n");
+        if (lines.length != 6) throw new AssertionError("node stat -v of " + node + ": " + String.join("\n", lines));
+        String[] names = {"Client-write", "Peer-write", "local-copy", "remote-copies"};
+        long[][] out = new long[4][];
+        for (int k = 0; k < 4; k++) {
+            String[] f = lines[2 + k].split(" ");
+            if (f.length != 4 || !f[0].equals(names[k])) throw new AssertionError("node stat -v of " + node + ": " + lines[2 + k]);
+            long n = Long.parseLong(f[1]), total = Long.parseLong(f[3]);
+            if (n == 0 ? !f[2].equals("-") : Math.abs(Double.parseDouble(f[2]) * 1000 * n - total) > n) {
+                throw new AssertionError("node stat -v of " + node + ": the mean is not the total over the count: " + lines[2 + k]);
+            }
+            out[k] = new long[] {n, total};
+        }
+        return out;
+    }
+
     /** The vnodes of {@code node} in the ring, as {@code dog node list -r} shows them. */
     public int vnodesOf(SheepNode node) {
         for (String line : dog("node", "list", "-r").assertOk().stdout().split("\n")) {

@@ -76,9 +76,11 @@ class VdiLifeIT {
             ok(c, "vdi", "snapshot", "-s", "s1", "vm");
             byte[] p2 = random(8 * MiB, 2);
             long[][][] statBefore = nodeStats(c);
+            long[][][] stagesBefore = writeStages(c);
             CommandResult plain = write(c, 1, "vm", 8 * MiB, p2);
             assertEquals("", plain.stderr(), "no progress bar when stderr is not a terminal");
             assertWritesCountedOnceAtTheGatewayAndPerCopyAtThePeers(statBefore, nodeStats(c), 1, 8 * MiB);
+            assertWriteStagesSplitAtTheGateway(stagesBefore, writeStages(c), 1);
             byte[] p2b = random(4096, 3);
             write(c, 2, "vm", 30 * MiB, p2b);
             put(vmImage, 8 * MiB, p2);
@@ -556,6 +558,37 @@ class VdiLifeIT {
     private static void ok(MiniCluster c, String... args) { c.dog(args).assertOk(); }
 
     private static final int WRITE = 2, RX = 6;
+
+    private static long[][][] writeStages(MiniCluster c) {
+        long[][][] all = new long[3][][];
+        for (int i = 0; i < all.length; i++) all[i] = c.writeStages(c.node(i));
+        return all;
+    }
+
+    /**
+     * {@code dog node stat -v}: every client write that {@code gateway} served (2 copies on 3 nodes) waited for a
+     * remote copy, and had a local one when the gateway is one of its object's two nodes; the other nodes stored the
+     * rest as peer writes; and the parts of the writes took no longer in all than the writes they belong to.
+     */
+    private static void assertWriteStagesSplitAtTheGateway(long[][][] before, long[][][] after, int gateway) {
+        final int client = 0, peer = 1, localCopy = 2, remoteCopies = 3, count = 0, nanos = 1;
+        long writes = after[gateway][client][count] - before[gateway][client][count];
+        long local = after[gateway][localCopy][count] - before[gateway][localCopy][count];
+        assertTrue(writes >= 2, "client writes at the gateway: " + writes);
+        assertTrue(local >= 0 && local <= writes, "local copies " + local + " of " + writes + " writes");
+        assertEquals(writes, after[gateway][remoteCopies][count] - before[gateway][remoteCopies][count], "waits for remote copies");
+        long peerWrites = 0;
+        for (int i = 0; i < 3; i++) {
+            if (i != gateway) peerWrites += after[i][peer][count] - before[i][peer][count];
+        }
+        assertEquals(COPIES * writes - local, peerWrites, "peer writes on the other nodes");
+        long writeTime = after[gateway][client][nanos] - before[gateway][client][nanos];
+        long localTime = after[gateway][localCopy][nanos] - before[gateway][localCopy][nanos];
+        long remoteTime = after[gateway][remoteCopies][nanos] - before[gateway][remoteCopies][nanos];
+        assertTrue(writeTime > 0 && remoteTime > 0 && (local == 0 || localTime > 0), "every stage timed");
+        assertTrue(localTime <= writeTime && remoteTime <= writeTime, "parts within the whole: write " + writeTime
+                + " ns, local copies " + localTime + " ns, remote waits " + remoteTime + " ns");
+    }
 
     /** {@code dog node stat -r} of every node: [node][0] its Client line, [node][1] its Peer line, numbers only. */
     private static long[][][] nodeStats(MiniCluster c) {

@@ -166,7 +166,8 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
             ObjectSizes sizes = new ObjectSizes(state, vdis);
             peer = new PeerService(store, state, sizes);
             peer.setStoreFailureHook(why -> fatal(why + "; leaving the cluster (the other nodes restore what it held)"));
-            gateway = new Gateway(state, vdis, peer, peers, sizes);
+            IoStats stats = new IoStats();
+            gateway = new Gateway(state, vdis, peer, peers, sizes, stats);
             vdiOps = new VdiOps(gateway, vdis, state);
             // the main phase of cluster-wide operations on the cluster itself is the membership's (wired once both exist)
             clusterOps = new ClusterOps(this.driver, state, vdiOps, vdis, (sender, m) -> membership().clusterMain(sender, m));
@@ -186,7 +187,6 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
             });
             store.setVanishedListener(() -> recovery.startLocal("object files were removed under the store"));
             membership = new Membership(this, state, epochLog, store, vdis, gateway, peers, clusterOps, recovery);
-            IoStats stats = new IoStats();
             LocalOps localOps = new LocalOps(this, state, vdis, vdiOps, store,
                     gateway, recovery, epochLog, membership, this.driver, writerLocks, stats);
             processor = new RequestProcessor(state, access, peer, gateway, clusterOps, localOps, stats);

@@ -5,8 +5,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
-/** The figures of one fio run (one job) in one direction, from fio's JSON output. */
-public record FioResult(double iops, double mibPerSec, double latMedianUs, double latP99Us, double latMeanUs) {
+/**
+ * The figures of one fio run (one job) in one direction, from fio's JSON output; {@code ios} is the number of requests
+ * completed in the measured time (after the ramp), what CPU per operation is divided by.
+ */
+public record FioResult(double iops, double mibPerSec, double latMedianUs, double latP99Us, double latMeanUs, double ios) {
+
+    public FioResult(double iops, double mibPerSec, double latMedianUs, double latP99Us, double latMeanUs) {
+        this(iops, mibPerSec, latMedianUs, latP99Us, latMeanUs, Double.NaN);
+    }
 
     public static FioResult read(Path jsonFile, String rw) throws IOException {
         return of(Json.parse(Files.readString(jsonFile)), rw);
@@ -29,6 +36,6 @@ public record FioResult(double iops, double mibPerSec, double latMedianUs, doubl
         double p50 = Json.num(job, latKey, "percentile", "50.000000") / 1000;
         double p99 = Json.num(job, latKey, "percentile", "99.000000") / 1000;
         double mean = Json.num(job, "lat_ns", "mean") / 1000;
-        return new FioResult(iops, bw / (1 << 20), p50, p99, mean);
+        return new FioResult(iops, bw / (1 << 20), p50, p99, mean, Json.num(job, "total_ios"));
     }
 }

@@ -19,6 +19,8 @@ import java.util.Map;
  * value   SECTION NAME VALUE UNIT COMMAND                one measurement
  * series  SECTION NAME UNIT V1,V2,... COMMAND            repeated timings of one command
  * rss     SYSTEM NODE PID PEAK_KIB                       VmHWM of a sheep after the load
+ * cpu     CASE SYSTEM ROUND CPU_US PROCESSES             user+system CPU of the system's processes (all of a
+ *                                                        cluster's sheeps) over the measured part of one fio run
  * jmh     JSON_FILE COMMAND
  * note    TEXT
  * </pre>
@@ -29,6 +31,7 @@ public final class Manifest {
     public record Value(String section, String name, double value, String unit, String command) {}
     public record Series(String section, String name, String unit, double[] values, String command) {}
     public record Rss(String system, String node, long pid, long peakKib) {}
+    public record Cpu(String testCase, String system, int round, double cpuUs, String processes) {}
     public record Jmh(Path file, String command) {}
     public record Cmd(String label, String command) {}
 
@@ -38,6 +41,7 @@ public final class Manifest {
     public final List<Value> values = new ArrayList<>();
     public final List<Series> series = new ArrayList<>();
     public final List<Rss> rss = new ArrayList<>();
+    public final List<Cpu> cpu = new ArrayList<>();
     public final List<Jmh> jmh = new ArrayList<>();
     public final List<String> notes = new ArrayList<>();
 
@@ -70,6 +74,7 @@ public final class Manifest {
                 series.add(new Series(f[1], f[2], f[3], v, f[5]));
             }
             case "rss" -> { need(f, 5); rss.add(new Rss(f[1], f[2], Long.parseLong(f[3]), Long.parseLong(f[4]))); }
+            case "cpu" -> { need(f, 6); cpu.add(new Cpu(f[1], f[2], Integer.parseInt(f[3]), Double.parseDouble(f[4]), f[5])); }
             case "jmh" -> { need(f, 3); jmh.add(new Jmh(dir.resolve(f[1]), f[2])); }
             case "note" -> { need(f, 2); notes.add(f[1]); }
             default -> throw new IllegalArgumentException("unknown record type '" + f[0] + "'");

@@ -32,6 +32,8 @@ public final class Report {
     private final List<Map<String, Object>> targets = new ArrayList<>();
     // case -> system -> per-round results
     private final Map<String, Map<String, List<FioResult>>> nbd = new LinkedHashMap<>();
+    // case -> system -> CPU per operation (us) of each round that has a cpu record
+    private final Map<String, Map<String, List<Double>>> cpuPerOp = new LinkedHashMap<>();
     private final Map<String, String[]> caseInfo = new LinkedHashMap<>(); // case -> {rw, kind}
     private final List<String> systems = new ArrayList<>();
     private final List<String> problems = new ArrayList<>();
@@ -65,6 +67,7 @@ public final class Report {
         doc.put("protocol", valuesOf("protocol"));
         doc.put("micro", jmhSection());
         doc.put("scale", valuesOf("scale"));
+        doc.put("breakdown", valuesOf("breakdown"));
         doc.put("startup", seriesOf("startup"));
         doc.put("memory", memorySection());
         computeTargets();
@@ -91,6 +94,15 @@ public final class Report {
                 continue;
             }
             nbd.computeIfAbsent(f.testCase(), k -> new LinkedHashMap<>()).computeIfAbsent(f.system(), k -> new ArrayList<>()).add(r);
+            for (Manifest.Cpu u : m.cpu) {
+                if (!u.testCase().equals(f.testCase()) || !u.system().equals(f.system()) || u.round() != f.round()) continue;
+                if (!(r.ios() > 0)) {
+                    problems.add("cpu " + f.testCase() + " " + f.system() + " round " + f.round() + ": fio counted no requests");
+                    continue;
+                }
+                cpuPerOp.computeIfAbsent(f.testCase(), k -> new LinkedHashMap<>())
+                        .computeIfAbsent(f.system(), k -> new ArrayList<>()).add(u.cpuUs() / r.ios());
+            }
         }
         systems.addAll(sys);
         List<Object> out = new ArrayList<>();
@@ -111,6 +123,12 @@ public final class Report {
                 e.put("mib_per_s", median(rounds, FioResult::mibPerSec));
                 e.put("lat_median_us", median(rounds, FioResult::latMedianUs));
                 e.put("lat_p99_us", median(rounds, FioResult::latP99Us));
+                Double cpu = cpuPerOp(c, s);
+                if (cpu != null) {
+                    e.put("cpu_per_op_us", cpu);
+                    e.put("cpu_per_op_us_rounds", new ArrayList<Object>(cpuPerOp.get(c).get(s)));
+                    e.put("cpu_processes", processesOf(c, s));
+                }
                 List<Object> per = new ArrayList<>();
                 for (FioResult r : rounds) per.add(figure(kind, r));
                 e.put("rounds", per);
@@ -129,6 +147,18 @@ public final class Report {
             out.add(row);
         }
         return out;
+    }
+
+    /** Median over rounds of the CPU per request of {@code system}'s processes, or null if it was not measured. */
+    Double cpuPerOp(String c, String system) {
+        List<Double> l = cpuPerOp.getOrDefault(c, Map.of()).get(system);
+        if (l == null || l.isEmpty()) return null;
+        return median(l.stream().mapToDouble(Double::doubleValue).toArray());
+    }
+
+    private String processesOf(String c, String s) {
+        for (Manifest.Cpu u : m.cpu) if (u.testCase().equals(c) && u.system().equals(s)) return u.processes();
+        return "";
     }
 
     private List<Object> commandsOf(String c, String s) {
@@ -307,6 +337,14 @@ public final class Report {
                 ratio("randwrite-4k-qd16", "sheep-c1"), "");
         target("NBD 4 KiB random write QD16, copies=3 on 3 local nodes vs qemu-nbd", "ratio", ">=", 0.5,
                 ratio("randwrite-4k-qd16", "sheep-c3"), "");
+        // issue 16: replicated writes
+        target("NBD 4 KiB random write QD16, copies=3 on 3 local nodes vs qemu-nbd (issue 16)", "ratio", ">=", 1.0,
+                ratio("randwrite-4k-qd16", "sheep-c3"), "");
+        target("NBD 4 KiB random write QD1 median latency, copies=3 vs our copies=1 (issue 16)", "ratio", "<=", 1.5,
+                ratio("randwrite-4k-qd1", "sheep-c3", "sheep-c1"), "");
+        Double cpu3 = cpuPerOp("randwrite-4k-qd16", "sheep-c3");
+        target("CPU per 4 KiB random write QD16, copies=3, summed over the 3 sheeps (issue 16)", "us", "<=", 300, cpu3,
+                cpu3 == null ? "" : processesOf("randwrite-4k-qd16", "sheep-c3"));
         target("NBD 1 MiB sequential write, copies=1 vs qemu-nbd", "ratio", ">=", 0.9,
                 ratio("seqwrite-1m", "sheep-c1"), "");
         target("NBD 1 MiB sequential read, copies=1 vs qemu-nbd", "ratio", ">=", 0.9,
@@ -421,7 +459,9 @@ public final class Report {
                 b.append('\n');
             }
             b.append("\nAll figures per system (median over rounds):\n\n");
-            b.append("| Case | System | IOPS | MiB/s | lat p50 (us) | lat p99 (us) | rounds |\n|---|---|---|---|---|---|---|\n");
+            b.append("CPU/op is the user+system CPU of the system's own processes (a cluster's three sheeps together; not fio's) over ");
+            b.append("the measured part of each run, divided by the requests fio completed in it.\n\n");
+            b.append("| Case | System | IOPS | MiB/s | lat p50 (us) | lat p99 (us) | CPU/op (us) | rounds |\n|---|---|---|---|---|---|---|---|\n");
             for (String c : caseInfo.keySet()) {
                 for (String s : systems) {
                     List<FioResult> r = nbd.getOrDefault(c, Map.of()).get(s);
@@ -429,7 +469,8 @@ public final class Report {
                     FioResult md = median(r);
                     b.append("| ").append(c).append(" | ").append(s).append(" | ").append(fmt(md.iops())).append(" | ")
                             .append(fmt(md.mibPerSec())).append(" | ").append(fmt(md.latMedianUs())).append(" | ")
-                            .append(fmt(md.latP99Us())).append(" | ").append(r.size()).append(" |\n");
+                            .append(fmt(md.latP99Us())).append(" | ").append(cpuPerOp(c, s) == null ? "-" : fmt(cpuPerOp(c, s)))
+                            .append(" | ").append(r.size()).append(" |\n");
                 }
             }
             b.append('\n');
@@ -451,6 +492,16 @@ public final class Report {
                         .append(fmt((Double) e.get("score"))).append(" | ").append(fmt((Double) e.get("error"))).append(" | ")
                         .append(e.get("unit")).append(" |\n");
             }
+            b.append('\n');
+        }
+
+        List<Manifest.Value> breakdown = m.values.stream().filter(v -> v.section().equals("breakdown")).toList();
+        if (!breakdown.isEmpty()) {
+            b.append("## Where a replicated QD1 write's time goes (sheep-c3, randwrite-4k-qd1)\n\n");
+            b.append("Means over each run, from the sheeps' stage timers (`dog node stat -v -r` on each node before and after). ");
+            b.append("The gateway (node 0) stores its copy while the two others are on their way, so a client write takes ");
+            b.append("about the longer of the two, not their sum.\n\n| Part | Mean |\n|---|---|\n");
+            for (Manifest.Value v : breakdown) b.append("| ").append(v.name()).append(" | ").append(fmt(v.value())).append(' ').append(v.unit()).append(" |\n");
             b.append('\n');
         }
 

@@ -17,6 +17,7 @@ import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.node.ClusterView;
 import io.sheepdog.sheep.node.NodeState;
 import io.sheepdog.sheep.ops.ClientInfo;
+import io.sheepdog.sheep.ops.IoStats;
 import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.ops.SdError;
 import io.sheepdog.sheep.store.ObjectSizes;
@@ -39,6 +40,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -68,10 +70,14 @@ public final class Gateway {
     private final PeerService local;
     private final PeerPool peers;
     private final ObjectSizes sizes;
+    private final IoStats stats;
     private volatile Reclaimer reclaimer;
     private final ErasureCodedIo erasureCoded = new ErasureCodedIo(this);
 
-    public Gateway(NodeState state, VdiRegistry vdis, PeerService local, PeerPool peers, ObjectSizes sizes) {
+    /** @param stats where the stages of writes (the local copy, waiting for the remote ones) are timed */
+    public Gateway(NodeState state, VdiRegistry vdis, PeerService local, PeerPool peers, ObjectSizes sizes,
+                   IoStats stats) {
+        this.stats = stats;
         this.state = state;
         this.vdis = vdis;
         this.local = local;
@@ -323,6 +329,10 @@ public final class Gateway {
             if (peerOp != Opcodes.REMOVE_PEER) checkStrict(v, want, peerOp, oid);
             List<CompletableFuture<Reply>> futures = new ArrayList<>(targets.size());
             List<SdNode> sentTo = new ArrayList<>(targets.size());
+            boolean timed = peerOp == Opcodes.WRITE_PEER || peerOp == Opcodes.CREATE_AND_WRITE_PEER;
+            long sendStart = System.nanoTime();
+            // when the last remote reply came in (a dependent stage of each, so awaiting it sees the time set)
+            AtomicLong lastReply = new AtomicLong(sendStart);
             SdRequest localReq = null;
             byte[] localPayload = null;
             SdNode localNode = null;
@@ -338,15 +348,20 @@ public final class Gateway {
                     localPayload = payload;
                     localNode = t;
                 } else {
-                    futures.add(sendAsync(t, req, payload));
+                    CompletableFuture<Reply> f = sendAsync(t, req, payload);
+                    if (timed) f = f.whenComplete((x, e) -> lastReply.accumulateAndGet(System.nanoTime(), Math::max));
+                    futures.add(f);
                     sentTo.add(t);
                 }
             }
+            boolean remote = !futures.isEmpty();
             // the local copy last, once the remote ones are on their way: the request then takes as long as the
             // slowest copy, not the local one plus the remote ones
             if (localReq != null) {
+                long localStart = System.nanoTime();
                 futures.add(CompletableFuture.completedFuture(local.handle(
                         new Request(localReq, localPayload == null ? Request.NO_DATA : localPayload, ClientInfo.INTERNAL))));
+                if (timed) stats.gatewayLocalCopy.add(System.nanoTime() - localStart);
                 sentTo.add(localNode);
             }
             int err = SdResult.SUCCESS;
@@ -361,6 +376,7 @@ public final class Gateway {
                 if (isRetryable(res)) retry = true;
                 else if (err == SdResult.SUCCESS || err == SdResult.NO_OBJ) err = res;
             }
+            if (timed && remote) stats.gatewayRemoteCopies.add(lastReply.get() - sendStart);
             if (!retry && err == SdResult.SUCCESS) return;
             String what = String.format("%s %016x at epoch %d:%s", Opcodes.name(peerOp), oid, v.epoch(), failed);
             // Some copies there and some not: the object exists, and the nodes that lack it are new to its

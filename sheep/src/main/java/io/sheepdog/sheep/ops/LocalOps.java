@@ -164,7 +164,7 @@ public final class LocalOps {
                 case Opcodes.EXIST -> {
                     if (!store.exists(localKey(h.objOid()))) rsp.result(SdResult.NO_OBJ);
                 }
-                case Opcodes.STAT -> out = stats.encode();
+                case Opcodes.STAT -> out = stats.encode((int) Math.min(want, Integer.MAX_VALUE));
                 case Opcodes.GET_LOGLEVEL -> out = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(node.logLevel()).array();
                 case Opcodes.SET_LOGLEVEL -> {
                     if (r.data().length < 4) throw new SdError(SdResult.INVALID_PARMS);

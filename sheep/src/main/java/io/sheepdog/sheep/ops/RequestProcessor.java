@@ -112,12 +112,14 @@ public final class RequestProcessor {
             default -> IoStats.Kind.WRITE;
         };
         c.begin(kind, r.data().length);
+        long start = System.nanoTime();
         int sent = 0;
         try {
             Reply rep = handler.get();
             sent = rep.data().length;
             return rep;
         } finally {
+            if (kind == IoStats.Kind.WRITE) c.writeTime.add(System.nanoTime() - start);
             c.end(sent);
         }
     }

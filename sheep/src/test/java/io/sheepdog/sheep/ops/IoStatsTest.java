@@ -1,6 +1,7 @@
 package io.sheepdog.sheep.ops;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -34,5 +35,29 @@ class IoStatsTest {
                 300, 300,       // peer rx, tx
                 1, 2, 1, 0,     // gateway remove, read, write, flush
                 0, 1, 2}, v);   // peer remove, read, write
+    }
+
+    @Test
+    void writeStagesFollowSdStatOnlyWhenAskedFor() {
+        IoStats s = new IoStats();
+        s.gateway.writeTime.add(3_000);
+        s.gateway.writeTime.add(5_000);
+        s.peer.writeTime.add(1_000);
+        s.gatewayLocalCopy.add(2_000);
+        s.gatewayRemoteCopies.add(4_000);
+        s.gatewayRemoteCopies.add(4_500);
+        // the original dog asks for sd_stat's 120 bytes, and gets them alone
+        assertEquals(IoStats.SD_STAT_SIZE, s.encode(IoStats.SD_STAT_SIZE).length);
+        assertEquals(IoStats.SD_STAT_SIZE, s.encode(IoStats.SD_STAT_SIZE + IoStats.TIMES_SIZE - 1).length);
+        byte[] b = s.encode(IoStats.SD_STAT_SIZE + IoStats.TIMES_SIZE);
+        assertEquals(IoStats.SD_STAT_SIZE + IoStats.TIMES_SIZE, b.length);
+        long[] v = new long[IoStats.TIMES_SIZE / 8];
+        ByteBuffer.wrap(b, IoStats.SD_STAT_SIZE, IoStats.TIMES_SIZE).order(ByteOrder.LITTLE_ENDIAN).asLongBuffer().get(v);
+        assertArrayEquals(new long[] {
+                1, 4,           // version, stages
+                2, 8_000,       // gateway writes: count, ns
+                1, 1_000,       // peer writes
+                1, 2_000,       // gateway local copies
+                2, 8_500}, v);  // gateway remote copies
     }
 }

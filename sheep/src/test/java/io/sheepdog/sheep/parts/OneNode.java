@@ -67,7 +67,7 @@ public final class OneNode implements AutoCloseable, LocalOps.Node, Membership.N
         store = new MultiDiskStore(List.of(dir.resolve("obj")), false);
         epochLog = new EpochLog(dir.resolve("epoch"));
         peer = new PeerService(store, state, sizes);
-        gateway = new Gateway(state, vdis, peer, peers, sizes);
+        gateway = new Gateway(state, vdis, peer, peers, sizes, stats);
         vdiOps = new VdiOps(gateway, vdis, state);
         recovery = new RecoveryManager(state, store, gateway, peer.strips(), vdis, broadcasts::add);
         peer.setRecoveryHook(recovery);
