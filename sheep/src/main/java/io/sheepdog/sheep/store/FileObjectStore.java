@@ -85,11 +85,20 @@ public final class FileObjectStore implements ObjectStore {
     /** An open object file and its group-commit state. */
     private static final class Handle {
         final FileChannel ch;
+        /** The same file opened with O_DIRECT, for whole-block writes; opened on first use, guarded by this. */
+        FileChannel direct;
         final ReentrantLock syncLock = new ReentrantLock();
         long written;     // guarded by this
         volatile long synced;
 
         Handle(FileChannel ch) { this.ch = ch; }
+
+        void close() {
+            closeQuietly(ch);
+            FileChannel d;
+            synchronized (this) { d = direct; }
+            if (d != null) closeQuietly(d);
+        }
 
         synchronized long markWritten() { return ++written; }
         synchronized long currentWritten() { return written; }
@@ -119,7 +128,6 @@ public final class FileObjectStore implements ObjectStore {
      */
     FileObjectStore(Path objDir, boolean sync, int maxOpen, long journalBytes) throws IOException {
         this.dir = objDir;
-        this.open = new HandleCache<>(maxOpen);
         this.staleDir = objDir.resolve(".stale");
         this.metaDir = objDir.resolve("meta");
         for (int i = 0; i < vidDirs.length; i++) vidDirs[i] = objDir.resolve(String.format("%02x", i));
@@ -128,6 +136,9 @@ public final class FileObjectStore implements ObjectStore {
         this.treeDirs = List.copyOf(tree);
         this.sync = sync;
         Files.createDirectories(staleDir);
+        // direct writes: a second descriptor for each object written, so half as many objects are kept open
+        this.direct = new DirectWrites(sync && journalBytes <= 0 && DIRECT_WRITES, objDir);
+        this.open = new HandleCache<>(direct.enabled() ? Math.max(1, maxOpen / 2) : maxOpen);
         this.dirKey = Files.readAttributes(objDir, BasicFileAttributes.class).fileKey();
         for (int i = 0; i < STRIPES; i++) stripes[i] = new ReentrantReadWriteLock();
         cleanTmp();
@@ -135,6 +146,13 @@ public final class FileObjectStore implements ObjectStore {
                 ? openJournal(objDir.resolve(".journal").resolve("records"), journalBytes, Math.max(16, Math.min(1024, maxOpen / 4)))
                 : null;
     }
+
+    /**
+     * Whether durable writes of whole 4 KiB blocks bypass the page cache (see {@link DirectWrites}); on unless
+     * {@code -Dsheepdog.directWrites=false}. Never with a journal or without syncs ({@code -n}).
+     */
+    static final boolean DIRECT_WRITES = !"false".equals(System.getProperty("sheepdog.directWrites"));
+    private final DirectWrites direct;
 
     /**
      * Opens the journal, replaying what a crash left in it. A file system too full for it leaves the store without
@@ -170,6 +188,12 @@ public final class FileObjectStore implements ObjectStore {
 
     /** Whether the store writes through a journal. */
     public boolean journaled() { return journal != null; }
+
+    /** Whether durable whole-block writes go past the page cache (tests). */
+    boolean directWrites() { return direct.enabled(); }
+
+    /** How many writes went past the page cache (tests). */
+    long directWritesDone() { return direct.done(); }
 
     /**
      * Before {@code oid}'s file changes outside the journal: see {@link WriteJournal#settle}. The object's lock must be
@@ -308,12 +332,12 @@ public final class FileObjectStore implements ObjectStore {
     }
 
     private static void closeAll(List<Handle> handles) {
-        for (Handle h : handles) closeQuietly(h.ch);
+        for (Handle h : handles) h.close();
     }
 
     private void dropHandle(long oid) {
         Handle h = open.remove(oid);
-        if (h != null) closeQuietly(h.ch);
+        if (h != null) h.close();
     }
 
     private static void closeQuietly(FileChannel ch) {
@@ -367,15 +391,39 @@ public final class FileObjectStore implements ObjectStore {
         l.readLock().lock();
         try {
             Handle h = handle(oid);
+            final Handle jh = h;
             if (journaled) {
                 // durable once its record is (whatever durable says: then no write of the file is ever only cached
                 // when a later one is durable, which the erasure-coded strips' undo records rely on)
                 try {
-                    journal.write(oid, offset, data, () -> writeFully(h.ch, ByteBuffer.wrap(data), offset));
+                    journal.write(oid, offset, data, () -> writeFully(jh.ch, ByteBuffer.wrap(data), offset));
                 } catch (IOException e) {
                     throw translate(e, oid);
                 }
                 return;
+            }
+            if (sync && durable && direct.fits(offset, data.length)) {
+                // written past the page cache, then the device's cache flushed: see DirectWrites
+                l.readLock().unlock();
+                l.writeLock().lock();
+                boolean done;
+                Handle dh;
+                long seq;
+                try {
+                    dh = handle(oid);
+                    done = direct.write(directChannel(dh, oid), data, offset);
+                    seq = done ? dh.markWritten() : 0;
+                } catch (IOException e) {
+                    throw translate(e, oid);
+                } finally {
+                    l.readLock().lock(); // downgraded: the sync runs beside other writers, as every sync does
+                    l.writeLock().unlock();
+                }
+                if (done) {
+                    syncUpTo(dh, seq, oid);
+                    return;
+                }
+                h = handle(oid);
             }
             try {
                 writeFully(h.ch, ByteBuffer.wrap(data), offset);
@@ -386,6 +434,14 @@ public final class FileObjectStore implements ObjectStore {
             if (sync && (durable || journal != null)) syncUpTo(h, seq, oid);
         } finally {
             l.readLock().unlock();
+        }
+    }
+
+    /** The object's O_DIRECT descriptor, opened on first use (null if the file system refuses O_DIRECT). */
+    private FileChannel directChannel(Handle h, long oid) throws IOException {
+        synchronized (h) {
+            if (h.direct == null) h.direct = direct.open(path(oid));
+            return h.direct;
         }
     }
 

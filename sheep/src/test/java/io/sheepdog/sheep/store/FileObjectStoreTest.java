@@ -12,6 +12,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -188,5 +189,108 @@ class FileObjectStoreTest {
             assertFalse(Files.exists(obj.resolve("25/007c2b2500000003.tmp")));
             assertFalse(Files.exists(obj.resolve("007c2b2500000004.tmp")));
         }
+    }
+
+    // ---- direct writes ----
+
+    static byte[] block(int value, int len) {
+        byte[] b = new byte[len];
+        java.util.Arrays.fill(b, (byte) value);
+        return b;
+    }
+
+    @Test
+    void wholeBlockDurableWritesGoPastThePageCacheAndEverythingReadsBack() throws Exception {
+        long oid = 0x00aa00000000001L;
+        int obj = 64 << 10;
+        try (FileObjectStore s = new FileObjectStore(dir.resolve("obj"), true, 16, 0)) {
+            Assumptions.assumeTrue(s.directWrites(), "this file system takes no O_DIRECT");
+            assertTrue(s.create(oid, obj, null, 0, new byte[0]));
+            s.write(oid, 4096, block(1, 4096));            // whole block: direct
+            s.write(oid, 8192, block(2, 8192));            // two whole blocks: direct
+            s.write(oid, 100, block(3, 50));               // inside a block: through the page cache
+            s.write(oid, 20480, block(4, 4096), false);    // not durable (-n's kind): through the page cache
+            s.write(oid, 6000, block(5, 10));              // into a block written directly before
+            assertEquals(2, s.directWritesDone());
+            byte[] want = new byte[obj];
+            java.util.Arrays.fill(want, 4096, 8192, (byte) 1);
+            java.util.Arrays.fill(want, 8192, 16384, (byte) 2);
+            java.util.Arrays.fill(want, 100, 150, (byte) 3);
+            java.util.Arrays.fill(want, 20480, 24576, (byte) 4);
+            java.util.Arrays.fill(want, 6000, 6010, (byte) 5);
+            assertArrayEquals(want, s.read(oid, 0, obj), "read through the store");
+            try (Stream<Path> files = Files.walk(dir.resolve("obj"))) {
+                Path f = files.filter(p -> p.getFileName().toString().equals(StoreKey.fileName(oid))).findFirst().orElseThrow();
+                assertArrayEquals(want, Files.readAllBytes(f), "the bytes in the file");
+            }
+        }
+    }
+
+    /**
+     * Direct writes (through pooled aligned buffers) and buffered writes into the same pages, from many threads:
+     * every page must end with its owner's last round outside the few bytes the other thread writes, never an
+     * older round (a page cache copy written back over a direct write, or a pooled buffer shared by two writes, would
+     * leave one). Every thread owns one page and writes it whole with its round number; another thread writes 16
+     * bytes in its middle.
+     */
+    @Test
+    void directAndBufferedWritesToOnePageNeverLeaveAnOlderCopy() throws Exception {
+        long oid = 0x00bb00000000001L;
+        int pages = 8, rounds = 300;
+        try (FileObjectStore s = new FileObjectStore(dir.resolve("obj"), true, 16, 0)) {
+            Assumptions.assumeTrue(s.directWrites(), "this file system takes no O_DIRECT");
+            assertTrue(s.create(oid, pages * 4096L, null, 0, new byte[0]));
+            ExecutorService pool = Executors.newFixedThreadPool(2 * pages);
+            try {
+                List<Future<?>> all = new ArrayList<>();
+                for (int p = 0; p < pages; p++) {
+                    int page = p;
+                    all.add(pool.submit(() -> {
+                        for (int r = 1; r <= rounds; r++) s.write(oid, page * 4096L, block(r, 4096));
+                        return null;
+                    }));
+                    all.add(pool.submit(() -> {
+                        for (int r = 1; r <= rounds; r++) s.write(oid, page * 4096L + 2000, block(0xEE, 16));
+                        return null;
+                    }));
+                }
+                for (Future<?> f : all) f.get();
+            } finally {
+                pool.shutdownNow();
+            }
+            assertTrue(s.directWritesDone() >= (long) pages * rounds);
+            byte[] got = s.read(oid, 0, pages * 4096);
+            int last = (byte) rounds & 0xff;
+            for (int p = 0; p < pages; p++) {
+                for (int i = 0; i < 4096; i++) {
+                    int v = got[p * 4096 + i] & 0xff;
+                    if (i >= 2000 && i < 2016) {
+                        assertTrue(v == 0xEE || v == last, "page " + p + " byte " + i + ": " + v);
+                    } else {
+                        assertEquals(last, v, "page " + p + " byte " + i + " holds an older round");
+                    }
+                }
+            }
+        }
+    }
+
+    /** A direct write the kernel or the JDK refuses (alignment, EINVAL) turns direct writes off instead of failing. */
+    @Test
+    void aRefusedDirectWriteTurnsThemOffAndChangesNothing() throws Exception {
+        Path f = Files.write(dir.resolve("file"), block(9, 8192));
+        DirectWrites d = new DirectWrites(true, dir);
+        Assumptions.assumeTrue(d.enabled(), "this file system takes no O_DIRECT");
+        try (java.nio.channels.FileChannel ch = d.open(f)) {
+            Assumptions.assumeTrue(ch != null, "this file system takes no O_DIRECT");
+            assertTrue(d.write(ch, block(1, 4096), 0));
+            assertFalse(d.write(ch, block(2, 4096), 1), "not at a block boundary: refused");
+            assertFalse(d.enabled(), "and off from now on");
+            assertFalse(d.fits(0, 4096));
+            assertNull(d.open(f));
+        }
+        byte[] want = block(9, 8192);
+        java.util.Arrays.fill(want, 0, 4096, (byte) 1);
+        assertArrayEquals(want, Files.readAllBytes(f), "the refused write changed nothing");
+        assertEquals(1, d.done());
     }
 }
