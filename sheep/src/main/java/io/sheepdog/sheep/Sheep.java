@@ -133,7 +133,7 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
                     throw new IOException("disk " + d + " holds a sheep's store metadata: not a disk for objects");
                 }
             }
-            store = new MultiDiskStore(opts.objectDirs(), !opts.noSync(), opts.journalBytes());
+            store = new MultiDiskStore(opts.objectDirs(), !opts.noSync(), opts.journalBytes(), opts.directWrites());
             nodeStoreDriver = readNodeConfig(base.resolve("node_config"));
             useStoreDriver(config.defaultStore);
             // a disk added to the list since the last start takes its share from the others

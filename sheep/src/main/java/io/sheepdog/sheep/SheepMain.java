@@ -74,6 +74,11 @@ public final class SheepMain implements Callable<Integer> {
                     + "the object files behind it ([size=]N[k|M|G], 2M to 1G, e.g. 32M; default 'off': every write synced in its object file)")
     String journal;
 
+    @Option(names = {"-D", "--directio"}, negatable = true,
+            description = "durable writes of whole 4 KiB blocks go past the page cache (O_DIRECT, then the usual sync; "
+                    + "the default, as the original's -D asks); --no-directio writes everything through the page cache")
+    Boolean directio;
+
     @Option(names = {"--nbd"}, paramLabel = "PORT|off", description = "NBD port (default 10809 + (PORT - 7000)); 'off' disables NBD")
     String nbd;
 
@@ -151,7 +156,7 @@ public final class SheepMain implements Callable<Integer> {
         return runDaemon(o);
     }
 
-    private SheepOptions parse() {
+    SheepOptions parse() {
         int p = parseInt(port, 1, 65535, "Invalid port number '" + port + "'");
         long z = zone == null ? -1 : parseLong(zone, 0, 4294967295L, "Invalid zone id '" + zone + "': must be an integer between 0 and 4294967295");
         for (String a : new String[] {bindAddr, myAddr}) {
@@ -233,7 +238,8 @@ public final class SheepMain implements Callable<Integer> {
         return SheepOptions.builder(store).port(p).zone(z).bindAddr(bindAddr).myAddr(myAddr).cluster(cluster)
                 .foreground(foreground).pidFile(pidFile).logDir(logDir).logLevel(level).logToStdout(stdout).noSync(noSync)
                 .nbdPort(nbdPort).gateway(gateway).vnodes(vn).recoveryThrottle(recMax, recInterval).failureTimeoutMs(failMs)
-                .strictVdiLock(strictLock).access(access(nbdPort)).disks(disks).journalBytes(journalBytes).build();
+                .strictVdiLock(strictLock).access(access(nbdPort)).disks(disks).journalBytes(journalBytes)
+                .directWrites(directio == null ? FileObjectStore.DIRECT_WRITES : directio).build();
     }
 
     /** {@code --journal}: off, or a size (N, Nk, NM, NG, also as size=N as the original's -j takes it). */

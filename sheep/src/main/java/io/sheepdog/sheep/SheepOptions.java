@@ -28,7 +28,8 @@ public record SheepOptions(
         boolean strictVdiLock, // --vdi-lock strict: a second NBD writer is refused at open (default: handover)
         AccessOptions access, // --nbd-tls, --allow, --admin-allow
         List<Path> disks,     // PATH,DISK1,DISK2,...: the object disks (empty: PATH/obj)
-        long journalBytes) {  // --journal: the write journal of each disk (0: none)
+        long journalBytes,    // --journal: the write journal of each disk (0: none)
+        boolean directWrites) { // -D/--directio (default) or --no-directio: whole-block durable writes past the page cache
 
     public SheepOptions {
         if (access == null) access = AccessOptions.OPEN;
@@ -70,6 +71,7 @@ public record SheepOptions(
         private AccessOptions access;
         private List<Path> disks = List.of();
         private long journalBytes = FileObjectStore.DEFAULT_JOURNAL_BYTES;
+        private boolean directWrites = FileObjectStore.DIRECT_WRITES;
 
         private Builder(Path storeDir) { this.storeDir = storeDir; }
 
@@ -98,11 +100,14 @@ public record SheepOptions(
         public Builder disks(List<Path> v) { disks = v; return this; }
         /** The size of each disk's write journal; 0: none (every write synced in its object file). */
         public Builder journalBytes(long v) { journalBytes = v; return this; }
+        /** Whether durable writes of whole 4 KiB blocks bypass the page cache (store/DirectWrites). */
+        public Builder directWrites(boolean v) { directWrites = v; return this; }
 
         public SheepOptions build() {
             return new SheepOptions(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile,
                     logDir == null ? storeDir : logDir, logLevel, logToStdout, noSync, nbdPort, gateway, vnodes,
-                    recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, access, disks, journalBytes);
+                    recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, access, disks, journalBytes,
+                    directWrites);
         }
     }
 

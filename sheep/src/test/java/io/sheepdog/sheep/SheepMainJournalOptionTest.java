@@ -1,13 +1,18 @@
 package io.sheepdog.sheep;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.sheepdog.sheep.store.FileObjectStore;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
-/** {@code sheep --journal} / {@code -j}: sizes as ours and as the original's {@code size=} form, off, and refusals. */
+/**
+ * {@code sheep --journal} / {@code -j}: sizes as ours and as the original's {@code size=} form, off, and refusals; and
+ * {@code -D}/{@code --directio}, the other option of how writes reach the disk.
+ */
 class SheepMainJournalOptionTest {
 
     @Test
@@ -27,5 +32,21 @@ class SheepMainJournalOptionTest {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SheepMain.journalBytes(bad), bad);
             assertTrue(e.getMessage().startsWith("Invalid journal '" + bad + "'"), e.getMessage());
         }
+    }
+
+    /** {@code -D}/{@code --directio} as the original takes it (no value: the default here), {@code --no-directio}. */
+    @Test
+    void directioIsOnUnlessTurnedOff() {
+        assertEquals(FileObjectStore.DIRECT_WRITES, parse("/tmp/s").directWrites());
+        assertTrue(parse("-D", "/tmp/s").directWrites(), "the original's -D, before the store path");
+        assertTrue(parse("--directio", "/tmp/s").directWrites());
+        assertFalse(parse("--no-directio", "/tmp/s").directWrites());
+        assertEquals("/tmp/s", parse("-D", "/tmp/s").storeDir().toString(), "-D takes no value");
+    }
+
+    private static SheepOptions parse(String... args) {
+        SheepMain m = new SheepMain();
+        new CommandLine(m).parseArgs(args);
+        return m.parse();
     }
 }

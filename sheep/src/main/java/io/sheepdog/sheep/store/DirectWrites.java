@@ -20,22 +20,34 @@ import org.slf4j.LoggerFactory;
  * on the machine of bench/RESULTS.md, qemu-nbd with O_DIRECT and a flush per write did 4x the 4 KiB random writes of
  * qemu-nbd writing through the page cache, at a quarter of its CPU per write.
  *
- * <p>Only whole, aligned blocks go this way; anything else is written through the page cache as before. The caller
- * writes under the object's exclusive lock, so a buffered write to the same object never runs at the same time (a
- * page dirtied by one while a direct write covers it could be written back over the direct write's bytes). A file
- * system that refuses O_DIRECT (tmpfs) turns this off for the store, once, said in the log.
+ * <p>Only whole, aligned blocks go this way, each write in one pwrite (a large one through one of a few large buffers,
+ * or through the page cache when all are in use); anything else is written through the page cache as before. Direct
+ * writes to an object run beside each other, but while they are on a write through the page cache takes the
+ * object's exclusive lock (FileObjectStore.write), so it never runs at the same time as a direct one: a page it
+ * dirtied while a direct write covers it could be written back over the direct write's bytes. A file system that
+ * refuses O_DIRECT turns this off for the store, once, said in the log.
  */
 final class DirectWrites {
     private static final Logger LOG = LoggerFactory.getLogger(DirectWrites.class);
     /** Alignment of offsets, lengths and buffers: a page, a multiple of any device's logical block. */
     static final int BLOCK = 4096;
-    /** The largest write that goes this way: one pooled buffer. */
+    /** The size of a small buffer: a write up to this size takes one (more writers at once than pooled make their own). */
     static final int MAX = 256 << 10;
-    /** Buffers kept for reuse (each MAX bytes of direct memory); more writers at once allocate their own. */
+    /** Small buffers kept for reuse (each MAX bytes of direct memory). */
     private static final int POOLED = 16;
+    /** The size of a large buffer: an object's whole size, so that a large write is one pwrite (the device sees it whole). */
+    static final int LARGE = 4 << 20;
+    /**
+     * Large buffers, made on first use and never more: a large write finding none free goes through the page cache
+     * (which is as fast for it; what direct writes save is the page cache's cost per small write), so the direct
+     * memory they take stays bounded by LARGE_POOLED * LARGE.
+     */
+    private static final int LARGE_POOLED = 4;
 
     private volatile boolean enabled;
     private final ArrayBlockingQueue<ByteBuffer> pool = new ArrayBlockingQueue<>(POOLED);
+    private final ArrayBlockingQueue<ByteBuffer> largePool = new ArrayBlockingQueue<>(LARGE_POOLED);
+    private final java.util.concurrent.atomic.AtomicInteger largeMade = new java.util.concurrent.atomic.AtomicInteger();
 
     /**
      * @param enabled whether to try at all (a store with a journal or without syncs does not)
@@ -66,7 +78,7 @@ final class DirectWrites {
 
     /** Whether a write of {@code len} bytes at {@code offset} may go past the page cache. */
     boolean fits(long offset, int len) {
-        return enabled && len > 0 && len <= MAX && (offset % BLOCK) == 0 && (len % BLOCK) == 0;
+        return enabled && len > 0 && len <= LARGE && (offset % BLOCK) == 0 && (len % BLOCK) == 0;
     }
 
     /**
@@ -95,8 +107,12 @@ final class DirectWrites {
      */
     boolean write(FileChannel ch, byte[] data, long offset) throws IOException {
         if (ch == null) return false;
-        ByteBuffer b = pool.poll();
-        if (b == null) b = ByteBuffer.allocateDirect(MAX + BLOCK).alignedSlice(BLOCK);
+        boolean large = data.length > MAX;
+        ByteBuffer b = large ? largeBuffer() : pool.poll();
+        if (b == null) {
+            if (large) return false; // every large buffer is in use: through the page cache
+            b = ByteBuffer.allocateDirect(MAX + BLOCK).alignedSlice(BLOCK);
+        }
         try {
             b.clear().put(data).flip();
             long pos = offset;
@@ -109,8 +125,19 @@ final class DirectWrites {
             disable("a direct write was refused (" + e + ")");
             return false;
         } finally {
-            pool.offer(b);
+            (large ? largePool : pool).offer(b);
         }
+    }
+
+    /** A free large buffer, made if fewer than LARGE_POOLED exist; null if all are in use. */
+    private ByteBuffer largeBuffer() {
+        ByteBuffer b = largePool.poll();
+        if (b != null) return b;
+        if (largeMade.incrementAndGet() > LARGE_POOLED) {
+            largeMade.decrementAndGet();
+            return null;
+        }
+        return ByteBuffer.allocateDirect(LARGE + BLOCK).alignedSlice(BLOCK);
     }
 
     /** EINVAL from open or write: O_DIRECT (or its alignment) is not for this file system. */

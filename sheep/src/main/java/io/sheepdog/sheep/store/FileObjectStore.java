@@ -127,6 +127,11 @@ public final class FileObjectStore implements ObjectStore {
      *                     in its object file); unused without {@code sync}
      */
     FileObjectStore(Path objDir, boolean sync, int maxOpen, long journalBytes) throws IOException {
+        this(objDir, sync, maxOpen, journalBytes, DIRECT_WRITES);
+    }
+
+    /** @param directWrites whether durable whole-block writes may bypass the page cache ({@link DirectWrites}) */
+    FileObjectStore(Path objDir, boolean sync, int maxOpen, long journalBytes, boolean directWrites) throws IOException {
         this.dir = objDir;
         this.staleDir = objDir.resolve(".stale");
         this.metaDir = objDir.resolve("meta");
@@ -137,7 +142,7 @@ public final class FileObjectStore implements ObjectStore {
         this.sync = sync;
         Files.createDirectories(staleDir);
         // direct writes: a second descriptor for each object written, so half as many objects are kept open
-        this.direct = new DirectWrites(sync && journalBytes <= 0 && DIRECT_WRITES, objDir);
+        this.direct = new DirectWrites(sync && journalBytes <= 0 && directWrites, objDir);
         this.open = new HandleCache<>(direct.enabled() ? Math.max(1, maxOpen / 2) : maxOpen);
         this.dirKey = Files.readAttributes(objDir, BasicFileAttributes.class).fileKey();
         for (int i = 0; i < STRIPES; i++) stripes[i] = new ReentrantReadWriteLock();
@@ -148,10 +153,11 @@ public final class FileObjectStore implements ObjectStore {
     }
 
     /**
-     * Whether durable writes of whole 4 KiB blocks bypass the page cache (see {@link DirectWrites}); on unless
-     * {@code -Dsheepdog.directWrites=false}. Never with a journal or without syncs ({@code -n}).
+     * Whether durable writes of whole 4 KiB blocks bypass the page cache (see {@link DirectWrites}) when
+     * {@code sheep --no-directio} does not say otherwise: on unless {@code -Dsheepdog.directWrites=false}. Never with
+     * a journal or without syncs ({@code -n}).
      */
-    static final boolean DIRECT_WRITES = !"false".equals(System.getProperty("sheepdog.directWrites"));
+    public static final boolean DIRECT_WRITES = !"false".equals(System.getProperty("sheepdog.directWrites"));
     private final DirectWrites direct;
 
     /**
@@ -326,7 +332,9 @@ public final class FileObjectStore implements ObjectStore {
      */
     private boolean idle(long oid, Handle h) {
         ReentrantReadWriteLock l = lockOf(oid);
-        if (!l.writeLock().tryLock()) return false;
+        // the trimming thread may hold this stripe's write lock itself (a buffered write beside direct ones), and
+        // tryLock would then succeed: the object it is writing is not idle
+        if (l.isWriteLockedByCurrentThread() || !l.writeLock().tryLock()) return false;
         l.writeLock().unlock();
         return true;
     }
@@ -388,50 +396,63 @@ public final class FileObjectStore implements ObjectStore {
                 l.writeLock().unlock();
             }
         }
-        l.readLock().lock();
-        try {
-            Handle h = handle(oid);
-            final Handle jh = h;
-            if (journaled) {
+        if (journaled) {
+            l.readLock().lock();
+            try {
+                Handle h = handle(oid);
                 // durable once its record is (whatever durable says: then no write of the file is ever only cached
                 // when a later one is durable, which the erasure-coded strips' undo records rely on)
-                try {
-                    journal.write(oid, offset, data, () -> writeFully(jh.ch, ByteBuffer.wrap(data), offset));
-                } catch (IOException e) {
-                    throw translate(e, oid);
-                }
-                return;
-            }
-            if (sync && durable && direct.fits(offset, data.length)) {
-                // written past the page cache, then the device's cache flushed: see DirectWrites
-                l.readLock().unlock();
-                l.writeLock().lock();
-                boolean done;
-                Handle dh;
-                long seq;
-                try {
-                    dh = handle(oid);
-                    done = direct.write(directChannel(dh, oid), data, offset);
-                    seq = done ? dh.markWritten() : 0;
-                } catch (IOException e) {
-                    throw translate(e, oid);
-                } finally {
-                    l.readLock().lock(); // downgraded: the sync runs beside other writers, as every sync does
-                    l.writeLock().unlock();
-                }
-                if (done) {
-                    syncUpTo(dh, seq, oid);
-                    return;
-                }
-                h = handle(oid);
-            }
-            try {
-                writeFully(h.ch, ByteBuffer.wrap(data), offset);
+                journal.write(oid, offset, data, () -> writeFully(h.ch, ByteBuffer.wrap(data), offset));
             } catch (IOException e) {
                 throw translate(e, oid);
+            } finally {
+                l.readLock().unlock();
             }
-            long seq = h.markWritten();
-            if (sync && (durable || journal != null)) syncUpTo(h, seq, oid);
+            return;
+        }
+        boolean synced = sync && (durable || journal != null);
+        if (synced && direct.fits(offset, data.length)) {
+            // past the page cache, then the device's cache flushed (DirectWrites); beside other direct writes
+            l.readLock().lock();
+            try {
+                Handle h = handle(oid);
+                boolean done;
+                try {
+                    done = direct.write(directChannel(h, oid), data, offset);
+                } catch (IOException e) {
+                    throw translate(e, oid);
+                }
+                if (done) {
+                    syncUpTo(h, h.markWritten(), oid);
+                    return;
+                }
+            } finally {
+                l.readLock().unlock();
+            }
+        }
+        // Through the page cache. While direct writes are on, alone on the object: a page this dirties while a direct
+        // write covers it could later be written back over that write's bytes. The sync runs beside the others.
+        boolean alone = direct.enabled();
+        (alone ? l.writeLock() : l.readLock()).lock();
+        Handle h;
+        long seq;
+        try {
+            h = handle(oid);
+            writeFully(h.ch, ByteBuffer.wrap(data), offset);
+            seq = h.markWritten();
+        } catch (IOException e) {
+            (alone ? l.writeLock() : l.readLock()).unlock();
+            throw translate(e, oid);
+        } catch (RuntimeException | Error e) {
+            (alone ? l.writeLock() : l.readLock()).unlock();
+            throw e;
+        }
+        if (alone) {
+            l.readLock().lock(); // downgraded
+            l.writeLock().unlock();
+        }
+        try {
+            if (synced) syncUpTo(h, seq, oid);
         } finally {
             l.readLock().unlock();
         }

@@ -105,6 +105,7 @@ public final class MultiDiskStore implements ObjectStore {
 
     private final boolean sync;
     private final long journalBytes;
+    private final boolean directWrites;
     private final int maxOpenPerDisk;
     private volatile Disks disks;
     private volatile FileObjectStore.Layout layout = FileObjectStore.Layout.PLAIN;
@@ -121,11 +122,19 @@ public final class MultiDiskStore implements ObjectStore {
         this(paths, sync, FileObjectStore.DEFAULT_JOURNAL_BYTES);
     }
 
-    /** @param journalBytes the write journal of each disk (0: none; see {@link FileObjectStore}) */
     public MultiDiskStore(List<Path> paths, boolean sync, long journalBytes) throws IOException {
+        this(paths, sync, journalBytes, FileObjectStore.DIRECT_WRITES);
+    }
+
+    /**
+     * @param journalBytes the write journal of each disk (0: none; see {@link FileObjectStore})
+     * @param directWrites whether whole-block durable writes bypass the page cache ({@link DirectWrites})
+     */
+    public MultiDiskStore(List<Path> paths, boolean sync, long journalBytes, boolean directWrites) throws IOException {
         if (paths.isEmpty()) throw new IllegalArgumentException("no disks");
         this.sync = sync;
         this.journalBytes = journalBytes;
+        this.directWrites = directWrites;
         this.maxOpenPerDisk = Math.max(64, FileObjectStore.defaultOpenFiles() / paths.size());
         for (int i = 0; i < STRIPES; i++) stripes[i] = new ReentrantReadWriteLock();
         List<Disk> list = new ArrayList<>();
@@ -137,7 +146,7 @@ public final class MultiDiskStore implements ObjectStore {
         try {
             Files.createDirectories(p);
             if (!Files.isWritable(p)) throw new IOException("not writable");
-            FileObjectStore s = new FileObjectStore(p, sync, maxOpenPerDisk, journalBytes);
+            FileObjectStore s = new FileObjectStore(p, sync, maxOpenPerDisk, journalBytes, directWrites);
             if (layout != FileObjectStore.Layout.PLAIN) s.useLayout(layout);
             return new Disk(p, s, sizeOf(p, s));
         } catch (NoSuchFileException e) {
