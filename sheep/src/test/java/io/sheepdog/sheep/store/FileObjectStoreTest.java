@@ -202,7 +202,7 @@ class FileObjectStoreTest {
     @Test
     void wholeBlockDurableWritesGoPastThePageCacheAndEverythingReadsBack() throws Exception {
         long oid = 0x00aa00000000001L;
-        int obj = 2 << 20;
+        int obj = 4 << 20;
         try (FileObjectStore s = new FileObjectStore(dir.resolve("obj"), true, 16, 0)) {
             Assumptions.assumeTrue(s.directWrites(), "this file system takes no O_DIRECT");
             assertTrue(s.create(oid, obj, null, 0, new byte[0]));
@@ -211,7 +211,8 @@ class FileObjectStoreTest {
             s.write(oid, 100, block(3, 50));               // inside a block: through the page cache
             s.write(oid, 20480, block(4, 4096), false);    // not durable (-n's kind): through the page cache
             s.write(oid, 6000, block(5, 10));              // into a block written directly before
-            s.write(oid, 512 << 10, block(6, (1 << 20) + 8192)); // longer than a pooled buffer: direct, in 5 pieces
+            s.write(oid, 512 << 10, block(6, 1 << 20));    // a large buffer's worth: direct, one pwrite
+            s.write(oid, 1 << 20, block(8, (1 << 20) + 4096)); // more than that: through the page cache
             assertEquals(3, s.directWritesDone());
             byte[] want = new byte[obj];
             java.util.Arrays.fill(want, 4096, 8192, (byte) 1);
@@ -219,7 +220,8 @@ class FileObjectStoreTest {
             java.util.Arrays.fill(want, 100, 150, (byte) 3);
             java.util.Arrays.fill(want, 20480, 24576, (byte) 4);
             java.util.Arrays.fill(want, 6000, 6010, (byte) 5);
-            java.util.Arrays.fill(want, 512 << 10, (512 << 10) + (1 << 20) + 8192, (byte) 6);
+            java.util.Arrays.fill(want, 512 << 10, (512 << 10) + (1 << 20), (byte) 6);
+            java.util.Arrays.fill(want, 1 << 20, (2 << 20) + 4096, (byte) 8);
             assertArrayEquals(want, s.read(oid, 0, obj), "read through the store");
             try (Stream<Path> files = Files.walk(dir.resolve("obj"))) {
                 Path f = files.filter(p -> p.getFileName().toString().equals(StoreKey.fileName(oid))).findFirst().orElseThrow();
