@@ -37,9 +37,12 @@ final class DirectWrites {
     private static final int POOLED = 16;
     /**
      * The size of a large buffer, and the largest write that goes this way (in one pwrite, so that the device sees it
-     * whole): 1 MiB, what QEMU and fio send for sequential I/O; larger writes go through the page cache.
+     * whole): an object's 4 MiB, as in the bench run of record (bench/RESULTS.md, "Direct writes"). 1 MiB buffers
+     * (4 MiB less direct memory each) were tried: 1 MiB sequential writes were no faster in two A/B runs, and a bench
+     * run with them had those writes at 0.81x of qemu-nbd, on a machine noisy enough that this proves nothing either
+     * way; so the measured size stays. At most LARGE_POOLED * LARGE = 16 MiB of direct memory.
      */
-    static final int LARGE = 1 << 20;
+    static final int LARGE = 4 << 20;
     /**
      * Large buffers, made on first use and never more: a large write finding none free goes through the page cache
      * (which is as fast for it; what direct writes save is the page cache's cost per small write), so the direct

@@ -211,8 +211,7 @@ class FileObjectStoreTest {
             s.write(oid, 100, block(3, 50));               // inside a block: through the page cache
             s.write(oid, 20480, block(4, 4096), false);    // not durable (-n's kind): through the page cache
             s.write(oid, 6000, block(5, 10));              // into a block written directly before
-            s.write(oid, 512 << 10, block(6, 1 << 20));    // a large buffer's worth: direct, one pwrite
-            s.write(oid, 1 << 20, block(8, (1 << 20) + 4096)); // more than that: through the page cache
+            s.write(oid, 512 << 10, block(6, 1 << 20));    // larger than a small buffer: direct, one pwrite
             assertEquals(3, s.directWritesDone());
             byte[] want = new byte[obj];
             java.util.Arrays.fill(want, 4096, 8192, (byte) 1);
@@ -221,12 +220,22 @@ class FileObjectStoreTest {
             java.util.Arrays.fill(want, 20480, 24576, (byte) 4);
             java.util.Arrays.fill(want, 6000, 6010, (byte) 5);
             java.util.Arrays.fill(want, 512 << 10, (512 << 10) + (1 << 20), (byte) 6);
+            assertBytes(s, oid, want);
+            s.write(oid, 0, block(9, obj), false);         // the whole object, not durable: through the page cache
+            s.write(oid, 1 << 20, block(8, (1 << 20) + 4096)); // then direct over it
+            assertEquals(4, s.directWritesDone());
+            java.util.Arrays.fill(want, (byte) 9);
             java.util.Arrays.fill(want, 1 << 20, (2 << 20) + 4096, (byte) 8);
-            assertArrayEquals(want, s.read(oid, 0, obj), "read through the store");
-            try (Stream<Path> files = Files.walk(dir.resolve("obj"))) {
-                Path f = files.filter(p -> p.getFileName().toString().equals(StoreKey.fileName(oid))).findFirst().orElseThrow();
-                assertArrayEquals(want, Files.readAllBytes(f), "the bytes in the file");
-            }
+            assertBytes(s, oid, want);
+        }
+    }
+
+    /** {@code want} read through the store and straight from the object's file. */
+    private void assertBytes(FileObjectStore s, long oid, byte[] want) throws IOException {
+        assertArrayEquals(want, s.read(oid, 0, want.length), "read through the store");
+        try (Stream<Path> files = Files.walk(dir.resolve("obj"))) {
+            Path f = files.filter(p -> p.getFileName().toString().equals(StoreKey.fileName(oid))).findFirst().orElseThrow();
+            assertArrayEquals(want, Files.readAllBytes(f), "the bytes in the file");
         }
     }
 
