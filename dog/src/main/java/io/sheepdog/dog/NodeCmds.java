@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 
 /** {@code dog node ...} (docs/dog.md §3). */
 final class NodeCmds {
@@ -292,10 +293,10 @@ final class NodeCmds {
                 ns -= prev[16 + 2 * i];
             }
             if (c.raw) { // for scripts: the total too, so that they can take differences between two readings
-                String mean = n == 0 ? "-" : String.format(java.util.Locale.ROOT, "%.3f", ns / 1000.0 / n);
+                String mean = n == 0 ? "-" : String.format(Locale.ROOT, "%.3f", ns / 1000.0 / n);
                 c.out.print(STAGES[i].trim().replace(' ', '-') + " " + n + " " + mean + " " + ns + "\n");
             } else {
-                String mean = n == 0 ? "-" : String.format(java.util.Locale.ROOT, "%.1f", ns / 1000.0 / n);
+                String mean = n == 0 ? "-" : String.format(Locale.ROOT, "%.1f", ns / 1000.0 / n);
                 c.out.print(STAGES[i] + "\t" + n + "\t" + mean + "\n");
             }
         }

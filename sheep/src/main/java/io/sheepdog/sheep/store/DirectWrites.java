@@ -9,6 +9,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -53,7 +54,7 @@ final class DirectWrites {
     private volatile boolean enabled;
     private final ArrayBlockingQueue<ByteBuffer> pool = new ArrayBlockingQueue<>(POOLED);
     private final ArrayBlockingQueue<ByteBuffer> largePool = new ArrayBlockingQueue<>(LARGE_POOLED);
-    private final java.util.concurrent.atomic.AtomicInteger largeMade = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger largeMade = new AtomicInteger();
 
     /**
      * @param enabled whether to try at all (a store with a journal or without syncs does not)

@@ -1,5 +1,6 @@
 package io.sheepdog.sheep.store;
 
+import static io.sheepdog.sheep.store.WriteJournalTest.filled;
 import static org.junit.jupiter.api.Assertions.*;
 
 import java.io.IOException;
@@ -193,12 +194,6 @@ class FileObjectStoreTest {
 
     // ---- direct writes ----
 
-    static byte[] block(int value, int len) {
-        byte[] b = new byte[len];
-        java.util.Arrays.fill(b, (byte) value);
-        return b;
-    }
-
     @Test
     void wholeBlockDurableWritesGoPastThePageCacheAndEverythingReadsBack() throws Exception {
         long oid = 0x00aa00000000001L;
@@ -206,12 +201,12 @@ class FileObjectStoreTest {
         try (FileObjectStore s = new FileObjectStore(dir.resolve("obj"), true, 16, 0)) {
             Assumptions.assumeTrue(s.directWrites(), "this file system takes no O_DIRECT");
             assertTrue(s.create(oid, obj, null, 0, new byte[0]));
-            s.write(oid, 4096, block(1, 4096));            // whole block: direct
-            s.write(oid, 8192, block(2, 8192));            // two whole blocks: direct
-            s.write(oid, 100, block(3, 50));               // inside a block: through the page cache
-            s.write(oid, 20480, block(4, 4096), false);    // not durable (-n's kind): through the page cache
-            s.write(oid, 6000, block(5, 10));              // into a block written directly before
-            s.write(oid, 512 << 10, block(6, 1 << 20));    // larger than a small buffer: direct, one pwrite
+            s.write(oid, 4096, filled(4096, 1));            // whole block: direct
+            s.write(oid, 8192, filled(8192, 2));            // two whole blocks: direct
+            s.write(oid, 100, filled(50, 3));               // inside a block: through the page cache
+            s.write(oid, 20480, filled(4096, 4), false);    // not durable (-n's kind): through the page cache
+            s.write(oid, 6000, filled(10, 5));              // into a block written directly before
+            s.write(oid, 512 << 10, filled(1 << 20, 6));    // larger than a small buffer: direct, one pwrite
             assertEquals(3, s.directWritesDone());
             byte[] want = new byte[obj];
             java.util.Arrays.fill(want, 4096, 8192, (byte) 1);
@@ -221,8 +216,8 @@ class FileObjectStoreTest {
             java.util.Arrays.fill(want, 6000, 6010, (byte) 5);
             java.util.Arrays.fill(want, 512 << 10, (512 << 10) + (1 << 20), (byte) 6);
             assertBytes(s, oid, want);
-            s.write(oid, 0, block(9, obj), false);         // the whole object, not durable: through the page cache
-            s.write(oid, 1 << 20, block(8, (1 << 20) + 4096)); // then direct over it
+            s.write(oid, 0, filled(obj, 9), false);         // the whole object, not durable: through the page cache
+            s.write(oid, 1 << 20, filled((1 << 20) + 4096, 8)); // then direct over it
             assertEquals(4, s.directWritesDone());
             java.util.Arrays.fill(want, (byte) 9);
             java.util.Arrays.fill(want, 1 << 20, (2 << 20) + 4096, (byte) 8);
@@ -259,11 +254,11 @@ class FileObjectStoreTest {
                 for (int p = 0; p < pages; p++) {
                     int page = p;
                     all.add(pool.submit(() -> {
-                        for (int r = 1; r <= rounds; r++) s.write(oid, page * 4096L, block(r, 4096));
+                        for (int r = 1; r <= rounds; r++) s.write(oid, page * 4096L, filled(4096, r));
                         return null;
                     }));
                     all.add(pool.submit(() -> {
-                        for (int r = 1; r <= rounds; r++) s.write(oid, page * 4096L + 2000, block(0xEE, 16));
+                        for (int r = 1; r <= rounds; r++) s.write(oid, page * 4096L + 2000, filled(16, 0xEE));
                         return null;
                     }));
                 }
@@ -290,18 +285,18 @@ class FileObjectStoreTest {
     /** A direct write the kernel or the JDK refuses (alignment, EINVAL) turns direct writes off instead of failing. */
     @Test
     void aRefusedDirectWriteTurnsThemOffAndChangesNothing() throws Exception {
-        Path f = Files.write(dir.resolve("file"), block(9, 8192));
+        Path f = Files.write(dir.resolve("file"), filled(8192, 9));
         DirectWrites d = new DirectWrites(true, dir);
         Assumptions.assumeTrue(d.enabled(), "this file system takes no O_DIRECT");
         try (java.nio.channels.FileChannel ch = d.open(f)) {
             Assumptions.assumeTrue(ch != null, "this file system takes no O_DIRECT");
-            assertTrue(d.write(ch, block(1, 4096), 0));
-            assertFalse(d.write(ch, block(2, 4096), 1), "not at a block boundary: refused");
+            assertTrue(d.write(ch, filled(4096, 1), 0));
+            assertFalse(d.write(ch, filled(4096, 2), 1), "not at a block boundary: refused");
             assertFalse(d.enabled(), "and off from now on");
             assertFalse(d.fits(0, 4096));
             assertNull(d.open(f));
         }
-        byte[] want = block(9, 8192);
+        byte[] want = filled(8192, 9);
         java.util.Arrays.fill(want, 0, 4096, (byte) 1);
         assertArrayEquals(want, Files.readAllBytes(f), "the refused write changed nothing");
         assertEquals(1, d.done());

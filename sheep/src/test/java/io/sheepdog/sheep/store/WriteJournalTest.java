@@ -242,9 +242,10 @@ class WriteJournalTest {
         }
     }
 
-    private static byte[] filled(int n, char c) {
+    /** {@code n} bytes of value {@code v} (FileObjectStoreTest uses it too). */
+    static byte[] filled(int n, int v) {
         byte[] b = new byte[n];
-        Arrays.fill(b, (byte) c);
+        Arrays.fill(b, (byte) v);
         return b;
     }
 }
