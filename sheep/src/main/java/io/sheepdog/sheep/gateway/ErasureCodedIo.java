@@ -18,7 +18,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
@@ -154,12 +153,12 @@ final class ErasureCodedIo {
         }
         if (have < d && !again.isEmpty()) {
             Answer[] more = new Answer[got.length];
-            List<CompletableFuture<Reply>> f = new ArrayList<>();
+            List<PeerCall> f = new ArrayList<>();
             for (int i : again) f.add(readAsync(oid, ec, v, targets.get(i), i, at, stripOff, stripLen));
-            for (int k = 0; k < again.size() && have < d; k++) {
+            for (int k = 0; k < again.size(); k++) {
                 int i = again.get(k);
-                more[i] = answer(Gateway.await(f.get(k)));
-                if (more[i].data() != null && more[i].data().length == stripLen) {
+                more[i] = answer(f.get(k).await()); // every call awaited: each gives its connection back only then
+                if (have < d && more[i].data() != null && more[i].data().length == stripLen) {
                     strips[i] = more[i].data();
                     have++;
                 }
@@ -175,7 +174,7 @@ final class ErasureCodedIo {
     /** Reads positions [from, to) at {@code want} in parallel into {@code got}. */
     private void fetch(long oid, ErasureCode ec, ClusterView v, List<SdNode> targets, int from, int to, long want,
             long stripOff, int stripLen, Answer[] got) {
-        List<CompletableFuture<Reply>> replies = new ArrayList<>(Collections.nCopies(to - from, null));
+        List<PeerCall> replies = new ArrayList<>(Collections.nCopies(to - from, null));
         // the remote strips first, then the local one (read in this thread): the read takes as long as the slowest
         // strip, not the local read plus the remote ones
         for (int pass = 0; pass < 2; pass++) {
@@ -184,13 +183,13 @@ final class ErasureCodedIo {
                 replies.set(i - from, readAsync(oid, ec, v, targets.get(i), i, want, stripOff, stripLen));
             }
         }
-        for (int i = from; i < to; i++) got[i] = answer(Gateway.await(replies.get(i - from)));
+        for (int i = from; i < to; i++) got[i] = answer(replies.get(i - from).await());
     }
 
-    private CompletableFuture<Reply> readAsync(long oid, ErasureCode ec, ClusterView v, SdNode t, int index, long want,
+    private PeerCall readAsync(long oid, ErasureCode ec, ClusterView v, SdNode t, int index, long want,
             long stripOff, int stripLen) {
         SdRequest req = peer(Opcodes.READ_PEER, oid, ec, v, index).objOffset(stripOff).dataLength(stripLen).objCowOid(want);
-        return gw.sendAsyncOrLocal(t, req, null);
+        return gw.callOrLocal(t, req, null);
     }
 
     /** A versioned reply: its state and, after it, the bytes (none when the strip cannot show the version). */
@@ -344,12 +343,17 @@ final class ErasureCodedIo {
         byte[][] strips = stripsAt(oid, ec, v, targets, got, at, 0, stripLen);
         if (strips == null) return UNSETTLED;
         ec.reconstruct(strips);
-        List<CompletableFuture<Reply>> f = new ArrayList<>();
+        List<PeerCall> f = new ArrayList<>();
         for (int i : odd) {
-            f.add(gw.sendAsyncOrLocal(targets.get(i), stripWrite(Opcodes.CREATE_AND_WRITE_PEER, oid, ec, v, i, 0,
+            f.add(gw.callOrLocal(targets.get(i), stripWrite(Opcodes.CREATE_AND_WRITE_PEER, oid, ec, v, i, 0,
                     stripLen), withVersions(StripVersion.ANY, at, strips[i])));
         }
-        for (var r : f) if (Gateway.await(r).result() != SdResult.SUCCESS) return UNSETTLED;
+        int res = SdResult.SUCCESS;
+        for (var r : f) { // every call awaited: each gives its connection back only then
+            int one = r.await().result();
+            if (res == SdResult.SUCCESS) res = one;
+        }
+        if (res != SdResult.SUCCESS) return UNSETTLED;
         LOG.info("{}: {} of {} strips brought to version {} (a write had failed part-way, or strips were missing)",
                 String.format("%016x", oid), odd.size(), got.length, Long.toHexString(at));
         return at;
@@ -404,17 +408,17 @@ final class ErasureCodedIo {
             byte[] stripes, long base, long next) {
         byte[][] strips = ec.encode(stripes, 0, stripes.length);
         long stripOff = ec.stripOffset(start);
-        List<CompletableFuture<Reply>> f = new ArrayList<>(Collections.nCopies(targets.size(), null));
+        List<PeerCall> f = new ArrayList<>(Collections.nCopies(targets.size(), null));
         for (int pass = 0; pass < 2; pass++) {
             for (int i = 0; i < targets.size(); i++) {
                 if (gw.isSelf(targets.get(i)) != (pass == 1)) continue;
                 SdRequest req = stripWrite(peerOp, oid, ec, v, i, stripOff, strips[i].length);
-                f.set(i, gw.sendAsyncOrLocal(targets.get(i), req, withVersions(base, next, strips[i])));
+                f.set(i, gw.callOrLocal(targets.get(i), req, withVersions(base, next, strips[i])));
             }
         }
         int err = SdResult.SUCCESS;
         for (var r : f) {
-            int res = Gateway.await(r).result();
+            int res = r.await().result();
             if (res == SdResult.SUCCESS) continue;
             if (err == SdResult.SUCCESS || (Gateway.isRetryable(res) && !Gateway.isRetryable(err))) err = res;
         }

@@ -1,7 +1,6 @@
 package io.sheepdog.sheep.gateway;
 
 import io.sheepdog.client.Reply;
-import io.sheepdog.client.SheepConnection;
 import io.sheepdog.proto.ErasureCode;
 import io.sheepdog.proto.Inode;
 import io.sheepdog.proto.NodeId;
@@ -24,6 +23,7 @@ import io.sheepdog.sheep.store.ObjectSizes;
 import io.sheepdog.sheep.vdi.VdiRegistry;
 import io.sheepdog.sheep.vdi.VdiState;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -38,9 +38,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -61,7 +59,7 @@ public final class Gateway {
      */
     static final long RETRY_DEADLINE_MS = Long.getLong("sheepdog.retryDeadlineMs", 60_000);
     /** How long one peer request may go unanswered before the gateway drops the connection and retries. */
-    private static final long PEER_TIMEOUT_MS = Long.getLong("sheepdog.peerTimeoutMs", 30_000);
+    static final long PEER_TIMEOUT_MS = Long.getLong("sheepdog.peerTimeoutMs", 30_000);
     private static final Executor SENDERS =
             Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("peer-send").factory());
 
@@ -327,12 +325,9 @@ public final class Gateway {
                         Opcodes.name(peerOp), oid, targets.size(), ec.dataStrips()));
             }
             if (peerOp != Opcodes.REMOVE_PEER) checkStrict(v, want, peerOp, oid);
-            List<CompletableFuture<Reply>> futures = new ArrayList<>(targets.size());
-            List<SdNode> sentTo = new ArrayList<>(targets.size());
+            List<PeerCall> calls = new ArrayList<>(targets.size());
             boolean timed = peerOp == Opcodes.WRITE_PEER || peerOp == Opcodes.CREATE_AND_WRITE_PEER;
             long sendStart = System.nanoTime();
-            // when the last remote reply came in (a dependent stage of each, so awaiting it sees the time set)
-            AtomicLong lastReply = new AtomicLong(sendStart);
             SdRequest localReq = null;
             byte[] localPayload = null;
             SdNode localNode = null;
@@ -348,41 +343,39 @@ public final class Gateway {
                     localPayload = payload;
                     localNode = t;
                 } else {
-                    CompletableFuture<Reply> f = sendAsync(t, req, payload);
-                    if (timed) f = f.whenComplete((x, e) -> lastReply.accumulateAndGet(System.nanoTime(), Math::max));
-                    futures.add(f);
-                    sentTo.add(t);
+                    calls.add(call(t, req, payload));
                 }
             }
-            boolean remote = !futures.isEmpty();
+            boolean remote = !calls.isEmpty();
             // the local copy last, once the remote ones are on their way: the request then takes as long as the
             // slowest copy, not the local one plus the remote ones
             if (localReq != null) {
                 long localStart = System.nanoTime();
-                futures.add(CompletableFuture.completedFuture(local.handle(
+                calls.add(PeerCall.done(localNode.nid(), local.handle(
                         new Request(localReq, localPayload == null ? Request.NO_DATA : localPayload, ClientInfo.INTERNAL))));
                 if (timed) stats.gatewayLocalCopy.add(System.nanoTime() - localStart);
-                sentTo.add(localNode);
             }
             int err = SdResult.SUCCESS;
             boolean retry = false;
             int absent = 0;
             StringBuilder failed = new StringBuilder();
-            for (int i = 0; i < futures.size(); i++) {
-                int res = await(futures.get(i)).result();
+            for (PeerCall c : calls) {
+                int res = c.await().result();
                 if (res == SdResult.SUCCESS) continue;
-                failed.append(' ').append(sentTo.get(i).nid()).append('=').append(SdResult.name(res));
+                failed.append(' ').append(c.target()).append('=').append(SdResult.name(res));
                 if (res == SdResult.NO_OBJ) absent++;
                 if (isRetryable(res)) retry = true;
                 else if (err == SdResult.SUCCESS || err == SdResult.NO_OBJ) err = res;
             }
-            if (timed && remote) stats.gatewayRemoteCopies.add(lastReply.get() - sendStart);
+            // until the last remote reply was read: the replies are read after the local copy, so this is at least
+            // as long as that copy
+            if (timed && remote) stats.gatewayRemoteCopies.add(System.nanoTime() - sendStart);
             if (!retry && err == SdResult.SUCCESS) return;
             String what = String.format("%s %016x at epoch %d:%s", Opcodes.name(peerOp), oid, v.epoch(), failed);
             // Some copies there and some not: the object exists, and the nodes that lack it are new to its
             // placement and have not recovered it yet. Wait for that (or the next epoch) instead of failing a write
             // the cluster can still do.
-            boolean missingCopy = err == SdResult.NO_OBJ && absent < futures.size() && peerOp == Opcodes.WRITE_PEER;
+            boolean missingCopy = err == SdResult.NO_OBJ && absent < calls.size() && peerOp == Opcodes.WRITE_PEER;
             if (!retry && !missingCopy) throw new SdError(err, what);
             if (missingCopy) LOG.info("{}: a copy is not recovered yet, trying again", what);
             if (!awaitNextEpoch(v, deadline, missingCopy ? 100 : 2000)) {
@@ -484,83 +477,101 @@ public final class Gateway {
 
     /** Sends a peer request to {@code t} (locally if it is this node), mapping connection failures to NETWORK_ERROR. */
     public Reply send(SdNode t, SdRequest req, byte[] payload) {
-        if (isSelf(t)) return local.handle(new Request(req, payload == null ? Request.NO_DATA : payload, ClientInfo.INTERNAL));
-        return await(sendAsync(t, req, payload));
+        return callOrLocal(t, req, payload).await();
     }
 
-    /** Sends a peer request without waiting: to {@code t}, or handled here if {@code t} is this node. */
-    CompletableFuture<Reply> sendAsyncOrLocal(SdNode t, SdRequest req, byte[] payload) {
-        if (isSelf(t)) return CompletableFuture.completedFuture(send(t, req, payload));
-        return sendAsync(t, req, payload);
-    }
-
-    private CompletableFuture<Reply> sendAsync(SdNode t, SdRequest req, byte[] payload) {
-        SheepConnection c;
-        try {
-            c = peers.get(t.nid());
-        } catch (IOException e) {
-            WARN.warn("unreachable", "cannot reach {}: {}", t.nid(), e.getMessage());
-            return CompletableFuture.completedFuture(networkError(req));
+    /** Sends a peer request without waiting for its reply: to {@code t}, or handled here if {@code t} is this node. */
+    PeerCall callOrLocal(SdNode t, SdRequest req, byte[] payload) {
+        if (isSelf(t)) {
+            return PeerCall.done(t.nid(), local.handle(new Request(req, payload == null ? Request.NO_DATA : payload, ClientInfo.INTERNAL)));
         }
-        // Sending itself can block: a peer that hangs (SIGSTOP, a stuck host) stops reading and its socket buffer
-        // fills. So send from a thread of its own, let the timeout run from here, and when no answer comes in time
-        // drop the connection: that ends a blocked send, fails what else waits on that connection (the callers
-        // retry), and the next request gets a fresh connection.
-        CompletableFuture<Reply> f = CompletableFuture.supplyAsync(() -> c.submit(req, payload), SENDERS)
-                .thenCompose(x -> x);
-        watchMembership(f, t, req);
-        f.orTimeout(PEER_TIMEOUT_MS, TimeUnit.MILLISECONDS).whenComplete((r, e) -> {
-            if (e instanceof TimeoutException) {
-                LOG.warn("{} did not answer {} within {} ms: dropping the connection", t.nid(), Opcodes.name(req.opcode()), PEER_TIMEOUT_MS);
-                c.close();
-            }
-        });
-        return f;
+        return call(t, req, payload);
     }
 
     /**
-     * Requests waiting for a peer that is no longer a member (evicted as unresponsive, or gone): their callers stop
-     * waiting for an answer that would not count anyway and retry with the new placement.
+     * Sends a peer request to another node on a link of its own and returns without waiting for the reply, which the
+     * caller reads in {@link PeerCall#await()}. A small request is written here: with one request per link the
+     * socket's buffer always has room for it, so even a peer that hangs cannot block this thread. A large one is
+     * written by a sender thread, so that the copies of a large write go out side by side (and a peer that stops
+     * reading blocks only that thread). Either way the call is watched: a peer that leaves the cluster, or takes
+     * longer than the peer timeout, has its link closed, which ends the wait (the caller retries).
      */
-    private record Waiting(NodeId target, SdRequest req) {}
+    private PeerCall call(SdNode t, SdRequest req, byte[] payload) {
+        PeerLink link;
+        try {
+            link = peers.acquire(t.nid());
+        } catch (IOException e) {
+            WARN.warn("unreachable", "cannot reach {}: {}", t.nid(), e.getMessage());
+            return PeerCall.done(t.nid(), PeerCall.networkError(req));
+        }
+        CompletableFuture<Void> sending = null;
+        if (payload != null && payload.length > INLINE_SEND_LIMIT) {
+            sending = CompletableFuture.runAsync(() -> {
+                try {
+                    link.send(req, payload);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }, SENDERS);
+        }
+        PeerCall c = new PeerCall.OnLink(peers, link, req, sending, watched::remove);
+        watch(c);
+        if (sending == null) {
+            try {
+                link.send(req, payload);
+            } catch (IOException e) {
+                // the link is closed; the caller's await() reads nothing and answers NETWORK_ERROR
+            }
+        }
+        return c;
+    }
 
-    private final Map<CompletableFuture<Reply>, Waiting> waiting = new ConcurrentHashMap<>();
+    /**
+     * Payloads up to this size are written by the caller: with its header, well within the 16 KiB a TCP socket's
+     * send buffer starts with on Linux (tcp_wmem), on a link with nothing else in flight.
+     */
+    static final int INLINE_SEND_LIMIT = 8 << 10;
+
+    /** Calls in flight to other nodes, watched for peers that left the cluster or hang. */
+    private final Set<PeerCall> watched = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean watching = new AtomicBoolean();
 
-    private void watchMembership(CompletableFuture<Reply> f, SdNode t, SdRequest req) {
-        waiting.put(f, new Waiting(t.nid(), req));
-        f.whenComplete((r, e) -> waiting.remove(f));
-        if (watching.compareAndSet(false, true)) {
-            Thread.ofVirtual().name("peer-membership-watch").start(() -> {
-                while (true) {
-                    try {
-                        Thread.sleep(200);
-                    } catch (InterruptedException e) {
-                        return;
-                    }
-                    ClusterView v = state.view();
-                    if (waiting.isEmpty() || v.status() != Proto.STATUS_OK) continue;
-                    Set<NodeId> members = new HashSet<>();
-                    for (SdNode n : v.members()) members.add(n.nid());
-                    waiting.forEach((future, w) -> {
-                        if (!members.contains(w.target())) future.complete(networkError(w.req()));
-                    });
+    /**
+     * Watches {@code c} until it ends: every 200 ms, a call to a node that is no longer a member (evicted as
+     * unresponsive, or gone) is given up, so its caller retries with the new placement instead of waiting for an
+     * answer that would not count anyway; so is a call older than the peer timeout, with a warning.
+     */
+    private void watch(PeerCall c) {
+        watched.add(c);
+        if (!watching.compareAndSet(false, true)) return;
+        Thread.ofVirtual().name("peer-call-watch").start(() -> {
+            while (true) {
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    return;
                 }
-            });
-        }
+                if (watched.isEmpty()) continue;
+                ClusterView v = state.view();
+                Set<NodeId> members = new HashSet<>();
+                for (SdNode n : v.members()) members.add(n.nid());
+                long now = System.nanoTime();
+                for (PeerCall call : watched) {
+                    if (v.status() == Proto.STATUS_OK && !members.contains(call.target())) {
+                        watched.remove(call);
+                        call.abort();
+                    } else if (now - call.started() > TimeUnit.MILLISECONDS.toNanos(PEER_TIMEOUT_MS)) {
+                        LOG.warn("{} did not answer within {} ms: dropping the connection", call.target(), PEER_TIMEOUT_MS);
+                        watched.remove(call);
+                        call.abort();
+                    }
+                }
+            }
+        });
     }
 
-    private static Reply networkError(SdRequest req) {
-        return new Reply(SdResponse.replyTo(req, SdResult.NETWORK_ERROR), Request.NO_DATA);
-    }
-
-    static Reply await(CompletableFuture<Reply> f) {
-        try {
-            // a little longer than the timeout of sendAsync, which fails the future itself (and the connection)
-            return f.get(PEER_TIMEOUT_MS + 1000, TimeUnit.MILLISECONDS);
-        } catch (Exception e) {
-            WARN.warn("peer", "peer request failed: {}", e.toString());
-            return new Reply(new SdResponse().result(SdResult.NETWORK_ERROR), Request.NO_DATA);
-        }
+    /** A peer request that failed on its connection (said at most every few seconds: a dead peer fails many). */
+    static void warnPeerFailure(NodeId peer, SdRequest req, String why) {
+        WARN.warn("peer", "{} to {} failed: {}", Opcodes.name(req.opcode()), peer, why);
     }
 }

@@ -1,48 +1,99 @@
 package io.sheepdog.sheep.gateway;
 
-import io.sheepdog.client.SheepConnection;
 import io.sheepdog.proto.NodeId;
 import java.io.IOException;
+import java.util.ArrayDeque;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Pipelined connections to the other sheep, a few per peer, opened on first use and replaced when they break.
+ * Connections to the other sheep ({@link PeerLink}s, one request in flight on each): taken for a request and given
+ * back once its reply is read, opened when none is idle, closed when they break. As many links to a peer as requests
+ * in flight to it; up to {@link #IDLE_PER_PEER} of them are kept open between requests.
  */
 public final class PeerPool implements AutoCloseable {
-    private static final int PER_PEER = 4;
-    private final Map<NodeId, SheepConnection[]> conns = new ConcurrentHashMap<>();
-    private final AtomicInteger rr = new AtomicInteger();
+    /** Idle links kept per peer (more requests than this at once open links that close afterwards). */
+    static final int IDLE_PER_PEER = 64;
+
     private final int connectTimeoutMs;
+    private final int readTimeoutMs;
+    private final Map<NodeId, Peer> peers = new ConcurrentHashMap<>();
+    private volatile boolean closed;
 
-    public PeerPool(int connectTimeoutMs) { this.connectTimeoutMs = connectTimeoutMs; }
-
-    public SheepConnection get(NodeId peer) throws IOException {
-        SheepConnection[] slots = conns.computeIfAbsent(peer, p -> new SheepConnection[PER_PEER]);
-        int i = Math.floorMod(rr.getAndIncrement(), PER_PEER);
-        synchronized (slots) {
-            SheepConnection c = slots[i];
-            if (c == null || !c.isOpen()) {
-                if (c != null) c.close();
-                c = SheepConnection.open(peer.host(), peer.port(), connectTimeoutMs);
-                slots[i] = c;
-            }
-            return c;
-        }
+    /** A peer's links: the idle ones, and every open one (so that {@link #forget} can end those in use). */
+    private static final class Peer {
+        final ArrayDeque<PeerLink> idle = new ArrayDeque<>();
+        final Set<PeerLink> open = ConcurrentHashMap.newKeySet();
+        boolean forgotten;
     }
 
-    /** Drops the connections to a peer (it left the cluster). */
-    public void forget(NodeId peer) {
-        SheepConnection[] slots = conns.remove(peer);
-        if (slots != null) {
-            synchronized (slots) {
-                for (SheepConnection c : slots) if (c != null) c.close();
+    public PeerPool(int connectTimeoutMs) {
+        this.connectTimeoutMs = connectTimeoutMs;
+        // a last resort (see PeerLink#open): the gateway gives a call up after the peer timeout itself
+        this.readTimeoutMs = (int) Math.min(Integer.MAX_VALUE, Gateway.PEER_TIMEOUT_MS + 10_000);
+    }
+
+    /** An idle link to {@code peer}, or a new one. Give it back with {@link #release}. */
+    PeerLink acquire(NodeId peer) throws IOException {
+        if (closed) throw new IOException("shutting down");
+        Peer p = peers.computeIfAbsent(peer, x -> new Peer());
+        synchronized (p) {
+            for (PeerLink l; (l = p.idle.pollFirst()) != null; ) {
+                if (l.isOpen()) return l;
+                p.open.remove(l);
             }
         }
+        PeerLink l = PeerLink.open(peer, connectTimeoutMs, readTimeoutMs);
+        p.open.add(l);
+        synchronized (p) {
+            // forgotten while connecting (the peer left): this link is not for reuse, and ends with its request
+            if (p.forgotten || closed) {
+                p.open.remove(l);
+                l.close();
+                throw new IOException(peer + " left the cluster");
+            }
+        }
+        return l;
+    }
+
+    /** Gives back a link whose reply was read (kept for the next request), or one that broke (closed). */
+    void release(PeerLink l) {
+        Peer p = peers.get(l.peer());
+        if (p == null) {
+            l.close();
+            return;
+        }
+        synchronized (p) {
+            if (l.isOpen() && !p.forgotten && !closed && p.idle.size() < IDLE_PER_PEER) {
+                p.idle.addFirst(l); // the most recently used first: the others age out when fewer are needed
+                return;
+            }
+            p.open.remove(l);
+        }
+        l.close();
+    }
+
+    /** Open links to {@code peer}, idle or in use. */
+    int openLinks(NodeId peer) {
+        Peer p = peers.get(peer);
+        return p == null ? 0 : p.open.size();
+    }
+
+    /** Drops the links to a peer (it left the cluster): idle ones close, and so do those in use, failing their requests. */
+    public void forget(NodeId peer) {
+        Peer p = peers.remove(peer);
+        if (p == null) return;
+        synchronized (p) {
+            p.forgotten = true;
+            p.idle.clear();
+        }
+        for (PeerLink l : p.open) l.close();
+        p.open.clear();
     }
 
     @Override public void close() {
-        for (NodeId n : conns.keySet()) forget(n);
+        closed = true;
+        for (NodeId n : peers.keySet()) forget(n);
     }
 }

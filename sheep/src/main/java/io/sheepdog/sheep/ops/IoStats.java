@@ -63,7 +63,10 @@ public final class IoStats {
     final Counters peer = new Counters();
     /** Inside gateway writes of replicated objects: the copy on this node (store write and sync). */
     public final Stage gatewayLocalCopy = new Stage();
-    /** Inside gateway writes: from sending the remote copies until the last of their replies is in. */
+    /**
+     * Inside gateway writes: from sending the remote copies until the last of their replies is read. The request
+     * thread reads them after its local copy, so this is at least as long as that copy.
+     */
     public final Stage gatewayRemoteCopies = new Stage();
 
     /** Size of {@code sd_stat}. */

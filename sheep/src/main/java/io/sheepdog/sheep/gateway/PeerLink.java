@@ -1,0 +1,148 @@
+package io.sheepdog.sheep.gateway;
+
+import io.sheepdog.client.Reply;
+import io.sheepdog.proto.Header48;
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResponse;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Proxy;
+import java.net.Socket;
+import java.util.Arrays;
+
+/**
+ * One TCP connection to another sheep that carries one request at a time: the thread that sends a request reads its
+ * reply itself. So a peer request costs no thread of its own: no sender thread, no reader thread completing a
+ * future that then wakes the caller; the caller's write goes straight to the socket and the reply wakes the caller
+ * (the JDK's poller unparks the virtual thread blocked in the read). {@link PeerPool} keeps idle links for reuse,
+ * one per request in flight to a peer.
+ *
+ * <p>Not thread-safe except {@link #close()}, which any thread may call to end a send or a wait (a peer that hangs
+ * or left the cluster): the blocked call then fails with an IOException.
+ */
+final class PeerLink {
+    /** Payloads up to this size go out in one write with their header (one segment with TCP_NODELAY). */
+    private static final int COALESCE_LIMIT = 128 << 10;
+    /** Reply bytes read ahead: a reply header and a small payload come in one read. */
+    private static final int READ_BUFFER = 16 << 10;
+
+    private final NodeId peer;
+    private final Socket socket;
+    private final InputStream in;
+    private final OutputStream out;
+    private final byte[] rbuf = new byte[READ_BUFFER];
+    private int rpos, rlim;
+    private int nextId = 1;
+    private int waitingFor;
+    private volatile boolean closed;
+
+    private PeerLink(NodeId peer, Socket socket) throws IOException {
+        this.peer = peer;
+        this.socket = socket;
+        this.in = socket.getInputStream();
+        this.out = socket.getOutputStream();
+    }
+
+    /**
+     * Connects to {@code peer}.
+     *
+     * @param readTimeoutMs how long a reply may take before the read fails (a last resort: the gateway's watch
+     *                      closes links to peers that hang or leave much sooner)
+     */
+    static PeerLink open(NodeId peer, int connectTimeoutMs, int readTimeoutMs) throws IOException {
+        // a plain Socket without proxy, as SheepConnection does (no SelectorProvider lookup, blocking streams)
+        Socket s = new Socket(Proxy.NO_PROXY);
+        try {
+            s.connect(new InetSocketAddress(peer.host(), peer.port()), connectTimeoutMs);
+            s.setTcpNoDelay(true);
+            s.setSoTimeout(readTimeoutMs);
+            return new PeerLink(peer, s);
+        } catch (IOException e) {
+            s.close();
+            throw new IOException("failed to connect to " + peer + ": " + e.getMessage(), e);
+        }
+    }
+
+    NodeId peer() { return peer; }
+
+    boolean isOpen() { return !closed; }
+
+    /** Sends {@code req} (its id replaced by this link's next one) and its payload, if it has one. */
+    void send(SdRequest req, byte[] payload) throws IOException {
+        if (closed) throw new IOException("connection to " + peer + " closed");
+        int id = nextId++;
+        waitingFor = id;
+        byte[] h = req.copy().id(id).bytes();
+        int len = payload == null ? 0 : payload.length;
+        try {
+            if (len == 0) {
+                out.write(h);
+            } else if (len <= COALESCE_LIMIT) {
+                byte[] both = Arrays.copyOf(h, Header48.SIZE + len);
+                System.arraycopy(payload, 0, both, Header48.SIZE, len);
+                out.write(both);
+            } else {
+                out.write(h);
+                out.write(payload);
+            }
+        } catch (IOException e) {
+            close();
+            throw new IOException("connection to " + peer + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Reads the reply to the request last sent. A reply with another id means the stream is lost: the link closes. */
+    Reply receive() throws IOException {
+        try {
+            fill(Header48.SIZE);
+            SdResponse rsp = new SdResponse(Arrays.copyOfRange(rbuf, rpos, rpos + Header48.SIZE));
+            rpos += Header48.SIZE;
+            if (rsp.id() != waitingFor) throw new IOException("reply for request " + rsp.id() + ", expected " + waitingFor);
+            long len = rsp.dataLength();
+            if (len > Integer.MAX_VALUE - 16) throw new IOException("reply too large: " + len);
+            byte[] data = new byte[(int) len];
+            int buffered = Math.min(rlim - rpos, data.length);
+            System.arraycopy(rbuf, rpos, data, 0, buffered);
+            rpos += buffered;
+            for (int n = buffered; n < data.length; ) {
+                int r = in.read(data, n, data.length - n);
+                if (r < 0) throw new EOFException();
+                n += r;
+            }
+            return new Reply(rsp, data);
+        } catch (IOException e) {
+            close();
+            throw e instanceof EOFException ? new EOFException("connection to " + peer + " closed")
+                    : new IOException("connection to " + peer + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Makes at least {@code need} bytes available in {@link #rbuf}, reading as much as the socket has. */
+    private void fill(int need) throws IOException {
+        if (rlim - rpos >= need) return;
+        System.arraycopy(rbuf, rpos, rbuf, 0, rlim - rpos);
+        rlim -= rpos;
+        rpos = 0;
+        while (rlim < need) {
+            int r = in.read(rbuf, rlim, rbuf.length - rlim);
+            if (r < 0) throw new EOFException();
+            rlim += r;
+        }
+    }
+
+    /** Closes the connection; a send or receive blocked in another thread fails. */
+    void close() {
+        closed = true;
+        try {
+            socket.close();
+        } catch (IOException ignored) {
+            // closing: nothing to do about it
+        }
+    }
+
+    @Override public String toString() { return "link to " + peer; }
+}

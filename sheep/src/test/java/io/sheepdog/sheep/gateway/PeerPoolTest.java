@@ -1,0 +1,205 @@
+package io.sheepdog.sheep.gateway;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.sheepdog.client.Reply;
+import io.sheepdog.proto.Header48;
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.SdFlags;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResponse;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.sheep.TestPorts;
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Links to a peer, against a stand-in peer on a real socket: one request at a time per link, links reused, a reply
+ * read by the caller, and every way a call can fail (a peer that never answers, a wrong reply, a peer that left)
+ * answered NETWORK_ERROR without the link going back into use.
+ */
+class PeerPoolTest {
+    /** What the stand-in peer does with a request: answer it, keep silent, or answer with another id. */
+    enum Mode { ANSWER, SILENT, WRONG_ID }
+
+    private volatile Mode mode = Mode.ANSWER;
+    private ServerSocket server;
+    private NodeId peer;
+    private final AtomicInteger accepted = new AtomicInteger();
+    private final ConcurrentLinkedQueue<Socket> sockets = new ConcurrentLinkedQueue<>();
+    /** Requests the stand-in peer has read (and, when answering, answers after {@link #hold} opens). */
+    private final AtomicInteger received = new AtomicInteger();
+    private volatile CountDownLatch hold = new CountDownLatch(0);
+    private PeerPool pool;
+
+    @BeforeEach
+    void start() throws IOException {
+        int port = TestPorts.free();
+        server = new ServerSocket();
+        server.bind(new InetSocketAddress("127.0.0.1", port));
+        peer = NodeId.of("127.0.0.1", port);
+        pool = new PeerPool(2000);
+        Thread.ofVirtual().start(() -> {
+            while (true) {
+                Socket s;
+                try {
+                    s = server.accept();
+                } catch (IOException e) {
+                    return;
+                }
+                accepted.incrementAndGet();
+                sockets.add(s);
+                Thread.ofVirtual().start(() -> serve(s));
+            }
+        });
+    }
+
+    /** Reads requests (header and payload) and answers each as {@link #mode} says: the payload's length and sum. */
+    private void serve(Socket s) {
+        try (s; DataInputStream in = new DataInputStream(s.getInputStream()); OutputStream out = s.getOutputStream()) {
+            while (true) {
+                byte[] h = new byte[Header48.SIZE];
+                in.readFully(h);
+                SdRequest req = new SdRequest(h);
+                byte[] payload = new byte[(int) (req.hasFlag(SdFlags.CMD_WRITE) ? req.dataLength() : 0)];
+                in.readFully(payload);
+                received.incrementAndGet();
+                hold.await();
+                if (mode == Mode.SILENT) continue;
+                byte[] data = new byte[8];
+                ByteBuffer.wrap(data).putInt(payload.length).putInt(Arrays.hashCode(payload));
+                SdResponse rsp = SdResponse.replyTo(req, SdResult.SUCCESS);
+                if (mode == Mode.WRONG_ID) rsp.id(req.id() + 1);
+                rsp.dataLength(data.length);
+                out.write(rsp.bytes());
+                out.write(data);
+            }
+        } catch (IOException | InterruptedException e) {
+            // the link closed
+        }
+    }
+
+    @AfterEach
+    void stop() throws IOException {
+        pool.close();
+        server.close();
+        for (Socket s : sockets) s.close();
+    }
+
+    private static SdRequest write(int len) {
+        return new SdRequest().opcode(Opcodes.WRITE_PEER).flags(SdFlags.CMD_WRITE).dataLength(len);
+    }
+
+    private PeerCall call(SdRequest req, byte[] payload) throws IOException {
+        PeerLink l = pool.acquire(peer);
+        PeerCall c = new PeerCall.OnLink(pool, l, req, null, ended -> { });
+        try {
+            l.send(req, payload);
+        } catch (IOException e) {
+            // answered NETWORK_ERROR by await
+        }
+        return c;
+    }
+
+    @Test
+    void aCallerReadsItsOwnReplyAndTheLinkIsReused() throws Exception {
+        for (int i = 0; i < 20; i++) {
+            byte[] p = new byte[4096 + i];
+            Arrays.fill(p, (byte) i);
+            Reply r = call(write(p.length), p).await();
+            assertEquals(SdResult.SUCCESS, r.result());
+            ByteBuffer b = ByteBuffer.wrap(r.data());
+            assertEquals(p.length, b.getInt(), "the peer got the whole payload");
+            assertEquals(Arrays.hashCode(p), b.getInt(), "and its bytes");
+        }
+        assertEquals(1, accepted.get(), "one request at a time: one link, reused");
+        assertEquals(1, pool.openLinks(peer));
+    }
+
+    @Test
+    void requestsInFlightTogetherTakeALinkEachAndTheirOwnReplies() throws Exception {
+        hold = new CountDownLatch(1);
+        List<PeerCall> calls = new ArrayList<>();
+        List<byte[]> payloads = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            byte[] p = new byte[512 * (i + 1)];
+            Arrays.fill(p, (byte) (i + 1));
+            payloads.add(p);
+            calls.add(call(write(p.length), p));
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (received.get() < 8 && System.nanoTime() < deadline) Thread.sleep(5);
+        assertEquals(8, received.get(), "all eight sent before any reply");
+        hold.countDown();
+        for (int i = 7; i >= 0; i--) { // awaited in another order than sent
+            Reply r = calls.get(i).await();
+            assertEquals(SdResult.SUCCESS, r.result());
+            assertEquals(payloads.get(i).length, ByteBuffer.wrap(r.data()).getInt());
+        }
+        assertEquals(8, accepted.get());
+        assertEquals(8, pool.openLinks(peer), "kept for reuse");
+        call(write(4), new byte[4]).await();
+        assertEquals(8, accepted.get(), "an idle link was reused");
+    }
+
+    @Test
+    void anAbortedCallAnswersNetworkErrorAndItsLinkIsNotReused() throws Exception {
+        mode = Mode.SILENT;
+        PeerCall c = call(write(4096), new byte[4096]);
+        Thread.ofVirtual().start(() -> {
+            try {
+                Thread.sleep(200);
+            } catch (InterruptedException e) {
+                return;
+            }
+            c.abort();
+        });
+        long t0 = System.nanoTime();
+        assertEquals(SdResult.NETWORK_ERROR, c.await().result());
+        assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(5), "ended by the abort, not a timeout");
+        assertEquals(0, pool.openLinks(peer), "the silent link is closed");
+        mode = Mode.ANSWER;
+        assertEquals(SdResult.SUCCESS, call(write(1), new byte[1]).await().result());
+        assertEquals(2, accepted.get(), "a new link for the next request");
+    }
+
+    @Test
+    void aReplyWithAnotherIdClosesTheLink() throws Exception {
+        mode = Mode.WRONG_ID;
+        assertEquals(SdResult.NETWORK_ERROR, call(write(16), new byte[16]).await().result());
+        assertEquals(0, pool.openLinks(peer));
+    }
+
+    @Test
+    void forgettingAPeerEndsTheCallsInFlightToIt() throws Exception {
+        mode = Mode.SILENT;
+        PeerCall c = call(write(16), new byte[16]);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (received.get() < 1 && System.nanoTime() < deadline) Thread.sleep(5);
+        pool.forget(peer);
+        assertEquals(SdResult.NETWORK_ERROR, c.await().result());
+        assertEquals(0, pool.openLinks(peer));
+    }
+
+    @Test
+    void anUnreachablePeerFailsToConnect() throws Exception {
+        server.close();
+        assertThrows(IOException.class, () -> pool.acquire(peer));
+    }
+}
