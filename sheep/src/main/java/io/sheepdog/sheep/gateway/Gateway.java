@@ -30,10 +30,8 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
@@ -514,8 +512,8 @@ public final class Gateway {
                 }
             }, SENDERS);
         }
-        PeerCall c = new PeerCall.OnLink(peers, link, req, sending, watched::remove);
-        watch(c);
+        PeerCall c = new PeerCall.OnLink(peers, link, req, sending);
+        startWatch();
         if (sending == null) {
             try {
                 link.send(req, payload);
@@ -532,40 +530,38 @@ public final class Gateway {
      */
     static final int INLINE_SEND_LIMIT = 8 << 10;
 
-    /** Calls in flight to other nodes, watched for peers that left the cluster or hang. */
-    private final Set<PeerCall> watched = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean watching = new AtomicBoolean();
 
     /**
-     * Watches {@code c} until it ends: every 200 ms, a call to a node that is no longer a member (evicted as
-     * unresponsive, or gone) is given up, so its caller retries with the new placement instead of waiting for an
-     * answer that would not count anyway; so is a call older than the peer timeout, with a warning.
+     * Starts the watch of the calls in flight to other nodes, once: every 200 ms, the link of a call to a node that is
+     * no longer a member (evicted as unresponsive, or gone) is closed, so its caller retries with the new placement
+     * instead of waiting for an answer that would not count anyway; so is that of a call older than the peer timeout,
+     * with a warning. (The watch reads the links' own send times: a call costs it nothing to register.)
      */
-    private void watch(PeerCall c) {
-        watched.add(c);
-        if (!watching.compareAndSet(false, true)) return;
+    private void startWatch() {
+        if (watching.get() || !watching.compareAndSet(false, true)) return;
         Thread.ofVirtual().name("peer-call-watch").start(() -> {
+            long timeout = TimeUnit.MILLISECONDS.toNanos(PEER_TIMEOUT_MS);
             while (true) {
                 try {
                     Thread.sleep(200);
                 } catch (InterruptedException e) {
                     return;
                 }
-                if (watched.isEmpty()) continue;
                 ClusterView v = state.view();
                 Set<NodeId> members = new HashSet<>();
                 for (SdNode n : v.members()) members.add(n.nid());
                 long now = System.nanoTime();
-                for (PeerCall call : watched) {
-                    if (v.status() == Proto.STATUS_OK && !members.contains(call.target())) {
-                        watched.remove(call);
-                        call.abort();
-                    } else if (now - call.started() > TimeUnit.MILLISECONDS.toNanos(PEER_TIMEOUT_MS)) {
-                        LOG.warn("{} did not answer within {} ms: dropping the connection", call.target(), PEER_TIMEOUT_MS);
-                        watched.remove(call);
-                        call.abort();
+                peers.forEachBusy(link -> {
+                    long since = link.busySince();
+                    if (since == 0) return;
+                    if (v.status() == Proto.STATUS_OK && !members.contains(link.peer())) {
+                        link.close("the node is no longer a member");
+                    } else if (now - since > timeout) {
+                        LOG.warn("{} did not answer within {} ms: dropping the connection", link.peer(), PEER_TIMEOUT_MS);
+                        link.close("no answer within " + PEER_TIMEOUT_MS + " ms");
                     }
-                }
+                });
             }
         });
     }

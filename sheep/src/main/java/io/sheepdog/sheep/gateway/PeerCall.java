@@ -9,7 +9,6 @@ import io.sheepdog.sheep.ops.Request;
 import java.io.IOException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.function.Consumer;
 
 /**
  * A peer request sent and not yet answered, or an answer already known (this node's own copy, or a failure to
@@ -23,19 +22,14 @@ abstract class PeerCall {
     /** Waits for the reply (NETWORK_ERROR if the connection failed or was closed while waiting). */
     abstract Reply await();
 
-    /** When the call started (System.nanoTime). */
-    abstract long started();
-
     /** Ends the call from another thread: the peer hangs or left; {@link #await()} then answers NETWORK_ERROR. */
     abstract void abort();
 
     /** A call whose reply is already known. */
     static PeerCall done(NodeId target, Reply r) {
-        long now = System.nanoTime();
         return new PeerCall() {
             @Override NodeId target() { return target; }
             @Override Reply await() { return r; }
-            @Override long started() { return now; }
             @Override void abort() { }
         };
     }
@@ -53,26 +47,19 @@ abstract class PeerCall {
         private final PeerLink link;
         private final SdRequest req;
         private final CompletableFuture<Void> sending;
-        private final long started = System.nanoTime();
-        private final Consumer<PeerCall> finished;
-        private volatile boolean aborted;
         private Reply reply;
 
         /**
-         * @param sending  the send in progress on another thread, or null if the caller has sent the request
-         * @param finished told once, when the call ends (the gateway stops watching it)
+         * @param sending the send in progress on another thread, or null if the caller has sent the request
          */
-        OnLink(PeerPool pool, PeerLink link, SdRequest req, CompletableFuture<Void> sending, Consumer<PeerCall> finished) {
+        OnLink(PeerPool pool, PeerLink link, SdRequest req, CompletableFuture<Void> sending) {
             this.pool = pool;
             this.link = link;
             this.req = req;
             this.sending = sending;
-            this.finished = finished;
         }
 
         @Override NodeId target() { return link.peer(); }
-
-        @Override long started() { return started; }
 
         @Override Reply await() {
             if (reply != null) return reply;
@@ -80,7 +67,7 @@ abstract class PeerCall {
                 if (sending != null) sending.get();
                 reply = link.receive();
             } catch (IOException | ExecutionException e) {
-                Gateway.warnPeerFailure(link.peer(), req, aborted ? "the request was given up" : e.getMessage());
+                Gateway.warnPeerFailure(link.peer(), req, e.getMessage());
                 link.close();
                 reply = networkError(req);
             } catch (InterruptedException e) {
@@ -88,15 +75,13 @@ abstract class PeerCall {
                 link.close();
                 reply = networkError(req);
             } finally {
-                finished.accept(this);
                 pool.release(link);
             }
             return reply;
         }
 
         @Override void abort() {
-            aborted = true;
-            link.close(); // a send in progress on a sender thread fails with it
+            link.close("the request was given up"); // a send in progress on a sender thread fails with it
         }
     }
 }

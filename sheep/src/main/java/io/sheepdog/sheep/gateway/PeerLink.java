@@ -38,7 +38,11 @@ final class PeerLink {
     private int rpos, rlim;
     private int nextId = 1;
     private int waitingFor;
+    /** When the request in flight was sent (System.nanoTime, never 0), 0 while none is. */
+    private volatile long busySince;
     private volatile boolean closed;
+    /** Why another thread closed the link (the peer left, or hangs), said by the failure it causes. */
+    private volatile String closedBecause;
 
     private PeerLink(NodeId peer, Socket socket) throws IOException {
         this.peer = peer;
@@ -71,11 +75,15 @@ final class PeerLink {
 
     boolean isOpen() { return !closed; }
 
+    /** When the request in flight was sent (System.nanoTime), 0 if there is none. */
+    long busySince() { return busySince; }
+
     /** Sends {@code req} (its id replaced by this link's next one) and its payload, if it has one. */
     void send(SdRequest req, byte[] payload) throws IOException {
         if (closed) throw new IOException("connection to " + peer + " closed");
         int id = nextId++;
         waitingFor = id;
+        busySince = System.nanoTime() | 1;
         byte[] h = req.copy().id(id).bytes();
         int len = payload == null ? 0 : payload.length;
         try {
@@ -91,8 +99,15 @@ final class PeerLink {
             }
         } catch (IOException e) {
             close();
-            throw new IOException("connection to " + peer + " failed: " + e.getMessage(), e);
+            throw failure(e);
         }
+    }
+
+    private IOException failure(IOException e) {
+        String why = closedBecause;
+        if (why != null) return new IOException("connection to " + peer + " closed: " + why, e);
+        return e instanceof EOFException ? new EOFException("connection to " + peer + " closed")
+                : new IOException("connection to " + peer + " failed: " + e.getMessage(), e);
     }
 
     /** Reads the reply to the request last sent. A reply with another id means the stream is lost: the link closes. */
@@ -116,8 +131,9 @@ final class PeerLink {
             return new Reply(rsp, data);
         } catch (IOException e) {
             close();
-            throw e instanceof EOFException ? new EOFException("connection to " + peer + " closed")
-                    : new IOException("connection to " + peer + " failed: " + e.getMessage(), e);
+            throw failure(e);
+        } finally {
+            busySince = 0;
         }
     }
 
@@ -136,6 +152,17 @@ final class PeerLink {
 
     /** Closes the connection; a send or receive blocked in another thread fails. */
     void close() {
+        closed = true;
+        try {
+            socket.close();
+        } catch (IOException ignored) {
+            // closing: nothing to do about it
+        }
+    }
+
+    /** Closes the connection from another thread, saying why (the failure of the call in flight says it). */
+    void close(String why) {
+        closedBecause = why;
         closed = true;
         try {
             socket.close();

@@ -6,6 +6,7 @@ import java.util.ArrayDeque;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 
 /**
  * Connections to the other sheep ({@link PeerLink}s, one request in flight on each): taken for a request and given
@@ -72,6 +73,13 @@ public final class PeerPool implements AutoCloseable {
             p.open.remove(l);
         }
         l.close();
+    }
+
+    /** Calls {@code f} with every link that has a request in flight. */
+    void forEachBusy(Consumer<PeerLink> f) {
+        for (Peer p : peers.values()) {
+            for (PeerLink l : p.open) if (l.busySince() != 0) f.accept(l);
+        }
     }
 
     /** Open links to {@code peer}, idle or in use. */

@@ -71,7 +71,7 @@ public final class NbdServer implements AutoCloseable {
         IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         Class<? extends ServerChannel> channelType = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
         group = new MultiThreadIoEventLoopGroup(config.ioThreads(), new DefaultThreadFactory("nbd-loop", true), io);
-        workers = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("nbd-req-", 0).factory());
+        workers = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("nbd-req").factory());
         channels = new DefaultChannelGroup("nbd", GlobalEventExecutor.INSTANCE);
         ServerBootstrap b = new ServerBootstrap()
                 .group(group)

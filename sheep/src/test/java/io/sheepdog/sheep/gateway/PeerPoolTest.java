@@ -108,7 +108,7 @@ class PeerPoolTest {
 
     private PeerCall call(SdRequest req, byte[] payload) throws IOException {
         PeerLink l = pool.acquire(peer);
-        PeerCall c = new PeerCall.OnLink(pool, l, req, null, ended -> { });
+        PeerCall c = new PeerCall.OnLink(pool, l, req, null);
         try {
             l.send(req, payload);
         } catch (IOException e) {
