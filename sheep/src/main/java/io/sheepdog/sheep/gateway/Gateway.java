@@ -536,18 +536,20 @@ public final class Gateway {
      * Starts the watch of the calls in flight to other nodes, once: every 200 ms, the link of a call to a node that is
      * no longer a member (evicted as unresponsive, or gone) is closed, so its caller retries with the new placement
      * instead of waiting for an answer that would not count anyway; so is that of a call older than the peer timeout,
-     * with a warning. (The watch reads the links' own send times: a call costs it nothing to register.)
+     * with a warning. (The watch reads the links' own send times: a call costs it nothing to register.) Every 5 s it
+     * also closes the links that were not used for PeerPool.IDLE_EXPIRY_MS.
      */
     private void startWatch() {
         if (watching.get() || !watching.compareAndSet(false, true)) return;
         Thread.ofVirtual().name("peer-call-watch").start(() -> {
             long timeout = TimeUnit.MILLISECONDS.toNanos(PEER_TIMEOUT_MS);
-            while (true) {
+            for (long round = 1; ; round++) {
                 try {
                     Thread.sleep(200);
                 } catch (InterruptedException e) {
                     return;
                 }
+                if (round % 25 == 0) peers.closeIdle(TimeUnit.MILLISECONDS.toNanos(PeerPool.IDLE_EXPIRY_MS));
                 ClusterView v = state.view();
                 Set<NodeId> members = new HashSet<>();
                 for (SdNode n : v.members()) members.add(n.nid());

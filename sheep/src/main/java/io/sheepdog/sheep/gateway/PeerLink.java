@@ -27,8 +27,11 @@ import java.util.Arrays;
 final class PeerLink {
     /** Payloads up to this size go out in one write with their header (one segment with TCP_NODELAY). */
     private static final int COALESCE_LIMIT = 128 << 10;
-    /** Reply bytes read ahead: a reply header and a small payload come in one read. */
-    private static final int READ_BUFFER = 16 << 10;
+    /**
+     * Reply bytes read ahead: a reply header and a small payload come in one read; a larger payload is read straight
+     * into its array. Small, since a gateway may hold a link per request in flight.
+     */
+    private static final int READ_BUFFER = 2 << 10;
 
     private final NodeId peer;
     private final Socket socket;
@@ -41,6 +44,8 @@ final class PeerLink {
     /** When the request in flight was sent (System.nanoTime, never 0), 0 while none is. */
     private volatile long busySince;
     private volatile boolean closed;
+    /** When the link was last given back to the pool (System.nanoTime), guarded by the pool. */
+    private long idleSince;
     /** Why another thread closed the link (the peer left, or hangs), said by the failure it causes. */
     private volatile String closedBecause;
 
@@ -74,6 +79,10 @@ final class PeerLink {
     NodeId peer() { return peer; }
 
     boolean isOpen() { return !closed; }
+
+    long idleSince() { return idleSince; }
+
+    void idleSince(long t) { idleSince = t; }
 
     /** When the request in flight was sent (System.nanoTime), 0 if there is none. */
     long busySince() { return busySince; }

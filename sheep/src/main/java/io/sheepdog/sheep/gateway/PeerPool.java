@@ -3,6 +3,8 @@ package io.sheepdog.sheep.gateway;
 import io.sheepdog.proto.NodeId;
 import java.io.IOException;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -11,11 +13,13 @@ import java.util.function.Consumer;
 /**
  * Connections to the other sheep ({@link PeerLink}s, one request in flight on each): taken for a request and given
  * back once its reply is read, opened when none is idle, closed when they break. As many links to a peer as requests
- * in flight to it; up to {@link #IDLE_PER_PEER} of them are kept open between requests.
+ * were in flight to it at once; they stay open between requests (a link closed after each request would cost a
+ * connect, and a port in TIME_WAIT, per request at high queue depths) until unused for {@link #IDLE_EXPIRY_MS}
+ * ({@link #closeIdle}, from the gateway's watch).
  */
 public final class PeerPool implements AutoCloseable {
-    /** Idle links kept per peer (more requests than this at once open links that close afterwards). */
-    static final int IDLE_PER_PEER = 64;
+    /** How long an idle link stays open. */
+    static final long IDLE_EXPIRY_MS = 30_000;
 
     private final int connectTimeoutMs;
     private final int readTimeoutMs;
@@ -66,13 +70,29 @@ public final class PeerPool implements AutoCloseable {
             return;
         }
         synchronized (p) {
-            if (l.isOpen() && !p.forgotten && !closed && p.idle.size() < IDLE_PER_PEER) {
+            if (l.isOpen() && !p.forgotten && !closed) {
+                l.idleSince(System.nanoTime());
                 p.idle.addFirst(l); // the most recently used first: the others age out when fewer are needed
                 return;
             }
             p.open.remove(l);
         }
         l.close();
+    }
+
+    /** Closes the links idle for longer than {@code idleNanos} (the least recently used are at the tail). */
+    void closeIdle(long idleNanos) {
+        long cutoff = System.nanoTime() - idleNanos;
+        for (Peer p : peers.values()) {
+            List<PeerLink> old = new ArrayList<>();
+            synchronized (p) {
+                for (PeerLink l; (l = p.idle.peekLast()) != null && l.idleSince() - cutoff < 0; ) {
+                    old.add(p.idle.pollLast());
+                    p.open.remove(l);
+                }
+            }
+            for (PeerLink l : old) l.close();
+        }
     }
 
     /** Calls {@code f} with every link that has a request in flight. */

@@ -159,6 +159,23 @@ class PeerPoolTest {
     }
 
     @Test
+    void linksStayOpenBetweenRequestsUntilUnusedForLong() throws Exception {
+        hold = new CountDownLatch(1);
+        List<PeerCall> calls = new ArrayList<>();
+        for (int i = 0; i < 3; i++) calls.add(call(write(8), new byte[8]));
+        hold.countDown();
+        for (PeerCall c : calls) assertEquals(SdResult.SUCCESS, c.await().result());
+        assertEquals(3, pool.openLinks(peer));
+        pool.closeIdle(TimeUnit.HOURS.toNanos(1));
+        assertEquals(3, pool.openLinks(peer), "used a moment ago: kept");
+        Thread.sleep(50);
+        pool.closeIdle(TimeUnit.MILLISECONDS.toNanos(10));
+        assertEquals(0, pool.openLinks(peer), "idle for longer than asked: closed");
+        assertEquals(SdResult.SUCCESS, call(write(8), new byte[8]).await().result());
+        assertEquals(4, accepted.get(), "the next request connects again");
+    }
+
+    @Test
     void anAbortedCallAnswersNetworkErrorAndItsLinkIsNotReused() throws Exception {
         mode = Mode.SILENT;
         PeerCall c = call(write(4096), new byte[4096]);
