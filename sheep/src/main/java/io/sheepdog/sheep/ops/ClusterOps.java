@@ -45,6 +45,8 @@ public final class ClusterOps {
     private static final long SLOW_OP_S = 10;
     /** The thread running a work phase on this node now, if any (for the slow-operation log). */
     private volatile Thread working;
+    /** The thread of the last work phase started (on the driver's event thread, one at a time). */
+    private volatile Thread lastWork;
 
     private final ClusterDriver driver;
     private final NodeState state;
@@ -53,6 +55,11 @@ public final class ClusterOps {
     private final MainPhase membership;
     private final AtomicLong nextOrigin = new AtomicLong(ThreadLocalRandom.current().nextLong() & 0x7fffffffffffL);
     private final Map<Long, CompletableFuture<Reply>> pending = new ConcurrentHashMap<>();
+    /**
+     * Moves on each time this node is dropped from the membership and joins again ({@link #failPending}): a work phase
+     * granted before that held a block of the old membership, which went with it.
+     */
+    private final AtomicLong membershipGeneration = new AtomicLong();
     private final ConcurrentLinkedQueue<Work> blockQueue = new ConcurrentLinkedQueue<>();
 
     private record Work(long origin, Request req) {}
@@ -158,6 +165,7 @@ public final class ClusterOps {
     /** Fails every cluster operation still waiting for events of a membership this node was dropped from. */
     public void failPending(String why) {
         LOG.warn("failing {} pending cluster operations: {}", pending.size(), why);
+        membershipGeneration.incrementAndGet();
         blockQueue.clear();
         for (CompletableFuture<Reply> f : pending.values()) f.completeExceptionally(new IllegalStateException(why));
     }
@@ -178,14 +186,25 @@ public final class ClusterOps {
             driver.unblock(new byte[0]);
             return true;
         }
-        Thread.ofVirtual().name("cluster-work").start(() -> {
+        long generation = membershipGeneration.get();
+        // A work phase from before a re-join may still run (its block went with the old membership): this one waits
+        // for it, so that two work phases never overlap on this node (two creations could pick the same VID).
+        Thread previous = lastWork;
+        Thread t = Thread.ofVirtual().name("cluster-work").unstarted(() -> {
+            try {
+                if (previous != null) previous.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             working = Thread.currentThread();
             try {
-                runWork(w);
+                runWork(w, generation);
             } finally {
                 working = null;
             }
         });
+        lastWork = t;
+        t.start();
         return true;
     }
 
@@ -194,7 +213,8 @@ public final class ClusterOps {
         return f == null || f.isDone();
     }
 
-    private void runWork(Work w) {
+    /** Runs {@code w}'s work phase, granted in membership generation {@code generation}, then releases its block. */
+    private void runWork(Work w, long generation) {
         SdRequest h = w.req().hdr();
         SdResponse rsp = SdResponse.replyTo(h, SdResult.SUCCESS);
         OpMessage main = null;
@@ -208,6 +228,14 @@ public final class ClusterOps {
         } catch (RuntimeException e) {
             LOG.error("{} failed", h, e);
             rsp.result(SdResult.SYSTEM_ERROR);
+        }
+        if (membershipGeneration.get() != generation) {
+            // This node was dropped and joined again while the work ran: its client was answered with an error, the
+            // block it held went with the old membership, and the block the driver holds now (if any) is a later
+            // operation's. Releasing it would hand that operation's block to this one's main phase and leave the
+            // later operation waiting for ever. So neither release nor carry out.
+            LOG.warn("{}: this node joined the cluster again while its work ran; not carried out", h);
+            return;
         }
         if (main == null) {
             // nothing for the other nodes to do: answer now, release the block with an empty message
