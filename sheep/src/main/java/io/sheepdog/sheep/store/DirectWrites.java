@@ -15,10 +15,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Durable writes of whole blocks past the page cache, on a descriptor opened O_DIRECT | O_DSYNC: the pwrite returns
- * once the bytes are on the device and its cache is flushed, in one system call (the same guarantee as a write and
- * an fdatasync; the block layer merges the flushes of concurrent writes, so they are shared as a group commit
- * would share them). A buffered 4 KiB write costs the kernel a page-cache update (and, in the large
+ * Durable writes of whole blocks past the page cache (O_DIRECT), then an fdatasync that has no dirty pages to write
+ * and only flushes the device's cache. A buffered 4 KiB write costs the kernel a page-cache update (and, in the large
  * folios a sequential fill leaves, a walk over every block of the folio) and its fdatasync a write-back; measured
  * on the machine of bench/RESULTS.md, qemu-nbd with O_DIRECT and a flush per write did 4x the 4 KiB random writes of
  * qemu-nbd writing through the page cache, at a quarter of its CPU per write.
@@ -53,12 +51,6 @@ final class DirectWrites {
      */
     private static final int LARGE_POOLED = 4;
 
-    /**
-     * O_DSYNC on the direct descriptor (default). {@code -Dsheepdog.directDsync=false} syncs with the file's
-     * group-commit fdatasync after the write instead: measured alternately (bench/RESULTS.md), the same IOPS and
-     * latency, 6-10 us more CPU per replicated 4 KiB write over three sheeps.
-     */
-    static final boolean DSYNC = !"false".equals(System.getProperty("sheepdog.directDsync"));
     private volatile boolean enabled;
     private final ArrayBlockingQueue<ByteBuffer> pool = new ArrayBlockingQueue<>(POOLED);
     private final ArrayBlockingQueue<ByteBuffer> largePool = new ArrayBlockingQueue<>(LARGE_POOLED);
@@ -103,8 +95,7 @@ final class DirectWrites {
     FileChannel open(Path file) throws IOException {
         if (!enabled) return null;
         try {
-            return DSYNC ? FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.DSYNC, ExtendedOpenOption.DIRECT)
-                    : FileChannel.open(file, StandardOpenOption.WRITE, ExtendedOpenOption.DIRECT);
+            return FileChannel.open(file, StandardOpenOption.WRITE, ExtendedOpenOption.DIRECT);
         } catch (NoSuchFileException e) {
             throw e;
         } catch (UnsupportedOperationException | IOException e) {

@@ -423,7 +423,7 @@ public final class FileObjectStore implements ObjectStore {
                     throw translate(e, oid);
                 }
                 if (done) {
-                    if (!DirectWrites.DSYNC) syncUpTo(h, h.markWritten(), oid);
+                    syncUpTo(h, h.markWritten(), oid);
                     return;
                 }
             } finally {
