@@ -3,7 +3,6 @@ package io.sheepdog.client;
 import io.sheepdog.proto.Header48;
 import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdRequest;
-import io.sheepdog.proto.SdResponse;
 import java.io.Closeable;
 import java.io.EOFException;
 import java.io.IOException;
@@ -18,7 +17,6 @@ import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -34,8 +32,6 @@ import java.util.concurrent.locks.ReentrantLock;
  * 15 ms of a 0.13 s {@code dog} command), and blocking streams are all a connection with its own reader thread needs.
  */
 public final class SheepConnection implements ObjectTransport {
-    /** Payloads up to this size go out in one write with their header (one segment with TCP_NODELAY). */
-    private static final int COALESCE_LIMIT = 128 << 10;
     /** Bytes of replies read ahead per connection. */
     private static final int READ_BUFFER = 64 << 10;
 
@@ -48,15 +44,15 @@ public final class SheepConnection implements ObjectTransport {
     private final ReentrantLock writeLock = new ReentrantLock();
     private final Thread reader;
     private volatile IOException failure;
-    // the reader thread's read-ahead buffer: bytes [rpos, rlim) are received and not yet consumed
-    private final byte[] rbuf = new byte[READ_BUFFER];
-    private int rpos, rlim;
+    /** The reader thread's. */
+    private final Frames.ReplyReader replies;
 
     private SheepConnection(Closeable socket, InputStream in, OutputStream out, String peer, boolean virtualReader) {
         this.socket = socket;
         this.in = in;
         this.out = out;
         this.peer = peer;
+        this.replies = new Frames.ReplyReader(in, READ_BUFFER);
         // a virtual reader is cheap when there are many connections; a short-lived CLI saves the start-up of the
         // virtual thread scheduler (tens of milliseconds) with a platform daemon thread
         this.reader = (virtualReader ? Thread.ofVirtual() : Thread.ofPlatform().daemon()).name("sheep-conn-" + peer)
@@ -125,17 +121,7 @@ public final class SheepConnection implements ObjectTransport {
         inflight.put(id, f);
         writeLock.lock();
         try {
-            byte[] h = r.bytes();
-            if (!write) {
-                out.write(h);
-            } else if (payload.length <= COALESCE_LIMIT) {
-                byte[] both = Arrays.copyOf(h, Header48.SIZE + payload.length);
-                System.arraycopy(payload, 0, both, Header48.SIZE, payload.length);
-                out.write(both);
-            } else {
-                out.write(h);
-                out.write(payload);
-            }
+            Frames.writeRequest(out, r.bytes(), write ? payload : null);
         } catch (IOException e) {
             fail(new IOException("connection to " + peer + " failed: " + e.getMessage(), e));
         } finally {
@@ -191,44 +177,13 @@ public final class SheepConnection implements ObjectTransport {
 
     /**
      * Reads one reply and completes its future (a method of its own so that the JIT compiles it early). Replies are
-     * read through {@link #rbuf}, so that a run of small replies (dog reading ten thousand inodes) costs a few large
-     * socket reads instead of two per reply; a payload larger than what is buffered is read straight into its array.
+     * read ahead ({@link Frames.ReplyReader}), so that a run of small replies (dog reading ten thousand inodes) costs
+     * a few large socket reads instead of two per reply.
      */
     private void readReply() throws IOException {
-        fill(Header48.SIZE);
-        SdResponse rsp = new SdResponse(Arrays.copyOfRange(rbuf, rpos, rpos + Header48.SIZE));
-        rpos += Header48.SIZE;
-        long len = rsp.dataLength();
-        if (len > Integer.MAX_VALUE - 16) throw new IOException("reply too large: " + len);
-        byte[] data = new byte[(int) len];
-        int buffered = Math.min(rlim - rpos, data.length);
-        System.arraycopy(rbuf, rpos, data, 0, buffered);
-        rpos += buffered;
-        if (buffered < data.length) readFully(data, buffered);
-        CompletableFuture<Reply> f = inflight.remove(rsp.id());
-        if (f != null) f.complete(new Reply(rsp, data));
-    }
-
-    /** Makes at least {@code need} bytes available in {@link #rbuf}, reading as much as the socket has. */
-    private void fill(int need) throws IOException {
-        if (rlim - rpos >= need) return;
-        System.arraycopy(rbuf, rpos, rbuf, 0, rlim - rpos);
-        rlim -= rpos;
-        rpos = 0;
-        while (rlim < need) {
-            int r = in.read(rbuf, rlim, rbuf.length - rlim);
-            if (r < 0) throw new EOFException();
-            rlim += r;
-        }
-    }
-
-    private void readFully(byte[] b, int from) throws IOException {
-        int n = from;
-        while (n < b.length) {
-            int r = in.read(b, n, b.length - n);
-            if (r < 0) throw new EOFException();
-            n += r;
-        }
+        Reply reply = replies.read();
+        CompletableFuture<Reply> f = inflight.remove(reply.header().id());
+        if (f != null) f.complete(reply);
     }
 
     private void fail(IOException e) {

@@ -1,10 +1,9 @@
 package io.sheepdog.sheep.gateway;
 
+import io.sheepdog.client.Frames;
 import io.sheepdog.client.Reply;
-import io.sheepdog.proto.Header48;
 import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.SdRequest;
-import io.sheepdog.proto.SdResponse;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
@@ -12,7 +11,6 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Proxy;
 import java.net.Socket;
-import java.util.Arrays;
 
 /**
  * One TCP connection to another sheep that carries one request at a time: the thread that sends a request reads its
@@ -25,8 +23,6 @@ import java.util.Arrays;
  * or left the cluster): the blocked call then fails with an IOException.
  */
 final class PeerLink {
-    /** Payloads up to this size go out in one write with their header (one segment with TCP_NODELAY). */
-    private static final int COALESCE_LIMIT = 128 << 10;
     /**
      * Reply bytes read ahead: a reply header and a small payload come in one read; a larger payload is read straight
      * into its array. Small, since a gateway may hold a link per request in flight.
@@ -37,8 +33,7 @@ final class PeerLink {
     private final Socket socket;
     private final InputStream in;
     private final OutputStream out;
-    private final byte[] rbuf = new byte[READ_BUFFER];
-    private int rpos, rlim;
+    private final Frames.ReplyReader replies;
     private int nextId = 1;
     private int waitingFor;
     /** When the request in flight was sent (System.nanoTime, never 0), 0 while none is. */
@@ -54,6 +49,7 @@ final class PeerLink {
         this.socket = socket;
         this.in = socket.getInputStream();
         this.out = socket.getOutputStream();
+        this.replies = new Frames.ReplyReader(in, READ_BUFFER);
     }
 
     /**
@@ -93,19 +89,8 @@ final class PeerLink {
         int id = nextId++;
         waitingFor = id;
         busySince = System.nanoTime() | 1;
-        byte[] h = req.copy().id(id).bytes();
-        int len = payload == null ? 0 : payload.length;
         try {
-            if (len == 0) {
-                out.write(h);
-            } else if (len <= COALESCE_LIMIT) {
-                byte[] both = Arrays.copyOf(h, Header48.SIZE + len);
-                System.arraycopy(payload, 0, both, Header48.SIZE, len);
-                out.write(both);
-            } else {
-                out.write(h);
-                out.write(payload);
-            }
+            Frames.writeRequest(out, req.copy().id(id).bytes(), payload);
         } catch (IOException e) {
             close();
             throw failure(e);
@@ -122,40 +107,15 @@ final class PeerLink {
     /** Reads the reply to the request last sent. A reply with another id means the stream is lost: the link closes. */
     Reply receive() throws IOException {
         try {
-            fill(Header48.SIZE);
-            SdResponse rsp = new SdResponse(Arrays.copyOfRange(rbuf, rpos, rpos + Header48.SIZE));
-            rpos += Header48.SIZE;
-            if (rsp.id() != waitingFor) throw new IOException("reply for request " + rsp.id() + ", expected " + waitingFor);
-            long len = rsp.dataLength();
-            if (len > Integer.MAX_VALUE - 16) throw new IOException("reply too large: " + len);
-            byte[] data = new byte[(int) len];
-            int buffered = Math.min(rlim - rpos, data.length);
-            System.arraycopy(rbuf, rpos, data, 0, buffered);
-            rpos += buffered;
-            for (int n = buffered; n < data.length; ) {
-                int r = in.read(data, n, data.length - n);
-                if (r < 0) throw new EOFException();
-                n += r;
-            }
-            return new Reply(rsp, data);
+            Reply reply = replies.read();
+            int id = reply.header().id();
+            if (id != waitingFor) throw new IOException("reply for request " + id + ", expected " + waitingFor);
+            return reply;
         } catch (IOException e) {
             close();
             throw failure(e);
         } finally {
             busySince = 0;
-        }
-    }
-
-    /** Makes at least {@code need} bytes available in {@link #rbuf}, reading as much as the socket has. */
-    private void fill(int need) throws IOException {
-        if (rlim - rpos >= need) return;
-        System.arraycopy(rbuf, rpos, rbuf, 0, rlim - rpos);
-        rlim -= rpos;
-        rpos = 0;
-        while (rlim < need) {
-            int r = in.read(rbuf, rlim, rbuf.length - rlim);
-            if (r < 0) throw new EOFException();
-            rlim += r;
         }
     }
 

@@ -1,0 +1,83 @@
+package io.sheepdog.client;
+
+import io.sheepdog.proto.Header48;
+import io.sheepdog.proto.SdResponse;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.util.Arrays;
+
+/**
+ * Requests written to and replies read from a sheep's stream, for the blocking connections that share them
+ * ({@link SheepConnection}, and the daemon's links to its peers).
+ */
+public final class Frames {
+    /** Payloads up to this size go out in one write with their header (one segment with TCP_NODELAY). */
+    public static final int COALESCE_LIMIT = 128 << 10;
+
+    private Frames() {}
+
+    /** Writes a request's header and its payload (null or empty: none), small payloads in the same write. */
+    public static void writeRequest(OutputStream out, byte[] header, byte[] payload) throws IOException {
+        int len = payload == null ? 0 : payload.length;
+        if (len == 0) {
+            out.write(header);
+        } else if (len <= COALESCE_LIMIT) {
+            byte[] both = Arrays.copyOf(header, Header48.SIZE + len);
+            System.arraycopy(payload, 0, both, Header48.SIZE, len);
+            out.write(both);
+        } else {
+            out.write(header);
+            out.write(payload);
+        }
+    }
+
+    /**
+     * Replies read through a read-ahead buffer, so that a run of small replies costs a few large reads instead of two
+     * per reply; a payload larger than what is buffered is read straight into its array. Used by one thread at a time.
+     */
+    public static final class ReplyReader {
+        private final InputStream in;
+        private final byte[] buf;
+        // bytes [pos, lim) are received and not yet consumed
+        private int pos, lim;
+
+        public ReplyReader(InputStream in, int bufferSize) {
+            this.in = in;
+            this.buf = new byte[Math.max(bufferSize, Header48.SIZE)];
+        }
+
+        /** Reads one reply, header and payload; EOFException if the stream ends first. */
+        public Reply read() throws IOException {
+            fill(Header48.SIZE);
+            SdResponse rsp = new SdResponse(Arrays.copyOfRange(buf, pos, pos + Header48.SIZE));
+            pos += Header48.SIZE;
+            long len = rsp.dataLength();
+            if (len > Integer.MAX_VALUE - 16) throw new IOException("reply too large: " + len);
+            byte[] data = new byte[(int) len];
+            int buffered = Math.min(lim - pos, data.length);
+            System.arraycopy(buf, pos, data, 0, buffered);
+            pos += buffered;
+            for (int n = buffered; n < data.length; ) {
+                int r = in.read(data, n, data.length - n);
+                if (r < 0) throw new EOFException();
+                n += r;
+            }
+            return new Reply(rsp, data);
+        }
+
+        /** Makes at least {@code need} bytes available in the buffer, reading as much as the stream has. */
+        private void fill(int need) throws IOException {
+            if (lim - pos >= need) return;
+            System.arraycopy(buf, pos, buf, 0, lim - pos);
+            lim -= pos;
+            pos = 0;
+            while (lim < need) {
+                int r = in.read(buf, lim, buf.length - lim);
+                if (r < 0) throw new EOFException();
+                lim += r;
+            }
+        }
+    }
+}
