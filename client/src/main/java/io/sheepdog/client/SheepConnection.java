@@ -36,7 +36,6 @@ public final class SheepConnection implements ObjectTransport {
     private static final int READ_BUFFER = 64 << 10;
 
     private final Closeable socket;
-    private final InputStream in;
     private final OutputStream out;
     private final String peer;
     private final ConcurrentHashMap<Integer, CompletableFuture<Reply>> inflight = new ConcurrentHashMap<>();
@@ -49,7 +48,6 @@ public final class SheepConnection implements ObjectTransport {
 
     private SheepConnection(Closeable socket, InputStream in, OutputStream out, String peer, boolean virtualReader) {
         this.socket = socket;
-        this.in = in;
         this.out = out;
         this.peer = peer;
         this.replies = new Frames.ReplyReader(in, READ_BUFFER);

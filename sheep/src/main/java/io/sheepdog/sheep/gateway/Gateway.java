@@ -349,8 +349,7 @@ public final class Gateway {
             // slowest copy, not the local one plus the remote ones
             if (localReq != null) {
                 long localStart = System.nanoTime();
-                calls.add(PeerCall.done(localNode.nid(), local.handle(
-                        new Request(localReq, localPayload == null ? Request.NO_DATA : localPayload, ClientInfo.INTERNAL))));
+                calls.add(PeerCall.done(localNode.nid(), handleHere(localReq, localPayload)));
                 if (timed) stats.gatewayLocalCopy.add(System.nanoTime() - localStart);
             }
             int err = SdResult.SUCCESS;
@@ -480,10 +479,12 @@ public final class Gateway {
 
     /** Sends a peer request without waiting for its reply: to {@code t}, or handled here if {@code t} is this node. */
     PeerCall callOrLocal(SdNode t, SdRequest req, byte[] payload) {
-        if (isSelf(t)) {
-            return PeerCall.done(t.nid(), local.handle(new Request(req, payload == null ? Request.NO_DATA : payload, ClientInfo.INTERNAL)));
-        }
-        return call(t, req, payload);
+        return isSelf(t) ? PeerCall.done(t.nid(), handleHere(req, payload)) : call(t, req, payload);
+    }
+
+    /** A peer request for this node's own copy, handled in the calling thread. */
+    private Reply handleHere(SdRequest req, byte[] payload) {
+        return local.handle(new Request(req, payload == null ? Request.NO_DATA : payload, ClientInfo.INTERNAL));
     }
 
     /**

@@ -22,15 +22,11 @@ abstract class PeerCall {
     /** Waits for the reply (NETWORK_ERROR if the connection failed or was closed while waiting). */
     abstract Reply await();
 
-    /** Ends the call from another thread: the peer hangs or left; {@link #await()} then answers NETWORK_ERROR. */
-    abstract void abort();
-
     /** A call whose reply is already known. */
     static PeerCall done(NodeId target, Reply r) {
         return new PeerCall() {
             @Override NodeId target() { return target; }
             @Override Reply await() { return r; }
-            @Override void abort() { }
         };
     }
 
@@ -78,10 +74,6 @@ abstract class PeerCall {
                 pool.release(link);
             }
             return reply;
-        }
-
-        @Override void abort() {
-            link.close("the request was given up"); // a send in progress on a sender thread fails with it
         }
     }
 }

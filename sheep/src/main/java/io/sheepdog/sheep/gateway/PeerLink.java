@@ -6,7 +6,6 @@ import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.SdRequest;
 import java.io.EOFException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Proxy;
@@ -31,7 +30,6 @@ final class PeerLink {
 
     private final NodeId peer;
     private final Socket socket;
-    private final InputStream in;
     private final OutputStream out;
     private final Frames.ReplyReader replies;
     private int nextId = 1;
@@ -47,9 +45,8 @@ final class PeerLink {
     private PeerLink(NodeId peer, Socket socket) throws IOException {
         this.peer = peer;
         this.socket = socket;
-        this.in = socket.getInputStream();
         this.out = socket.getOutputStream();
-        this.replies = new Frames.ReplyReader(in, READ_BUFFER);
+        this.replies = new Frames.ReplyReader(socket.getInputStream(), READ_BUFFER);
     }
 
     /**

@@ -43,9 +43,10 @@ public final class ClusterOps {
     private static final long NOT_MEMBER_WAIT_S = 30;
     /** An operation waiting this long is logged (and again every as long) until it is answered. */
     private static final long SLOW_OP_S = 10;
-    /** The thread running a work phase on this node now, if any (for the slow-operation log). */
-    private volatile Thread working;
-    /** The thread of the last work phase started (on the driver's event thread, one at a time). */
+    /**
+     * The thread of the last work phase started (on the driver's event thread, one at a time); while it is alive, the
+     * work phase running on this node (the slow-operation log shows it).
+     */
     private volatile Thread lastWork;
 
     private final ClusterDriver driver;
@@ -136,7 +137,8 @@ public final class ClusterOps {
             } catch (TimeoutException e) {
                 waited += SLOW_OP_S;
                 if (waited >= OP_TIMEOUT_S) throw e;
-                Thread w = working;
+                Thread w = lastWork;
+                if (w != null && !w.isAlive()) w = null;
                 StringBuilder stack = new StringBuilder();
                 if (w != null) {
                     StackTraceElement[] st = w.getStackTrace();
@@ -196,12 +198,7 @@ public final class ClusterOps {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
-            working = Thread.currentThread();
-            try {
-                runWork(w, generation);
-            } finally {
-                working = null;
-            }
+            runWork(w, generation);
         });
         lastWork = t;
         t.start();
