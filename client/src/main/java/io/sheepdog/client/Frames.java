@@ -18,8 +18,8 @@ public final class Frames {
 
     private Frames() {}
 
-    /** Writes a request's header and its payload (null or empty: none), small payloads in the same write. */
-    public static void writeRequest(OutputStream out, byte[] header, byte[] payload) throws IOException {
+    /** Writes a frame (a request or a reply): its header and its payload (null or empty: none), small payloads in the same write. */
+    public static void writeFrame(OutputStream out, byte[] header, byte[] payload) throws IOException {
         int len = payload == null ? 0 : payload.length;
         if (len == 0) {
             out.write(header);

@@ -119,7 +119,7 @@ public final class SheepConnection implements ObjectTransport {
         inflight.put(id, f);
         writeLock.lock();
         try {
-            Frames.writeRequest(out, r.bytes(), write ? payload : null);
+            Frames.writeFrame(out, r.bytes(), write ? payload : null);
         } catch (IOException e) {
             fail(new IOException("connection to " + peer + " failed: " + e.getMessage(), e));
         } finally {

@@ -75,12 +75,12 @@ class FramesTest {
         h[0] = 2;
         byte[] small = new byte[4096];
         Arrays.fill(small, (byte) 9);
-        Frames.writeRequest(out, h, small);
+        Frames.writeFrame(out, h, small);
         assertEquals(List.of(Header48.SIZE + 4096), writes);
-        Frames.writeRequest(out, h, null);
+        Frames.writeFrame(out, h, null);
         assertEquals(Header48.SIZE, writes.getLast());
         byte[] large = new byte[Frames.COALESCE_LIMIT + 1];
-        Frames.writeRequest(out, h, large);
+        Frames.writeFrame(out, h, large);
         assertEquals(List.of(Header48.SIZE + 4096, Header48.SIZE, Header48.SIZE, large.length), writes, "a large payload after its header");
         byte[] all = out.toByteArray();
         assertArrayEquals(small, Arrays.copyOfRange(all, Header48.SIZE, Header48.SIZE + 4096));

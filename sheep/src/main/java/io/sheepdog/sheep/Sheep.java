@@ -19,6 +19,7 @@ import io.sheepdog.sheep.gateway.Gateway;
 import io.sheepdog.sheep.gateway.PeerPool;
 import io.sheepdog.sheep.gateway.PeerService;
 import io.sheepdog.sheep.nbd.WriterLocks;
+import io.sheepdog.sheep.net.IoPortServer;
 import io.sheepdog.sheep.net.SdServer;
 import io.sheepdog.sheep.node.ClusterSettings;
 import io.sheepdog.sheep.node.EpochLog;
@@ -89,6 +90,8 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
     private final AccessPolicy access;
     private final ClusterDriver driver;
     private SdServer server;
+    /** Where the other sheep send this node's copies (null: {@code -i off}, or a gateway, which stores none). */
+    private IoPortServer ioPort;
     private AutoCloseable nbd;
     private volatile int logLevel = 6;
     /** The store driver {@code dog node format} chose for this node (file {@code node_config}), or null. */
@@ -144,6 +147,11 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
 
             String host = opts.myAddr() != null ? opts.myAddr() : opts.bindAddr() != null && !opts.bindAddr().equals("0.0.0.0") ? opts.bindAddr() : "127.0.0.1";
             NodeId nid = NodeId.of(host, opts.port());
+            if (opts.ioPort() != SheepOptions.NO_IO_PORT && !opts.gateway()) {
+                // bound now: the node id advertises it from the join on
+                ioPort = IoPortServer.bind(opts.ioAddr() != null ? opts.ioAddr() : opts.bindAddr(), opts.ioPort());
+                nid = new NodeId(nid.addr(), nid.port(), NodeId.addrBytes(opts.ioAddr() != null ? opts.ioAddr() : host), ioPort.port());
+            }
             long zone = opts.zone() >= 0 ? opts.zone() : nid.defaultZone();
             int vnodes = opts.gateway() ? 0 : opts.fixedVnodes() ? opts.vnodes() : Proto.DEFAULT_VNODES;
             SdNode self = new SdNode(nid, vnodes, zone, opts.gateway() ? 0 : config.space);
@@ -193,6 +201,7 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
             scanLocalInodes();
         } catch (IOException | ClusterDriverException | RuntimeException e) {
             // a daemon that cannot start gives its store back (tests start another one in the same JVM)
+            if (ioPort != null) ioPort.close();
             try {
                 l.release();
                 lockChannel.close();
@@ -226,6 +235,7 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
         server = new SdServer(processor, this::clientGone, access);
         server.listenTcp(opts.bindAddr(), opts.port());
         server.listenUnix(base.resolve("sock"));
+        if (ioPort != null) ioPort.start(state.self().nid(), processor, this::clientGone, access, server.peerBudget());
         if (opts.nbdPort() > 0) nbd = NbdSupport.start(this, opts.bindAddr(), opts.nbdPort());
         ClusterInfo ci = state.toClusterInfo();
         driver.join(state.self(), ci.encode(false), membership);
@@ -300,6 +310,9 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
 
     /** Who may connect and do what (sheep --allow, --admin-allow). */
     public AccessPolicy access() { return access; }
+
+    /** The I/O port's server, or null if this node has none ({@code -i off}, a gateway). */
+    public IoPortServer ioPort() { return ioPort; }
     public boolean wasUncleanStop() { return uncleanStop; }
     @Override public boolean isGateway() { return opts.gateway(); }
 
@@ -448,6 +461,7 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
         if (peer != null) peer.closing();
         if (failures != null) failures.close();
         try { if (server != null) server.close(); } catch (RuntimeException ignored) { }
+        try { if (ioPort != null) ioPort.close(); } catch (RuntimeException ignored) { }
         try { if (nbd != null) nbd.close(); } catch (Exception ignored) { }
         recovery.close();
         driver.close();

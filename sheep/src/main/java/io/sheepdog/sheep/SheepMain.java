@@ -54,6 +54,9 @@ public final class SheepMain implements Callable<Integer> {
     @Option(names = {"-y", "--myaddr"}, paramLabel = "ADDR", description = "address advertised to the other nodes (default 127.0.0.1 or the bind address)")
     String myAddr;
 
+    @Option(names = {"-i", "--ioaddr"}, paramLabel = "host=ADDR,port=PORT", description = "the I/O port, where the other sheep send object data (served by a thread per connection; default: any free port on this node's address; off: none, data goes to the main port)")
+    String ioAddr;
+
     @Option(names = {"-c", "--cluster"}, paramLabel = "DRIVER", description = "cluster driver: local[:DIR], zookeeper:HOST:PORT[,...][,timeout=MS], corosync (default local)")
     String cluster = "local";
 
@@ -223,6 +226,23 @@ public final class SheepMain implements Callable<Integer> {
                 default -> throw new IllegalArgumentException("Invalid VDI lock mode '" + vdiLock + "': handover or strict");
             }
         }
+        String ioHost = null;
+        int ioPortNo = 0;
+        if ("off".equals(ioAddr)) {
+            ioPortNo = SheepOptions.NO_IO_PORT;
+        } else if (ioAddr != null) {
+            Function<String, String> badIo = kv -> "Invalid I/O address option '" + kv + "' (host=ADDR,port=PORT, or off)";
+            for (String[] x : keyValues(ioAddr, badIo)) {
+                switch (x[0]) {
+                    case "host" -> {
+                        if (!x[1].matches("[0-9a-fA-F:.]+")) throw new IllegalArgumentException("Invalid address '" + x[1] + "'");
+                        ioHost = x[1];
+                    }
+                    case "port" -> ioPortNo = parseInt(x[1], 1, 65535, "Invalid port number '" + x[1] + "'");
+                    default -> throw new IllegalArgumentException(badIo.apply(x[0] + "=" + x[1]));
+                }
+            }
+        }
         long journalBytes = journalBytes(journal);
         String[] parts = dir.split(",", -1);
         if (parts[0].isEmpty()) throw new IllegalArgumentException("Invalid store path '" + dir + "': the first path (the metadata directory) is empty");
@@ -235,7 +255,7 @@ public final class SheepMain implements Callable<Integer> {
             if (disks.contains(d)) throw new IllegalArgumentException("Invalid disk '" + parts[i] + "': named twice");
             disks.add(d);
         }
-        return SheepOptions.builder(store).port(p).zone(z).bindAddr(bindAddr).myAddr(myAddr).cluster(cluster)
+        return SheepOptions.builder(store).port(p).ioPort(ioHost, ioPortNo).zone(z).bindAddr(bindAddr).myAddr(myAddr).cluster(cluster)
                 .foreground(foreground).pidFile(pidFile).logDir(logDir).logLevel(level).logToStdout(stdout).noSync(noSync)
                 .nbdPort(nbdPort).gateway(gateway).vnodes(vn).recoveryThrottle(recMax, recInterval).failureTimeoutMs(failMs)
                 .strictVdiLock(strictLock).access(access(nbdPort)).disks(disks).journalBytes(journalBytes)

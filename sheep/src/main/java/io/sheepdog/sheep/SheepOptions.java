@@ -29,7 +29,12 @@ public record SheepOptions(
         AccessOptions access, // --nbd-tls, --allow, --admin-allow
         List<Path> disks,     // PATH,DISK1,DISK2,...: the object disks (empty: PATH/obj)
         long journalBytes,    // --journal: the write journal of each disk (0: none)
-        boolean directWrites) { // -D/--directio (default) or --no-directio: whole-block durable writes past the page cache
+        boolean directWrites, // -D/--directio (default) or --no-directio: whole-block durable writes past the page cache
+        String ioAddr,        // -i host=: the I/O port's address (null: the node's own address)
+        int ioPort) {         // -i port=: the I/O port, where peers send data (0: any free port; NO_IO_PORT: none)
+
+    /** {@code -i off}: no I/O port; the other sheep send data to the main port. */
+    public static final int NO_IO_PORT = -1;
 
     public SheepOptions {
         if (access == null) access = AccessOptions.OPEN;
@@ -72,6 +77,8 @@ public record SheepOptions(
         private List<Path> disks = List.of();
         private long journalBytes = FileObjectStore.DEFAULT_JOURNAL_BYTES;
         private boolean directWrites = FileObjectStore.DIRECT_WRITES;
+        private String ioAddr;
+        private int ioPort;
 
         private Builder(Path storeDir) { this.storeDir = storeDir; }
 
@@ -103,11 +110,14 @@ public record SheepOptions(
         /** Whether durable writes of whole 4 KiB blocks bypass the page cache (store/DirectWrites). */
         public Builder directWrites(boolean v) { directWrites = v; return this; }
 
+        /** The I/O port ({@code -i}): address (null: the node's own) and port (0: any free; {@link #NO_IO_PORT}: none). */
+        public Builder ioPort(String addr, int port) { ioAddr = addr; ioPort = port; return this; }
+
         public SheepOptions build() {
             return new SheepOptions(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile,
                     logDir == null ? storeDir : logDir, logLevel, logToStdout, noSync, nbdPort, gateway, vnodes,
                     recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, access, disks, journalBytes,
-                    directWrites);
+                    directWrites, ioAddr, ioPort);
         }
     }
 

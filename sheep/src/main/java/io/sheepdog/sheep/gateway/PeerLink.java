@@ -10,6 +10,9 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Proxy;
 import java.net.Socket;
+import java.nio.ByteBuffer;
+import io.sheepdog.sheep.log.RateLimitedLog;
+import org.slf4j.LoggerFactory;
 
 /**
  * One TCP connection to another sheep that carries one request at a time: the thread that sends a request reads its
@@ -27,6 +30,7 @@ final class PeerLink {
      * into its array. Small, since a gateway may hold a link per request in flight.
      */
     private static final int READ_BUFFER = 2 << 10;
+    private static final RateLimitedLog FALLBACK = new RateLimitedLog(LoggerFactory.getLogger(PeerLink.class));
 
     private final NodeId peer;
     private final Socket socket;
@@ -56,16 +60,42 @@ final class PeerLink {
      *                      closes links to peers that hang or leave much sooner)
      */
     static PeerLink open(NodeId peer, int connectTimeoutMs, int readTimeoutMs) throws IOException {
+        if (peer.ioPort() != 0) {
+            // the peer's I/O port (net/IoPortServer: a thread per link serves it); its main port if that fails
+            try {
+                return connect(peer, ioHost(peer), peer.ioPort(), connectTimeoutMs, readTimeoutMs, true);
+            } catch (IOException e) {
+                FALLBACK.warn("io-port", "I/O port of {} unusable, sending to its main port: {}", peer, e.getMessage());
+            }
+        }
+        return connect(peer, peer.host(), peer.port(), connectTimeoutMs, readTimeoutMs, false);
+    }
+
+    private static String ioHost(NodeId peer) {
+        for (byte b : peer.ioAddr()) if (b != 0) return NodeId.hostOf(peer.ioAddr());
+        return peer.host();
+    }
+
+    private static PeerLink connect(NodeId peer, String host, int port, int connectTimeoutMs, int readTimeoutMs,
+            boolean ioPort) throws IOException {
         // a plain Socket without proxy, as SheepConnection does (no SelectorProvider lookup, blocking streams)
         Socket s = new Socket(Proxy.NO_PROXY);
         try {
-            s.connect(new InetSocketAddress(peer.host(), peer.port()), connectTimeoutMs);
+            s.connect(new InetSocketAddress(host, port), connectTimeoutMs);
             s.setTcpNoDelay(true);
+            if (ioPort) {
+                // the I/O port says whose it is first: a stale view's port may now be another process's
+                s.setSoTimeout(connectTimeoutMs);
+                byte[] id = s.getInputStream().readNBytes(NodeId.SIZE);
+                if (id.length < NodeId.SIZE) throw new IOException("no node id from " + host + ":" + port);
+                NodeId who = NodeId.decode(ByteBuffer.wrap(id));
+                if (!who.equals(peer)) throw new IOException(host + ":" + port + " is the I/O port of " + who + ", not of " + peer);
+            }
             s.setSoTimeout(readTimeoutMs);
             return new PeerLink(peer, s);
         } catch (IOException e) {
             s.close();
-            throw new IOException("failed to connect to " + peer + ": " + e.getMessage(), e);
+            throw new IOException("failed to connect to " + peer + (ioPort ? " (I/O port " + port + ")" : "") + ": " + e.getMessage(), e);
         }
     }
 
@@ -87,7 +117,7 @@ final class PeerLink {
         waitingFor = id;
         busySince = System.nanoTime() | 1;
         try {
-            Frames.writeRequest(out, req.copy().id(id).bytes(), payload);
+            Frames.writeFrame(out, req.copy().id(id).bytes(), payload);
         } catch (IOException e) {
             close();
             throw failure(e);

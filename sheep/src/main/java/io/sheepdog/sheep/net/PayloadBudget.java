@@ -36,6 +36,16 @@ public final class PayloadBudget {
         return false;
     }
 
+    /** Takes {@code n} bytes, waiting (in the calling thread) until they fit; 0 takes nothing. */
+    public void acquire(long n) throws InterruptedException {
+        if (n <= 0) return;
+        while (true) {
+            var room = new java.util.concurrent.CountDownLatch(1);
+            if (tryAcquire(n, room::countDown)) return;
+            room.await();
+        }
+    }
+
     /** Gives back {@code n} bytes taken by {@link #tryAcquire} and wakes every connection that waits for room. */
     public void release(long n) {
         if (n <= 0) return;

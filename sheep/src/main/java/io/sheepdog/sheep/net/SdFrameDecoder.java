@@ -88,7 +88,7 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
      * The bytes a request is admitted for: its payload, or for a request without one the reply buffer it asks for
      * ({@code data_length}: a READ_OBJ of 4 MiB is answered with 4 MiB), never more than the whole budget.
      */
-    private static long admittedBytes(SdRequest req, PayloadBudget b) {
+    static long admittedBytes(SdRequest req, PayloadBudget b) {
         // a question with a small answer (a heartbeat, the log level, a lock state) is never held behind data: under a
         // flood of large reads a heartbeat that waited for room went unanswered for seconds, and the failure
         // detector took a busy node for a dead one. Its memory stays bounded by the per-connection request limit.

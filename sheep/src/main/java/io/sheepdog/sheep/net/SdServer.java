@@ -48,6 +48,9 @@ public final class SdServer implements AutoCloseable {
     private final PayloadBudget clientBudget = new PayloadBudget(Long.getLong("sheepdog.sdInFlightBytes", 32L << 20));
     private final PayloadBudget peerBudget = new PayloadBudget(Long.getLong("sheepdog.peerInFlightBytes", 24L << 20));
 
+    /** What requests between sheep may hold in flight (the I/O port shares it). */
+    public PayloadBudget peerBudget() { return peerBudget; }
+
     public SdServer(RequestProcessor processor, Consumer<ClientInfo> onClose) {
         this(processor, onClose, null);
     }

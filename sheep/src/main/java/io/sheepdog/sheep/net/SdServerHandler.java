@@ -76,7 +76,7 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
         Thread.ofVirtual().start(() -> {
             boolean written = false;
             try {
-                Reply rep = processOrFail(r);
+                Reply rep = answer(processor, r);
                 rep.header().dataLength(rep.data().length);
                 ctx.writeAndFlush(Unpooled.wrappedBuffer(rep.header().bytes(), rep.data())).addListener(w -> {
                     f.release();
@@ -103,7 +103,7 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
      * The processor answers every request, failures included; an Error escapes it, and then the client still gets
      * an answer (NO_MEM when the heap, small on purpose, cannot hold what the request needs) instead of none.
      */
-    private Reply processOrFail(Request r) {
+    static Reply answer(RequestProcessor processor, Request r) {
         try {
             return processor.process(r);
         } catch (OutOfMemoryError e) {

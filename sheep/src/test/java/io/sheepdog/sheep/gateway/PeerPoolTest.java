@@ -220,4 +220,73 @@ class PeerPoolTest {
         server.close();
         assertThrows(IOException.class, () -> pool.acquire(peer));
     }
+
+    /** A stand-in I/O port that greets with {@code who}'s node id, then serves as the main stand-in does. */
+    private ServerSocket ioPortGreetingAs(NodeId who, AtomicInteger acceptedThere) throws IOException {
+        ServerSocket io = new ServerSocket();
+        io.bind(new InetSocketAddress("127.0.0.1", TestPorts.free()));
+        Thread.ofVirtual().start(() -> {
+            while (true) {
+                Socket s;
+                try {
+                    s = io.accept();
+                } catch (IOException e) {
+                    return;
+                }
+                acceptedThere.incrementAndGet();
+                sockets.add(s);
+                try {
+                    ByteBuffer b = ByteBuffer.allocate(NodeId.SIZE);
+                    who.encode(b);
+                    s.getOutputStream().write(b.array());
+                } catch (IOException e) {
+                    continue;
+                }
+                Thread.ofVirtual().start(() -> serve(s));
+            }
+        });
+        return io;
+    }
+
+    private static NodeId withIoPort(NodeId n, int ioPort) {
+        return new NodeId(n.addr(), n.port(), NodeId.addrBytes("127.0.0.1"), ioPort);
+    }
+
+    @Test
+    void aPeerWithAnIoPortGetsItsRequestsThere() throws Exception {
+        AtomicInteger there = new AtomicInteger();
+        NodeId viaIo;
+        try (ServerSocket io = ioPortGreetingAs(peer, there)) {
+            viaIo = withIoPort(peer, io.getLocalPort());
+            PeerLink l = pool.acquire(viaIo);
+            PeerCall c = new PeerCall.OnLink(pool, l, write(100), null);
+            l.send(write(100), new byte[100]);
+            assertEquals(SdResult.SUCCESS, c.await().result());
+            assertEquals(1, there.get(), "the link went to the I/O port");
+            assertEquals(0, accepted.get(), "not to the main port");
+        }
+    }
+
+    @Test
+    void anIoPortThatIsAnotherNodesOrClosedFallsBackToTheMainPort() throws Exception {
+        AtomicInteger there = new AtomicInteger();
+        // a stale view: the port is now the I/O port of another node
+        try (ServerSocket io = ioPortGreetingAs(NodeId.of("127.0.0.1", peer.port() + 1), there)) {
+            NodeId stale = withIoPort(peer, io.getLocalPort());
+            PeerLink l = pool.acquire(stale);
+            PeerCall c = new PeerCall.OnLink(pool, l, write(10), null);
+            l.send(write(10), new byte[10]);
+            assertEquals(SdResult.SUCCESS, c.await().result());
+            assertEquals(1, there.get(), "the I/O port was tried");
+            assertEquals(1, accepted.get(), "and the request went to the main port, not to the other node");
+        }
+        // nothing listens on the I/O port any more
+        pool.forget(peer);
+        int closedPort = TestPorts.free();
+        PeerLink l = pool.acquire(withIoPort(peer, closedPort));
+        PeerCall c = new PeerCall.OnLink(pool, l, write(10), null);
+        l.send(write(10), new byte[10]);
+        assertEquals(SdResult.SUCCESS, c.await().result());
+        assertEquals(2, accepted.get(), "a refused I/O port: the main port");
+    }
 }

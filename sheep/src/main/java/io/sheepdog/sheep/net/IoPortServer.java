@@ -1,0 +1,293 @@
+package io.sheepdog.sheep.net;
+
+import io.sheepdog.client.Frames;
+import io.sheepdog.client.Reply;
+import io.sheepdog.proto.Header48;
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.SdFlags;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.sheep.access.AccessPolicy;
+import io.sheepdog.sheep.log.RateLimitedLog;
+import io.sheepdog.sheep.ops.ClientInfo;
+import io.sheepdog.sheep.ops.Request;
+import io.sheepdog.sheep.ops.RequestProcessor;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The I/O port ({@code sheep -i}): a second listener, where the other sheep's gateways send this node's copies of
+ * objects. Their links carry one request at a time (gateway/PeerLink), so each connection is served by a thread of
+ * its own that reads a request, serves it from the store and writes the reply itself: the kernel wakes that thread
+ * when a request arrives, and nothing else. On the main port the same request costs an event loop's wake, a hand-off
+ * to a virtual thread and one back to the event loop for the reply, two thread wakes more per copy, which a
+ * replicated write at queue depth 1 waits for (bench/RESULTS.md, "The I/O port"). A slow or hung disk blocks only
+ * the connections with a request on it, never an event loop, so heartbeats and other requests go on.
+ *
+ * <p>The first connections get platform threads (a blocked read wakes them directly); past
+ * {@link #PLATFORM_THREADS} they get virtual threads. On accept the server writes its node id (40 bytes) before
+ * anything else, so that a gateway whose view of this node is stale (an old port, now another process's) finds out
+ * before it sends a request there, and uses the main port instead.
+ *
+ * <p>The same rules as the main port: who is let in ({@link AccessPolicy}), the largest payloads, and memory admitted
+ * before it is allocated (the main port's budget for requests between sheep: a request waits for room, in the
+ * thread that serves it). A connection idle for {@link #IDLE_MS} closes (a gateway closes its idle links sooner); one
+ * whose reply cannot be written for {@link #WRITE_TIMEOUT_MS} (the gateway hangs) is closed by a watch.
+ */
+public final class IoPortServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(IoPortServer.class);
+    private static final RateLimitedLog WARN = new RateLimitedLog(LOG);
+    static final int PLATFORM_THREADS = Integer.getInteger("sheepdog.ioPortPlatformThreads", 128);
+    static final int IDLE_MS = 120_000;
+    static final long WRITE_TIMEOUT_MS = Long.getLong("sheepdog.peerTimeoutMs", 30_000);
+    /** Request bytes read ahead: a header with a payload of a few KiB arrives in one read. */
+    private static final int READ_BUFFER = 16 << 10;
+    private static final AtomicLong CONNECTIONS = new AtomicLong(1L << 40); // apart from the main port's ids
+
+    private final ServerSocket server;
+    private final Set<Connection> open = ConcurrentHashMap.newKeySet();
+    private final AtomicInteger platformThreads = new AtomicInteger();
+    private final AtomicLong served = new AtomicLong();
+    private volatile boolean closed;
+    private byte[] greeting;
+    private RequestProcessor processor;
+    private Consumer<ClientInfo> onClose;
+    private AccessPolicy access;
+    private PayloadBudget budget;
+    private Thread acceptor;
+    private Thread watch;
+
+    private IoPortServer(ServerSocket server) {
+        this.server = server;
+    }
+
+    /** Binds the port now (the node id that advertises it is made before the node serves); {@code port} 0: any. */
+    public static IoPortServer bind(String bindAddr, int port) throws IOException {
+        ServerSocket s = new ServerSocket();
+        try {
+            s.setReuseAddress(true);
+            s.bind(bindAddr == null ? new InetSocketAddress(port) : new InetSocketAddress(bindAddr, port), 1024);
+        } catch (IOException e) {
+            s.close();
+            throw new IOException("cannot listen on I/O port " + (bindAddr == null ? "*" : bindAddr) + ":" + port + ": " + e.getMessage(), e);
+        }
+        return new IoPortServer(s);
+    }
+
+    /** The port bound. */
+    public int port() { return server.getLocalPort(); }
+
+    /** Starts serving requests with {@code processor}, as the main port does, for the node {@code self}. */
+    public void start(NodeId self, RequestProcessor processor, Consumer<ClientInfo> onClose, AccessPolicy access,
+            PayloadBudget budget) {
+        ByteBuffer b = ByteBuffer.allocate(NodeId.SIZE);
+        self.encode(b);
+        this.greeting = b.array();
+        this.processor = processor;
+        this.onClose = onClose;
+        this.access = access;
+        this.budget = budget;
+        acceptor = Thread.ofPlatform().daemon().name("io-port-accept").start(this::acceptLoop);
+        watch = Thread.ofPlatform().daemon().name("io-port-watch").start(this::watchLoop);
+        LOG.info("I/O port listening on {}", server.getLocalSocketAddress());
+    }
+
+    private void acceptLoop() {
+        while (!closed) {
+            Socket s;
+            try {
+                s = server.accept();
+            } catch (IOException e) {
+                if (!closed) WARN.warn("accept", "I/O port: accept failed: {}", e.toString());
+                continue;
+            }
+            try {
+                s.setTcpNoDelay(true);
+                s.setSoTimeout(IDLE_MS);
+            } catch (SocketException e) {
+                close(s);
+                continue;
+            }
+            Connection c = new Connection(s);
+            if (access != null && !access.letsIn(c.client.addr())) {
+                WARN.warn("allow", "I/O port: connection from {} refused: not in sheep --allow and not a cluster member", c.client.display());
+                close(s);
+                continue;
+            }
+            open.add(c);
+            if (closed) {
+                c.close();
+                continue;
+            }
+            boolean platform = platformThreads.incrementAndGet() <= PLATFORM_THREADS;
+            if (!platform) platformThreads.decrementAndGet();
+            Runnable serve = () -> {
+                try {
+                    c.serve();
+                } finally {
+                    if (platform) platformThreads.decrementAndGet();
+                }
+            };
+            if (platform) Thread.ofPlatform().daemon().name("io-port-" + c.client.display()).start(serve);
+            else Thread.ofVirtual().start(serve);
+        }
+    }
+
+    /** Closes the connections whose reply has not gone out for {@link #WRITE_TIMEOUT_MS}: their gateway hangs. */
+    private void watchLoop() {
+        long timeout = TimeUnit.MILLISECONDS.toNanos(WRITE_TIMEOUT_MS);
+        while (!closed) {
+            try {
+                Thread.sleep(1000);
+            } catch (InterruptedException e) {
+                return;
+            }
+            long now = System.nanoTime();
+            for (Connection c : open) {
+                long since = c.writingSince;
+                if (since != 0 && now - since > timeout) {
+                    LOG.warn("I/O port: closing the connection from {}: a reply could not be written for {} ms", c.client.display(), WRITE_TIMEOUT_MS);
+                    c.close();
+                }
+            }
+        }
+    }
+
+    /** Connections open now. */
+    public int connections() { return open.size(); }
+
+    /** Requests answered since the start. */
+    public long requestsServed() { return served.get(); }
+
+    private static void close(AutoCloseable s) {
+        try {
+            s.close();
+        } catch (Exception ignored) {
+            // closing: nothing to do about it
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        close(server);
+        for (Connection c : open) c.close();
+        if (watch != null) watch.interrupt();
+    }
+
+    /** One gateway's link: requests read, served and answered in turn, by one thread. */
+    private final class Connection {
+        final Socket socket;
+        final ClientInfo client;
+        final byte[] buf = new byte[READ_BUFFER];
+        int pos, lim; // bytes [pos, lim) of buf are received and not consumed
+        /** When the reply being written started (System.nanoTime, never 0), 0 while none is. */
+        volatile long writingSince;
+
+        Connection(Socket s) {
+            this.socket = s;
+            byte[] addr = s.getInetAddress() == null ? NodeId.addrBytes("127.0.0.1") : NodeId.addrBytes(s.getInetAddress().getHostAddress());
+            this.client = new ClientInfo(addr, s.getPort(), CONNECTIONS.incrementAndGet());
+        }
+
+        void serve() {
+            try (socket) {
+                InputStream in = socket.getInputStream();
+                OutputStream out = socket.getOutputStream();
+                out.write(greeting);
+                while (!closed) {
+                    if (!fill(in, Header48.SIZE, true)) return; // the gateway closed the link between requests
+                    SdRequest req = new SdRequest(Arrays.copyOfRange(buf, pos, pos + Header48.SIZE));
+                    pos += Header48.SIZE;
+                    boolean hasPayload = req.hasFlag(SdFlags.CMD_WRITE) && req.dataLength() > 0;
+                    if (hasPayload && req.dataLength() > Math.min(SdFrameDecoder.maxPayload(req.opcode()), budget.max())) {
+                        WARN.warn("oversize", "I/O port: closing the connection from {}: request payload of {} bytes exceeds the maximum for its opcode ({})",
+                                client.display(), req.dataLength(), req);
+                        return;
+                    }
+                    long reserved = SdFrameDecoder.admittedBytes(req, budget);
+                    budget.acquire(reserved);
+                    try {
+                        byte[] data = hasPayload ? readPayload(in, (int) req.dataLength()) : Request.NO_DATA;
+                        Reply rep = SdServerHandler.answer(processor, new Request(req, data, client));
+                        rep.header().dataLength(rep.data().length);
+                        writingSince = System.nanoTime() | 1;
+                        try {
+                            Frames.writeFrame(out, rep.header().bytes(), rep.data());
+                        } finally {
+                            writingSince = 0;
+                        }
+                        served.incrementAndGet();
+                    } finally {
+                        budget.release(reserved);
+                    }
+                }
+            } catch (SocketTimeoutException e) {
+                LOG.debug("I/O port: closing the idle connection from {}", client.display());
+            } catch (EOFException e) {
+                WARN.warn("cut", "I/O port: the connection from {} ended inside a request", client.display());
+            } catch (IOException e) {
+                if (!closed && !socket.isClosed()) WARN.warn("io", "I/O port: the connection from {} failed: {}", client.display(), e.toString());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (RuntimeException | Error e) {
+                LOG.error("I/O port: closing the connection from {}: no reply could be built", client.display(), e);
+            } finally {
+                open.remove(this);
+                onClose.accept(client);
+            }
+        }
+
+        /**
+         * Makes {@code need} bytes available in the buffer; false if the stream ended before the first byte and
+         * {@code atBoundary} (a clean close between requests), EOFException if it ended in the middle.
+         */
+        private boolean fill(InputStream in, int need, boolean atBoundary) throws IOException {
+            if (lim - pos >= need) return true;
+            System.arraycopy(buf, pos, buf, 0, lim - pos);
+            lim -= pos;
+            pos = 0;
+            while (lim < need) {
+                int r = in.read(buf, lim, buf.length - lim);
+                if (r < 0) {
+                    if (atBoundary && lim == 0) return false;
+                    throw new EOFException();
+                }
+                lim += r;
+            }
+            return true;
+        }
+
+        /** The payload: what was read ahead, then the rest straight into the array. */
+        private byte[] readPayload(InputStream in, int len) throws IOException {
+            byte[] data = new byte[len];
+            int n = Math.min(lim - pos, len);
+            System.arraycopy(buf, pos, data, 0, n);
+            pos += n;
+            while (n < len) {
+                int r = in.read(data, n, len - n);
+                if (r < 0) throw new EOFException();
+                n += r;
+            }
+            return data;
+        }
+
+        void close() { IoPortServer.close(socket); }
+    }
+}

@@ -1,0 +1,132 @@
+package io.sheepdog.sheep;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.sheepdog.client.Reply;
+import io.sheepdog.client.SheepConnection;
+import io.sheepdog.proto.Header48;
+import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.Oids;
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.Proto;
+import io.sheepdog.proto.SdFlags;
+import io.sheepdog.proto.SdNode;
+import io.sheepdog.proto.SdRequest;
+import io.sheepdog.proto.SdResponse;
+import io.sheepdog.proto.SdResult;
+import io.sheepdog.proto.Strings;
+import io.sheepdog.sheep.cluster.InJvmClusterBus;
+import java.io.DataInputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The I/O port ({@code sheep -i}, net/IoPortServer): advertised in the node id, used by the other nodes' gateways for
+ * the copies they write, served a request at a time per connection; a node without one ({@code -i off}) gets its
+ * copies on the main port.
+ */
+class IoPortTest {
+    @TempDir Path dir;
+    final InJvmClusterBus bus = new InJvmClusterBus();
+    final List<Sheep> nodes = new ArrayList<>();
+
+    Sheep startNode(int i, boolean ioPort) throws Exception {
+        int port = SheepCoreTest.freePort();
+        Sheep s = new Sheep(SheepOptions.builder(dir.resolve("s" + i)).port(port).zone(i).bindAddr("127.0.0.1")
+                .ioPort(null, ioPort ? 0 : SheepOptions.NO_IO_PORT).cluster("injvm").foreground(true).noSync(true).build(),
+                bus.newDriver());
+        s.start();
+        nodes.add(s);
+        return s;
+    }
+
+    @AfterEach void stop() {
+        for (Sheep s : nodes) s.close();
+    }
+
+    @Test void copiesGoToTheIoPortsAndANodeWithoutOneGetsThemOnItsMainPort() throws Exception {
+        startNode(0, true);
+        startNode(1, true);
+        startNode(2, false);
+        ReplicationTest.waitFor(() -> nodes.get(0).state().view().members().size() == 3, "3 members");
+        for (SdNode n : nodes.get(1).state().view().members()) {
+            Sheep s = nodes.stream().filter(x -> x.options().port() == n.nid().port()).findFirst().orElseThrow();
+            if (s.ioPort() == null) assertEquals(0, n.nid().ioPort(), "-i off: no I/O port advertised");
+            else assertEquals(s.ioPort().port(), n.nid().ioPort(), "the I/O port is in the node id the others see");
+        }
+        assertNull(nodes.get(2).ioPort());
+        Random rnd = new Random(3);
+        byte[][] data = new byte[6][];
+        int vid;
+        try (SheepConnection c = SheepConnection.open("127.0.0.1", nodes.get(1).options().port())) {
+            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(3).clusterCtime(5L << 32)
+                    .clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
+            assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
+            Reply v = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1L << 30).flags(SdFlags.CMD_WRITE).dataLength(256), Strings.fixed("io", 256));
+            assertEquals(SdResult.SUCCESS, v.result());
+            vid = v.header().vdiVid();
+            long before = nodes.get(0).ioPort().requestsServed();
+            for (int i = 0; i < data.length; i++) {
+                // small (sent by the request thread) and large (sent by a sender thread) payloads
+                data[i] = new byte[i % 2 == 0 ? 4096 : 1 << 20];
+                rnd.nextBytes(data[i]);
+                Reply w = c.call(SdRequest.of(Opcodes.CREATE_AND_WRITE_OBJ).objOid(Oids.dataOid(vid, i)).flags(SdFlags.CMD_WRITE)
+                        .dataLength(data[i].length), data[i]);
+                assertEquals(SdResult.SUCCESS, w.result());
+            }
+            assertTrue(nodes.get(0).ioPort().requestsServed() - before >= data.length, "node 0's copies came through its I/O port");
+            assertTrue(nodes.get(0).ioPort().connections() >= 1, "the gateway's link stays open for the next request");
+        }
+        // the bytes of every copy, on every node's disk, the one without an I/O port included
+        for (int n = 0; n < 3; n++) {
+            for (int i = 0; i < data.length; i++) {
+                Path f = dir.resolve("s" + n + "/obj/" + Oids.fileName(Oids.dataOid(vid, i)));
+                assertArrayEquals(data[i], java.util.Arrays.copyOf(Files.readAllBytes(f), data[i].length), "node " + n + " object " + i);
+            }
+        }
+    }
+
+    @Test void theIoPortSaysWhoseItIsAndAnswersEachRequestOnItsConnection() throws Exception {
+        Sheep s = startNode(0, true);
+        ReplicationTest.waitFor(() -> s.state().view().members().size() == 1, "1 member");
+        try (Socket sock = new Socket("127.0.0.1", s.ioPort().port())) {
+            DataInputStream in = new DataInputStream(sock.getInputStream());
+            OutputStream out = sock.getOutputStream();
+            byte[] greeting = new byte[NodeId.SIZE];
+            in.readFully(greeting);
+            NodeId who = NodeId.decode(ByteBuffer.wrap(greeting));
+            assertEquals(s.state().self().nid(), who);
+            assertEquals(s.ioPort().port(), who.ioPort());
+            for (int id = 7; id < 10; id++) {
+                SdRequest read = SdRequest.of(Opcodes.READ_PEER).objOid(Oids.dataOid(0x42, id)).epoch(s.state().epoch()).dataLength(4096).id(id);
+                out.write(read.bytes());
+                byte[] h = new byte[Header48.SIZE];
+                in.readFully(h);
+                SdResponse rsp = new SdResponse(h);
+                assertEquals(id, rsp.id(), "the reply echoes the request's id");
+                assertNotEquals(SdResult.SUCCESS, rsp.result(), "no such object");
+                in.readFully(new byte[(int) rsp.dataLength()]);
+            }
+            // a payload larger than any request may carry: the connection closes (the stream cannot be resynchronised)
+            SdRequest huge = SdRequest.of(Opcodes.WRITE_PEER).objOid(Oids.dataOid(0x42, 1)).flags(SdFlags.CMD_WRITE)
+                    .dataLength(Integer.MAX_VALUE).id(11);
+            out.write(huge.bytes());
+            sock.setSoTimeout(10_000);
+            assertEquals(-1, in.read(), "closed");
+        }
+        ReplicationTest.waitFor(() -> s.ioPort().connections() == 0, "the connection's thread ended");
+    }
+}
