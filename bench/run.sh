@@ -455,6 +455,27 @@ record_breakdown() {
     ((n > 0)) || log "no breakdown of the replicated QD1 write in round $round: a stage did not run"
 }
 
+# disk_alone ROUND: what the data disk itself does with the writes a replicated QD1 write makes: one synced 4 KiB
+# write at a time (what one copy needs), then three writers at once (three copies on three local nodes, one disk).
+# fio in the data directory, O_DIRECT and fdatasync after each write as the sheeps do; the mean of write plus sync.
+disk_alone() {
+    local round=$1 jobs dir=$WORK/disk-alone f us
+    for jobs in 1 3; do
+        mkdir -p "$dir"
+        f=$RAW/fio/disk-alone-$jobs-$round.json
+        local cmd=(fio --name=disk --directory="$dir" "--numjobs=$jobs" --group_reporting --size=64M --rw=randwrite --bs=4k
+            --direct=1 --fdatasync=1 --time_based "--runtime=${RUNTIME_MS}ms" --output-format=json "--output=$f")
+        if "${cmd[@]}" > "$RAW/logs/disk-alone-$jobs-$round.log" 2>&1; then
+            us=$(jq -r '(.jobs[0].write.lat_ns.mean + .jobs[0].sync.lat_ns.mean) / 1000' "$f")
+            rec value breakdown "the disk alone: a synced 4 KiB write, $jobs writer$( ((jobs > 1)) && echo "s at once"), round $round" "$us" us "$(cmdline "${cmd[@]}")"
+            log "disk alone, $jobs writer(s), round $round: $us us per synced write"
+        else
+            log "fio on the data disk failed: no disk-alone figure"
+        fi
+        rm -rf "$dir"
+    done
+}
+
 # ---- NBD: fio against sheep c1, the 3-node cluster and qemu-nbd ----
 NBD_VDI=nbdbench
 NBD_EC_VDI=nbdbench-ec21 # an erasure-coded VDI (2 data + 1 parity strips) on the 3-node cluster
@@ -533,6 +554,8 @@ section_nbd() {
     for c in "${FIO_CASES[@]}"; do
         read -r name rw dir kind bs qd <<< "$c"
         for ((round = 1; round <= ROUNDS; round++)); do
+            # the disk's own bound on the QD1 ratio, measured in the same rounds as the sheeps
+            [[ $name == randwrite-4k-qd1 ]] && disk_alone "$round"
             for s in "${systems[@]}"; do
                 local f=fio/$name-$s-$round.json
                 local cmd=(fio "--name=$name" --ioengine=nbd "--uri=$(uri_of "$s")" "--rw=$rw" "--bs=$bs" "--iodepth=$qd"

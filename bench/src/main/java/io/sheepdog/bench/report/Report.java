@@ -341,7 +341,7 @@ public final class Report {
         target("NBD 4 KiB random write QD16, copies=3 on 3 local nodes vs qemu-nbd (issue 16)", "ratio", ">=", 1.0,
                 ratio("randwrite-4k-qd16", "sheep-c3"), "");
         target("NBD 4 KiB random write QD1 median latency, copies=3 vs our copies=1 (issue 16)", "ratio", "<=", 1.5,
-                ratio("randwrite-4k-qd1", "sheep-c3", "sheep-c1"), "");
+                ratio("randwrite-4k-qd1", "sheep-c3", "sheep-c1"), diskAlone());
         Double cpu3 = cpuPerOp("randwrite-4k-qd16", "sheep-c3");
         target("CPU per 4 KiB random write QD16, copies=3, summed over the 3 sheeps (issue 16)", "us", "<=", 300, cpu3,
                 cpu3 == null ? "" : processesOf("randwrite-4k-qd16", "sheep-c3"));
@@ -366,6 +366,23 @@ public final class Report {
         double peak = m.rss.stream().mapToLong(Manifest.Rss::peakKib).max().orElse(-1) / 1024.0;
         String who = m.rss.stream().max((a, b) -> Long.compare(a.peakKib(), b.peakKib())).map(r -> r.system() + " " + r.node()).orElse("");
         target("sheep peak RSS under the fio load (largest sheep)", "MiB", "<=", 256, m.rss.isEmpty() ? null : peak, who);
+    }
+
+    /**
+     * What the data disk itself allows the QD1 ratio: three synced writes at once (three copies, one disk) against
+     * one (bench/run.sh disk_alone), the mean over the rounds; empty if not measured.
+     */
+    private String diskAlone() {
+        double one = 0, three = 0;
+        int n1 = 0, n3 = 0;
+        for (Manifest.Value v : m.values) {
+            if (!v.section().equals("breakdown") || !v.name().startsWith("the disk alone")) continue;
+            if (v.name().contains("1 writer,")) { one += v.value(); n1++; }
+            if (v.name().contains("3 writers")) { three += v.value(); n3++; }
+        }
+        if (n1 == 0 || n3 == 0 || one <= 0) return "";
+        return String.format(Locale.ROOT, "the disk alone: 3 synced writes at once take %.2fx one (%.0f vs %.0f us)",
+                (three / n3) / (one / n1), three / n3, one / n1);
     }
 
     private void target(String what, String unit, String op, double limit, Double measured, String detail) {

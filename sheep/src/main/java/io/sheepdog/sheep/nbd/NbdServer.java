@@ -24,8 +24,8 @@ import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.net.PayloadBudget;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import io.sheepdog.sheep.threads.PlatformFirstExecutor;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -71,7 +71,9 @@ public final class NbdServer implements AutoCloseable {
         IoHandlerFactory io = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         Class<? extends ServerChannel> channelType = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
         group = new MultiThreadIoEventLoopGroup(config.ioThreads(), new DefaultThreadFactory("nbd-loop", true), io);
-        workers = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("nbd-req").factory());
+        // platform threads while few requests are in flight (a write's fdatasync and its peers' replies wake them
+        // directly), virtual ones past that
+        workers = new PlatformFirstExecutor("nbd-req", PlatformFirstExecutor.PLATFORM_THREADS, 60_000);
         channels = new DefaultChannelGroup("nbd", GlobalEventExecutor.INSTANCE);
         ServerBootstrap b = new ServerBootstrap()
                 .group(group)

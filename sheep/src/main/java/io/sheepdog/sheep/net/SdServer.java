@@ -23,6 +23,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import io.sheepdog.sheep.threads.PlatformFirstExecutor;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
@@ -46,6 +48,8 @@ public final class SdServer implements AutoCloseable {
      * gives, room for the NBD server's budget beside them.
      */
     private final PayloadBudget clientBudget = new PayloadBudget(Long.getLong("sheepdog.sdInFlightBytes", 32L << 20));
+    /** The requests' threads: platform threads while few are in flight, virtual ones past that. */
+    private final ExecutorService requests = new PlatformFirstExecutor("sd-req", PlatformFirstExecutor.PLATFORM_THREADS, 60_000);
     private final PayloadBudget peerBudget = new PayloadBudget(Long.getLong("sheepdog.peerInFlightBytes", 24L << 20));
 
     /** What requests between sheep may hold in flight (the I/O port shares it). */
@@ -71,7 +75,7 @@ public final class SdServer implements AutoCloseable {
                 // Replies are written from the requests' virtual threads, each with a flush; consolidating the flushes
                 // lets the event loop send the replies that are ready in one write instead of one each.
                 ch.pipeline().addLast(new FlushConsolidationHandler(FLUSH_AFTER, true), new SdFrameDecoder(clientBudget, peerBudget),
-                        new SdServerHandler(processor, onClose, access));
+                        new SdServerHandler(processor, onClose, access, requests));
             }
         };
     }
@@ -116,6 +120,7 @@ public final class SdServer implements AutoCloseable {
     public void close() {
         stopListening();
         boss.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        requests.shutdown();
         workers.shutdownGracefully(0, 1, TimeUnit.SECONDS);
     }
 }

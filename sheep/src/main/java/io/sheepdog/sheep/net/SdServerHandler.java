@@ -14,13 +14,16 @@ import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.ops.RequestProcessor;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One client connection: every request runs on its own virtual thread, so many are in flight at once, and each reply
+ * One client connection: every request runs on a thread of its own (a platform thread while few are in flight, else
+ * a virtual one: threads/PlatformFirstExecutor), so many are in flight at once, and each reply
  * is written when it is ready (completion order, id echoed). The bytes a request holds (its payload, its reply) were
  * admitted by {@link SdFrameDecoder} and are given back when the reply has been written to the socket, not before:
  * a reply queued behind a slow reader still counts. Reading also pauses while the connection's {@link ConnectionLimit}
@@ -38,18 +41,20 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
     private final ConnectionLimit limit = new ConnectionLimit(MAX_INFLIGHT, Long.MAX_VALUE);
     private ClientInfo client;
     private final AccessPolicy access;
+    private final Executor requests;
     private static final RateLimitedLog REFUSED = new RateLimitedLog(LOG);
 
     public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose) {
-        this(processor, onClose, null);
+        this(processor, onClose, null, null);
     }
 
-    /** {@code access}: who is let in (null: everybody). */
+    /** {@code access}: who is let in (null: everybody); {@code requests}: where requests run (null: a virtual thread each). */
     public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose,
-            AccessPolicy access) {
+            AccessPolicy access, Executor requests) {
         this.processor = processor;
         this.onClose = onClose;
         this.access = access;
+        this.requests = requests != null ? requests : r -> Thread.ofVirtual().start(r);
     }
 
     @Override
@@ -73,7 +78,7 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
         Request r = new Request(f.hdr(), f.data(), client);
         // paused before the request starts, so its own completion (below) always sees the pause and may lift it
         if (limit.begin(f.reserved())) ctx.channel().config().setAutoRead(false);
-        Thread.ofVirtual().start(() -> {
+        Runnable serve = () -> {
             boolean written = false;
             try {
                 Reply rep = answer(processor, r);
@@ -96,7 +101,15 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
                     ctx.channel().config().setAutoRead(true);
                 }
             }
-        });
+        };
+        try {
+            requests.execute(serve);
+        } catch (RejectedExecutionException e) {
+            // shutting down: the client is told by the connection closing, not left waiting
+            f.release();
+            limit.end(f.reserved());
+            ctx.close();
+        }
     }
 
     /**
