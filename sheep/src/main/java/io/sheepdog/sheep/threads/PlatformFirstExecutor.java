@@ -112,6 +112,9 @@ public final class PlatformFirstExecutor extends AbstractExecutorService {
                 while (true) {
                     Runnable task = slot.get();
                     run(task);
+                    // a task that kept its interrupt (caught InterruptedException, set the flag again) must not hand
+                    // it to the next: that one's first FileChannel call would fail and close a shared channel
+                    Thread.interrupted();
                     slot.set(WAITING);
                     if (shutdown) return;
                     idle.addFirst(this);

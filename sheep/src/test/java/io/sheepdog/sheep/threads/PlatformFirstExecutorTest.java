@@ -97,4 +97,30 @@ class PlatformFirstExecutorTest {
         ex.shutdown();
         assertTrue(ex.awaitTermination(10, TimeUnit.SECONDS));
     }
+
+    @Test
+    void aTaskThatLeavesItsThreadInterruptedDoesNotPassItOn() throws Exception {
+        PlatformFirstExecutor ex = new PlatformFirstExecutor("t", 1, 60_000);
+        CountDownLatch first = new CountDownLatch(1);
+        ex.execute(() -> {
+            Thread.currentThread().interrupt();
+            first.countDown();
+        });
+        assertTrue(first.await(10, TimeUnit.SECONDS));
+        waitFor(() -> ex.platformThreads() == 1, "the worker idle");
+        Thread.sleep(20);
+        List<Thread> who = new ArrayList<>();
+        List<Boolean> interrupted = new ArrayList<>();
+        CountDownLatch second = new CountDownLatch(1);
+        ex.execute(() -> {
+            who.add(Thread.currentThread());
+            interrupted.add(Thread.currentThread().isInterrupted());
+            second.countDown();
+        });
+        assertTrue(second.await(10, TimeUnit.SECONDS));
+        assertFalse(who.get(0).isVirtual(), "the same platform worker ran it");
+        assertEquals(List.of(false), interrupted);
+        ex.shutdown();
+        assertTrue(ex.awaitTermination(10, TimeUnit.SECONDS));
+    }
 }
