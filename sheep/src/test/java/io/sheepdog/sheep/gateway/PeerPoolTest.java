@@ -218,6 +218,18 @@ class PeerPoolTest {
     @Test
     void anUnreachablePeerFailsToConnect() throws Exception {
         server.close();
+        // the listening socket goes away once the stand-in's accept loop (a virtual thread parked in accept) has let
+        // go of it, which takes a moment on a busy machine: wait until a plain connect is refused
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+            try (Socket s = new Socket()) {
+                s.connect(new InetSocketAddress("127.0.0.1", peer.port()), 1000);
+            } catch (IOException refused) {
+                break;
+            }
+            assertTrue(System.nanoTime() < deadline, "the stand-in peer's port still accepts 10 s after its close");
+            Thread.sleep(20);
+        }
         assertThrows(IOException.class, () -> pool.acquire(peer));
     }
 
