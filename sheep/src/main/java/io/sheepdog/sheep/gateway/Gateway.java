@@ -563,6 +563,9 @@ public final class Gateway {
                     } else if (now - since > timeout) {
                         LOG.warn("{} did not answer within {} ms: dropping the connection", link.peer(), PEER_TIMEOUT_MS);
                         link.close("no answer within " + PEER_TIMEOUT_MS + " ms");
+                        // the node is still a member (its heartbeats, on the main port, are answered): its data port
+                        // may be what fails; the next links try the main port
+                        if (link.viaIoPort()) peers.avoidIoPort(link.peer());
                     }
                 });
             }

@@ -33,6 +33,7 @@ final class PeerLink {
     private static final RateLimitedLog FALLBACK = new RateLimitedLog(LoggerFactory.getLogger(PeerLink.class));
 
     private final NodeId peer;
+    private final boolean viaIoPort;
     private final Socket socket;
     private final OutputStream out;
     private final Frames.ReplyReader replies;
@@ -46,8 +47,9 @@ final class PeerLink {
     /** Why another thread closed the link (the peer left, or hangs), said by the failure it causes. */
     private volatile String closedBecause;
 
-    private PeerLink(NodeId peer, Socket socket) throws IOException {
+    private PeerLink(NodeId peer, Socket socket, boolean viaIoPort) throws IOException {
         this.peer = peer;
+        this.viaIoPort = viaIoPort;
         this.socket = socket;
         this.out = socket.getOutputStream();
         this.replies = new Frames.ReplyReader(socket.getInputStream(), READ_BUFFER);
@@ -60,16 +62,28 @@ final class PeerLink {
      *                      closes links to peers that hang or leave much sooner)
      */
     static PeerLink open(NodeId peer, int connectTimeoutMs, int readTimeoutMs) throws IOException {
-        if (peer.ioPort() != 0) {
-            // the peer's I/O port (net/IoPortServer: a thread per link serves it); its main port if that fails
+        return open(peer, connectTimeoutMs, readTimeoutMs, true, () -> { });
+    }
+
+    /**
+     * Connects to {@code peer}: to its I/O port if it has one and {@code ioPort} allows it (net/IoPortServer: a
+     * thread per link serves it), else, or if that fails ({@code ioPortFailed} is told), to its main port.
+     */
+    static PeerLink open(NodeId peer, int connectTimeoutMs, int readTimeoutMs, boolean ioPort, Runnable ioPortFailed)
+            throws IOException {
+        if (ioPort && peer.ioPort() != 0) {
             try {
                 return connect(peer, ioHost(peer), peer.ioPort(), connectTimeoutMs, readTimeoutMs, true);
             } catch (IOException e) {
                 FALLBACK.warn("io-port", "I/O port of {} unusable, sending to its main port: {}", peer, e.getMessage());
+                ioPortFailed.run();
             }
         }
         return connect(peer, peer.host(), peer.port(), connectTimeoutMs, readTimeoutMs, false);
     }
+
+    /** Whether this link goes to the peer's I/O port (not its main port). */
+    boolean viaIoPort() { return viaIoPort; }
 
     private static String ioHost(NodeId peer) {
         for (byte b : peer.ioAddr()) if (b != 0) return NodeId.hostOf(peer.ioAddr());
@@ -92,7 +106,7 @@ final class PeerLink {
                 if (!who.equals(peer)) throw new IOException(host + ":" + port + " is the I/O port of " + who + ", not of " + peer);
             }
             s.setSoTimeout(readTimeoutMs);
-            return new PeerLink(peer, s);
+            return new PeerLink(peer, s, ioPort);
         } catch (IOException e) {
             s.close();
             throw new IOException("failed to connect to " + peer + (ioPort ? " (I/O port " + port + ")" : "") + ": " + e.getMessage(), e);

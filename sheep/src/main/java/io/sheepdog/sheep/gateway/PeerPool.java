@@ -31,6 +31,8 @@ public final class PeerPool implements AutoCloseable {
         final ArrayDeque<PeerLink> idle = new ArrayDeque<>();
         final Set<PeerLink> open = ConcurrentHashMap.newKeySet();
         boolean forgotten;
+        /** Until when (System.nanoTime) new links go to the main port: the I/O port failed or hung. */
+        volatile long ioPortAvoidedUntil = System.nanoTime();
     }
 
     public PeerPool(int connectTimeoutMs) {
@@ -49,7 +51,8 @@ public final class PeerPool implements AutoCloseable {
                 p.open.remove(l);
             }
         }
-        PeerLink l = PeerLink.open(peer, connectTimeoutMs, readTimeoutMs);
+        PeerLink l = PeerLink.open(peer, connectTimeoutMs, readTimeoutMs, System.nanoTime() - p.ioPortAvoidedUntil >= 0,
+                () -> avoidIoPort(p));
         p.open.add(l);
         synchronized (p) {
             // forgotten while connecting (the peer left): this link is not for reuse, and ends with its request
@@ -61,6 +64,24 @@ public final class PeerPool implements AutoCloseable {
         }
         return l;
     }
+
+    /**
+     * New links to {@code peer} go to its main port for {@link #IO_PORT_AVOID_MS}: its I/O port refused, greeted as
+     * another node's, or left a request unanswered for the peer timeout while the node stayed a member (a firewall
+     * that drops the I/O port, a dead data network card): without this each new link would wait for its connect to
+     * time out before falling back.
+     */
+    void avoidIoPort(NodeId peer) {
+        Peer p = peers.get(peer);
+        if (p != null) avoidIoPort(p);
+    }
+
+    private static void avoidIoPort(Peer p) {
+        p.ioPortAvoidedUntil = System.nanoTime() + IO_PORT_AVOID_MS * 1_000_000L;
+    }
+
+    /** How long new links avoid an I/O port that failed. */
+    static final long IO_PORT_AVOID_MS = 60_000;
 
     /** Gives back a link whose reply was read (kept for the next request), or one that broke (closed). */
     void release(PeerLink l) {

@@ -301,4 +301,47 @@ class PeerPoolTest {
         assertEquals(SdResult.SUCCESS, c.await().result());
         assertEquals(2, accepted.get(), "a refused I/O port: the main port");
     }
+
+    @Test
+    void anIoPortThatHangsIsAvoidedByTheNextLinks() throws Exception {
+        AtomicInteger there = new AtomicInteger();
+        try (ServerSocket silent = new ServerSocket()) {
+            // accepts (the kernel does, from its backlog) and never says a word: a hung or filtered data port
+            silent.bind(new InetSocketAddress("127.0.0.1", TestPorts.free()));
+            Thread.ofVirtual().start(() -> {
+                try {
+                    while (true) {
+                        sockets.add(silent.accept());
+                        there.incrementAndGet();
+                    }
+                } catch (IOException e) {
+                    // closed
+                }
+            });
+            NodeId viaIo = withIoPort(peer, silent.getLocalPort());
+            long t0 = System.nanoTime();
+            PeerLink first = pool.acquire(viaIo);
+            assertFalse(first.viaIoPort(), "fell back to the main port after the I/O port's greeting did not come");
+            assertTrue(System.nanoTime() - t0 >= TimeUnit.MILLISECONDS.toNanos(1500), "it waited for the greeting");
+            // the first link is in use: the next request needs a link of its own, and goes to the main port at once
+            t0 = System.nanoTime();
+            PeerLink second = pool.acquire(viaIo);
+            assertTrue(System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(1000), "no second wait for the I/O port");
+            assertFalse(second.viaIoPort());
+            PeerCall c1 = new PeerCall.OnLink(pool, first, write(10), null);
+            first.send(write(10), new byte[10]);
+            PeerCall c2 = new PeerCall.OnLink(pool, second, write(20), null);
+            second.send(write(20), new byte[20]);
+            assertEquals(SdResult.SUCCESS, c1.await().result());
+            assertEquals(SdResult.SUCCESS, c2.await().result());
+            assertEquals(2, accepted.get(), "both served on the main port");
+            waitUntil(() -> there.get() >= 1);
+            assertEquals(1, there.get(), "the I/O port was tried once");
+        }
+    }
+
+    private static void waitUntil(java.util.function.BooleanSupplier c) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!c.getAsBoolean() && System.nanoTime() < deadline) Thread.sleep(10);
+    }
 }
