@@ -76,8 +76,21 @@ public final class PeerPool implements AutoCloseable {
         if (p != null) avoidIoPort(p);
     }
 
+    /** Also closes the idle links to the I/O port: a request sent on one would hang as the failed one did. */
     private static void avoidIoPort(Peer p) {
         p.ioPortAvoidedUntil = System.nanoTime() + IO_PORT_AVOID_MS * 1_000_000L;
+        List<PeerLink> drop = new ArrayList<>();
+        synchronized (p) {
+            for (var it = p.idle.iterator(); it.hasNext(); ) {
+                PeerLink l = it.next();
+                if (l.viaIoPort()) {
+                    it.remove();
+                    p.open.remove(l);
+                    drop.add(l);
+                }
+            }
+        }
+        for (PeerLink l : drop) l.close();
     }
 
     /** How long new links avoid an I/O port that failed. */

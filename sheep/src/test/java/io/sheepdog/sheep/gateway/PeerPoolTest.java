@@ -344,4 +344,21 @@ class PeerPoolTest {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (!c.getAsBoolean() && System.nanoTime() < deadline) Thread.sleep(10);
     }
+
+    @Test
+    void idleLinksToAnIoPortThatFailedAreClosed() throws Exception {
+        AtomicInteger there = new AtomicInteger();
+        try (ServerSocket io = ioPortGreetingAs(peer, there)) {
+            NodeId viaIo = withIoPort(peer, io.getLocalPort());
+            PeerLink a = pool.acquire(viaIo);
+            PeerLink b = pool.acquire(viaIo);
+            assertTrue(a.viaIoPort() && b.viaIoPort());
+            pool.release(b); // idle
+            pool.avoidIoPort(viaIo); // a call on a gave up (the gateway's watch)
+            assertFalse(b.isOpen(), "the idle link to the I/O port is closed");
+            PeerLink c = pool.acquire(viaIo);
+            assertFalse(c.viaIoPort(), "the next link goes to the main port");
+            assertTrue(a.isOpen(), "a link in use ends with its call, not before");
+        }
+    }
 }
