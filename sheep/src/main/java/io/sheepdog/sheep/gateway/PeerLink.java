@@ -56,18 +56,11 @@ final class PeerLink {
     }
 
     /**
-     * Connects to {@code peer}.
+     * Connects to {@code peer}: to its I/O port if it has one and {@code ioPort} allows it (net/IoPortServer: a
+     * thread per link serves it), else, or if that fails ({@code ioPortFailed} is told), to its main port.
      *
      * @param readTimeoutMs how long a reply may take before the read fails (a last resort: the gateway's watch
      *                      closes links to peers that hang or leave much sooner)
-     */
-    static PeerLink open(NodeId peer, int connectTimeoutMs, int readTimeoutMs) throws IOException {
-        return open(peer, connectTimeoutMs, readTimeoutMs, true, () -> { });
-    }
-
-    /**
-     * Connects to {@code peer}: to its I/O port if it has one and {@code ioPort} allows it (net/IoPortServer: a
-     * thread per link serves it), else, or if that fails ({@code ioPortFailed} is told), to its main port.
      */
     static PeerLink open(NodeId peer, int connectTimeoutMs, int readTimeoutMs, boolean ioPort, Runnable ioPortFailed)
             throws IOException {

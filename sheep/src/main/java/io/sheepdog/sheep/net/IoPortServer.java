@@ -216,7 +216,7 @@ public final class IoPortServer implements AutoCloseable {
                     SdRequest req = new SdRequest(Arrays.copyOfRange(buf, pos, pos + Header48.SIZE));
                     pos += Header48.SIZE;
                     boolean hasPayload = req.hasFlag(SdFlags.CMD_WRITE) && req.dataLength() > 0;
-                    if (hasPayload && req.dataLength() > Math.min(SdFrameDecoder.maxPayload(req.opcode()), budget.max())) {
+                    if (SdFrameDecoder.oversized(req, budget)) {
                         WARN.warn("oversize", "I/O port: closing the connection from {}: request payload of {} bytes exceeds the maximum for its opcode ({})",
                                 client.display(), req.dataLength(), req);
                         return;

@@ -99,6 +99,15 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
     /** Replies up to this size, to requests without a payload, are not admitted against a budget. */
     static final long CONTROL_REPLY_BYTES = 1024;
 
+    /**
+     * Whether {@code req} carries a payload larger than its opcode may carry or than the whole {@code budget} (one
+     * payload admitted alone must still fit in the heap): its connection closes, the stream cannot be resynchronised.
+     */
+    static boolean oversized(SdRequest req, PayloadBudget budget) {
+        return req.hasFlag(SdFlags.CMD_WRITE) && req.dataLength() > 0
+                && req.dataLength() > Math.min(maxPayload(req.opcode()), budget.max());
+    }
+
     /** The largest payload a request with {@code opcode} may carry. */
     static long maxPayload(int opcode) {
         return OpTable.isBigPayload(opcode) ? Proto.MAX_REQUEST_DATA : MAX_SMALL_PAYLOAD;
@@ -133,10 +142,8 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
                 if (headerFill < Header48.SIZE) return;
                 headerFill = 0;
                 SdRequest req = new SdRequest(header.clone());
-                boolean hasPayload = req.hasFlag(SdFlags.CMD_WRITE) && req.dataLength() > 0;
                 PayloadBudget budget = isPeerRequest(req.opcode()) ? peers : clients;
-                // never more than the whole budget either: one payload admitted alone must still fit in the heap
-                if (hasPayload && req.dataLength() > Math.min(maxPayload(req.opcode()), budget.max())) {
+                if (oversized(req, budget)) {
                     WARN.warn("oversize", "closing {}: request payload of {} bytes exceeds the maximum for its opcode ({})",
                             ctx.channel().remoteAddress(), req.dataLength(), req);
                     closed = true;

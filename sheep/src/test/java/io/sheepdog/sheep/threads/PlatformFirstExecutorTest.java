@@ -19,6 +19,16 @@ class PlatformFirstExecutorTest {
         }
     }
 
+    /** A task's body that says it started and holds its thread until {@code release} opens. */
+    private static void holdUntil(CountDownLatch started, CountDownLatch release) {
+        started.countDown();
+        try {
+            release.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     @Test
     void tasksOneAfterAnotherRunOnOneReusedPlatformThread() throws Exception {
         PlatformFirstExecutor ex = new PlatformFirstExecutor("t", 4, 60_000);
@@ -51,12 +61,7 @@ class PlatformFirstExecutorTest {
         for (int i = 0; i < 10; i++) {
             ex.execute(() -> {
                 (Thread.currentThread().isVirtual() ? virtual : platform).incrementAndGet();
-                started.countDown();
-                try {
-                    release.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
+                holdUntil(started, release);
             });
         }
         assertTrue(started.await(10, TimeUnit.SECONDS), "every task started without waiting for another");
@@ -77,14 +82,7 @@ class PlatformFirstExecutorTest {
         CountDownLatch release = new CountDownLatch(1);
         CountDownLatch started = new CountDownLatch(4);
         for (int i = 0; i < 4; i++) {
-            ex.execute(() -> {
-                started.countDown();
-                try {
-                    release.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            });
+            ex.execute(() -> holdUntil(started, release));
         }
         assertTrue(started.await(10, TimeUnit.SECONDS));
         assertEquals(4, ex.platformThreads());
