@@ -257,22 +257,29 @@ public final class VdiExportProvider implements NbdExportProvider {
             WriterLocks.Standing st = writer.standing();
             if (st == WriterLocks.Standing.HOLDING) return;
             if (st == WriterLocks.Standing.FENCED) throw lost();
-            WriterLocks.Cluster cluster = locks.cluster();
-            NodeId holder = cluster.holderNode(writer.vid);
-            int res = holder == null ? SdResult.SUCCESS
-                    : holder.equals(cluster.self()) ? locks.handover(writer.vid) : cluster.askHandover(holder, writer.vid);
-            if (res == SdResult.SUCCESS) {
-                try {
-                    sc.lockVdi(writer.vdi, 0, "", Proto.LOCK_TYPE_NORMAL);
-                    v.refresh(); // the holder may have allocated objects since this connection opened the VDI
-                    writer.holding();
-                    LOG.info("NBD client {} took over the lock of VDI {}", writer.client.display(), writer.vdi);
-                    return;
-                } catch (SheepdogException e) {
-                    if (e.result() != SdResult.VDI_LOCKED) throw nbdError(e);
-                } catch (IOException e) {
-                    throw NbdException.io("cannot take the lock of " + writer.vdi + ": " + e.getMessage(), e);
+            long deadline = System.nanoTime() + WriterLocks.HOLDER_GONE_WAIT_MS * 1_000_000;
+            try {
+                while (locks.askHolder(writer.vid) == SdResult.SUCCESS) {
+                    try {
+                        sc.lockVdi(writer.vdi, 0, "", Proto.LOCK_TYPE_NORMAL);
+                        v.refresh(); // the holder may have allocated objects since this connection opened the VDI
+                        writer.holding();
+                        LOG.info("NBD client {} took over the lock of VDI {}", writer.client.display(), writer.vdi);
+                        return;
+                    } catch (SheepdogException e) {
+                        if (e.result() != SdResult.VDI_LOCKED) throw nbdError(e);
+                    } catch (IOException e) {
+                        throw NbdException.io("cannot take the lock of " + writer.vdi + ": " + e.getMessage(), e);
+                    }
+                    // The holder's node said nothing there holds it, yet the cluster still does: that node restarted
+                    // before its old self was seen to leave (which releases the lock), or another taker came first.
+                    // Ask again (the new holder, if any, decides) until the cluster catches up.
+                    if (System.nanoTime() > deadline) break;
+                    Thread.sleep(100);
                 }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw NbdException.io("interrupted while waiting for the lock of " + writer.vdi, e);
             }
             throw NbdException.notPermitted("VDI " + writer.vdi + " is being written by another client; this connection"
                     + " may write once that client stops");

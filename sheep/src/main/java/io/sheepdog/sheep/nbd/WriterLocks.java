@@ -33,6 +33,13 @@ public final class WriterLocks {
     static final long QUIET_FLUSHED_MS = Long.getLong("sheepdog.lockQuietFlushedMs", 200);
     /** How long a handover waits for a busy holder to become quiet before the taker is refused. */
     static final long HANDOVER_WAIT_MS = Long.getLong("sheepdog.lockHandoverWaitMs", 5000);
+    /**
+     * How long a taker waits for a holder's node that does not answer (killed, hung, cut off) to be evicted, which
+     * releases its locks, before it is refused: well past the failure timeout (5 s by default) and ZooKeeper's session
+     * timeout (30 s), so that a VM whose gateway died and that reconnects through another sheep waits a few seconds
+     * instead of being handed write errors.
+     */
+    static final long HOLDER_GONE_WAIT_MS = Long.getLong("sheepdog.lockHolderGoneWaitMs", 60_000);
 
     /** What the node must answer about the cluster's lock state. */
     public interface Cluster {
@@ -177,6 +184,30 @@ public final class WriterLocks {
         }
         // no NBD writer of this node holds it (a Sheepdog-protocol client, or it was released meanwhile)
         return cluster.holderNode(vid) == null ? SdResult.SUCCESS : SdResult.VDI_LOCKED;
+    }
+
+    /**
+     * A taker's request for {@code vid}'s lock, wherever it is held: SUCCESS once it is free (not held, or handed over
+     * by this node or the holder's), else VDI_LOCKED (the holder stays busy, or is not an NBD writer). While the
+     * holder's node gives neither answer (it does not answer at all, or it restarted and has not joined yet), this
+     * waits (up to {@link #HOLDER_GONE_WAIT_MS}) for the cluster to evict it, or for its answer.
+     */
+    public int askHolder(int vid) throws InterruptedException {
+        long deadline = System.nanoTime() + HOLDER_GONE_WAIT_MS * 1_000_000;
+        boolean waited = false;
+        while (true) {
+            NodeId holder = cluster.holderNode(vid);
+            int res = holder == null ? SdResult.SUCCESS
+                    : holder.equals(cluster.self()) ? handover(vid) : cluster.askHandover(holder, vid);
+            // anything but a yes or a no means the holder's node cannot answer now (down, restarting, not joined)
+            if (res == SdResult.SUCCESS || res == SdResult.VDI_LOCKED || System.nanoTime() > deadline) return res;
+            if (!waited) {
+                LOG.info("VDI {}: the node holding its lock ({}) cannot answer; waiting for it to come back or be "
+                        + "evicted (up to {} s)", Integer.toHexString(vid), holder, HOLDER_GONE_WAIT_MS / 1000);
+                waited = true;
+            }
+            Thread.sleep(100);
+        }
     }
 
     /** The writers that wait for a VDI's lock on this node (for GET_VM_LIST). */

@@ -19,11 +19,17 @@ class WriterLocksTest {
     /** One VDI, locked by {@code holder} (null: unlocked). */
     private static final class FakeCluster implements WriterLocks.Cluster {
         volatile ClientInfo holder = A;
+        volatile NodeId holderNode = SELF;
+        volatile int handoverAnswer = SdResult.SYSTEM_ERROR;
+        final AtomicInteger asked = new AtomicInteger();
 
-        @Override public NodeId holderNode(int vid) { return holder == null ? null : SELF; }
+        @Override public NodeId holderNode(int vid) { return holder == null ? null : holderNode; }
         @Override public boolean holds(int vid, ClientInfo c) { return holder != null && holder.connectionId() == c.connectionId(); }
         @Override public NodeId self() { return SELF; }
-        @Override public int askHandover(NodeId node, int vid) { return SdResult.SYSTEM_ERROR; }
+        @Override public int askHandover(NodeId node, int vid) {
+            asked.incrementAndGet();
+            return handoverAnswer;
+        }
     }
 
     @Test
@@ -108,5 +114,42 @@ class WriterLocksTest {
         assertEquals(SdResult.VDI_LOCKED, locks.handover(7), "held by a Sheepdog-protocol client, say");
         cluster.holder = null;
         assertEquals(SdResult.SUCCESS, locks.handover(7), "free");
+    }
+
+    /**
+     * A holder on a node that does not answer (killed, not yet evicted): the taker waits until the cluster evicts
+     * that node (which releases its locks) instead of being refused at once, so a VM whose gateway died and that
+     * reconnected through another sheep sees a pause, not write errors.
+     */
+    @Test
+    void aTakerWaitsForAHolderNodeThatDoesNotAnswerToBeEvicted() throws Exception {
+        FakeCluster cluster = new FakeCluster();
+        cluster.holderNode = NodeId.of("127.0.0.1", 7001);
+        cluster.handoverAnswer = SdResult.NETWORK_ERROR;
+        WriterLocks locks = new WriterLocks(cluster);
+        Thread evict = Thread.ofVirtual().start(() -> {
+            try {
+                Thread.sleep(700);
+            } catch (InterruptedException e) {
+                return;
+            }
+            cluster.holder = null; // the node left: the cluster released its locks
+        });
+        long t0 = System.nanoTime();
+        assertEquals(SdResult.SUCCESS, locks.askHolder(7));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        evict.join();
+        assertTrue(ms >= 650, "waited for the eviction: " + ms + " ms");
+        assertTrue(cluster.asked.get() >= 2, "asked the holder's node again while waiting: " + cluster.asked.get());
+    }
+
+    @Test
+    void aHolderNodeThatAnswersBusyIsNotWaitedFor() throws Exception {
+        FakeCluster cluster = new FakeCluster();
+        cluster.holderNode = NodeId.of("127.0.0.1", 7001);
+        cluster.handoverAnswer = SdResult.VDI_LOCKED;
+        WriterLocks locks = new WriterLocks(cluster);
+        assertEquals(SdResult.VDI_LOCKED, locks.askHolder(7));
+        assertEquals(1, cluster.asked.get());
     }
 }

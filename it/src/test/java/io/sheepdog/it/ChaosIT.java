@@ -1,0 +1,149 @@
+package io.sheepdog.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/**
+ * Mixed faults at random, under the ZooKeeper driver, with two checked writers at once: one on a VDI with three
+ * copies (through node 0) and one on a 2:1 erasure-coded VDI (through node 1), on five nodes in five zones. Each
+ * round picks a node and a fault: kill -9 and a restart at once (before anyone noticed), kill -9 and a restart once
+ * it is evicted, SIGSTOP long enough to be evicted, SIGSTOP for a moment (it stays a member), or kill -9 of a
+ * writer's own gateway (the writer reconnects through another node, and takes the VDI's lock over once the dead
+ * gateway is evicted or back), restarted at once or once evicted. One fault at a time is always within both
+ * VDIs' redundancy, so no write may get an error reply at all; at the end every acknowledged block must read back
+ * through two nodes (one of them a victim), and {@code dog cluster check} must be clean.
+ *
+ * <p>The seed and the rounds are {@code -Dsheepdog.it.chaosSeed} and {@code -Dsheepdog.it.chaosRounds} (default 4;
+ * a soak: {@code -Dsheepdog.it.chaosRounds=40}); the seed is printed, so a failed run can be run again.
+ */
+@ExtendWith(MiniClusterExtension.class)
+class ChaosIT {
+    private static final long MiB = 1 << 20;
+    private static final int ROUNDS = Integer.getInteger("sheepdog.it.chaosRounds", 4);
+    private static final long SEED = Long.getLong("sheepdog.it.chaosSeed", System.nanoTime());
+    private static final int NODES = 5;
+
+    enum Fault { KILL_AND_BACK_AT_ONCE, KILL_UNTIL_EVICTED, STOP_UNTIL_EVICTED, STOP_FOR_A_MOMENT, KILL_A_GATEWAY,
+        RESTART_A_GATEWAY_AT_ONCE }
+
+    @Test
+    @Timeout(value = 30, unit = TimeUnit.MINUTES)
+    void mixedFaultsUnderTwoWritersLoseNothing() throws Exception {
+        log("seed " + SEED + ", " + ROUNDS + " rounds (-Dsheepdog.it.chaosSeed=" + SEED + " repeats this run)");
+        SplittableRandom rnd = new SplittableRandom(SEED);
+        Path tmp = Files.createTempDirectory("sdit-chaos-");
+        try (DriverServer zk = DriverServer.start("zookeeper", tmp, "");
+             MiniCluster c = MiniCluster.builder().name("chaos").nodes(NODES).copies(3).sync(true).driver(zk.spec())
+                     .build().start()) {
+            c.dog("vdi", "create", "r", "32M").assertOk();
+            c.dog("vdi", "create", "-c", "2:1", "e", "32M").assertOk();
+            CheckedNbdWriter replicated = new CheckedNbdWriter("r", 32 * MiB, () -> gateways(c, 0), 8,
+                    c.dir().resolve("acks-r.log")).start(SEED);
+            CheckedNbdWriter coded = new CheckedNbdWriter("e", 32 * MiB, () -> gateways(c, 1), 8,
+                    c.dir().resolve("acks-e.log")).start(SEED + 1);
+            List<String> history = new ArrayList<>();
+            try {
+                assertTrue(replicated.awaitAcks(200, 120) && coded.awaitAcks(200, 120), "the writers got going");
+                for (int round = 0; round < ROUNDS; round++) {
+                    Fault f = Fault.values()[rnd.nextInt(Fault.values().length)];
+                    // the writers' gateways are 0 and 1; only the gateway faults pick one of them
+                    boolean gateway = f == Fault.KILL_A_GATEWAY || f == Fault.RESTART_A_GATEWAY_AT_ONCE;
+                    SheepNode victim = gateway ? c.node(rnd.nextInt(2)) : c.node(2 + rnd.nextInt(NODES - 2));
+                    String what = "round " + round + ": " + f + " on " + victim;
+                    history.add(what);
+                    log(what);
+                    inflict(c, f, victim, rnd);
+                    c.waitForNodes(NODES);
+                    c.waitForRecovery();
+                    assertTrue(replicated.awaitAcks(100, 90), what + ": the replicated writer goes on: " + figures(replicated));
+                    assertTrue(coded.awaitAcks(100, 90), what + ": the coded writer goes on: " + figures(coded));
+                    log(what + " done; r " + figures(replicated) + "; e " + figures(coded));
+                }
+            } finally {
+                replicated.close();
+                coded.close();
+            }
+            c.waitForRecovery();
+            int other = 2 + rnd.nextInt(NODES - 2);
+            CheckedNbdWriter.Verification vr = replicated.verifyThrough(c.node(0).nbdPort(), c.node(other).nbdPort());
+            CheckedNbdWriter.Verification ve = coded.verifyThrough(c.node(1).nbdPort(), c.node(other).nbdPort());
+            String fig = String.format("CHAOS seed %d, %d rounds %s: copies=3 acknowledged %d, lost %d, mismatched %d, "
+                    + "errors %s, reconnects %d, longest stall %d ms; 2:1 acknowledged %d, lost %d, mismatched %d, errors %s, "
+                    + "reconnects %d, longest stall %d ms", SEED, ROUNDS, history, replicated.acknowledged(), vr.lost(),
+                    vr.mismatched(), replicated.errorReplies(), replicated.reconnects(), replicated.longestStallMs(),
+                    coded.acknowledged(), ve.lost(), ve.mismatched(), coded.errorReplies(), coded.reconnects(),
+                    coded.longestStallMs());
+            CheckedNbdWriter.record(fig);
+            replicated.errorEvents().forEach(e -> log("r error reply: " + e));
+            coded.errorEvents().forEach(e -> log("e error reply: " + e));
+            vr.assertClean();
+            ve.assertClean();
+            assertEquals(0L, replicated.errorReplies().values().stream().mapToLong(Long::longValue).sum(), "no error reply: " + fig);
+            assertEquals(0L, coded.errorReplies().values().stream().mapToLong(Long::longValue).sum(), "no error reply: " + fig);
+            CommandResult check = c.dog("cluster", "check");
+            assertEquals(0, check.exitCode(), "dog cluster check: " + check);
+        }
+    }
+
+    private static void inflict(MiniCluster c, Fault f, SheepNode victim, SplittableRandom rnd) throws InterruptedException {
+        switch (f) {
+            case KILL_AND_BACK_AT_ONCE, RESTART_A_GATEWAY_AT_ONCE -> {
+                victim.kill9();
+                Thread.sleep(rnd.nextInt(1500));
+                victim.start();
+            }
+            case KILL_UNTIL_EVICTED, KILL_A_GATEWAY -> {
+                victim.kill9();
+                c.waitForNodes(NODES - 1);
+                Thread.sleep(rnd.nextInt(3000));
+                victim.start();
+            }
+            case STOP_UNTIL_EVICTED -> {
+                victim.pause();
+                try {
+                    c.waitUntil(victim + " evicted", () -> c.liveNodes().stream().filter(n -> n != victim)
+                            .allMatch(n -> c.nodeList(n).size() == NODES - 1));
+                    Thread.sleep(rnd.nextInt(5000));
+                } finally {
+                    victim.resume();
+                }
+            }
+            case STOP_FOR_A_MOMENT -> {
+                victim.pause();
+                try {
+                    Thread.sleep(200 + rnd.nextInt(2500));
+                } finally {
+                    victim.resume();
+                }
+            }
+        }
+    }
+
+    /** The writer's own gateway first, then the other nodes that run. */
+    private static List<Integer> gateways(MiniCluster c, int first) {
+        List<Integer> out = new ArrayList<>();
+        SheepNode own = c.node(first);
+        if (own.isAlive() && !own.isPaused()) out.add(own.nbdPort());
+        for (SheepNode n : c.nodes()) if (n != own && n.isAlive() && !n.isPaused()) out.add(n.nbdPort());
+        return out;
+    }
+
+    private static String figures(CheckedNbdWriter w) {
+        return String.format("acknowledged %d, error replies %s, longest stall %d ms", w.acknowledged(), w.errorReplies(),
+                w.longestStallMs());
+    }
+
+    private static void log(String s) {
+        KillRestartIT.log("[chaos] " + s);
+    }
+}
