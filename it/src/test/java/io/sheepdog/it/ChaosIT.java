@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * Mixed faults at random, under the ZooKeeper driver, with two checked writers at once: one on a VDI with three
+ * Mixed faults at random, under the ZooKeeper driver (or {@code -Dsheepdog.it.chaosDriver=local|corosync}), with two checked writers at once: one on a VDI with three
  * copies (through node 0) and one on a 2:1 erasure-coded VDI (through node 1), on five nodes in five zones. Each
  * round picks a node and a fault: kill -9 and a restart at once (before anyone noticed), kill -9 and a restart once
  * it is evicted, SIGSTOP long enough to be evicted, SIGSTOP for a moment (it stays a member), or kill -9 of a
@@ -32,6 +32,8 @@ class ChaosIT {
     private static final int ROUNDS = Integer.getInteger("sheepdog.it.chaosRounds", 4);
     private static final long SEED = Long.getLong("sheepdog.it.chaosSeed", System.nanoTime());
     private static final int NODES = 5;
+    /** zookeeper (default), local or corosync. */
+    private static final String DRIVER = System.getProperty("sheepdog.it.chaosDriver", "zookeeper");
 
     enum Fault { KILL_AND_BACK_AT_ONCE, KILL_UNTIL_EVICTED, STOP_UNTIL_EVICTED, STOP_FOR_A_MOMENT, KILL_A_GATEWAY,
         RESTART_A_GATEWAY_AT_ONCE }
@@ -39,12 +41,11 @@ class ChaosIT {
     @Test
     @Timeout(value = 30, unit = TimeUnit.MINUTES)
     void mixedFaultsUnderTwoWritersLoseNothing() throws Exception {
-        log("seed " + SEED + ", " + ROUNDS + " rounds (-Dsheepdog.it.chaosSeed=" + SEED + " repeats this run)");
+        log("driver " + DRIVER + ", seed " + SEED + ", " + ROUNDS + " rounds (-Dsheepdog.it.chaosSeed=" + SEED + " repeats this run)");
         SplittableRandom rnd = new SplittableRandom(SEED);
         Path tmp = Files.createTempDirectory("sdit-chaos-");
-        try (DriverServer zk = DriverServer.start("zookeeper", tmp, "");
-             MiniCluster c = MiniCluster.builder().name("chaos").nodes(NODES).copies(3).sync(true).driver(zk.spec())
-                     .build().start()) {
+        try (DriverServer server = DriverServer.start(DRIVER, tmp, "");
+             MiniCluster c = builder(server).build().start()) {
             c.dog("vdi", "create", "r", "32M").assertOk();
             c.dog("vdi", "create", "-c", "2:1", "e", "32M").assertOk();
             CheckedNbdWriter replicated = new CheckedNbdWriter("r", 32 * MiB, () -> gateways(c, 0), 8,
@@ -77,9 +78,9 @@ class ChaosIT {
             int other = 2 + rnd.nextInt(NODES - 2);
             CheckedNbdWriter.Verification vr = replicated.verifyThrough(c.node(0).nbdPort(), c.node(other).nbdPort());
             CheckedNbdWriter.Verification ve = coded.verifyThrough(c.node(1).nbdPort(), c.node(other).nbdPort());
-            String fig = String.format("CHAOS seed %d, %d rounds %s: copies=3 acknowledged %d, lost %d, mismatched %d, "
+            String fig = String.format("CHAOS %s, seed %d, %d rounds %s: copies=3 acknowledged %d, lost %d, mismatched %d, "
                     + "errors %s, reconnects %d, longest stall %d ms; 2:1 acknowledged %d, lost %d, mismatched %d, errors %s, "
-                    + "reconnects %d, longest stall %d ms", SEED, ROUNDS, history, replicated.acknowledged(), vr.lost(),
+                    + "reconnects %d, longest stall %d ms", DRIVER, SEED, ROUNDS, history, replicated.acknowledged(), vr.lost(),
                     vr.mismatched(), replicated.errorReplies(), replicated.reconnects(), replicated.longestStallMs(),
                     coded.acknowledged(), ve.lost(), ve.mismatched(), coded.errorReplies(), coded.reconnects(),
                     coded.longestStallMs());
@@ -93,6 +94,11 @@ class ChaosIT {
             CommandResult check = c.dog("cluster", "check");
             assertEquals(0, check.exitCode(), "dog cluster check: " + check);
         }
+    }
+
+    private static MiniCluster.Builder builder(DriverServer server) {
+        MiniCluster.Builder b = MiniCluster.builder().name("chaos-" + DRIVER).nodes(NODES).copies(3).sync(true);
+        return server.spec() == null ? b : b.driver(server.spec());
     }
 
     private static void inflict(MiniCluster c, Fault f, SheepNode victim, SplittableRandom rnd) throws InterruptedException {
