@@ -17,8 +17,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * Mixed faults at random, under the ZooKeeper driver (or {@code -Dsheepdog.it.chaosDriver=local|corosync}), with two checked writers at once: one on a VDI with three
  * copies (through node 0) and one on a 2:1 erasure-coded VDI (through node 1), on five nodes in five zones. Each
  * round picks a node and a fault: kill -9 and a restart at once (before anyone noticed), kill -9 and a restart once
- * it is evicted, SIGSTOP long enough to be evicted, SIGSTOP for a moment (it stays a member), or kill -9 of a
- * writer's own gateway (the writer reconnects through another node, and takes the VDI's lock over once the dead
+ * it is evicted, SIGSTOP long enough to be evicted, SIGSTOP for a moment (it stays a member),, kill -9 of ZooKeeper or
+ * corosync for 2 to 12 s, or kill -9 of a writer's own gateway (the writer reconnects through another node, and takes the VDI's lock over once the dead
  * gateway is evicted or back), restarted at once or once evicted. One fault at a time is always within both
  * VDIs' redundancy, so no write may get an error reply at all; at the end every acknowledged block must read back
  * through two nodes (one of them a victim), and {@code dog cluster check} must be clean.
@@ -36,7 +36,7 @@ class ChaosIT {
     private static final String DRIVER = System.getProperty("sheepdog.it.chaosDriver", "zookeeper");
 
     enum Fault { KILL_AND_BACK_AT_ONCE, KILL_UNTIL_EVICTED, STOP_UNTIL_EVICTED, STOP_FOR_A_MOMENT, KILL_A_GATEWAY,
-        RESTART_A_GATEWAY_AT_ONCE }
+        RESTART_A_GATEWAY_AT_ONCE, DRIVER_OUTAGE }
 
     @Test
     @Timeout(value = 30, unit = TimeUnit.MINUTES)
@@ -57,13 +57,15 @@ class ChaosIT {
                 assertTrue(replicated.awaitAcks(200, 120) && coded.awaitAcks(200, 120), "the writers got going");
                 for (int round = 0; round < ROUNDS; round++) {
                     Fault f = Fault.values()[rnd.nextInt(Fault.values().length)];
+                    if (f == Fault.DRIVER_OUTAGE && server.spec() == null) f = Fault.KILL_AND_BACK_AT_ONCE; // local: no server
                     // the writers' gateways are 0 and 1; only the gateway faults pick one of them
                     boolean gateway = f == Fault.KILL_A_GATEWAY || f == Fault.RESTART_A_GATEWAY_AT_ONCE;
                     SheepNode victim = gateway ? c.node(rnd.nextInt(2)) : c.node(2 + rnd.nextInt(NODES - 2));
-                    String what = "round " + round + ": " + f + " on " + victim;
+                    String what = "round " + round + ": " + f + (f == Fault.DRIVER_OUTAGE ? "" : " on " + victim);
                     history.add(what);
                     log(what);
-                    inflict(c, f, victim, rnd);
+                    if (f == Fault.DRIVER_OUTAGE) outage(server, rnd);
+                    else inflict(c, f, victim, rnd);
                     c.waitForNodes(NODES);
                     c.waitForRecovery();
                     assertTrue(replicated.awaitAcks(100, 90), what + ": the replicated writer goes on: " + figures(replicated));
@@ -99,6 +101,21 @@ class ChaosIT {
     private static MiniCluster.Builder builder(DriverServer server) {
         MiniCluster.Builder b = MiniCluster.builder().name("chaos-" + DRIVER).nodes(NODES).copies(3).sync(true);
         return server.spec() == null ? b : b.driver(server.spec());
+    }
+
+    /** ZooKeeper or corosync killed with -9 for 2 to 12 s (shorter than ZooKeeper's session timeout, 30 s). */
+    private static void outage(DriverServer server, SplittableRandom rnd) throws Exception {
+        long ms = 2000 + rnd.nextInt(10_000);
+        if (server.zooKeeper() != null) {
+            server.zooKeeper().kill();
+            Thread.sleep(ms);
+            server.zooKeeper().start();
+        } else {
+            server.corosync().kill();
+            Thread.sleep(ms);
+            server.corosync().start();
+        }
+        log("the driver's server was away for " + ms + " ms");
     }
 
     private static void inflict(MiniCluster c, Fault f, SheepNode victim, SplittableRandom rnd) throws InterruptedException {

@@ -91,15 +91,23 @@ public final class Gateway {
      * learns a VDI from the inodes it stores and from its peers at joins; one that has not heard of a VDI yet (it
      * holds none of its inode's copies, and the exchange after its join is still under way) asks here before it
      * places an object of that VDI, since the placement depends on the state.
+     *
+     * <p>Locks are taken from the answers only with {@code locks} (a node that joined, or does not know a VDI, has
+     * none of them yet; the members pulling from a joiner have every lock already, through the ordered events), and
+     * only those of a current member other than this node: a lock of a node that left, or of this node's former
+     * self, is stale in any answer ({@link VdiRegistry#merge}).
      */
-    public void pullVdiStates(List<SdNode> from) {
+    public void pullVdiStates(List<SdNode> from, boolean locks) {
+        java.util.function.Predicate<NodeId> liveOwner = !locks ? null
+                : owner -> !owner.equals(state.self().nid())
+                        && state.view().members().stream().anyMatch(m -> m.nid().equals(owner));
         for (SdNode n : from) {
             if (n.nid().equals(state.self().nid())) continue;
             for (long buf = 1 << 20; buf <= (1L << 30); buf *= 2) {
                 SdRequest req = SdRequest.of(Opcodes.GET_VDI_COPIES).dataLength(buf);
                 Reply r = send(n, req, null);
                 if (r.result() == SdResult.BUFFER_SMALL) continue;
-                if (r.result() == SdResult.SUCCESS) vdis.merge(r.data());
+                if (r.result() == SdResult.SUCCESS) vdis.merge(r.data(), liveOwner);
                 else LOG.warn("cannot get VDI state from {}: {}", n.nid(), SdResult.message(r.result()));
                 break;
             }
@@ -118,7 +126,7 @@ public final class Gateway {
             long now = System.nanoTime();
             if (vdis.state(Oids.vid(oid)) == null && (lastVdiStatePull == 0 || now - lastVdiStatePull > 1_000_000_000L)) {
                 lastVdiStatePull = now;
-                pullVdiStates(state.view().members());
+                pullVdiStates(state.view().members(), true);
             }
         }
         return sizes.codeOf(oid);

@@ -84,7 +84,8 @@ public final class Membership implements ClusterListener {
     /** Pulls VDI state from the peers after a join (the joiner from all, the others from the joiner), off this thread. */
     private void exchangeVdiState(SdNode joined, List<SdNode> members, boolean me) {
         List<SdNode> from = members.stream().filter(n -> me || n.nid().equals(joined.nid())).toList();
-        Thread.ofVirtual().start(() -> gateway.pullVdiStates(from));
+        // the joiner learns the locks from the members; the members have them all already
+        Thread.ofVirtual().start(() -> gateway.pullVdiStates(from, me));
     }
 
     // ------------------------------------------------------------------ join

@@ -363,18 +363,7 @@ public final class ClusterOps {
                 NodeId gw = NodeId.decode(b);
                 NodeId client = NodeId.decode(b);
                 long conn = b.getLong();
-                synchronized (vdis) {
-                    VdiState s = vdis.stateOrNew(vid);
-                    if (s.locked() && !(gw.equals(s.lockOwner) && s.lockConnection == conn)) {
-                        rsp.result(SdResult.VDI_LOCKED);
-                    } else {
-                        s.lockState = Proto.LOCK_STATE_LOCKED;
-                        s.lockOwner = gw;
-                        s.lockClientAddr = client.addr();
-                        s.lockClientPort = client.port();
-                        s.lockConnection = conn;
-                    }
-                }
+                if (!vdis.lock(vid, gw, client, conn)) rsp.result(SdResult.VDI_LOCKED);
             }
             case Opcodes.RELEASE_VDI -> {
                 int vid = h.vdiBaseVid();
@@ -383,19 +372,13 @@ public final class ClusterOps {
                     releasing.remove(key);
                     releasingOwner.remove(key);
                 }
-                synchronized (vdis) {
-                    VdiState s = vdis.state(vid);
-                    if (s != null && s.locked()) {
-                        if (m.reqData().length >= 2 * NodeId.SIZE + 8 && h.vdiType() == RELEASE_IF_OWNER) {
-                            ByteBuffer b = ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN);
-                            NodeId gw = NodeId.decode(b);
-                            NodeId.decode(b);
-                            long conn = b.getLong();
-                            if (gw.equals(s.lockOwner) && s.lockConnection == conn) s.unlock();
-                        } else {
-                            s.unlock();
-                        }
-                    }
+                if (m.reqData().length >= 2 * NodeId.SIZE + 8 && h.vdiType() == RELEASE_IF_OWNER) {
+                    ByteBuffer b = ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN);
+                    NodeId gw = NodeId.decode(b);
+                    NodeId.decode(b);
+                    vdis.release(vid, gw, b.getLong());
+                } else {
+                    vdis.release(vid, null, 0);
                 }
             }
             default -> {

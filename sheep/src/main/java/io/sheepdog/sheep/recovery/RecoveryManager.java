@@ -359,7 +359,7 @@ public final class RecoveryManager implements PeerService.RecoveryHook {
         for (long key : keys) {
             long oid = StoreKey.oid(key);
             if (ErasureCode.appliesTo(oid) && vdis.state(Oids.vid(oid)) == null) {
-                gateway.pullVdiStates(members);
+                gateway.pullVdiStates(members, true);
                 return;
             }
         }

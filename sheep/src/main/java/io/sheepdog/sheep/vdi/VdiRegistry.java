@@ -21,11 +21,17 @@ public final class VdiRegistry {
     private final BitSet inuse = new BitSet(Proto.NR_VDIS);
     private final BitSet deleted = new BitSet(Proto.NR_VDIS);
     private final Map<Integer, VdiState> states = new TreeMap<>();
+    /**
+     * VIDs whose lock an ordered event (a lock, a release, its owner's leave) set or cleared here: what this node
+     * knows of their lock is as new as anything a peer can tell ({@link #merge} leaves it alone).
+     */
+    private final BitSet lockEvents = new BitSet();
 
     public synchronized void clear() {
         inuse.clear();
         deleted.clear();
         states.clear();
+        lockEvents.clear();
     }
 
     public synchronized boolean inUse(int vid) { return inuse.get(vid); }
@@ -90,7 +96,36 @@ public final class VdiRegistry {
 
     /** Drops every lock taken through {@code gateway} (the node left). */
     public synchronized void unlockAllOf(NodeId gateway) {
-        for (VdiState s : states.values()) if (s.locked() && gateway.equals(s.lockOwner)) s.unlock();
+        for (VdiState s : states.values()) {
+            if (s.locked() && gateway.equals(s.lockOwner)) {
+                s.unlock();
+                lockEvents.set(s.vid);
+            }
+        }
+    }
+
+    /**
+     * LOCK_VDI's main phase: {@code vid} locked for {@code connection} of {@code client} through {@code gateway};
+     * false if another holds it (the same holder locking again is no change).
+     */
+    public synchronized boolean lock(int vid, NodeId gateway, NodeId client, long connection) {
+        VdiState s = stateOrNew(vid);
+        lockEvents.set(vid);
+        if (s.locked() && !(gateway.equals(s.lockOwner) && s.lockConnection == connection)) return false;
+        s.lockState = Proto.LOCK_STATE_LOCKED;
+        s.lockOwner = gateway;
+        s.lockClientAddr = client.addr();
+        s.lockClientPort = client.port();
+        s.lockConnection = connection;
+        return true;
+    }
+
+    /** RELEASE_VDI's main phase: unlocks {@code vid}; with {@code gateway} not null only if that holder has it. */
+    public synchronized void release(int vid, NodeId gateway, long connection) {
+        VdiState s = states.get(vid);
+        lockEvents.set(vid);
+        if (s == null || !s.locked()) return;
+        if (gateway == null || (gateway.equals(s.lockOwner) && s.lockConnection == connection)) s.unlock();
     }
 
     // ---- GET_VDI_COPIES wire format: array of 1428-byte vdi_state, sorted by vid ----
@@ -121,8 +156,14 @@ public final class VdiRegistry {
         return b.array();
     }
 
-    /** Merges states from a peer (join): bits and states are added, never removed. */
-    public synchronized void merge(byte[] raw) {
+    /**
+     * Merges states from a peer (join): bits and states are added, never removed. A lock is taken over only where
+     * no ordered event touched that VID's lock here yet, and only if {@code liveOwner} accepts its owner (null: no
+     * lock is taken at all). A peer's answer is a snapshot of some moment, maybe before events this node already
+     * applied: a lock released since (by its client, or with its node's leave, which a node that joined after it
+     * never hears of) must not come back from it, or no one can take that VDI's lock again.
+     */
+    public synchronized void merge(byte[] raw, java.util.function.Predicate<NodeId> liveOwner) {
         ByteBuffer b = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
         for (int base = 0; base + STATE_SIZE <= raw.length; base += STATE_SIZE) {
             int vid = b.getInt(base);
@@ -135,9 +176,11 @@ public final class VdiRegistry {
             s.blockSizeShift = b.get(base + 8) & 0xff;
             s.parentVid = b.getInt(base + 12);
             int ls = b.getInt(base + 16);
-            if (ls == Proto.LOCK_STATE_LOCKED && !s.locked()) {
+            NodeId owner = NodeId.decode(b.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(base + 20));
+            if (ls == Proto.LOCK_STATE_LOCKED && !s.locked() && liveOwner != null && !lockEvents.get(vid)
+                    && liveOwner.test(owner)) {
                 s.lockState = ls;
-                s.lockOwner = NodeId.decode(b.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(base + 20));
+                s.lockOwner = owner;
                 s.lockConnection = b.getLong(base + 64);
                 NodeId c = NodeId.decode(b.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(base + 188));
                 s.lockClientAddr = c.addr();
