@@ -259,21 +259,32 @@ public final class VdiExportProvider implements NbdExportProvider {
             if (st == WriterLocks.Standing.FENCED) throw lost();
             long deadline = System.nanoTime() + WriterLocks.HOLDER_GONE_WAIT_MS * 1_000_000;
             try {
-                while (locks.askHolder(writer.vid) == SdResult.SUCCESS) {
+                while (true) {
+                    // ours already: the lock was taken on an earlier turn, and reading the index failed after it
+                    boolean ours = locks.cluster().holds(writer.vid, writer.client);
+                    if (!ours && locks.askHolder(writer.vid) != SdResult.SUCCESS) break;
                     try {
-                        sc.lockVdi(writer.vdi, 0, "", Proto.LOCK_TYPE_NORMAL);
-                        v.refresh(); // the holder may have allocated objects since this connection opened the VDI
+                        if (!ours) sc.lockVdi(writer.vdi, 0, "", Proto.LOCK_TYPE_NORMAL);
+                        // the holder may have allocated objects since this connection opened the VDI: writing with
+                        // the old index would create them again over its data, so no write before this succeeded
+                        v.refresh();
                         writer.holding();
                         LOG.info("NBD client {} took over the lock of VDI {}", writer.client.display(), writer.vdi);
                         return;
                     } catch (SheepdogException e) {
-                        if (e.result() != SdResult.VDI_LOCKED) throw nbdError(e);
+                        // VDI_LOCKED: the holder's node said nothing there holds it, yet the cluster still does: that
+                        // node restarted before its old self was seen to leave (which releases the lock), or another
+                        // taker came first. Ask again (the new holder, if any, decides) until the cluster catches up.
+                        // Any other failure but a VDI gone is this node's cluster operation failing (it is being
+                        // re-joined, its driver lost its server): the write waits for it like the others do.
+                        if (e.result() == SdResult.NO_VDI || System.nanoTime() > deadline && e.result() != SdResult.VDI_LOCKED) {
+                            throw nbdError(e);
+                        }
                     } catch (IOException e) {
-                        throw NbdException.io("cannot take the lock of " + writer.vdi + ": " + e.getMessage(), e);
+                        if (System.nanoTime() > deadline) {
+                            throw NbdException.io("cannot take the lock of " + writer.vdi + ": " + e.getMessage(), e);
+                        }
                     }
-                    // The holder's node said nothing there holds it, yet the cluster still does: that node restarted
-                    // before its old self was seen to leave (which releases the lock), or another taker came first.
-                    // Ask again (the new holder, if any, decides) until the cluster catches up.
                     if (System.nanoTime() > deadline) break;
                     Thread.sleep(100);
                 }

@@ -16,6 +16,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -62,6 +65,8 @@ public final class FailureDetector implements AutoCloseable {
         CompletableFuture<Reply> inFlight;
         volatile long lastHeard;
         volatile int epoch;
+        /** Why its last heartbeat got no answer (for the eviction's log line). */
+        volatile String lastFailure = "none yet";
         int evictedAtEpoch = -1;
 
         Peer(SdNode node, long now) {
@@ -154,8 +159,8 @@ public final class FailureDetector implements AutoCloseable {
         for (Peer p : silent) {
             if (p.evictedAtEpoch == v.epoch()) continue;
             p.evictedAtEpoch = v.epoch();
-            LOG.warn("{} answered no heartbeat for {} ms: evicting it at epoch {}", p.node.nid(),
-                    (now - p.lastHeard) / 1_000_000, v.epoch());
+            LOG.warn("{} answered no heartbeat for {} ms (last attempt: {}): evicting it at epoch {}", p.node.nid(),
+                    (now - p.lastHeard) / 1_000_000, p.lastFailure, v.epoch());
             evict.accept(p.node);
         }
     }
@@ -180,13 +185,21 @@ public final class FailureDetector implements AutoCloseable {
         }
     }
 
-    /** Sends the heartbeat question; its answer (any answer) is the member's sign of life. */
+    /**
+     * Sends the heartbeat question; its answer (any answer) is the member's sign of life. An answer that takes longer
+     * than half the failure timeout closes the connection, and the next round asks on a new one: a connection that
+     * went quiet for good (its far end restarted, a reply lost) must not keep a live member unheard until it is
+     * evicted, again at every epoch, as one did after a restart in a chaos run.
+     */
     private void ping(Peer p) {
+        long waitMs = Math.max(500, timeoutNanos / 2_000_000);
         p.inFlight = CompletableFuture.supplyAsync(() -> {
             try {
                 if (p.conn == null) p.conn = SheepConnection.open(p.node.nid().host(), p.node.nid().port(), 2000);
-                return p.conn.submit(SdRequest.of(Opcodes.GET_LOGLEVEL).dataLength(4), null).join();
-            } catch (IOException | RuntimeException e) {
+                return p.conn.submit(SdRequest.of(Opcodes.GET_LOGLEVEL).dataLength(4), null).get(waitMs, TimeUnit.MILLISECONDS);
+            } catch (IOException | RuntimeException | ExecutionException | TimeoutException | InterruptedException e) {
+                p.lastFailure = e instanceof TimeoutException ? "no answer within " + waitMs + " ms"
+                        : String.valueOf(e instanceof ExecutionException ? e.getCause() : e);
                 SheepConnection c = p.conn;
                 p.conn = null;
                 if (c != null) c.close();
@@ -196,6 +209,8 @@ public final class FailureDetector implements AutoCloseable {
             if (r != null && r.result() != SdResult.NETWORK_ERROR) {
                 p.epoch = r.header().epoch();
                 p.lastHeard = System.nanoTime();
+            } else if (r != null) {
+                p.lastFailure = "answered " + SdResult.message(r.result());
             }
         });
     }
