@@ -14,14 +14,14 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * Mixed faults at random, under the ZooKeeper driver (or {@code -Dsheepdog.it.chaosDriver=local|corosync}), with two checked writers at once: one on a VDI with three
- * copies (through node 0) and one on a 2:1 erasure-coded VDI (through node 1), on five nodes in five zones. Each
- * round picks a node and a fault: kill -9 and a restart at once (before anyone noticed), kill -9 and a restart once
- * it is evicted, SIGSTOP long enough to be evicted, SIGSTOP for a moment (it stays a member),, kill -9 of ZooKeeper or
- * corosync for 2 to 12 s, or kill -9 of a writer's own gateway (the writer reconnects through another node, and takes the VDI's lock over once the dead
- * gateway is evicted or back), restarted at once or once evicted. One fault at a time is always within both
- * VDIs' redundancy, so no write may get an error reply at all; at the end every acknowledged block must read back
- * through two nodes (one of them a victim), and {@code dog cluster check} must be clean.
+ * Mixed faults at random, with two checked writers at once: one on a VDI with three copies (through node 0) and one
+ * on a 2:1 erasure-coded VDI (through node 1), on five nodes in five zones, under the ZooKeeper driver (or
+ * {@code -Dsheepdog.it.chaosDriver=local|corosync}). Each round picks one fault: kill -9 of a node and a restart at
+ * once (before anyone noticed) or once it is evicted; SIGSTOP long enough to be evicted, or for a moment (it stays a
+ * member); kill -9 of ZooKeeper or corosync for 2 to 12 s; kill -9 of a writer's own gateway, restarted at once or
+ * once evicted (the writer reconnects through another node and takes the VDI's lock over). One fault at a time is
+ * within both VDIs' redundancy, so no write may get an error reply at all; at the end every acknowledged block must
+ * read back through two nodes (one of them a victim), and {@code dog cluster check} must be clean.
  *
  * <p>The seed and the rounds are {@code -Dsheepdog.it.chaosSeed} and {@code -Dsheepdog.it.chaosRounds} (default 4;
  * a soak: {@code -Dsheepdog.it.chaosRounds=40}); the seed is printed, so a failed run can be run again.
