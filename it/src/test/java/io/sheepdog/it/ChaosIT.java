@@ -14,18 +14,22 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * Mixed faults at random, with two checked writers at once: one on a VDI with three copies through node 0, which
- * reconnects only to node 0 (as QEMU does with {@code reconnect-delay}), and one on a 2:1 erasure-coded VDI through
- * node 1, which reconnects through any other node when node 1 is gone, on five nodes in five zones, under the ZooKeeper driver (or
- * {@code -Dsheepdog.it.chaosDriver=local|corosync}). Each round picks one fault: kill -9 of a node and a restart at
- * once (before anyone noticed) or once it is evicted; SIGSTOP long enough to be evicted, or for a moment (it stays a
- * member); kill -9 of ZooKeeper or corosync for 2 to 12 s; kill -9 of a writer's own gateway, restarted at once or
- * once evicted (the writer waits for it, or reconnects through another node and takes the VDI's lock over). One fault at a time is
- * within both VDIs' redundancy, so no write may get an error reply at all; at the end every acknowledged block must
- * read back through two nodes (one of them a victim), and {@code dog cluster check} must be clean.
+ * Mixed faults at random, on five nodes in five zones under the ZooKeeper driver (or
+ * {@code -Dsheepdog.it.chaosDriver=local|corosync}), with two checked writers at once: one on a VDI with three copies
+ * through node 0, which reconnects only to node 0 (as QEMU does with {@code reconnect-delay}), and one on a 2:1
+ * erasure-coded VDI through node 1, which reconnects through any other node when node 1 is gone.
  *
- * <p>Extra sheep options: {@code -Dsheepdog.it.chaosSheepArgs="--journal 8M"}. The seed and the rounds are {@code -Dsheepdog.it.chaosSeed} and {@code -Dsheepdog.it.chaosRounds} (default 4;
- * a soak: {@code -Dsheepdog.it.chaosRounds=40}); the seed is printed, so a failed run can be run again.
+ * <p>Each round picks one fault: kill -9 of a node and a restart at once (before anyone noticed) or once it is
+ * evicted; SIGSTOP long enough to be evicted, or for a moment (it stays a member); kill -9 of ZooKeeper or corosync
+ * for 2 to 12 s; kill -9 of a writer's own gateway, restarted at once or once evicted (its writer waits for it, or
+ * reconnects through another node and takes the VDI's lock over); SIGSTOP of a writer's gateway until it is evicted
+ * (it re-joins when it runs again). One fault at a time is within both VDIs' redundancy, so no write may get an error
+ * reply at all; at the end every acknowledged block must read back through two nodes (one of them a victim), and
+ * {@code dog cluster check} must be clean.
+ *
+ * <p>Extra sheep options: {@code -Dsheepdog.it.chaosSheepArgs="--journal 8M"}. The seed and the rounds are
+ * {@code -Dsheepdog.it.chaosSeed} and {@code -Dsheepdog.it.chaosRounds} (default 4; a soak:
+ * {@code -Dsheepdog.it.chaosRounds=40}); the seed is printed, so a failed run can be run again.
  */
 @ExtendWith(MiniClusterExtension.class)
 class ChaosIT {
@@ -40,7 +44,7 @@ class ChaosIT {
             : System.getProperty("sheepdog.it.chaosSheepArgs").trim().split("\\s+");
 
     enum Fault { KILL_AND_BACK_AT_ONCE, KILL_UNTIL_EVICTED, STOP_UNTIL_EVICTED, STOP_FOR_A_MOMENT, KILL_A_GATEWAY,
-        RESTART_A_GATEWAY_AT_ONCE, DRIVER_OUTAGE }
+        RESTART_A_GATEWAY_AT_ONCE, STOP_A_GATEWAY_UNTIL_EVICTED, DRIVER_OUTAGE }
 
     @Test
     @Timeout(value = 30, unit = TimeUnit.MINUTES)
@@ -64,7 +68,8 @@ class ChaosIT {
                     Fault f = Fault.values()[rnd.nextInt(Fault.values().length)];
                     if (f == Fault.DRIVER_OUTAGE && server.spec() == null) f = Fault.KILL_AND_BACK_AT_ONCE; // local: no server
                     // the writers' gateways are 0 and 1; only the gateway faults pick one of them
-                    boolean gateway = f == Fault.KILL_A_GATEWAY || f == Fault.RESTART_A_GATEWAY_AT_ONCE;
+                    boolean gateway = f == Fault.KILL_A_GATEWAY || f == Fault.RESTART_A_GATEWAY_AT_ONCE
+                            || f == Fault.STOP_A_GATEWAY_UNTIL_EVICTED;
                     SheepNode victim = gateway ? c.node(rnd.nextInt(2)) : c.node(2 + rnd.nextInt(NODES - 2));
                     String what = "round " + round + ": " + f + (f == Fault.DRIVER_OUTAGE ? "" : " on " + victim);
                     history.add(what);
@@ -137,7 +142,7 @@ class ChaosIT {
                 Thread.sleep(rnd.nextInt(3000));
                 victim.start();
             }
-            case STOP_UNTIL_EVICTED -> {
+            case STOP_UNTIL_EVICTED, STOP_A_GATEWAY_UNTIL_EVICTED -> {
                 victim.pause();
                 try {
                     c.waitUntil(victim + " evicted", () -> c.liveNodes().stream().filter(n -> n != victim)
