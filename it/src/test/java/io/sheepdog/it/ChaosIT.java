@@ -27,7 +27,8 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * reply at all; at the end every acknowledged block must read back through two nodes (one of them a victim), and
  * {@code dog cluster check} must be clean.
  *
- * <p>Extra sheep options: {@code -Dsheepdog.it.chaosSheepArgs="--journal 8M"}. The seed and the rounds are
+ * <p>Extra sheep options: {@code -Dsheepdog.it.chaosSheepArgs="--journal 8M"}; ZooKeeper sessions shorter than the
+ * outages: {@code -Dsheepdog.it.chaosZkOptions=,timeout=8000}. The seed and the rounds are
  * {@code -Dsheepdog.it.chaosSeed} and {@code -Dsheepdog.it.chaosRounds} (default 4; a soak:
  * {@code -Dsheepdog.it.chaosRounds=40}); the seed is printed, so a failed run can be run again.
  */
@@ -39,6 +40,8 @@ class ChaosIT {
     private static final int NODES = 5;
     /** zookeeper (default), local or corosync. */
     private static final String DRIVER = System.getProperty("sheepdog.it.chaosDriver", "zookeeper");
+    /** Appended to the ZooKeeper spec, e.g. {@code ,timeout=8000}: outages then outlast the sessions (every node re-joins). */
+    private static final String ZK_OPTIONS = System.getProperty("sheepdog.it.chaosZkOptions", "");
     /** Extra sheep options, space-separated (e.g. {@code --journal 8M}). */
     private static final String[] SHEEP_ARGS = System.getProperty("sheepdog.it.chaosSheepArgs", "").isBlank() ? new String[0]
             : System.getProperty("sheepdog.it.chaosSheepArgs").trim().split("\\s+");
@@ -49,10 +52,10 @@ class ChaosIT {
     @Test
     @Timeout(value = 30, unit = TimeUnit.MINUTES)
     void mixedFaultsUnderTwoWritersLoseNothing() throws Exception {
-        log("driver " + DRIVER + ", sheep options " + List.of(SHEEP_ARGS) + ", seed " + SEED + ", " + ROUNDS + " rounds (-Dsheepdog.it.chaosSeed=" + SEED + " repeats this run)");
+        log("driver " + DRIVER + ZK_OPTIONS + ", sheep options " + List.of(SHEEP_ARGS) + ", seed " + SEED + ", " + ROUNDS + " rounds (-Dsheepdog.it.chaosSeed=" + SEED + " repeats this run)");
         SplittableRandom rnd = new SplittableRandom(SEED);
         Path tmp = Files.createTempDirectory("sdit-chaos-");
-        try (DriverServer server = DriverServer.start(DRIVER, tmp, "");
+        try (DriverServer server = DriverServer.start(DRIVER, tmp, ZK_OPTIONS);
              MiniCluster c = builder(server).build().start()) {
             c.dog("vdi", "create", "r", "32M").assertOk();
             c.dog("vdi", "create", "-c", "2:1", "e", "32M").assertOk();
