@@ -34,50 +34,81 @@ public final class Frames {
     }
 
     /**
-     * Replies read through a read-ahead buffer, so that a run of small replies costs a few large reads instead of two
-     * per reply; a payload larger than what is buffered is read straight into its array. Used by one thread at a time.
+     * Frames (a 48-byte header, then its payload) read through a read-ahead buffer, so that a run of small frames
+     * costs a few large reads instead of two per frame; a payload larger than what is buffered is read straight into
+     * its array. Replies on a client's connection ({@link ReplyReader}), requests on a sheep's I/O port. Used by one
+     * thread at a time.
      */
-    public static final class ReplyReader {
+    public static final class FrameReader {
         private final InputStream in;
         private final byte[] buf;
         // bytes [pos, lim) are received and not yet consumed
         private int pos, lim;
 
-        public ReplyReader(InputStream in, int bufferSize) {
+        public FrameReader(InputStream in, int bufferSize) {
             this.in = in;
             this.buf = new byte[Math.max(bufferSize, Header48.SIZE)];
         }
 
-        /** Reads one reply, header and payload; EOFException if the stream ends first. */
-        public Reply read() throws IOException {
-            fill(Header48.SIZE);
-            SdResponse rsp = new SdResponse(Arrays.copyOfRange(buf, pos, pos + Header48.SIZE));
+        /** The next header; null if the stream ended cleanly before it (between frames), EOFException inside it. */
+        public byte[] readHeader() throws IOException {
+            if (!fill(Header48.SIZE)) return null;
+            byte[] header = Arrays.copyOfRange(buf, pos, pos + Header48.SIZE);
             pos += Header48.SIZE;
-            long len = rsp.dataLength();
-            if (len > Integer.MAX_VALUE - 16) throw new IOException("reply too large: " + len);
-            byte[] data = new byte[(int) len];
-            int buffered = Math.min(lim - pos, data.length);
-            System.arraycopy(buf, pos, data, 0, buffered);
-            pos += buffered;
-            for (int n = buffered; n < data.length; ) {
-                int r = in.read(data, n, data.length - n);
+            return header;
+        }
+
+        /** The {@code len} bytes of a payload: what was read ahead, then the rest straight into the array. */
+        public byte[] readPayload(int len) throws IOException {
+            byte[] data = new byte[len];
+            int n = Math.min(lim - pos, len);
+            System.arraycopy(buf, pos, data, 0, n);
+            pos += n;
+            while (n < len) {
+                int r = in.read(data, n, len - n);
                 if (r < 0) throw new EOFException();
                 n += r;
             }
-            return new Reply(rsp, data);
+            return data;
         }
 
-        /** Makes at least {@code need} bytes available in the buffer, reading as much as the stream has. */
-        private void fill(int need) throws IOException {
-            if (lim - pos >= need) return;
+        /**
+         * Makes at least {@code need} bytes available in the buffer, reading as much as the stream has; false if the
+         * stream ended with nothing buffered (a clean end between frames), EOFException if it ended after some.
+         */
+        private boolean fill(int need) throws IOException {
+            if (lim - pos >= need) return true;
             System.arraycopy(buf, pos, buf, 0, lim - pos);
             lim -= pos;
             pos = 0;
             while (lim < need) {
                 int r = in.read(buf, lim, buf.length - lim);
-                if (r < 0) throw new EOFException();
+                if (r < 0) {
+                    if (lim == 0) return false;
+                    throw new EOFException();
+                }
                 lim += r;
             }
+            return true;
+        }
+    }
+
+    /** Replies (header and payload) from a sheep's stream, through a {@link FrameReader}. */
+    public static final class ReplyReader {
+        private final FrameReader frames;
+
+        public ReplyReader(InputStream in, int bufferSize) {
+            this.frames = new FrameReader(in, bufferSize);
+        }
+
+        /** Reads one reply, header and payload; EOFException if the stream ends first. */
+        public Reply read() throws IOException {
+            byte[] header = frames.readHeader();
+            if (header == null) throw new EOFException();
+            SdResponse rsp = new SdResponse(header);
+            long len = rsp.dataLength();
+            if (len > Integer.MAX_VALUE - 16) throw new IOException("reply too large: " + len);
+            return new Reply(rsp, frames.readPayload((int) len));
         }
     }
 }

@@ -64,6 +64,20 @@ class FramesTest {
         assertThrows(EOFException.class, () -> new Frames.ReplyReader(trickle(Arrays.copyOf(whole, 20), 64), 2048).read());
     }
 
+    /** The I/O port's side: a clean end between frames is null, an end inside a header or a payload is EOF. */
+    @Test
+    void aFrameReaderTellsACleanEndFromACutOne() throws IOException {
+        byte[] whole = reply(1, new byte[1000]);
+        Frames.FrameReader r = new Frames.FrameReader(trickle(whole, 7), 64);
+        assertArrayEquals(Arrays.copyOf(whole, 48), r.readHeader());
+        assertArrayEquals(new byte[1000], r.readPayload(1000));
+        assertEquals(null, r.readHeader(), "ended between frames");
+        assertThrows(EOFException.class, () -> new Frames.FrameReader(trickle(Arrays.copyOf(whole, 20), 64), 2048).readHeader());
+        Frames.FrameReader cut = new Frames.FrameReader(trickle(Arrays.copyOf(whole, 500), 64), 2048);
+        cut.readHeader();
+        assertThrows(EOFException.class, () -> cut.readPayload(1000));
+    }
+
     @Test
     void smallPayloadsGoOutInOneWriteWithTheirHeader() throws IOException {
         List<Integer> writes = new ArrayList<>();

@@ -2,7 +2,6 @@ package io.sheepdog.sheep.net;
 
 import io.sheepdog.client.Frames;
 import io.sheepdog.client.Reply;
-import io.sheepdog.proto.Header48;
 import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdRequest;
@@ -13,7 +12,6 @@ import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.ops.RequestProcessor;
 import java.io.EOFException;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -21,7 +19,6 @@ import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
-import java.util.Arrays;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -195,8 +192,6 @@ public final class IoPortServer implements AutoCloseable {
     private final class Connection {
         final Socket socket;
         final ClientInfo client;
-        final byte[] buf = new byte[READ_BUFFER];
-        int pos, lim; // bytes [pos, lim) of buf are received and not consumed
         /** When the reply being written started (System.nanoTime, never 0), 0 while none is. */
         volatile long writingSince;
 
@@ -208,13 +203,13 @@ public final class IoPortServer implements AutoCloseable {
 
         void serve() {
             try (socket) {
-                InputStream in = socket.getInputStream();
+                Frames.FrameReader in = new Frames.FrameReader(socket.getInputStream(), READ_BUFFER);
                 OutputStream out = socket.getOutputStream();
                 out.write(greeting);
                 while (!closed) {
-                    if (!fill(in, Header48.SIZE, true)) return; // the gateway closed the link between requests
-                    SdRequest req = new SdRequest(Arrays.copyOfRange(buf, pos, pos + Header48.SIZE));
-                    pos += Header48.SIZE;
+                    byte[] header = in.readHeader();
+                    if (header == null) return; // the gateway closed the link between requests
+                    SdRequest req = new SdRequest(header);
                     boolean hasPayload = req.hasFlag(SdFlags.CMD_WRITE) && req.dataLength() > 0;
                     if (SdFrameDecoder.oversized(req, budget)) {
                         WARN.warn("oversize", "I/O port: closing the connection from {}: request payload of {} bytes exceeds the maximum for its opcode ({})",
@@ -224,7 +219,7 @@ public final class IoPortServer implements AutoCloseable {
                     long reserved = SdFrameDecoder.admittedBytes(req, budget);
                     budget.acquire(reserved);
                     try {
-                        byte[] data = hasPayload ? readPayload(in, (int) req.dataLength()) : Request.NO_DATA;
+                        byte[] data = hasPayload ? in.readPayload((int) req.dataLength()) : Request.NO_DATA;
                         Reply rep = SdServerHandler.answer(processor, new Request(req, data, client));
                         rep.header().dataLength(rep.data().length);
                         writingSince = System.nanoTime() | 1;
@@ -252,40 +247,6 @@ public final class IoPortServer implements AutoCloseable {
                 open.remove(this);
                 onClose.accept(client);
             }
-        }
-
-        /**
-         * Makes {@code need} bytes available in the buffer; false if the stream ended before the first byte and
-         * {@code atBoundary} (a clean close between requests), EOFException if it ended in the middle.
-         */
-        private boolean fill(InputStream in, int need, boolean atBoundary) throws IOException {
-            if (lim - pos >= need) return true;
-            System.arraycopy(buf, pos, buf, 0, lim - pos);
-            lim -= pos;
-            pos = 0;
-            while (lim < need) {
-                int r = in.read(buf, lim, buf.length - lim);
-                if (r < 0) {
-                    if (atBoundary && lim == 0) return false;
-                    throw new EOFException();
-                }
-                lim += r;
-            }
-            return true;
-        }
-
-        /** The payload: what was read ahead, then the rest straight into the array. */
-        private byte[] readPayload(InputStream in, int len) throws IOException {
-            byte[] data = new byte[len];
-            int n = Math.min(lim - pos, len);
-            System.arraycopy(buf, pos, data, 0, n);
-            pos += n;
-            while (n < len) {
-                int r = in.read(data, n, len - n);
-                if (r < 0) throw new EOFException();
-                n += r;
-            }
-            return data;
         }
 
         void close() { IoPortServer.close(socket); }
