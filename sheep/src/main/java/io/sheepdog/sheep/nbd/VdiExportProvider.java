@@ -262,7 +262,7 @@ public final class VdiExportProvider implements NbdExportProvider {
                 while (true) {
                     // ours already: the lock was taken on an earlier turn, and reading the index failed after it
                     boolean ours = locks.cluster().holds(writer.vid, writer.client);
-                    if (!ours && locks.askHolder(writer.vid) != SdResult.SUCCESS) break;
+                    if (!ours && locks.askHolder(writer.vid, deadline) != SdResult.SUCCESS) break;
                     try {
                         if (!ours) sc.lockVdi(writer.vdi, 0, "", Proto.LOCK_TYPE_NORMAL);
                         // the holder may have allocated objects since this connection opened the VDI: writing with

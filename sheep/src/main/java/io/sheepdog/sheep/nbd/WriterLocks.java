@@ -190,10 +190,10 @@ public final class WriterLocks {
      * A taker's request for {@code vid}'s lock, wherever it is held: SUCCESS once it is free (not held, or handed over
      * by this node or the holder's), else VDI_LOCKED (the holder stays busy, or is not an NBD writer). While the
      * holder's node gives neither answer (it does not answer at all, or it restarted and has not joined yet), this
-     * waits (up to {@link #HOLDER_GONE_WAIT_MS}) for the cluster to evict it, or for its answer.
+     * waits until {@code deadline} (System.nanoTime; the taker's one bound, {@link #HOLDER_GONE_WAIT_MS} from its
+     * first attempt) for the cluster to evict it, or for its answer.
      */
-    public int askHolder(int vid) throws InterruptedException {
-        long deadline = System.nanoTime() + HOLDER_GONE_WAIT_MS * 1_000_000;
+    public int askHolder(int vid, long deadline) throws InterruptedException {
         boolean waited = false;
         while (true) {
             NodeId holder = cluster.holderNode(vid);
@@ -203,7 +203,7 @@ public final class WriterLocks {
             if (res == SdResult.SUCCESS || res == SdResult.VDI_LOCKED || System.nanoTime() > deadline) return res;
             if (!waited) {
                 LOG.info("VDI {}: the node holding its lock ({}) cannot answer; waiting for it to come back or be "
-                        + "evicted (up to {} s)", Integer.toHexString(vid), holder, HOLDER_GONE_WAIT_MS / 1000);
+                        + "evicted (up to {} s more)", Integer.toHexString(vid), holder, (deadline - System.nanoTime()) / 1_000_000_000);
                 waited = true;
             }
             Thread.sleep(100);

@@ -176,9 +176,9 @@ public final class VdiRegistry {
             s.blockSizeShift = b.get(base + 8) & 0xff;
             s.parentVid = b.getInt(base + 12);
             int ls = b.getInt(base + 16);
-            NodeId owner = NodeId.decode(b.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(base + 20));
-            if (ls == Proto.LOCK_STATE_LOCKED && !s.locked() && liveOwner != null && !lockEvents.get(vid)
-                    && liveOwner.test(owner)) {
+            NodeId owner = ls == Proto.LOCK_STATE_LOCKED && !s.locked() && liveOwner != null && !lockEvents.get(vid)
+                    ? NodeId.decode(b.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(base + 20)) : null;
+            if (owner != null && liveOwner.test(owner)) {
                 s.lockState = ls;
                 s.lockOwner = owner;
                 s.lockConnection = b.getLong(base + 64);

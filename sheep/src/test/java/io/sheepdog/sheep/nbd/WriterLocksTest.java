@@ -116,6 +116,16 @@ class WriterLocksTest {
         assertEquals(SdResult.SUCCESS, locks.handover(7), "free");
     }
 
+    /** A lock held through another node, whose HANDOVER_VDI answer is {@code answer}. */
+    private static FakeCluster heldOnAnotherNode(int answer) {
+        FakeCluster cluster = new FakeCluster();
+        cluster.holderNode = NodeId.of("127.0.0.1", 7001);
+        cluster.handoverAnswer = answer;
+        return cluster;
+    }
+
+    private static long inMs(long ms) { return System.nanoTime() + ms * 1_000_000; }
+
     /**
      * A holder on a node that does not answer (killed, not yet evicted): the taker waits until the cluster evicts
      * that node (which releases its locks) instead of being refused at once, so a VM whose gateway died and that
@@ -123,9 +133,7 @@ class WriterLocksTest {
      */
     @Test
     void aTakerWaitsForAHolderNodeThatDoesNotAnswerToBeEvicted() throws Exception {
-        FakeCluster cluster = new FakeCluster();
-        cluster.holderNode = NodeId.of("127.0.0.1", 7001);
-        cluster.handoverAnswer = SdResult.NETWORK_ERROR;
+        FakeCluster cluster = heldOnAnotherNode(SdResult.NETWORK_ERROR);
         WriterLocks locks = new WriterLocks(cluster);
         Thread evict = Thread.ofVirtual().start(() -> {
             try {
@@ -136,7 +144,7 @@ class WriterLocksTest {
             cluster.holder = null; // the node left: the cluster released its locks
         });
         long t0 = System.nanoTime();
-        assertEquals(SdResult.SUCCESS, locks.askHolder(7));
+        assertEquals(SdResult.SUCCESS, locks.askHolder(7, inMs(WriterLocks.HOLDER_GONE_WAIT_MS)));
         long ms = (System.nanoTime() - t0) / 1_000_000;
         evict.join();
         assertTrue(ms >= 650, "waited for the eviction: " + ms + " ms");
@@ -144,12 +152,18 @@ class WriterLocksTest {
     }
 
     @Test
+    void aTakerStopsWaitingAtItsDeadline() throws Exception {
+        WriterLocks locks = new WriterLocks(heldOnAnotherNode(SdResult.NETWORK_ERROR));
+        long t0 = System.nanoTime();
+        assertEquals(SdResult.NETWORK_ERROR, locks.askHolder(7, inMs(400)), "the holder's node never answered");
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms >= 380 && ms < 2000, "gave up at the deadline: " + ms + " ms");
+    }
+
+    @Test
     void aHolderNodeThatAnswersBusyIsNotWaitedFor() throws Exception {
-        FakeCluster cluster = new FakeCluster();
-        cluster.holderNode = NodeId.of("127.0.0.1", 7001);
-        cluster.handoverAnswer = SdResult.VDI_LOCKED;
-        WriterLocks locks = new WriterLocks(cluster);
-        assertEquals(SdResult.VDI_LOCKED, locks.askHolder(7));
+        FakeCluster cluster = heldOnAnotherNode(SdResult.VDI_LOCKED);
+        assertEquals(SdResult.VDI_LOCKED, new WriterLocks(cluster).askHolder(7, inMs(WriterLocks.HOLDER_GONE_WAIT_MS)));
         assertEquals(1, cluster.asked.get());
     }
 }
