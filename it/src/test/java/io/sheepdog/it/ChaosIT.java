@@ -62,7 +62,7 @@ class ChaosIT {
             // r reconnects only to its own sheep (QEMU's reconnect-delay, a VM and its host's sheep); e fails over
             CheckedNbdWriter replicated = new CheckedNbdWriter("r", 32 * MiB, () -> ownGateway(c, 0), 8,
                     c.dir().resolve("acks-r.log")).start(SEED);
-            CheckedNbdWriter coded = new CheckedNbdWriter("e", 32 * MiB, () -> gateways(c, 1), 8,
+            CheckedNbdWriter coded = new CheckedNbdWriter("e", 32 * MiB, () -> c.liveNbdPorts(1), 8,
                     c.dir().resolve("acks-e.log")).start(SEED + 1);
             List<String> history = new ArrayList<>();
             try {
@@ -81,9 +81,9 @@ class ChaosIT {
                     else inflict(c, f, victim, rnd);
                     c.waitForNodes(NODES);
                     c.waitForRecovery();
-                    assertTrue(replicated.awaitAcks(100, 90), what + ": the replicated writer goes on: " + figures(replicated));
-                    assertTrue(coded.awaitAcks(100, 90), what + ": the coded writer goes on: " + figures(coded));
-                    log(what + " done; r " + figures(replicated) + "; e " + figures(coded));
+                    assertTrue(replicated.awaitAcks(100, 90), what + ": the replicated writer goes on: " + replicated.progress());
+                    assertTrue(coded.awaitAcks(100, 90), what + ": the coded writer goes on: " + coded.progress());
+                    log(what + " done; r " + replicated.progress() + "; e " + coded.progress());
                 }
             } finally {
                 replicated.close();
@@ -170,20 +170,6 @@ class ChaosIT {
     private static List<Integer> ownGateway(MiniCluster c, int own) {
         SheepNode n = c.node(own);
         return n.isAlive() && !n.isPaused() ? List.of(n.nbdPort()) : List.of();
-    }
-
-    /** The writer's own gateway first, then the other nodes that run. */
-    private static List<Integer> gateways(MiniCluster c, int first) {
-        List<Integer> out = new ArrayList<>();
-        SheepNode own = c.node(first);
-        if (own.isAlive() && !own.isPaused()) out.add(own.nbdPort());
-        for (SheepNode n : c.nodes()) if (n != own && n.isAlive() && !n.isPaused()) out.add(n.nbdPort());
-        return out;
-    }
-
-    private static String figures(CheckedNbdWriter w) {
-        return String.format("acknowledged %d, error replies %s, longest stall %d ms", w.acknowledged(), w.errorReplies(),
-                w.longestStallMs());
     }
 
     private static void log(String s) {

@@ -349,6 +349,12 @@ final class CheckedNbdWriter implements AutoCloseable {
 
     List<String> errorEvents() { return List.copyOf(errorEvents); }
 
+    /** The figures so far, for a scenario's log and assertion messages. */
+    String progress() {
+        return String.format("acknowledged %d, error replies %s, longest stall %d ms", acknowledged(), errorReplies(),
+                longestStallMs());
+    }
+
     /** The longest time without an acknowledgement while writing, outside windows excluded with {@link #exempt}. */
     long longestStallMs() { return TimeUnit.NANOSECONDS.toMillis(longestStallNanos); }
 

@@ -120,7 +120,7 @@ class FaultSuiteIT {
             create.addAll(List.of("v", "48M"));
             c.dog(create.toArray(String[]::new)).assertOk();
             Path ackLog = c.dir().resolve("acks-" + name.replace(':', '-') + ".log");
-            CheckedNbdWriter w = new CheckedNbdWriter("v", 48 * MiB, () -> gateways(c), 8, ackLog).start(name.hashCode());
+            CheckedNbdWriter w = new CheckedNbdWriter("v", 48 * MiB, () -> c.liveNbdPorts(0), 8, ackLog).start(name.hashCode());
             SplittableRandom rnd = new SplittableRandom(name.hashCode());
             long stallWithinRedundancy = 0;
             long errorsWithinRedundancy = 0;
@@ -130,23 +130,23 @@ class FaultSuiteIT {
                 for (int round = 0; round < ROUNDS; round++) {
                     SheepNode victim = c.node(1 + rnd.nextInt(nodes - 1));
                     killAndRestart(c, w, List.of(victim), journal ? 200 + rnd.nextInt(2000) : -1);
-                    log(name, "round " + round + ": killed and restarted " + victim + "; " + figures(w));
+                    log(name, "round " + round + ": killed and restarted " + victim + "; " + w.progress());
                 }
                 // one killed while the cluster still recovers from the return of another
                 SheepNode a = c.node(1), b = c.node(2);
                 a.kill9();
                 c.waitForNodes(nodes - 1);
-                assertTrue(w.awaitAcks(50, 60), "writes go on with " + a + " down: " + figures(w));
+                assertTrue(w.awaitAcks(50, 60), "writes go on with " + a + " down: " + w.progress());
                 a.start();
                 c.waitForNodes(nodes);
                 b.kill9();
                 c.waitForNodes(nodes - 1);
-                assertTrue(w.awaitAcks(50, 60), "writes go on with " + b + " down during recovery: " + figures(w));
+                assertTrue(w.awaitAcks(50, 60), "writes go on with " + b + " down during recovery: " + w.progress());
                 b.start();
                 c.waitForNodes(nodes);
                 c.waitForRecovery();
-                assertTrue(w.awaitAcks(50, 60), "writes go on after the recovery: " + figures(w));
-                log(name, "kill during recovery: " + figures(w));
+                assertTrue(w.awaitAcks(50, 60), "writes go on after the recovery: " + w.progress());
+                log(name, "kill during recovery: " + w.progress());
                 stallWithinRedundancy = w.longestStallMs();
                 errorsWithinRedundancy = w.errorReplies().values().stream().mapToLong(Long::longValue).sum();
                 // two at once
@@ -154,7 +154,7 @@ class FaultSuiteIT {
                 for (SheepNode n : two) n.kill9();
                 c.waitForNodes(nodes - 2);
                 if (!beyondRedundancy) {
-                    assertTrue(w.awaitAcks(50, 60), "writes go on with two nodes down: " + figures(w));
+                    assertTrue(w.awaitAcks(50, 60), "writes go on with two nodes down: " + w.progress());
                 } else {
                     Thread.sleep(5000); // writes may fail or wait: what was acknowledged before must survive
                 }
@@ -162,8 +162,8 @@ class FaultSuiteIT {
                 c.waitForNodes(nodes);
                 w.exempt();
                 c.waitForRecovery();
-                assertTrue(w.awaitAcks(100, 120), "writes go on once every node is back: " + figures(w));
-                log(name, "two killed at once and restarted: " + figures(w));
+                assertTrue(w.awaitAcks(100, 120), "writes go on once every node is back: " + w.progress());
+                log(name, "two killed at once and restarted: " + w.progress());
             } finally {
                 w.close();
             }
@@ -199,7 +199,7 @@ class FaultSuiteIT {
         int n = c.nodes().size();
         for (SheepNode v : victims) v.kill9();
         c.waitForNodes(n - victims.size());
-        assertTrue(w.awaitAcks(50, 60), "writes go on with " + victims + " down: " + figures(w));
+        assertTrue(w.awaitAcks(50, 60), "writes go on with " + victims + " down: " + w.progress());
         if (killDuringStartMs >= 0) {
             for (SheepNode v : victims) {
                 boolean starting = v.startAndKill(killDuringStartMs);
@@ -210,19 +210,7 @@ class FaultSuiteIT {
         for (SheepNode v : victims) v.start();
         c.waitForNodes(n);
         c.waitForRecovery();
-        assertTrue(w.awaitAcks(50, 60), "writes go on after " + victims + " came back: " + figures(w));
-    }
-
-    /** Node 0 first, then the others that run. */
-    private static List<Integer> gateways(MiniCluster c) {
-        List<Integer> out = new ArrayList<>();
-        for (SheepNode n : c.nodes()) if (n.isAlive() && !n.isPaused()) out.add(n.nbdPort());
-        return out;
-    }
-
-    private static String figures(CheckedNbdWriter w) {
-        return String.format("acknowledged %d, error replies %s, longest stall %d ms", w.acknowledged(), w.errorReplies(),
-                w.longestStallMs());
+        assertTrue(w.awaitAcks(50, 60), "writes go on after " + victims + " came back: " + w.progress());
     }
 
     private static void log(String scenario, String s) {

@@ -171,6 +171,15 @@ public final class MiniCluster implements AutoCloseable {
     /** The nodes whose process runs and is not paused (SIGSTOP). */
     public List<SheepNode> liveNodes() { return nodes.stream().filter(n -> n.isAlive() && !n.isPaused()).toList(); }
 
+    /** The NBD ports of the nodes that run, node {@code first}'s first: where a writer that fails over connects. */
+    public List<Integer> liveNbdPorts(int first) {
+        List<SheepNode> live = liveNodes();
+        List<Integer> out = new ArrayList<>();
+        for (SheepNode n : live) if (n.index() == first) out.add(n.nbdPort());
+        for (SheepNode n : live) if (n.index() != first) out.add(n.nbdPort());
+        return out;
+    }
+
     /** Starts every node, waits until all of them see each other, and formats with the builder's copies. */
     public MiniCluster start() {
         // one after the other: each start() returns once that daemon listens
