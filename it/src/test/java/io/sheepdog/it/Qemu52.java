@@ -1,11 +1,15 @@
 package io.sheepdog.it;
 
+import java.io.File;
+import java.io.IOException;
+import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 /**
  * QEMU 5.2's own tools with the {@code sheepdog:} block driver (QEMU removed it in 6.0), built from Debian 11's source
@@ -24,10 +28,53 @@ final class Qemu52 {
     }
 
     static void require() {
-        Path img = bin().resolve("qemu-img");
-        Tools.requireUnderCi(Files.isExecutable(img) && Files.isExecutable(bin().resolve("qemu-io"))
-                && Files.isExecutable(bin().resolve("qemu-nbd")),
-                "QEMU 5.2's tools with the sheepdog driver are not in " + bin() + " (run tools/build-qemu52.sh)");
+        Tools.requireUnderCi(available(), "QEMU 5.2's tools with the sheepdog driver are not in " + bin()
+                + " (run tools/build-qemu52.sh)");
+    }
+
+    /** Whether qemu-img, qemu-io and qemu-nbd of QEMU 5.2 are there (under CI they must be: see {@link #require}). */
+    static boolean available() {
+        return Files.isExecutable(bin().resolve("qemu-img")) && Files.isExecutable(bin().resolve("qemu-io"))
+                && Files.isExecutable(bin().resolve("qemu-nbd"));
+    }
+
+    /**
+     * QEMU 5.2's qemu-nbd serving {@code vdi} through the sheepdog driver connected to {@code via}, as export
+     * {@code vdi} on a free port: NBD clients then reach the VDI through QEMU's own driver (its reconnects every second
+     * and its resends of what was in flight when its sheep went away included). Persistent ({@code -t}), up to four
+     * clients at once; {@link Server#close} stops it by its pid. Its output goes to {@code dir/qemu-nbd-VDI.log}.
+     */
+    static Server serve(SheepNode via, String vdi, Path dir) throws IOException, InterruptedException {
+        int port = Ports.free();
+        Process p = new ProcessBuilder(bin().resolve("qemu-nbd").toString(), "-f", "raw", "-p", Integer.toString(port),
+                "-b", "127.0.0.1", "-x", vdi, "-t", "-e", "4", uri(via, vdi))
+                .redirectErrorStream(true).redirectOutput(dir.resolve("qemu-nbd-" + vdi + ".log").toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+        Server s = new Server(p, port);
+        long until = System.nanoTime() + 30_000_000_000L;
+        while (true) {
+            try (Socket probe = new Socket("127.0.0.1", port)) {
+                return s;
+            } catch (IOException e) {
+                if (!p.isAlive() || System.nanoTime() > until) {
+                    s.close();
+                    throw new IOException("qemu-nbd 5.2 did not listen on " + port + " (see " + dir + "/qemu-nbd-" + vdi + ".log)", e);
+                }
+                Thread.sleep(50);
+            }
+        }
+    }
+
+    /** A running qemu-nbd 5.2 and its port. */
+    record Server(Process process, int port) implements AutoCloseable {
+        @Override
+        public void close() throws InterruptedException {
+            process.destroy();
+            if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                process.waitFor(10, TimeUnit.SECONDS);
+            }
+        }
     }
 
     /** {@code sheepdog:127.0.0.1:PORT:VDI[:SNAPID]}, the driver's URI of a VDI reached through {@code node}. */

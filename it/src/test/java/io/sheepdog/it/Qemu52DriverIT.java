@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.sheepdog.sheep.nbd.NbdBootTest;
-import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -206,24 +205,9 @@ class Qemu52DriverIT {
             System.arraycopy(sector, 0, disk, 0, sector.length);
             Files.write(image, disk);
             Qemu52.img("convert", "-f", "raw", "-O", "raw", image.toString(), Qemu52.uri(c.node(1), "Alice")).assertOk();
-            int port = Ports.free();
-            Process nbd = new ProcessBuilder(Qemu52.bin().resolve("qemu-nbd").toString(), "-f", "raw", "-p",
-                    Integer.toString(port), "-b", "127.0.0.1", "-x", "Alice", "-t", Qemu52.uri(c.node(2), "Alice"))
-                    .redirectErrorStream(true).redirectOutput(c.dir().resolve("qemu-nbd.log").toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
-            try {
-                c.waitUntil("qemu-nbd 5.2 listens", () -> {
-                    try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
-                        return true;
-                    } catch (java.io.IOException e) {
-                        return false;
-                    }
-                });
-                String console = NbdBootTest.bootAndWaitForMarker("nbd://127.0.0.1:" + port + "/Alice", NbdBootTest.MARKER, 120);
+            try (Qemu52.Server nbd = Qemu52.serve(c.node(2), "Alice", c.dir())) {
+                String console = NbdBootTest.bootAndWaitForMarker("nbd://127.0.0.1:" + nbd.port() + "/Alice", NbdBootTest.MARKER, 120);
                 assertTrue(console.contains(NbdBootTest.MARKER), console);
-            } finally {
-                nbd.destroy();
-                if (!nbd.waitFor(10, TimeUnit.SECONDS)) nbd.destroyForcibly();
             }
         }
     }
