@@ -20,6 +20,7 @@ final class LoopDisks implements AutoCloseable {
     private final Path base;
     private final List<Path> mounts = new ArrayList<>();
     private final List<String> devices = new ArrayList<>();
+    private final java.util.Set<Path> frozen = new java.util.HashSet<>();
     private boolean loops;
 
     LoopDisks(String name) throws IOException {
@@ -110,6 +111,23 @@ final class LoopDisks implements AutoCloseable {
     }
 
     /**
+     * The disk hangs: {@code fsfreeze -f} holds every write and sync on its file system until {@link #thaw} (reads of
+     * what is cached still work), as a disk or controller that stopped answering does. Loop disks only: false (and
+     * nothing done) for directory disks.
+     */
+    boolean freeze(Path mount) throws IOException {
+        if (!loops) return false;
+        run("fsfreeze", "-f", mount.toString());
+        frozen.add(mount);
+        return true;
+    }
+
+    /** The frozen disk works again. */
+    void thaw(Path mount) throws IOException {
+        if (frozen.remove(mount)) run("fsfreeze", "-u", mount.toString());
+    }
+
+    /**
      * {@code rm -rf} of the disk's directory while the sheep uses it: on a loop disk the mount point itself stays (it
      * is busy) and everything in it goes, file by file; a directory disk goes altogether.
      */
@@ -145,6 +163,8 @@ final class LoopDisks implements AutoCloseable {
 
     @Override
     public void close() {
+        for (Path m : List.copyOf(frozen)) Commands.run(List.of("fsfreeze", "-u", m.toString())); // an unmount would wait for ever
+        frozen.clear();
         for (int i = mounts.size() - 1; i >= 0; i--) {
             CommandResult r = Commands.run(List.of("umount", mounts.get(i).toString()));
             if (r.exitCode() != 0) Commands.run(List.of("umount", "-l", mounts.get(i).toString()));

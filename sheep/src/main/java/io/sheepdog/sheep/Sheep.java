@@ -27,6 +27,7 @@ import io.sheepdog.sheep.node.FailureDetector;
 import io.sheepdog.sheep.node.Membership;
 import io.sheepdog.sheep.node.NodeState;
 import io.sheepdog.sheep.node.StoreConfig;
+import io.sheepdog.sheep.node.StoreWatchdog;
 import io.sheepdog.sheep.ops.ClientInfo;
 import io.sheepdog.sheep.ops.ClusterOps;
 import io.sheepdog.sheep.ops.IoStats;
@@ -66,7 +67,7 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
     private volatile FailureDetector failures;
     /** How often the store is checked for a failure no request has seen (see {@link PeerService#checkStore}). */
     private static final long STORE_CHECK_MS = Long.getLong("sheepdog.storeCheckMs", 3000);
-    private volatile Thread storeCheck;
+    private volatile StoreWatchdog storeCheck;
     private static final Logger LOG = LoggerFactory.getLogger(Sheep.class);
 
     private final SheepOptions opts;
@@ -241,17 +242,9 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
         driver.join(state.self(), ci.encode(false), membership);
         if (opts.failureTimeoutMs() > 0) failures = new FailureDetector(state, driver::evict, opts.failureTimeoutMs()).start();
         if (peer != null) {
-            PeerService p = peer;
-            storeCheck = Thread.ofPlatform().daemon().name("store-check").start(() -> {
-                while (!Thread.currentThread().isInterrupted()) {
-                    try {
-                        Thread.sleep(STORE_CHECK_MS);
-                    } catch (InterruptedException e) {
-                        return;
-                    }
-                    p.checkStore();
-                }
-            });
+            // a hung disk (a check that never ends) takes the node out as a failed store does
+            storeCheck = new StoreWatchdog(peer::checkStore, STORE_CHECK_MS, opts.diskTimeoutMs(),
+                    why -> fatal(why + "; leaving the cluster (the other nodes restore what it held)")).start();
         }
         LOG.info("sheepdog daemon started: {} zone {} store {} cluster driver {}", state.self().nid(), state.self().zone(), base, driver.name());
     }
@@ -433,7 +426,17 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
         exitSoon(1, true);
     }
 
+    /** How long a fatal stop may take to leave and close before the process halts anyway (a hung disk blocks close). */
+    private static final long EXIT_WITHIN_MS = 10_000;
+
     private void exitSoon(int code, boolean leave) {
+        Thread.ofPlatform().daemon().name("sheep-exit-deadline").start(() -> {
+            try {
+                Thread.sleep(EXIT_WITHIN_MS);
+            } catch (InterruptedException ignored) { }
+            LOG.warn("still stopping after {} ms (a store that does not answer?): halting", EXIT_WITHIN_MS);
+            Runtime.getRuntime().halt(code);
+        });
         Thread t = new Thread(() -> {
             try {
                 Thread.sleep(300); // let the reply that caused this go out
@@ -456,8 +459,8 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
 
     @Override
     public void close() {
-        Thread check = storeCheck;
-        if (check != null) check.interrupt(); // a closed store is not a failed one
+        StoreWatchdog check = storeCheck;
+        if (check != null) check.close(); // a closed store is not a failed one
         if (peer != null) peer.closing();
         if (failures != null) failures.close();
         try { if (server != null) server.close(); } catch (RuntimeException ignored) { }

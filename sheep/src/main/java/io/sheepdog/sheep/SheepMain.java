@@ -107,6 +107,9 @@ public final class SheepMain implements Callable<Integer> {
     @Option(names = {"--failure-timeout"}, paramLabel = "SECONDS", description = "evict a member that answers no heartbeat for this long (default 5; 0: never, leave it to the cluster driver)")
     String failureTimeout;
 
+    @Option(names = {"--disk-timeout"}, paramLabel = "SECONDS", description = "leave the cluster when the store's periodic check (a write and a sync on every disk) has not ended after this long: a hung disk (default 15; 0: never)")
+    String diskTimeout;
+
     @Option(names = {"--vdi-lock"}, paramLabel = "MODE", description = "NBD writers of one VDI: handover (default: a second writer waits and takes the lock over once the holder is quiet, fencing it; live migration works) or strict (a second writer is refused)")
     String vdiLock;
 
@@ -218,6 +221,12 @@ public final class SheepMain implements Callable<Integer> {
                     + "': must be a number of seconds between 0 and 3600 (0: never evict)");
             if (failMs > 0 && failMs < 2000) throw new IllegalArgumentException("Invalid failure timeout '" + failureTimeout + "': at least 2 seconds");
         }
+        long diskMs = SheepOptions.DEFAULT_DISK_TIMEOUT_MS;
+        if (diskTimeout != null) {
+            diskMs = 1000 * parseLong(diskTimeout, 0, 3600, "Invalid disk timeout '" + diskTimeout
+                    + "': must be a number of seconds between 0 and 3600 (0: never)");
+            if (diskMs > 0 && diskMs < 2000) throw new IllegalArgumentException("Invalid disk timeout '" + diskTimeout + "': at least 2 seconds");
+        }
         boolean strictLock = false;
         if (vdiLock != null) {
             switch (vdiLock) {
@@ -257,7 +266,7 @@ public final class SheepMain implements Callable<Integer> {
         }
         return SheepOptions.builder(store).port(p).ioPort(ioHost, ioPortNo).zone(z).bindAddr(bindAddr).myAddr(myAddr).cluster(cluster)
                 .foreground(foreground).pidFile(pidFile).logDir(logDir).logLevel(level).logToStdout(stdout).noSync(noSync)
-                .nbdPort(nbdPort).gateway(gateway).vnodes(vn).recoveryThrottle(recMax, recInterval).failureTimeoutMs(failMs)
+                .nbdPort(nbdPort).gateway(gateway).vnodes(vn).recoveryThrottle(recMax, recInterval).failureTimeoutMs(failMs).diskTimeoutMs(diskMs)
                 .strictVdiLock(strictLock).access(access(nbdPort)).disks(disks).journalBytes(journalBytes)
                 .directWrites(directio == null ? FileObjectStore.DIRECT_WRITES : directio).build();
     }

@@ -31,7 +31,8 @@ public record SheepOptions(
         long journalBytes,    // --journal: the write journal of each disk (0: none)
         boolean directWrites, // -D/--directio (default) or --no-directio: whole-block durable writes past the page cache
         String ioAddr,        // -i host=: the I/O port's address (null: the node's own address)
-        int ioPort) {         // -i port=: the I/O port, where peers send data (0: any free port; NO_IO_PORT: none)
+        int ioPort,           // -i port=: the I/O port, where peers send data (0: any free port; NO_IO_PORT: none)
+        long diskTimeoutMs) { // --disk-timeout: a store check that runs this long means a hung disk: the node leaves (0: never)
 
     /** {@code -i off}: no I/O port; the other sheep send data to the main port. */
     public static final int NO_IO_PORT = -1;
@@ -48,6 +49,9 @@ public record SheepOptions(
 
     /** The default of {@code --failure-timeout}: five seconds without an answer. */
     public static final long DEFAULT_FAILURE_TIMEOUT_MS = 5000;
+
+    /** The default of {@code --disk-timeout}: a store check (a write and a sync) still running after 15 s. */
+    public static final long DEFAULT_DISK_TIMEOUT_MS = 15_000;
 
     /** Options named one by one, starting from sheep's defaults for a node whose store is {@code storeDir}. */
     public static Builder builder(Path storeDir) { return new Builder(storeDir); }
@@ -79,6 +83,7 @@ public record SheepOptions(
         private boolean directWrites = FileObjectStore.DIRECT_WRITES;
         private String ioAddr;
         private int ioPort;
+        private long diskTimeoutMs = DEFAULT_DISK_TIMEOUT_MS;
 
         private Builder(Path storeDir) { this.storeDir = storeDir; }
 
@@ -113,11 +118,14 @@ public record SheepOptions(
         /** The I/O port ({@code -i}): address (null: the node's own) and port (0: any free; {@link #NO_IO_PORT}: none). */
         public Builder ioPort(String addr, int port) { ioAddr = addr; ioPort = port; return this; }
 
+        /** 0: never take the node out for a hung disk. */
+        public Builder diskTimeoutMs(long v) { diskTimeoutMs = v; return this; }
+
         public SheepOptions build() {
             return new SheepOptions(storeDir, port, zone, bindAddr, myAddr, cluster, foreground, pidFile,
                     logDir == null ? storeDir : logDir, logLevel, logToStdout, noSync, nbdPort, gateway, vnodes,
                     recoveryMax, recoveryIntervalMs, failureTimeoutMs, strictVdiLock, access, disks, journalBytes,
-                    directWrites, ioAddr, ioPort);
+                    directWrites, ioAddr, ioPort, diskTimeoutMs);
         }
     }
 

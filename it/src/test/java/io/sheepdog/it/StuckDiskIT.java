@@ -1,0 +1,94 @@
+package io.sheepdog.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * A node whose object disk hangs while the process runs on: {@code fsfreeze -f} on its ext4 loop disk holds every write
+ * and sync there, as a disk or controller that stopped answering does. Its process, sockets, heartbeats and driver
+ * session are all fine, so nothing but the disk says it is sick. A {@link CheckedNbdWriter} writes through another node
+ * the whole time: its writes must get acknowledgements again within the bound (the node's store check does not end
+ * within {@code --disk-timeout}, the node leaves the cluster with status 1, and the writes go on with the other copies),
+ * and none may fail. When the disk works again the node is started again and catches up; every acknowledged block is then read back through two nodes (one of them the sick one), and
+ * {@code dog cluster check} is clean.
+ */
+@ExtendWith(MiniClusterExtension.class)
+class StuckDiskIT {
+    private static final long MiB = 1 << 20;
+    /**
+     * How long writes may stand still after the disk hangs: up to one pause of the store check (3 s), the disk timeout
+     * (15 s by default), the node's leave and the retry.
+     */
+    private static final long RESUME_BOUND_MS = 25_000;
+
+    @ParameterizedTest(name = "redundancy {0}")
+    @ValueSource(strings = {"3", "2:1"})
+    @org.junit.jupiter.api.Timeout(value = 10, unit = TimeUnit.MINUTES)
+    void writesGoOnWhileANodesDiskHangs(String redundancy) throws Exception {
+        boolean ec = redundancy.contains(":");
+        try (LoopDisks loop = new LoopDisks("stuck")) {
+            int nodes = 4; // with one out, three zones still hold every copy or strip
+            // a disk of one size for every node: the ring weighs nodes by their space
+            List<Path> disks = new java.util.ArrayList<>();
+            for (int i = 0; i < nodes; i++) disks.add(loop.add(256));
+            Tools.requireUnderCi(loop.kind().startsWith("ext4"), "loop devices (root) to freeze a file system");
+            Path disk = disks.get(2);
+            try (MiniCluster c = MiniCluster.builder().name("stuck-" + (ec ? "ec" : "3")).nodes(nodes).copies(3).sync(true)
+                    .disks(i -> List.of(disks.get(i))).build().start()) {
+                if (ec) c.dog("vdi", "create", "-c", redundancy, "v", "32M").assertOk();
+                else c.dog("vdi", "create", "v", "32M").assertOk();
+                CheckedNbdWriter w = new CheckedNbdWriter("v", 32 * MiB, () -> List.of(c.node(0).nbdPort()), 8,
+                        c.dir().resolve("acks.log")).start(ec ? 2 : 3);
+                long stall, resumedMs;
+                try {
+                    assertTrue(w.awaitAcks(300, 60), "the writer got going: " + w.progress());
+                    long t0 = System.nanoTime();
+                    KillRestartIT.log("[stuck] freezing " + disk + " (" + LoopDisks.objectFiles(disk) + " object files) at " + w.progress());
+                    assertTrue(loop.freeze(disk));
+                    try {
+                        assertTrue(w.awaitAcks(300, (int) (RESUME_BOUND_MS / 1000) + 30),
+                                "writes go on while node 2's disk hangs: " + w.progress());
+                        resumedMs = (System.nanoTime() - t0) / 1_000_000;
+                        KillRestartIT.log("[stuck] writes on after " + resumedMs + " ms: " + w.progress());
+                        // writes keep going with the disk still stuck, not just a burst
+                        Thread.sleep(5000);
+                        assertTrue(w.awaitAcks(300, 20), "and keep going: " + w.progress());
+                        KillRestartIT.log("[stuck] thawing after " + (System.nanoTime() - t0) / 1_000_000 + " ms: " + w.progress());
+                    } finally {
+                        loop.thaw(disk);
+                    }
+                    // it left with status 1, as for a failed store; its process ends once the disk lets its blocked
+                    // threads go, and the operator (here: the test) starts it again
+                    SheepNode sick = c.node(2);
+                    c.waitUntil("the sheep with the hung disk ended", () -> !sick.isAlive());
+                    assertEquals(1, sick.exitCode().orElse(-1), "exit status: " + sick.logTail(20));
+                    sick.start();
+                    c.waitForNodes(nodes);
+                    c.waitForRecovery();
+                    assertTrue(w.awaitAcks(300, 60), "writes go on once the disk is back: " + w.progress());
+                    stall = w.longestStallMs();
+                } finally {
+                    w.close();
+                }
+                c.waitForRecovery();
+                CheckedNbdWriter.Verification v = w.verifyThrough(c.node(0).nbdPort(), c.node(2).nbdPort());
+                String fig = String.format("STUCK DISK (fsfreeze of one node's disk), redundancy %s: acknowledged %d, lost %d, "
+                        + "mismatched %d, error replies %s, writes on again %d ms after the freeze, longest stall %d ms",
+                        redundancy, w.acknowledged(), v.lost(), v.mismatched(), w.errorReplies(), resumedMs, stall);
+                CheckedNbdWriter.record(fig);
+                v.assertClean();
+                assertEquals(0L, w.errorReplies().values().stream().mapToLong(Long::longValue).sum(), "no error reply: " + fig);
+                assertTrue(stall < RESUME_BOUND_MS, "writes stood still for " + stall + " ms: " + fig);
+                CommandResult check = c.dog("cluster", "check");
+                assertEquals(0, check.exitCode(), check.toString());
+            }
+        }
+    }
+}
