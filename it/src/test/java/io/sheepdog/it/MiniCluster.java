@@ -401,7 +401,32 @@ public final class MiniCluster implements AutoCloseable {
             if (!node.host().equals("127.0.0.1")) a.addAll(2, List.of("-a", node.host()));
         }
         cmd.addAll(a);
-        return Commands.run(cmd, stdin, Map.of("JAVA_HOME", System.getProperty("java.home")), Commands.DEFAULT_TIMEOUT);
+        try {
+            return Commands.run(cmd, stdin, Map.of("JAVA_HOME", System.getProperty("java.home")), Commands.DEFAULT_TIMEOUT);
+        } catch (AssertionError e) {
+            if (String.valueOf(e.getMessage()).startsWith("command timed out")) dumpThreads("dog " + String.join(" ", args) + " timed out");
+            throw e;
+        }
+    }
+
+    /**
+     * A thread dump of every running node (not the paused ones) into its store directory ({@code threads-MILLIS.txt}),
+     * for the report of a hang.
+     */
+    public void dumpThreads(String why) {
+        Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+        for (SheepNode n : nodes) {
+            if (!n.isAlive() || n.isPaused()) continue;
+            CommandResult r = Commands.run(List.of(jcmd.toString(), Long.toString(n.pid()), "Thread.print"), null, Map.of(),
+                    java.time.Duration.ofSeconds(30));
+            try {
+                Path f = n.storeDir().resolve("threads-" + System.currentTimeMillis() + ".txt");
+                Files.writeString(f, why + "\n" + r.stdout() + r.stderr());
+                System.err.println("thread dump of " + n + ": " + f);
+            } catch (IOException ignored) {
+                // a report only
+            }
+        }
     }
 
     private SheepNode firstLive() {

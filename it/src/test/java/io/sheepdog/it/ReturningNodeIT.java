@@ -40,9 +40,8 @@ class ReturningNodeIT {
             c.waitForRecovery();
             long fetched = peerReads(c, 0) + peerReads(c, 1) - before;
             assertTrue(fetched >= 1 && fetched <= 2, "only the changed object is read from the others: " + fetched);
-            String log = Files.readString(c.node(2).storeDir().resolve("sheep.log"));
-            assertTrue(log.contains("objects, 10 of them local copies checked by hash"), "node 2's log:\n"
-                    + log.lines().filter(l -> l.contains("recovery")).toList());
+            assertTrue(c.node(2).logContains("objects, 10 of them local copies checked by hash"), "node 2's log:\n"
+                    + Files.readString(c.node(2).storeDir().resolve("sheep.log")).lines().filter(l -> l.contains("recovery")).toList());
 
             assertArrayEquals(data, c.dogAt(c.node(2), null, "vdi", "read", "v", "0", Integer.toString(data.length))
                     .assertOk().stdoutBytes());

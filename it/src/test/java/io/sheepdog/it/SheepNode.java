@@ -208,6 +208,23 @@ public final class SheepNode {
         return process == null || process.isAlive() ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(process.exitValue());
     }
 
+    /**
+     * Whether this node's sheep.log holds {@code text}, waiting up to 5 s for it: the daemon writes its log from a
+     * queue of its own, so a line can land a moment after what it tells of.
+     */
+    public boolean logContains(String text) {
+        long until = System.nanoTime() + 5_000_000_000L;
+        while (true) {
+            try {
+                if (Files.readString(storeDir.resolve("sheep.log")).contains(text)) return true;
+            } catch (IOException ignored) {
+                // not there yet
+            }
+            if (System.nanoTime() > until) return false;
+            sleep(50);
+        }
+    }
+
     /** The last {@code lines} lines of this node's stdout, stderr and sheep.log, for failure reports. */
     public String logTail(int lines) {
         StringBuilder sb = new StringBuilder();

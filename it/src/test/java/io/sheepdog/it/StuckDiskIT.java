@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * A node whose object disk hangs while the process runs on: {@code fsfreeze -f} on its ext4 loop disk holds every write
@@ -28,20 +28,33 @@ class StuckDiskIT {
      */
     private static final long RESUME_BOUND_MS = 25_000;
 
-    @ParameterizedTest(name = "redundancy {0}")
-    @ValueSource(strings = {"3", "2:1"})
+    /**
+     * {@code 3}: copies=3, each node's whole store (metadata, log, stdout and objects) on its disk, so the sick node's
+     * log and epoch files hang too; {@code 2:1}: a 2:1 VDI, each node's objects on a disk of their own
+     * ({@code sheep STORE,DISK}) beside a store directory that keeps working.
+     */
+    @ParameterizedTest(name = "redundancy {0}, {1}")
+    @CsvSource({"3, the whole store on the disk", "2:1, the objects on a disk of their own"})
     @org.junit.jupiter.api.Timeout(value = 10, unit = TimeUnit.MINUTES)
-    void writesGoOnWhileANodesDiskHangs(String redundancy) throws Exception {
+    void writesGoOnWhileANodesDiskHangs(String redundancy, String layout) throws Exception {
         boolean ec = redundancy.contains(":");
+        boolean wholeStore = layout.startsWith("the whole");
         try (LoopDisks loop = new LoopDisks("stuck")) {
             int nodes = 4; // with one out, three zones still hold every copy or strip
+            MiniCluster.Builder b = MiniCluster.builder().name("stuck-" + (ec ? "ec" : "3")).nodes(nodes).copies(3).sync(true);
             // a disk of one size for every node: the ring weighs nodes by their space
             List<Path> disks = new java.util.ArrayList<>();
-            for (int i = 0; i < nodes; i++) disks.add(loop.add(256));
+            if (!wholeStore) {
+                for (int i = 0; i < nodes; i++) disks.add(loop.add(256));
+                b.disks(i -> List.of(disks.get(i)));
+            }
+            MiniCluster built = b.build();
+            if (wholeStore) {
+                for (int i = 0; i < nodes; i++) disks.add(loop.mountAt(built.node(i).storeDir(), 256));
+            }
             Tools.requireUnderCi(loop.kind().startsWith("ext4"), "loop devices (root) to freeze a file system");
             Path disk = disks.get(2);
-            try (MiniCluster c = MiniCluster.builder().name("stuck-" + (ec ? "ec" : "3")).nodes(nodes).copies(3).sync(true)
-                    .disks(i -> List.of(disks.get(i))).build().start()) {
+            try (MiniCluster c = built.start()) {
                 if (ec) c.dog("vdi", "create", "-c", redundancy, "v", "32M").assertOk();
                 else c.dog("vdi", "create", "v", "32M").assertOk();
                 CheckedNbdWriter w = new CheckedNbdWriter("v", 32 * MiB, () -> List.of(c.node(0).nbdPort()), 8,
@@ -50,7 +63,7 @@ class StuckDiskIT {
                 try {
                     assertTrue(w.awaitAcks(300, 60), "the writer got going: " + w.progress());
                     long t0 = System.nanoTime();
-                    KillRestartIT.log("[stuck] freezing " + disk + " (" + LoopDisks.objectFiles(disk) + " object files) at " + w.progress());
+                    KillRestartIT.log("[stuck] freezing " + disk + " (" + LoopDisks.objectFiles(wholeStore ? disk.resolve("obj") : disk) + " object files) at " + w.progress());
                     assertTrue(loop.freeze(disk));
                     try {
                         assertTrue(w.awaitAcks(300, (int) (RESUME_BOUND_MS / 1000) + 30),
@@ -79,9 +92,9 @@ class StuckDiskIT {
                 }
                 c.waitForRecovery();
                 CheckedNbdWriter.Verification v = w.verifyThrough(c.node(0).nbdPort(), c.node(2).nbdPort());
-                String fig = String.format("STUCK DISK (fsfreeze of one node's disk), redundancy %s: acknowledged %d, lost %d, "
+                String fig = String.format("STUCK DISK (fsfreeze of one node's disk, %s), redundancy %s: acknowledged %d, lost %d, "
                         + "mismatched %d, error replies %s, writes on again %d ms after the freeze, longest stall %d ms",
-                        redundancy, w.acknowledged(), v.lost(), v.mismatched(), w.errorReplies(), resumedMs, stall);
+                        layout, redundancy, w.acknowledged(), v.lost(), v.mismatched(), w.errorReplies(), resumedMs, stall);
                 CheckedNbdWriter.record(fig);
                 v.assertClean();
                 assertEquals(0L, w.errorReplies().values().stream().mapToLong(Long::longValue).sum(), "no error reply: " + fig);

@@ -421,9 +421,9 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
 
     /** An unrecoverable condition: say why and exit non-zero. */
     public void fatal(String why) {
+        exitSoon(1, true); // first: telling why may block (a stderr on the disk that hangs)
         LOG.error("fatal: {}", why);
         System.err.println("sheep: " + why); // the operator of a foreground sheep sees why it stopped
-        exitSoon(1, true);
     }
 
     /** How long a fatal stop may take to leave and close before the process halts anyway (a hung disk blocks close). */
@@ -435,6 +435,7 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
                 Thread.sleep(EXIT_WITHIN_MS);
             } catch (InterruptedException ignored) { }
             LOG.warn("still stopping after {} ms (a store that does not answer?): halting", EXIT_WITHIN_MS);
+            SheepLogging.flush();
             Runtime.getRuntime().halt(code);
         });
         Thread t = new Thread(() -> {
@@ -448,6 +449,7 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
                 // (a failed store may not close cleanly) the exit status must still say why the process ended
                 LOG.warn("while stopping: {}", e.toString());
             } finally {
+                SheepLogging.flush();
                 Runtime.getRuntime().halt(code);
             }
         }, "sheep-exit");

@@ -1,5 +1,6 @@
 package io.sheepdog.sheep;
 
+import ch.qos.logback.classic.AsyncAppender;
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.LoggerContext;
 import ch.qos.logback.classic.encoder.PatternLayoutEncoder;
@@ -29,6 +30,18 @@ final class SheepLogging {
         throw new IllegalArgumentException("invalid log level '" + s + "' (emerg, alert, crit, err, warning, notice, info, debug)");
     }
 
+    private static final int ASYNC_QUEUE = 8192;
+    /** How long {@link #flush} waits for the queued lines to be written. */
+    private static final long FLUSH_MS = 1000;
+
+    /**
+     * Writes out the queued log lines (at most {@value #FLUSH_MS} ms: the log's disk may hang) and stops logging; for
+     * a process about to halt, which skips the shutdown hooks.
+     */
+    static void flush() {
+        if (LoggerFactory.getILoggerFactory() instanceof LoggerContext ctx) ctx.stop();
+    }
+
     static void configure(Path dir, boolean stdout, int level) {
         LoggerContext ctx = (LoggerContext) LoggerFactory.getILoggerFactory();
         ctx.reset();
@@ -50,8 +63,19 @@ final class SheepLogging {
         }
         app.setContext(ctx);
         app.start();
+        // Through a queue, written by a thread of its own: a log file on a disk that hangs (or a stdout nobody reads)
+        // must not stop the threads that log, among them the one that takes the node out for that very disk. When
+        // the queue is full, lines are dropped rather than waited for.
+        AsyncAppender async = new AsyncAppender();
+        async.setContext(ctx);
+        async.setQueueSize(ASYNC_QUEUE);
+        async.setDiscardingThreshold(0); // keep INFO lines until the queue is really full
+        async.setNeverBlock(true);
+        async.setMaxFlushTime((int) FLUSH_MS);
+        async.addAppender(app);
+        async.start();
         ch.qos.logback.classic.Logger root = ctx.getLogger(Logger.ROOT_LOGGER_NAME);
-        root.addAppender(app);
+        root.addAppender(async);
         ctx.getLogger("io.netty").setLevel(Level.WARN);
         ctx.getLogger("org.apache.zookeeper").setLevel(Level.WARN);
         ctx.getLogger("org.apache.curator").setLevel(Level.WARN);

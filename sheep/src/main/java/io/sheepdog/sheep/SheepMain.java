@@ -412,11 +412,18 @@ public final class SheepMain implements Callable<Integer> {
                     } catch (InterruptedException ignored) {
                         return;
                     }
-                    System.err.println("sheep: the clean stop took over 10 s: exiting without it");
+                    // told from a thread of its own: a stderr on a disk that hangs must not keep this one
+                    Thread say = Thread.ofPlatform().daemon().start(
+                            () -> System.err.println("sheep: the clean stop took over 10 s: exiting without it"));
+                    try {
+                        say.join(200);
+                    } catch (InterruptedException ignored) { }
+                    SheepLogging.flush();
                     Runtime.getRuntime().halt(0);
                 });
                 new Thread(() -> {
                     stop.run();
+                    SheepLogging.flush();
                     Runtime.getRuntime().halt(0);
                 }, "sheep-sigterm").start();
             });

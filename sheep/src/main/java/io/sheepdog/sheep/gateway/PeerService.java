@@ -98,6 +98,8 @@ public final class PeerService {
             store.probe();
             return false;
         } catch (IOException probe) {
+            // a probe that hung on a disk (the watchdog took the node out meanwhile) ends with the closed store's error
+            if (closing) return false;
             if (storeFailed.compareAndSet(false, true)) {
                 LOG.error("the store failed: {} (then: {})", cause.toString(), probe.toString());
                 storeFailure.accept("the store failed: " + probe.getMessage());
