@@ -34,9 +34,11 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * READONLY; the volume then looks the name up again, reloads the inode of the new working VDI and redoes the
  * whole request there (docs/protocol.md §14 item 3). Redoing all of it is safe because a write is idempotent.
  *
- * <p>Limitations: hyper volumes (B-tree index, store_policy 1) are not supported; the protocol has no way to
- * make "create object, then record it in the inode" atomic against a snapshot taken between the two steps, so a
- * write racing with a snapshot of the same VDI may land in the snapshot only (the original clients share this).
+ * <p>Limitations: hyper volumes (B-tree index, store_policy 1) are not supported. The protocol has no way to make
+ * "create object, then record it in the inode" atomic against a snapshot taken between the two steps; against this
+ * project's sheep it need not be: the VDI's writes pause on every node while a snapshot is made, until every created
+ * object is recorded (the daemon's gateway/VdiWriteFence). Against the original sheep a write racing with a snapshot
+ * may land in the snapshot only, as with the original clients.
  */
 public final class Volume implements AutoCloseable {
     /** Object requests one call keeps in flight. */

@@ -53,6 +53,8 @@ final class CheckedNbdWriter implements AutoCloseable {
     private final ConcurrentHashMap<Long, ConcurrentSkipListSet<Long>> unsure = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Integer, AtomicLong> errors = new ConcurrentHashMap<>();
     private final AtomicLong ackCount = new AtomicLong();
+    /** The last sequence number handed to a write (sequence numbers rise across blocks and reconnects). */
+    private final AtomicLong seqs = new AtomicLong();
     /** The first error replies: when, which errno, which blocks (for the log of a failed run). */
     private final java.util.concurrent.ConcurrentLinkedQueue<String> errorEvents = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final AtomicLong reconnects = new AtomicLong();
@@ -120,7 +122,6 @@ final class CheckedNbdWriter implements AutoCloseable {
 
     private void run(long seed) throws Exception {
         SplittableRandom rnd = new SplittableRandom(seed);
-        AtomicLong seqs = new AtomicLong();
         try (BufferedWriter log = Files.newBufferedWriter(ackLog)) {
             // first every block once, in order, then random runs of 1 to 16 blocks
             long next = 0;
@@ -424,13 +425,30 @@ final class CheckedNbdWriter implements AutoCloseable {
     Verdict verify(int port) throws IOException {
         long lost = 0, mismatched = 0;
         List<String> examples = new ArrayList<>();
+        byte[] image = readImage(port, export);
+        for (long b = 0; b < blocks; b++) {
+            long got = sequenceOf(b, image, (int) (b * BLOCK));
+            Long ack = acked.get(b);
+            ConcurrentSkipListSet<Long> u = unsure.get(b);
+            boolean ok = got >= 0 && (ack == null ? got == 0 || (u != null && u.contains(got))
+                    : got == ack || (got > ack && u != null && u.contains(got)));
+            if (ok) continue;
+            if (got >= 0 && ack != null && got < ack) lost++;
+            else mismatched++;
+            if (examples.size() < 5) examples.add("block " + b + ": holds " + (got < 0 ? "garbage" : "seq " + got) + ", last ack " + ack);
+        }
+        return new Verdict(port, blocks, lost, mismatched, examples, image);
+    }
+
+    /** The whole VDI as {@code name} (the VDI, or {@code VDI@TAG}: a snapshot) reads through NBD port {@code port}. */
+    private byte[] readImage(int port, String name) throws IOException {
         byte[] image = new byte[(int) (blocks * BLOCK)];
         try (Socket s = new Socket()) {
             s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
             s.setSoTimeout(120_000);
             DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(s.getOutputStream()));
             DataInputStream in = new DataInputStream(new java.io.BufferedInputStream(s.getInputStream(), 1 << 16));
-            handshake(in, out, export);
+            handshake(in, out, name);
             int chunk = 256 * BLOCK;
             for (long off = 0; off < image.length; off += chunk) {
                 int len = (int) Math.min(chunk, image.length - off);
@@ -444,20 +462,43 @@ final class CheckedNbdWriter implements AutoCloseable {
                 if (in.readInt() != REPLY_MAGIC) throw new IOException("bad reply magic");
                 int err = in.readInt();
                 in.readLong();
-                if (err != 0) throw new IOException("read at " + off + " through port " + port + " failed: errno " + err);
+                if (err != 0) throw new IOException("read of " + name + " at " + off + " through port " + port + " failed: errno " + err);
                 in.readFully(image, (int) off, len);
             }
         }
+        return image;
+    }
+
+    // ------------------------------------------------------------------ point-in-time copies (snapshots)
+
+    /** The acknowledgement floor now: block -> sequence number of its last acknowledged write. */
+    Map<Long, Long> ackedNow() { return Map.copyOf(acked); }
+
+    /** The last sequence number handed to a write so far: no write begun later has a higher one. */
+    long lastSequence() { return seqs.get(); }
+
+    /**
+     * Judges a point-in-time copy (a snapshot taken while this writer ran) read as {@code name} through {@code port}:
+     * {@code floor} is {@link #ackedNow} from just before the snapshot was asked for and {@code ceiling}
+     * {@link #lastSequence} from just after it was made. Each block must hold a whole write of ours for that block no
+     * older than its floor (an acknowledged write missing from the snapshot: lost) and no newer than the ceiling (a
+     * write begun after the snapshot leaking into it: mismatched), or zeros if nothing was acknowledged there before.
+     */
+    Verdict verifyPointInTime(int port, String name, Map<Long, Long> floor, long ceiling) throws IOException {
+        byte[] image = readImage(port, name);
+        long lost = 0, mismatched = 0;
+        List<String> examples = new ArrayList<>();
         for (long b = 0; b < blocks; b++) {
             long got = sequenceOf(b, image, (int) (b * BLOCK));
-            Long ack = acked.get(b);
-            ConcurrentSkipListSet<Long> u = unsure.get(b);
-            boolean ok = got >= 0 && (ack == null ? got == 0 || (u != null && u.contains(got))
-                    : got == ack || (got > ack && u != null && u.contains(got)));
+            Long min = floor.get(b);
+            boolean ok = got >= 0 && got <= ceiling && (min == null || got >= min);
             if (ok) continue;
-            if (got >= 0 && ack != null && got < ack) lost++;
+            if (got >= 0 && min != null && got < min) lost++;
             else mismatched++;
-            if (examples.size() < 5) examples.add("block " + b + ": holds " + (got < 0 ? "garbage" : "seq " + got) + ", last ack " + ack);
+            if (examples.size() < 5) {
+                examples.add("block " + b + ": holds " + (got < 0 ? "garbage" : "seq " + got) + ", acknowledged before: "
+                        + min + ", last begun by the end: " + ceiling);
+            }
         }
         return new Verdict(port, blocks, lost, mismatched, examples, image);
     }

@@ -75,6 +75,7 @@ public final class OpTable {
         op(GET_VDI_COPIES, Kind.LOCAL, FORCE, no, Sender.ANY, no, no);
         op(GET_VM_LIST, Kind.LOCAL, FORCE, no, Sender.ANY, no, no);
         op(HANDOVER_VDI, Kind.LOCAL, no, no, Sender.MEMBER, no, no);
+        op(FENCE_VDI, Kind.LOCAL, no, no, Sender.MEMBER, no, no);
         // the cluster
         op(MAKE_FS, Kind.CLUSTER, FORCE, no, Sender.ADMIN, no, no);
         op(SHUTDOWN, Kind.CLUSTER, FORCE, no, Sender.ADMIN, no, no);

@@ -88,6 +88,12 @@ public final class Opcodes {
      * over once that client is quiet, fencing it ({@code obj.oid} = the VID). SUCCESS or VDI_LOCKED.
      */
     public static final int HANDOVER_VDI = 0xD0;
+    /**
+     * This implementation's own: pauses ({@code obj.offset} 1) or resumes (0) the writes of a VDI ({@code obj.oid} =
+     * the VID) through the receiving node, sent to every member by the node that makes a snapshot of it. A pause
+     * answers SUCCESS once the writes in flight there are done, SYSTEM_ERROR if they are not in time.
+     */
+    public static final int FENCE_VDI = 0xD1;
 
     public static boolean isInternal(int opcode) { return opcode >= 0x80; }
 

@@ -48,8 +48,8 @@ class OpTableTest {
         assertEquals(Set.of(MAKE_FS, SHUTDOWN, KILL_NODE, FORCE_RECOVER, ENABLE_RECOVER, DISABLE_RECOVER, REWEIGHT,
                 ALTER_CLUSTER_COPY, ALTER_VDI_COPY, DEL_VDI, CLEANUP, SET_RECOVERY, SET_LOGLEVEL, MD_PLUG, MD_UNPLUG,
                 FLUSH_DEL_CACHE), where(o -> o.sender() == OpTable.Sender.ADMIN));
-        assertEquals(Set.of(CREATE_AND_WRITE_PEER, READ_PEER, WRITE_PEER, REMOVE_PEER, COMPLETE_RECOVERY, HANDOVER_VDI),
-                where(o -> o.sender() == OpTable.Sender.MEMBER));
+        assertEquals(Set.of(CREATE_AND_WRITE_PEER, READ_PEER, WRITE_PEER, REMOVE_PEER, COMPLETE_RECOVERY, HANDOVER_VDI,
+                FENCE_VDI), where(o -> o.sender() == OpTable.Sender.MEMBER));
         assertEquals(Set.of(WRITE_OBJ, CREATE_AND_WRITE_OBJ, WRITE_PEER, CREATE_AND_WRITE_PEER, OIDS_EXIST), where(OpTable.Op::bigPayload));
         assertEquals(Set.of(CREATE_AND_WRITE_PEER, READ_PEER, WRITE_PEER, REMOVE_PEER, GET_OBJ_LIST, GET_EPOCH, OIDS_EXIST,
                 GET_HASH, GET_LOGLEVEL, FLUSH_PEER, DECREF_PEER), where(OpTable.Op::betweenSheep));

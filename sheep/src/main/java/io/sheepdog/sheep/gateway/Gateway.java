@@ -151,19 +151,31 @@ public final class Gateway {
                     out = read(oid, off, (int) len);
                 }
                 case Opcodes.WRITE_OBJ -> {
-                    checkWritable(oid, r);
-                    if (off + r.data().length > size) throw new SdError(SdResult.INVALID_PARMS, "write beyond object end");
-                    if (Oids.isInode(oid) && off + r.data().length > Inode.DATA_VDI_ID_OFFSET) {
-                        writeInodeTable(oid, off, r.data(), h.objCopies());
-                    } else {
-                        write(oid, off, r.data(), h.objCopies());
+                    boolean table = Oids.isInode(oid) && off + r.data().length > Inode.DATA_VDI_ID_OFFSET;
+                    int fenced = enterFence(oid, table);
+                    try {
+                        checkWritable(oid, r);
+                        if (off + r.data().length > size) throw new SdError(SdResult.INVALID_PARMS, "write beyond object end");
+                        if (table) {
+                            writeInodeTable(oid, off, r.data(), h.objCopies());
+                        } else {
+                            write(oid, off, r.data(), h.objCopies());
+                        }
+                    } finally {
+                        if (fenced != 0) fence.exit(fenced);
                     }
                 }
                 case Opcodes.CREATE_AND_WRITE_OBJ -> {
-                    checkWritable(oid, r);
-                    if (off + r.data().length > size) throw new SdError(SdResult.INVALID_PARMS, "write beyond object end");
-                    long cow = h.hasFlag(SdFlags.CMD_COW) ? h.objCowOid() : 0;
-                    create(oid, off, r.data(), h.objCopies(), cow);
+                    int fenced = enterFence(oid, false);
+                    try {
+                        checkWritable(oid, r);
+                        if (off + r.data().length > size) throw new SdError(SdResult.INVALID_PARMS, "write beyond object end");
+                        long cow = h.hasFlag(SdFlags.CMD_COW) ? h.objCowOid() : 0;
+                        create(oid, off, r.data(), h.objCopies(), cow);
+                        if (Oids.isData(oid)) fence.created(Oids.vid(oid), Oids.index(oid));
+                    } finally {
+                        if (fenced != 0) fence.exit(fenced);
+                    }
                 }
                 case Opcodes.REMOVE_OBJ -> remove(oid, h.objCopies());
                 default -> throw new SdError(SdResult.INVALID_PARMS);
@@ -178,6 +190,98 @@ public final class Gateway {
             return new Reply(rsp.result(e.result()).epoch(state.epoch()), Request.NO_DATA);
         }
     }
+
+    /**
+     * Enters {@link #fence} for a client's write of a VDI's data (waiting while a snapshot of it is being made) or of
+     * its object table (never waiting); the VID to {@link VdiWriteFence#exit}, or 0 for other objects.
+     */
+    private int enterFence(long oid, boolean table) throws SdError {
+        if (table) {
+            int vid = Oids.vid(oid);
+            fence.enterRecord(vid);
+            return vid;
+        }
+        if (!Oids.isData(oid) && !Oids.isVmstate(oid)) return 0;
+        int vid = Oids.vid(oid);
+        try {
+            fence.enterWrite(vid);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SdError(SdResult.SYSTEM_ERROR, "interrupted");
+        }
+        return vid;
+    }
+
+    /** Holds a VDI's writes through this gateway while a snapshot of it is made (see {@link VdiWriteFence}). */
+    public VdiWriteFence fence() { return fence; }
+
+    /** How long a snapshot's pause of a VDI's writes lasts at most (if its node dies before it resumes them). */
+    static final long FENCE_TTL_MS = 15_000;
+    /** How long a pause waits for the writes in flight to be done. */
+    static final long FENCE_DRAIN_MS = 10_000;
+
+    /** FENCE_VDI here: pause (and wait for the writes in flight) or resume {@code vid}'s writes through this node. */
+    public int fenceHere(int vid, boolean pause) {
+        if (!pause) {
+            fence.resume(vid);
+            return SdResult.SUCCESS;
+        }
+        try {
+            if (fence.pause(vid, FENCE_TTL_MS, FENCE_DRAIN_MS)) return SdResult.SUCCESS;
+            LOG.warn("writes of VDI {} still in flight after {} ms: the snapshot cannot be made now", Integer.toHexString(vid), FENCE_DRAIN_MS);
+            return SdResult.SYSTEM_ERROR;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return SdResult.SYSTEM_ERROR;
+        }
+    }
+
+    /**
+     * Pauses (waiting until the writes in flight are done) or resumes {@code vid}'s writes through every member, this
+     * node included, all at once; true if every member answered SUCCESS.
+     */
+    public boolean fenceEverywhere(int vid, boolean pause) {
+        List<SdNode> members = state.view().members();
+        List<CompletableFuture<Integer>> answers = new ArrayList<>();
+        for (SdNode n : members) {
+            CompletableFuture<Integer> f = new CompletableFuture<>();
+            Thread.ofVirtual().name("fence-vdi").start(() -> {
+                try {
+                    if (n.nid().equals(state.self().nid())) {
+                        f.complete(fenceHere(vid, pause));
+                    } else {
+                        SdRequest req = SdRequest.of(Opcodes.FENCE_VDI).objOid(vid).objOffset(pause ? 1 : 0);
+                        f.complete(send(n, req, null).result());
+                    }
+                } catch (RuntimeException e) {
+                    f.complete(SdResult.SYSTEM_ERROR);
+                }
+            });
+            answers.add(f);
+        }
+        // a member that cannot be reached (down, hung: it is about to be evicted, and its writes with it) holds
+        // nobody up; one that answers that its writes did not pause fails the snapshot
+        boolean all = true;
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(FENCE_DRAIN_MS + 3000);
+        for (int i = 0; i < answers.size(); i++) {
+            int res;
+            try {
+                res = answers.get(i).get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+                res = SdResult.NETWORK_ERROR;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+            if (res == SdResult.SUCCESS) continue;
+            LOG.warn("{} of VDI {} at {}: {}", pause ? "pausing the writes" : "resuming the writes",
+                    Integer.toHexString(vid), members.get(i).nid(), SdResult.name(res));
+            if (res != SdResult.NETWORK_ERROR) all = false;
+        }
+        return all;
+    }
+
+    private final VdiWriteFence fence = new VdiWriteFence();
 
     private void checkWritable(long oid, Request r) throws SdError {
         if (state.driverUnhealthy()) {
@@ -298,6 +402,7 @@ public final class Gateway {
             for (int i = 0; i < old.length; i++) old[i] = b.getInt();
         }
         write(oid, offset, data, copies);
+        if (endIdx > firstIdx) fence.recorded(Oids.vid(oid), firstIdx, (int) (endIdx - firstIdx));
         if (old == null) return;
         ByteBuffer nb = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < old.length; i++) {

@@ -352,6 +352,8 @@ public final class ClusterOps {
                 int parent = m.reqData().length >= 4 ? ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN).getInt() : 0;
                 vdis.add(h.vdiStateNewVid(), h.vdiStateOldVid(), h.vdiStateCopies(), h.vdiStateCopyPolicy(),
                         h.vdiStateBlockSizeShift(), parent);
+                // a snapshot: the writes its work phase paused here go on now, and find the old VDI read-only
+                if (h.vdiStateOldVid() != 0 && vdiOps != null) vdiOps.resumeWrites(h.vdiStateOldVid());
             }
             case Opcodes.NOTIFY_VDI_DEL -> {
                 int vid = ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN).getInt();

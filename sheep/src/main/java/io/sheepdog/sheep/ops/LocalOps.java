@@ -208,6 +208,7 @@ public final class LocalOps {
                 case Opcodes.MD_PLUG, Opcodes.MD_UNPLUG -> mdChange(h.opcode() == Opcodes.MD_PLUG, r.data());
                 case Opcodes.GET_VM_LIST -> out = vmList(want);
                 case Opcodes.HANDOVER_VDI -> rsp.result(writerLocks.handover((int) h.objOid()));
+                case Opcodes.FENCE_VDI -> rsp.result(gateway.fenceHere((int) h.objOid(), h.objOffset() != 0));
                 case Opcodes.FLUSH_DEL_CACHE, Opcodes.DELETE_CACHE -> { }
                 default -> throw new SdError(SdResult.INVALID_PARMS, "invalid opcode " + Opcodes.name(h.opcode()));
             }

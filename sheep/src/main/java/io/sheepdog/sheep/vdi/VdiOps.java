@@ -149,16 +149,36 @@ public final class VdiOps {
         boolean snapshot = h.vdiSnapId() != 0;
 
         Lookup cur = scan(name, 0, null);
-        Inode baseInode = null;
-        if (base != 0) {
-            if (!vdis.inUse(base)) throw new SdError(SdResult.NO_BASE_VDI);
-            baseInode = readInode(base);
-        }
+        if (base != 0 && !vdis.inUse(base)) throw new SdError(SdResult.NO_BASE_VDI);
         if (snapshot) {
             if (base == 0 || cur.vid() == 0) throw new SdError(SdResult.NO_VDI);
         } else if (cur.vid() != 0) {
             throw new SdError(SdResult.VDI_EXIST);
         }
+        if (!snapshot) return create(h, name, policy, copies, shift, base, snapshot, cur);
+        // a snapshot of a VDI in use: its writes pause everywhere while its table is copied (VdiWriteFence); the
+        // main phase (NOTIFY_VDI_ADD) makes it read-only and resumes them, and they go on in the new working VDI
+        if (!gateway.fenceEverywhere(base, true)) {
+            gateway.fenceEverywhere(base, false);
+            throw new SdError(SdResult.SYSTEM_ERROR, "the writes of " + name + " did not pause for the snapshot; try again");
+        }
+        try {
+            return create(h, name, policy, copies, shift, base, snapshot, cur);
+        } catch (SdError | RuntimeException e) {
+            gateway.fenceEverywhere(base, false);
+            throw e;
+        }
+    }
+
+    /** A snapshot of {@code vid} is made (its main phase, on every node): the writes paused here go on. */
+    public void resumeWrites(int vid) {
+        gateway.fence().resume(vid);
+    }
+
+    /** The rest of NEW_VDI: the new inode (a copy of {@code base}'s table, if any) and, for a snapshot, the old one's mark. */
+    private Created create(SdRequest h, String name, int policy, int copies, int shift, int base, boolean snapshot,
+                           Lookup cur) throws SdError {
+        Inode baseInode = base != 0 ? readInode(base) : null;
         long size = h.vdiSize();
         if (size == 0 && baseInode != null) size = baseInode.vdiSize;
         if (baseInode != null) shift = baseInode.blockSizeShift;
