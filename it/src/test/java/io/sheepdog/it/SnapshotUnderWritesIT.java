@@ -22,6 +22,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  *       must not end up in the snapshot only;</li>
  *   <li>every snapshot is a point in time: each block holds a write no older than the last one acknowledged before
  *       the snapshot was asked for, and none begun after it was made;</li>
+ *   <li>older snapshots, judged first, are deleted while the writes go on, and nothing the working VDI still reads
+ *       through them goes with them;</li>
  *   <li>{@code dog vdi check} and {@code dog cluster check} are clean.</li>
  * </ul>
  */
@@ -32,7 +34,17 @@ class SnapshotUnderWritesIT {
     /** 16 objects: the writer's first pass creates them one after the other while snapshots are taken. */
     private static final long SIZE_MIB = 64;
 
+    /** Snapshots kept: older ones are judged and deleted while the writes go on. */
+    private static final int KEPT = 4;
+
     private record Taken(String tag, Map<Long, Long> floor, long ceiling) {}
+
+    /** Reads snapshot {@code t} through node 1 and judges it as a point in time; a bad verdict goes into {@code bad}. */
+    private static CheckedNbdWriter.Verdict check(CheckedNbdWriter w, MiniCluster c, Taken t, List<String> bad) throws java.io.IOException {
+        CheckedNbdWriter.Verdict d = w.verifyPointInTime(c.node(1).nbdPort(), "v@" + t.tag(), t.floor(), t.ceiling());
+        if (!d.clean()) bad.add(t.tag() + ": " + d);
+        return d;
+    }
 
     /** {@code nbd}: the writer on this sheep's NBD export; {@code qemu52}: through QEMU 5.2's sheepdog driver (qemu-nbd). */
     @ParameterizedTest(name = "redundancy {0}, through {1}")
@@ -59,6 +71,8 @@ class SnapshotUnderWritesIT {
             CheckedNbdWriter w = new CheckedNbdWriter("v", SIZE_MIB * MiB, () -> List.of(port), 8,
                     c.dir().resolve("acks.log")).start(seed);
             List<Taken> taken = new ArrayList<>();
+            List<CheckedNbdWriter.Verdict> judged = new ArrayList<>();
+            List<String> bad = new ArrayList<>();
             long longestSnapshotMs = 0;
             try {
                 assertTrue(w.awaitAcks(200, 60), "the writer got going: " + w.progress());
@@ -73,23 +87,25 @@ class SnapshotUnderWritesIT {
                     longestSnapshotMs = Math.max(longestSnapshotMs, (System.nanoTime() - t0) / 1_000_000);
                     taken.add(new Taken(tag, floor, w.lastSequence()));
                     assertTrue(w.awaitAcks(100, 30), "writes go on after snapshot " + tag + ": " + w.progress());
+                    if (taken.size() > KEPT) {
+                        // the oldest one is judged, then deleted while the writes go on: the working VDI still
+                        // shares objects with it, which must stay until nothing names them
+                        Taken old = taken.removeFirst();
+                        judged.add(check(w, c, old, bad));
+                        c.dogAt(c.node(1 + rnd.nextInt(2)), null, "vdi", "delete", "-s", old.tag(), "v").assertOk();
+                    }
                 }
             } finally {
                 w.close();
                 if (qemuNbd != null) qemuNbd.close();
             }
             CheckedNbdWriter.Verification v = w.verifyThrough(c.node(0).nbdPort(), c.node(2).nbdPort());
-            long snapLost = 0, snapMismatched = 0;
-            List<String> bad = new ArrayList<>();
-            for (Taken t : taken) {
-                CheckedNbdWriter.Verdict d = w.verifyPointInTime(c.node(1).nbdPort(), "v@" + t.tag(), t.floor(), t.ceiling());
-                snapLost += d.lost();
-                snapMismatched += d.mismatched();
-                if (!d.clean()) bad.add(t.tag() + ": " + d);
-            }
+            for (Taken t : taken) judged.add(check(w, c, t, bad));
+            long snapLost = judged.stream().mapToLong(CheckedNbdWriter.Verdict::lost).sum();
+            long snapMismatched = judged.stream().mapToLong(CheckedNbdWriter.Verdict::mismatched).sum();
             String fig = String.format("SNAPSHOTS UNDER WRITES, redundancy %s, through %s: %d snapshots, acknowledged %d, working VDI lost %d, "
                     + "mismatched %d; snapshots: lost %d, mismatched %d; error replies %s; longest dog vdi snapshot %d ms, "
-                    + "longest stall %d ms", redundancy, through, taken.size(), w.acknowledged(), v.lost(), v.mismatched(),
+                    + "longest stall %d ms", redundancy, through, judged.size(), w.acknowledged(), v.lost(), v.mismatched(),
                     snapLost, snapMismatched, w.errorReplies(), longestSnapshotMs, w.longestStallMs());
             CheckedNbdWriter.record(fig);
             bad.forEach(b -> KillRestartIT.log("[snapshot] " + b));

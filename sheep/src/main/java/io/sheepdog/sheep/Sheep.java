@@ -263,13 +263,15 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
 
     private final WriterLocks writerLocks = new WriterLocks(
             new WriterLocks.Cluster() {
+                @Override public int working(int vid) { return vdis.workingVid(vid); }
+
                 @Override public NodeId holderNode(int vid) {
-                    VdiState s = vdis.state(vid);
+                    VdiState s = vdis.state(vdis.workingVid(vid));
                     return s != null && s.locked() ? s.lockOwner : null;
                 }
 
                 @Override public boolean holds(int vid, ClientInfo client) {
-                    VdiState s = vdis.state(vid);
+                    VdiState s = vdis.state(vdis.workingVid(vid));
                     return s != null && s.locked() && state.self().nid().equals(s.lockOwner)
                             && s.lockConnection == client.connectionId();
                 }

@@ -112,7 +112,7 @@ public final class VdiExportProvider implements NbdExportProvider {
         }
         WriterLocks.Writer w = locks.add(v.vid(), vdi, client, standing);
         int vid = v.vid();
-        w.onRelease(() -> releaseQuietly(sc, vid));
+        w.onRelease(() -> releaseQuietly(sc, locks.cluster().working(vid))); // where snapshots moved the lock
         LOG.info("NBD client {} opened {} for writing{}", client.display(), exportName,
                 standing == WriterLocks.Standing.WAITING ? " (another client holds its lock: this one takes it over at"
                         + " its first write once the holder is quiet)" : "");
@@ -409,7 +409,7 @@ public final class VdiExportProvider implements NbdExportProvider {
                 locks.remove(writer);
                 // only the holder gives the lock back: a fenced connection's lock is someone else's now
                 if (writer.standing() == WriterLocks.Standing.HOLDING && locks.cluster().holds(writer.vid, writer.client)) {
-                    releaseQuietly(sc, writer.vid);
+                    releaseQuietly(sc, locks.cluster().working(writer.vid));
                 }
             }
             try {

@@ -54,6 +54,12 @@ public final class WriterLocks {
 
         /** Asks {@code node} to hand {@code vid}'s lock over (HANDOVER_VDI); its SdResult. */
         int askHandover(NodeId node, int vid);
+
+        /**
+         * The working VDI that {@code vid} became through snapshots taken since (itself if none): a writer goes on
+         * writing there, and its lock moved there with it.
+         */
+        default int working(int vid) { return vid; }
     }
 
     /** A writer's standing. */
@@ -162,7 +168,12 @@ public final class WriterLocks {
      * releases the lock. SUCCESS, or VDI_LOCKED if the holder stayed busy (or is no NBD writer of this node).
      */
     public int handover(int vid) {
-        List<Writer> l = writers.getOrDefault(vid, List.of());
+        // writers are filed under the VID they opened; snapshots since made another VID the one they write
+        int working = cluster.working(vid);
+        List<Writer> l = new ArrayList<>();
+        writers.forEach((opened, ws) -> {
+            if (opened == vid || cluster.working(opened) == working) l.addAll(ws);
+        });
         for (Writer w : l) {
             if (w.standing() != Standing.HOLDING) continue;
             if (!cluster.holds(vid, w.client)) {

@@ -62,8 +62,33 @@ public final class VdiRegistry {
         if (oldVid != 0) {
             VdiState o = states.computeIfAbsent(oldVid, VdiState::new);
             o.snapshot = true;
+            o.successor = newVid;
             inuse.set(oldVid);
+            // the writer that holds the VDI's lock goes on writing in the new working VDI: its lock moves there
+            // (kept on the snapshot, deleting the snapshot would take it from the writer, and the working VDI
+            // would be open to a second writer)
+            if (o.locked() && !s.locked()) {
+                s.lockState = o.lockState;
+                s.lockOwner = o.lockOwner;
+                s.lockClientAddr = o.lockClientAddr;
+                s.lockClientPort = o.lockClientPort;
+                s.lockConnection = o.lockConnection;
+                o.unlock();
+                lockEvents.set(oldVid);
+                lockEvents.set(newVid);
+            }
         }
+    }
+
+    /** The working VDI that {@code vid} became through the snapshots this node saw ({@code vid} itself if none). */
+    public synchronized int workingVid(int vid) {
+        int v = vid;
+        for (int hops = 0; hops < 1 << 16; hops++) {
+            VdiState s = states.get(v);
+            if (s == null || !s.snapshot || s.successor == 0) return v;
+            v = s.successor;
+        }
+        return v;
     }
 
     public synchronized void markDeleted(int vid) {

@@ -18,6 +18,11 @@ public final class VdiState {
     public byte[] lockClientAddr = new byte[16];
     public int lockClientPort;
     public long lockConnection;
+    /**
+     * The working VDI a snapshot of this one made (this node saw it happen; 0: none, or not known here). A client that
+     * opened this VDI writes its successor after the snapshot, and its lock went there too.
+     */
+    public int successor;
 
     public VdiState(int vid) { this.vid = vid; }
 

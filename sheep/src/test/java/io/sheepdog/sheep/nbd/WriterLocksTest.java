@@ -22,6 +22,14 @@ class WriterLocksTest {
         volatile NodeId holderNode = SELF;
         volatile int handoverAnswer = SdResult.SYSTEM_ERROR;
         final AtomicInteger asked = new AtomicInteger();
+        /** Snapshots taken: VID -> the working VDI it became. */
+        final java.util.Map<Integer, Integer> successor = new java.util.concurrent.ConcurrentHashMap<>();
+
+        @Override public int working(int vid) {
+            Integer next;
+            while ((next = successor.get(vid)) != null) vid = next;
+            return vid;
+        }
 
         @Override public NodeId holderNode(int vid) { return holder == null ? null : holderNode; }
         @Override public boolean holds(int vid, ClientInfo c) { return holder != null && holder.connectionId() == c.connectionId(); }
@@ -165,5 +173,26 @@ class WriterLocksTest {
         FakeCluster cluster = heldOnAnotherNode(SdResult.VDI_LOCKED);
         assertEquals(SdResult.VDI_LOCKED, new WriterLocks(cluster).askHolder(7, inMs(WriterLocks.HOLDER_GONE_WAIT_MS)));
         assertEquals(1, cluster.asked.get());
+    }
+
+    /**
+     * A migration after snapshots: the holder opened VID 7, which snapshots made 9 (its lock moved along); the taker
+     * opened the VDI as 9 and asks the holder's node to hand 9 over: the holder filed under 7 is the one it means.
+     */
+    @Test
+    void aHandoverFindsTheHolderThatOpenedTheVdiBeforeItsSnapshots() {
+        FakeCluster cluster = new FakeCluster();
+        WriterLocks locks = new WriterLocks(cluster);
+        WriterLocks.Writer a = locks.add(7, "v", A, WriterLocks.Standing.HOLDING);
+        AtomicInteger released = new AtomicInteger();
+        a.onRelease(() -> { released.incrementAndGet(); cluster.holder = null; });
+        a.flushed();
+        cluster.successor.put(7, 8);
+        cluster.successor.put(8, 9);
+        assertEquals(SdResult.SUCCESS, locks.handover(9));
+        assertEquals(1, released.get());
+        assertEquals(WriterLocks.Standing.FENCED, a.standing());
+        // a VDI nobody here writes: nothing to hand over, and nothing held
+        assertEquals(SdResult.SUCCESS, locks.handover(42));
     }
 }

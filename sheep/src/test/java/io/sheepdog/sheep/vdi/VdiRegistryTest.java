@@ -82,4 +82,32 @@ class VdiRegistryTest {
         assertNull(r.state(VID).lockOwner);
         assertEquals(Proto.LOCK_STATE_UNLOCKED, r.state(VID).lockState);
     }
+
+    /**
+     * A snapshot of a locked VDI: the writer goes on in the new working VDI, so its lock moves there (kept on the
+     * snapshot, deleting the snapshot took it from the writer and left the working VDI open to a second writer).
+     */
+    @Test
+    void aSnapshotMovesTheLockToTheNewWorkingVdi() {
+        VdiRegistry r = new VdiRegistry();
+        r.add(VID, 0, 3, 0, 22, 0);
+        assertTrue(r.lock(VID, A, CLIENT, 9));
+        r.add(VID + 1, VID, 3, 0, 22, 0); // snapshot: VID + 1 is the working VDI now
+        r.add(VID + 2, VID + 1, 3, 0, 22, 0); // and another
+        assertFalse(r.state(VID).locked());
+        assertFalse(r.state(VID + 1).locked());
+        VdiState w = r.state(VID + 2);
+        assertTrue(w.locked());
+        assertEquals(A, w.lockOwner);
+        assertEquals(9, w.lockConnection);
+        assertEquals(VID + 2, r.workingVid(VID));
+        assertEquals(VID + 2, r.workingVid(VID + 1));
+        assertEquals(VID + 2, r.workingVid(VID + 2));
+        // deleting the old snapshot leaves the writer its lock; a second writer is refused
+        r.markDeleted(VID);
+        assertTrue(r.state(VID + 2).locked());
+        assertFalse(r.lock(VID + 2, B, CLIENT, 10));
+        // a VDI this node never saw snapshotted is its own working VDI
+        assertEquals(0x777, r.workingVid(0x777));
+    }
 }
