@@ -374,13 +374,16 @@ public final class ClusterOps {
                     releasing.remove(key);
                     releasingOwner.remove(key);
                 }
+                // a snapshot taken since the lock was asked for moved it to the new working VDI (VdiRegistry.add):
+                // the release goes there too (every node saw the same snapshots in the same order)
+                int held = vdis.workingVid(vid);
                 if (m.reqData().length >= 2 * NodeId.SIZE + 8 && h.vdiType() == RELEASE_IF_OWNER) {
                     ByteBuffer b = ByteBuffer.wrap(m.reqData()).order(ByteOrder.LITTLE_ENDIAN);
                     NodeId gw = NodeId.decode(b);
                     NodeId.decode(b);
-                    vdis.release(vid, gw, b.getLong());
+                    vdis.release(held, gw, b.getLong());
                 } else {
-                    vdis.release(vid, null, 0);
+                    vdis.release(held, null, 0);
                 }
             }
             default -> {
@@ -431,7 +434,8 @@ public final class ClusterOps {
                         Thread.sleep(3000);
                         if (state.driverUnhealthy() || state.status() != Proto.STATUS_OK) continue;
                         for (var e : releasing.entrySet()) {
-                            VdiState st = vdis.state(e.getValue().vdiBaseVid());
+                            // (a snapshot since may have moved the lock to the new working VDI: look there)
+                            VdiState st = vdis.state(vdis.workingVid(e.getValue().vdiBaseVid()));
                             if (st == null || !st.locked()) {
                                 releasing.remove(e.getKey());
                                 releasingOwner.remove(e.getKey());

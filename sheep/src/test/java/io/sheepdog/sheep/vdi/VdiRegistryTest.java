@@ -107,6 +107,10 @@ class VdiRegistryTest {
         r.markDeleted(VID);
         assertTrue(r.state(VID + 2).locked());
         assertFalse(r.lock(VID + 2, B, CLIENT, 10));
+        // a release that names the VID the lock was taken on (its client went away before the snapshot was seen)
+        // finds it where it moved
+        r.release(r.workingVid(VID), A, 9);
+        assertFalse(r.state(VID + 2).locked());
         // a VDI this node never saw snapshotted is its own working VDI
         assertEquals(0x777, r.workingVid(0x777));
     }
