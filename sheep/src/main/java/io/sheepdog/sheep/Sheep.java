@@ -428,18 +428,30 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
         System.err.println("sheep: " + why); // the operator of a foreground sheep sees why it stopped
     }
 
-    /** How long a fatal stop may take to leave and close before the process halts anyway (a hung disk blocks close). */
-    private static final long EXIT_WITHIN_MS = 10_000;
+    /**
+     * How long a stop (SIGTERM, or a fatal one) may take to leave and close before the process halts anyway: a driver
+     * whose server is gone or a hung disk can block it for ever.
+     */
+    static final long EXIT_WITHIN_MS = 10_000;
 
-    private void exitSoon(int code, boolean leave) {
-        Thread.ofPlatform().daemon().name("sheep-exit-deadline").start(() -> {
+    /**
+     * Halts the process with {@code code} after {@code ms}, whatever the stop under way still waits for; {@code say}
+     * tells why first (it must not block for long), and the queued log lines are written out.
+     */
+    static void haltAfter(long ms, int code, String threadName, Runnable say) {
+        Thread.ofPlatform().daemon().name(threadName).start(() -> {
             try {
-                Thread.sleep(EXIT_WITHIN_MS);
+                Thread.sleep(ms);
             } catch (InterruptedException ignored) { }
-            LOG.warn("still stopping after {} ms (a store that does not answer?): halting", EXIT_WITHIN_MS);
+            say.run();
             SheepLogging.flush();
             Runtime.getRuntime().halt(code);
         });
+    }
+
+    private void exitSoon(int code, boolean leave) {
+        haltAfter(EXIT_WITHIN_MS, code, "sheep-exit-deadline",
+                () -> LOG.warn("still stopping after {} ms (a store that does not answer?): halting", EXIT_WITHIN_MS));
         Thread t = new Thread(() -> {
             try {
                 Thread.sleep(300); // let the reply that caused this go out

@@ -215,18 +215,8 @@ public final class SheepMain implements Callable<Integer> {
                 throw new IllegalArgumentException("Invalid recovery option '" + recovery + "': give both max=N and interval=MS");
             }
         }
-        long failMs = SheepOptions.DEFAULT_FAILURE_TIMEOUT_MS;
-        if (failureTimeout != null) {
-            failMs = 1000 * parseLong(failureTimeout, 0, 3600, "Invalid failure timeout '" + failureTimeout
-                    + "': must be a number of seconds between 0 and 3600 (0: never evict)");
-            if (failMs > 0 && failMs < 2000) throw new IllegalArgumentException("Invalid failure timeout '" + failureTimeout + "': at least 2 seconds");
-        }
-        long diskMs = SheepOptions.DEFAULT_DISK_TIMEOUT_MS;
-        if (diskTimeout != null) {
-            diskMs = 1000 * parseLong(diskTimeout, 0, 3600, "Invalid disk timeout '" + diskTimeout
-                    + "': must be a number of seconds between 0 and 3600 (0: never)");
-            if (diskMs > 0 && diskMs < 2000) throw new IllegalArgumentException("Invalid disk timeout '" + diskTimeout + "': at least 2 seconds");
-        }
+        long failMs = timeoutMs(failureTimeout, "failure timeout", "never evict", SheepOptions.DEFAULT_FAILURE_TIMEOUT_MS);
+        long diskMs = timeoutMs(diskTimeout, "disk timeout", "never", SheepOptions.DEFAULT_DISK_TIMEOUT_MS);
         boolean strictLock = false;
         if (vdiLock != null) {
             switch (vdiLock) {
@@ -327,6 +317,18 @@ public final class SheepMain implements Callable<Integer> {
         return (int) parseLong(s, min, max, msg);
     }
 
+    /**
+     * A timeout option in seconds ({@code --failure-timeout}, {@code --disk-timeout}): 0 (what {@code zeroMeans}) or 2
+     * to 3600; {@code dflt} ms when not given. Milliseconds.
+     */
+    private static long timeoutMs(String value, String what, String zeroMeans, long dflt) {
+        if (value == null) return dflt;
+        long ms = 1000 * parseLong(value, 0, 3600, "Invalid " + what + " '" + value
+                + "': must be a number of seconds between 0 and 3600 (0: " + zeroMeans + ")");
+        if (ms > 0 && ms < 2000) throw new IllegalArgumentException("Invalid " + what + " '" + value + "': at least 2 seconds");
+        return ms;
+    }
+
     private static long parseLong(String s, long min, long max, String msg) {
         if (s == null || !s.matches("[0-9]{1,10}")) throw new IllegalArgumentException(msg);
         long v = Long.parseLong(s);
@@ -406,20 +408,13 @@ public final class SheepMain implements Callable<Integer> {
                 // a stop that cannot finish (a cluster driver whose server is gone, a hung disk) must not keep the
                 // process: after 10 s it ends anyway. Every acknowledged write is already durable, so this loses
                 // nothing a kill -9 would not.
-                Thread.ofPlatform().daemon().name("sheep-sigterm-deadline").start(() -> {
-                    try {
-                        Thread.sleep(10_000);
-                    } catch (InterruptedException ignored) {
-                        return;
-                    }
+                Sheep.haltAfter(Sheep.EXIT_WITHIN_MS, 0, "sheep-sigterm-deadline", () -> {
                     // told from a thread of its own: a stderr on a disk that hangs must not keep this one
                     Thread say = Thread.ofPlatform().daemon().start(
                             () -> System.err.println("sheep: the clean stop took over 10 s: exiting without it"));
                     try {
                         say.join(200);
                     } catch (InterruptedException ignored) { }
-                    SheepLogging.flush();
-                    Runtime.getRuntime().halt(0);
                 });
                 new Thread(() -> {
                     stop.run();

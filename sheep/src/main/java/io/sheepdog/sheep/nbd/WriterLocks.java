@@ -172,7 +172,7 @@ public final class WriterLocks {
         int working = cluster.working(vid);
         List<Writer> l = new ArrayList<>();
         writers.forEach((opened, ws) -> {
-            if (opened == vid || cluster.working(opened) == working) l.addAll(ws);
+            if (cluster.working(opened) == working) l.addAll(ws);
         });
         for (Writer w : l) {
             if (w.standing() != Standing.HOLDING) continue;
