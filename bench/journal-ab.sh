@@ -1,64 +1,7 @@
 #!/usr/bin/env bash
 # bench/journal-ab.sh: the write journal against the default, measured as in bench/RESULTS.md ("The write journal").
 #
-#   bench/journal-ab.sh [ROUNDS] [SECONDS]     (default 2 rounds of 15 s per case; about 3 minutes per round)
+#   bench/journal-ab.sh [ROUNDS] [SECONDS]     (default 2 rounds of 15 s per case)
 #
-# Each configuration gets a new 3-node local cluster (3 copies, durable: no -n) in a mktemp -d directory, a 1 GiB VDI
-# filled with 1 MiB writes, 15 s of 4 KiB random writes at QD16 to warm the JIT up (not counted), then the measured
-# 4 KiB random writes at QD16 and QD1 (fio's nbd engine). CPU per write is utime+stime of the three sheeps
-# (/proc/PID/stat) over the measured run divided by the writes. Configurations alternate: journal, default, ...
-# Every sheep is stopped by its pid when the script ends, however it ends.
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ROUNDS=${1:-2}
-SECS=${2:-15}
-for t in fio jq; do command -v $t >/dev/null || { echo "journal-ab.sh: $t is needed" >&2; exit 2; }; done
-[[ -x $ROOT/bin/sheep ]] || { echo "journal-ab.sh: build first (mvn package)" >&2; exit 2; }
-
-W=""
-stop() {  # the sheeps of the current cluster, by pid, and its directory
-    [[ -n $W ]] || return 0
-    local f
-    for f in "$W"/*.pid; do [[ -f $f ]] && kill "$(cat "$f")" 2>/dev/null || true; done
-    sleep 1
-    rm -rf "$W"
-    W=""
-}
-trap stop EXIT
-
-run() {   # NAME SHEEP_ARGS...
-    local name=$1; shift
-    W=$(mktemp -d "${TMPDIR:-/tmp}/journal-ab-XXXXXX")
-    local w=$W
-    local base=$((20000 + RANDOM % 8000))
-    for i in 0 1 2; do
-        "$ROOT/bin/sheep" "$@" -p $((base + i)) -z $i -c "local:$w/rdv" --nbd $((base + 100 + i)) -P "$w/n$i.pid" "$w/n$i" >/dev/null
-    done
-    for _ in $(seq 120); do
-        [[ $("$ROOT/bin/dog" node list -p $base 2>/dev/null | grep -c 127.0.0.1) == 3 ]] && break
-        sleep 0.5
-    done
-    "$ROOT/bin/dog" cluster format -c 3 -p $base >/dev/null
-    "$ROOT/bin/dog" vdi create v 1G -p $base
-    local uri=nbd://127.0.0.1:$((base + 100))/v
-    fio --name=fill --ioengine=nbd "--uri=$uri" --rw=write --bs=1m --iodepth=4 --size=1G >/dev/null
-    fio --name=warm --ioengine=nbd "--uri=$uri" --rw=randwrite --bs=4k --iodepth=16 --size=1G --time_based --runtime=15 >/dev/null
-    cpu() { local t=0 i; for i in 0 1 2; do t=$((t + $(awk '{print $14 + $15}' "/proc/$(cat "$w/n$i.pid")/stat"))); done; echo $t; }
-    local qd c0 c1 out
-    for qd in 16 1; do
-        c0=$(cpu)
-        fio --name=m --ioengine=nbd "--uri=$uri" --rw=randwrite --bs=4k --iodepth=$qd --size=1G --time_based \
-            "--runtime=$SECS" --output-format=json "--output=$w/fio.json" >/dev/null
-        c1=$(cpu)
-        out=$(sed -n '/^{/,$p' "$w/fio.json")
-        echo "$name QD$qd: $(jq '.jobs[0].write.iops|floor' <<<"$out") IOPS," \
-            "median $(jq '.jobs[0].write.clat_ns.percentile["50.000000"]/1000|floor' <<<"$out") us," \
-            "CPU per write $(( (c1 - c0) * 1000000 / $(getconf CLK_TCK) / $(jq '.jobs[0].write.total_ios' <<<"$out") )) us (3 sheeps)"
-    done
-    stop
-}
-
-for r in $(seq "$ROUNDS"); do
-    run "round $r journal" --journal 32M
-    run "round $r default"
-done
+# bench/ab.sh does the work (a new 3-node cluster per configuration, alternating; see there).
+exec "$(dirname "$0")/ab.sh" -r "${1:-2}" -s "${2:-15}" 'journal||--journal 32M' 'default||'

@@ -31,19 +31,25 @@ class StuckDiskIT {
     /**
      * {@code 3}: copies=3, each node's whole store (metadata, log, stdout and objects) on its disk, so the sick node's
      * log and epoch files hang too; {@code 2:1}: a 2:1 VDI, each node's objects on a disk of their own
-     * ({@code sheep STORE,DISK}) beside a store directory that keeps working.
+     * ({@code sheep STORE,DISK}) beside a store directory that keeps working; {@code 3} again with the store directory
+     * (epoch log, config, log) on the disk that hangs and the objects on a disk of their own that keeps working: the
+     * writes never need the store directory, but a node that cannot write its epochs cannot follow the cluster, and
+     * the store check probes that directory too.
      */
     @ParameterizedTest(name = "redundancy {0}, {1}")
-    @CsvSource({"3, the whole store on the disk", "2:1, the objects on a disk of their own"})
+    @CsvSource({"3, the whole store on the disk", "2:1, the objects on a disk of their own",
+            "3, the store directory on a disk of its own"})
     @org.junit.jupiter.api.Timeout(value = 10, unit = TimeUnit.MINUTES)
     void writesGoOnWhileANodesDiskHangs(String redundancy, String layout) throws Exception {
         boolean ec = redundancy.contains(":");
         boolean wholeStore = layout.startsWith("the whole");
+        boolean storeDirOnly = layout.startsWith("the store directory");
         try (LoopDisks loop = new LoopDisks("stuck")) {
             int nodes = 4; // with one out, three zones still hold every copy or strip
             MiniCluster.Builder b = MiniCluster.builder().name("stuck-" + (ec ? "ec" : "3")).nodes(nodes).copies(3).sync(true);
             // a disk of one size for every node: the ring weighs nodes by their space
-            List<Path> disks = new java.util.ArrayList<>();
+            List<Path> disks = new java.util.ArrayList<>(); // the disks that hold objects
+            List<Path> storeDirs = new java.util.ArrayList<>(); // store directories on disks of their own
             if (!wholeStore) {
                 for (int i = 0; i < nodes; i++) disks.add(loop.add(256));
                 b.disks(i -> List.of(disks.get(i)));
@@ -52,14 +58,17 @@ class StuckDiskIT {
             if (wholeStore) {
                 for (int i = 0; i < nodes; i++) disks.add(loop.mountAt(built.node(i).storeDir(), 256));
             }
+            if (storeDirOnly) {
+                for (int i = 0; i < nodes; i++) storeDirs.add(loop.mountAt(built.node(i).storeDir(), 64));
+            }
             Tools.requireUnderCi(loop.kind().startsWith("ext4"), "loop devices (root) to freeze a file system");
-            Path disk = disks.get(2);
+            Path disk = storeDirOnly ? storeDirs.get(2) : disks.get(2);
             try (MiniCluster c = built.start()) {
                 if (ec) c.dog("vdi", "create", "-c", redundancy, "v", "32M").assertOk();
                 else c.dog("vdi", "create", "v", "32M").assertOk();
                 CheckedNbdWriter w = new CheckedNbdWriter("v", 32 * MiB, () -> List.of(c.node(0).nbdPort()), 8,
                         c.dir().resolve("acks.log")).start(ec ? 2 : 3);
-                long stall, resumedMs;
+                long stall, resumedMs, outMs;
                 try {
                     assertTrue(w.awaitAcks(300, 60), "the writer got going: " + w.progress());
                     long t0 = System.nanoTime();
@@ -70,8 +79,17 @@ class StuckDiskIT {
                                 "writes go on while node 2's disk hangs: " + w.progress());
                         resumedMs = (System.nanoTime() - t0) / 1_000_000;
                         KillRestartIT.log("[stuck] writes on after " + resumedMs + " ms: " + w.progress());
-                        // writes keep going with the disk still stuck, not just a burst
-                        Thread.sleep(5000);
+                        // the node is taken out while its disk is still stuck (not by the disk coming back), and writes
+                        // keep going without it, not just a burst
+                        // (polled here: MiniCluster.waitUntil fails at once on a node that exited with status 1)
+                        long outBy = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                        while (c.nodeList(c.node(0)).size() != nodes - 1) {
+                            assertTrue(System.nanoTime() < outBy, "node 2 is out of the cluster within 60 s of the freeze\n" + c.describe());
+                            Thread.sleep(200);
+                        }
+                        outMs = (System.nanoTime() - t0) / 1_000_000;
+                        KillRestartIT.log("[stuck] node 2 out after " + outMs + " ms");
+                        Thread.sleep(3000);
                         assertTrue(w.awaitAcks(300, 20), "and keep going: " + w.progress());
                         KillRestartIT.log("[stuck] thawing after " + (System.nanoTime() - t0) / 1_000_000 + " ms: " + w.progress());
                     } finally {
@@ -93,8 +111,8 @@ class StuckDiskIT {
                 c.waitForRecovery();
                 CheckedNbdWriter.Verification v = w.verifyThrough(c.node(0).nbdPort(), c.node(2).nbdPort());
                 String fig = String.format("STUCK DISK (fsfreeze of one node's disk, %s), redundancy %s: acknowledged %d, lost %d, "
-                        + "mismatched %d, error replies %s, writes on again %d ms after the freeze, longest stall %d ms",
-                        layout, redundancy, w.acknowledged(), v.lost(), v.mismatched(), w.errorReplies(), resumedMs, stall);
+                        + "mismatched %d, error replies %s, writes on again %d ms after the freeze, node out after %d ms, longest stall %d ms",
+                        layout, redundancy, w.acknowledged(), v.lost(), v.mismatched(), w.errorReplies(), resumedMs, outMs, stall);
                 CheckedNbdWriter.record(fig);
                 v.assertClean();
                 assertEquals(0L, w.errorReplies().values().stream().mapToLong(Long::longValue).sum(), "no error reply: " + fig);

@@ -35,6 +35,7 @@ import io.sheepdog.sheep.ops.LocalOps;
 import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.ops.RequestProcessor;
 import io.sheepdog.sheep.recovery.RecoveryManager;
+import io.sheepdog.sheep.store.DirProbe;
 import io.sheepdog.sheep.store.FileObjectStore;
 import io.sheepdog.sheep.store.MultiDiskStore;
 import io.sheepdog.sheep.store.ObjectSizes;
@@ -243,10 +244,25 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
         if (opts.failureTimeoutMs() > 0) failures = new FailureDetector(state, driver::evict, opts.failureTimeoutMs()).start();
         if (peer != null) {
             // a hung disk (a check that never ends) takes the node out as a failed store does
-            storeCheck = new StoreWatchdog(peer::checkStore, STORE_CHECK_MS, opts.diskTimeoutMs(),
+            storeCheck = new StoreWatchdog(this::checkStore, STORE_CHECK_MS, opts.diskTimeoutMs(),
                     why -> fatal(why + "; leaving the cluster (the other nodes restore what it held)")).start();
         }
         LOG.info("sheepdog daemon started: {} zone {} store {} cluster driver {}", state.self().nid(), state.self().zone(), base, driver.name());
+    }
+
+    /**
+     * The periodic store check: the object disks (PeerService.checkStore), then the store directory itself, which keeps
+     * the epoch log and the config and may be on a disk of its own ({@code sheep DIR,DISK...}): a node that cannot write
+     * its epochs cannot follow the cluster, so it leaves as for a failed object store; one whose directory hangs never
+     * ends this check, and the watchdog takes it out.
+     */
+    private void checkStore() {
+        peer.checkStore();
+        try {
+            DirProbe.probe(base);
+        } catch (IOException e) {
+            fatal("the store directory " + base + " failed: " + e.getMessage() + "; leaving the cluster (the other nodes restore what it held)");
+        }
     }
 
     private void clientGone(ClientInfo c) {

@@ -44,9 +44,13 @@ class IoPortTest {
     final List<Sheep> nodes = new ArrayList<>();
 
     Sheep startNode(int i, boolean ioPort) throws Exception {
+        return startNode(i, ioPort, false);
+    }
+
+    Sheep startNode(int i, boolean ioPort, boolean sync) throws Exception {
         int port = SheepCoreTest.freePort();
         Sheep s = new Sheep(SheepOptions.builder(dir.resolve("s" + i)).port(port).zone(i).bindAddr("127.0.0.1")
-                .ioPort(null, ioPort ? 0 : SheepOptions.NO_IO_PORT).cluster("injvm").foreground(true).noSync(true).build(),
+                .ioPort(null, ioPort ? 0 : SheepOptions.NO_IO_PORT).cluster("injvm").foreground(true).noSync(!sync).build(),
                 bus.newDriver());
         s.start();
         nodes.add(s);
@@ -96,6 +100,53 @@ class IoPortTest {
                 Path f = dir.resolve("s" + n + "/obj/" + Oids.fileName(Oids.dataOid(vid, i)));
                 assertArrayEquals(data[i], java.util.Arrays.copyOf(Files.readAllBytes(f), data[i].length), "node " + n + " object " + i);
             }
+        }
+    }
+
+    /**
+     * A replica's write of whole aligned blocks is read from the I/O port's socket into an aligned buffer and written
+     * from it (net/IoPortServer, "one buffer"); any other write as before. Durable writes (no -n), so that the store
+     * may take the buffer as it is; the bytes of every copy must be the same either way.
+     */
+    @Test void alignedCopiesGoFromTheSocketToTheDiskInOneBufferAndEveryCopyIsRight() throws Exception {
+        for (int i = 0; i < 3; i++) startNode(i, true, true);
+        ReplicationTest.waitFor(() -> nodes.get(0).state().view().members().size() == 3, "3 members");
+        int obj = 4 << 20;
+        byte[] want = new byte[obj];
+        Random rnd = new Random(11);
+        int vid;
+        try (SheepConnection c = SheepConnection.open("127.0.0.1", nodes.get(1).options().port())) {
+            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(3).clusterCtime(5L << 32)
+                    .clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
+            assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
+            Reply v = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1L << 30).flags(SdFlags.CMD_WRITE).dataLength(256), Strings.fixed("one", 256));
+            assertEquals(SdResult.SUCCESS, v.result());
+            vid = v.header().vdiVid();
+            long oid = Oids.dataOid(vid, 0);
+            byte[] first = new byte[4096];
+            rnd.nextBytes(first);
+            assertEquals(SdResult.SUCCESS, c.call(SdRequest.of(Opcodes.CREATE_AND_WRITE_OBJ).objOid(oid).flags(SdFlags.CMD_WRITE)
+                    .dataLength(first.length), first).result());
+            System.arraycopy(first, 0, want, 0, first.length);
+            long before = nodes.stream().mapToLong(n -> n.ioPort().oneBufferWrites()).sum();
+            // {offset, length}: a block, a MiB, the whole object (a large buffer), then two that are not whole blocks
+            long[][] writes = {{8192, 4096}, {1 << 20, 1 << 20}, {0, obj}, {12288, 4096}, {5000, 100}, {4096, 6000}};
+            int aligned = 4;
+            for (long[] w : writes) {
+                byte[] d = new byte[(int) w[1]];
+                rnd.nextBytes(d);
+                Reply r = c.call(SdRequest.of(Opcodes.WRITE_OBJ).objOid(oid).objOffset(w[0]).flags(SdFlags.CMD_WRITE)
+                        .dataLength(d.length), d);
+                assertEquals(SdResult.SUCCESS, r.result(), "write at " + w[0]);
+                System.arraycopy(d, 0, want, (int) w[0], d.length);
+            }
+            long oneBuffer = nodes.stream().mapToLong(n -> n.ioPort().oneBufferWrites()).sum() - before;
+            // two of the three copies of each write go to another node's I/O port
+            assertEquals(2L * aligned, oneBuffer, "the aligned writes' remote copies, each in one buffer");
+        }
+        for (int n = 0; n < 3; n++) {
+            Path f = dir.resolve("s" + n + "/obj/" + Oids.fileName(Oids.dataOid(vid, 0)));
+            assertArrayEquals(want, java.util.Arrays.copyOf(Files.readAllBytes(f), obj), "node " + n + "'s copy");
         }
     }
 

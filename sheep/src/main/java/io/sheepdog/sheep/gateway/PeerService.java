@@ -163,7 +163,8 @@ public final class PeerService {
                 case Opcodes.CREATE_AND_WRITE_PEER -> createAndWrite(oid, h.objOffset(), r.data());
                 case Opcodes.WRITE_PEER -> {
                     recovery.awaitRecovered(oid);
-                    store.write(oid, h.objOffset(), r.data());
+                    if (r.body() != null) store.write(oid, h.objOffset(), r.body(), true);
+                    else store.write(oid, h.objOffset(), r.data());
                 }
                 case Opcodes.READ_PEER -> out = read(h, oid, recoveryRead);
                 case Opcodes.REMOVE_PEER -> {

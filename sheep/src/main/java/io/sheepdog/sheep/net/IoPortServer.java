@@ -1,24 +1,25 @@
 package io.sheepdog.sheep.net;
 
-import io.sheepdog.client.Frames;
 import io.sheepdog.client.Reply;
 import io.sheepdog.proto.NodeId;
+import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.sheep.access.AccessPolicy;
+import io.sheepdog.sheep.gateway.PeerService;
 import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.ops.ClientInfo;
 import io.sheepdog.sheep.ops.Request;
 import io.sheepdog.sheep.ops.RequestProcessor;
+import io.sheepdog.sheep.store.AlignedBuffers;
+import io.sheepdog.sheep.store.StoreKey;
 import java.io.EOFException;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
-import java.net.SocketException;
-import java.net.SocketTimeoutException;
+import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -32,7 +33,9 @@ import org.slf4j.LoggerFactory;
  * The I/O port ({@code sheep -i}): a second listener, where the other sheep's gateways send this node's copies of
  * objects. Their links carry one request at a time (gateway/PeerLink), so each connection is served by a thread of
  * its own that reads a request, serves it from the store and writes the reply itself: the kernel wakes that thread
- * when a request arrives, and nothing else. On the main port the same request costs an event loop's wake, a hand-off
+ * when a request arrives, and nothing else. The payload of a replica's write of whole blocks is read from the socket
+ * into an aligned direct buffer ({@link AlignedBuffers}) that the store writes to the disk as it is, with no copy
+ * between ({@link #ONE_BUFFER}; bench/RESULTS.md, "One buffer from socket to disk"). On the main port the same request costs an event loop's wake, a hand-off
  * to a virtual thread and one back to the event loop for the reply, two thread wakes more per copy, which a
  * replicated write at queue depth 1 waits for (bench/RESULTS.md, "The I/O port"). A slow or hung disk blocks only
  * the connections with a request on it, never an event loop, so heartbeats and other requests go on.
@@ -44,8 +47,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The same rules as the main port: who is let in ({@link AccessPolicy}), the largest payloads, and memory admitted
  * before it is allocated (the main port's budget for requests between sheep: a request waits for room, in the
- * thread that serves it). A connection idle for {@link #IDLE_MS} closes (a gateway closes its idle links sooner); one
- * whose reply cannot be written for {@link #WRITE_TIMEOUT_MS} (the gateway hangs) is closed by a watch.
+ * thread that serves it). A watch closes a connection idle for {@link #IDLE_MS} (a gateway closes its idle links
+ * sooner) and one whose reply cannot be written for {@link #WRITE_TIMEOUT_MS} (the gateway hangs).
  */
 public final class IoPortServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(IoPortServer.class);
@@ -56,11 +59,17 @@ public final class IoPortServer implements AutoCloseable {
     /** Request bytes read ahead: a header with a payload of a few KiB arrives in one read. */
     private static final int READ_BUFFER = 16 << 10;
     private static final AtomicLong CONNECTIONS = new AtomicLong(1L << 40); // apart from the main port's ids
+    /**
+     * Whether a replica's write of whole aligned blocks is read into an aligned buffer and written from it (on unless
+     * {@code -Dsheepdog.ioPortOneBuffer=false}, the A/B switch of bench/RESULTS.md).
+     */
+    static final boolean ONE_BUFFER = !"false".equals(System.getProperty("sheepdog.ioPortOneBuffer"));
 
-    private final ServerSocket server;
+    private final ServerSocketChannel server;
     private final Set<Connection> open = ConcurrentHashMap.newKeySet();
     private final AtomicInteger platformThreads = new AtomicInteger();
     private final AtomicLong served = new AtomicLong();
+    private final AtomicLong oneBuffer = new AtomicLong();
     private volatile boolean closed;
     private byte[] greeting;
     private RequestProcessor processor;
@@ -70,15 +79,15 @@ public final class IoPortServer implements AutoCloseable {
     private Thread acceptor;
     private Thread watch;
 
-    private IoPortServer(ServerSocket server) {
+    private IoPortServer(ServerSocketChannel server) {
         this.server = server;
     }
 
     /** Binds the port now (the node id that advertises it is made before the node serves); {@code port} 0: any. */
     public static IoPortServer bind(String bindAddr, int port) throws IOException {
-        ServerSocket s = new ServerSocket();
+        ServerSocketChannel s = ServerSocketChannel.open();
         try {
-            s.setReuseAddress(true);
+            s.setOption(StandardSocketOptions.SO_REUSEADDR, true);
             s.bind(bindAddr == null ? new InetSocketAddress(port) : new InetSocketAddress(bindAddr, port), 1024);
         } catch (IOException e) {
             s.close();
@@ -88,7 +97,7 @@ public final class IoPortServer implements AutoCloseable {
     }
 
     /** The port bound. */
-    public int port() { return server.getLocalPort(); }
+    public int port() { return server.socket().getLocalPort(); }
 
     /** Starts serving requests with {@code processor}, as the main port does, for the node {@code self}. */
     public void start(NodeId self, RequestProcessor processor, Consumer<ClientInfo> onClose, AccessPolicy access,
@@ -102,12 +111,13 @@ public final class IoPortServer implements AutoCloseable {
         this.budget = budget;
         acceptor = Thread.ofPlatform().daemon().name("io-port-accept").start(this::acceptLoop);
         watch = Thread.ofPlatform().daemon().name("io-port-watch").start(this::watchLoop);
-        LOG.info("I/O port listening on {}", server.getLocalSocketAddress());
+        LOG.info("I/O port listening on {}", server.socket().getLocalSocketAddress());
     }
 
     private void acceptLoop() {
         while (!closed) {
-            Socket s;
+            SocketChannel s;
+            Connection c;
             try {
                 s = server.accept();
             } catch (IOException e) {
@@ -115,13 +125,12 @@ public final class IoPortServer implements AutoCloseable {
                 continue;
             }
             try {
-                s.setTcpNoDelay(true);
-                s.setSoTimeout(IDLE_MS);
-            } catch (SocketException e) {
+                s.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                c = new Connection(s);
+            } catch (IOException e) {
                 close(s);
                 continue;
             }
-            Connection c = new Connection(s);
             if (access != null && !access.letsIn(c.client.addr())) {
                 WARN.warn("allow", "I/O port: connection from {} refused: not in sheep --allow and not a cluster member", c.client.display());
                 close(s);
@@ -146,9 +155,13 @@ public final class IoPortServer implements AutoCloseable {
         }
     }
 
-    /** Closes the connections whose reply has not gone out for {@link #WRITE_TIMEOUT_MS}: their gateway hangs. */
+    /**
+     * Closes the connections whose reply has not gone out for {@link #WRITE_TIMEOUT_MS} (their gateway hangs) and those
+     * idle for {@link #IDLE_MS}.
+     */
     private void watchLoop() {
         long timeout = TimeUnit.MILLISECONDS.toNanos(WRITE_TIMEOUT_MS);
+        long idle = TimeUnit.MILLISECONDS.toNanos(IDLE_MS);
         while (!closed) {
             try {
                 Thread.sleep(1000);
@@ -162,6 +175,11 @@ public final class IoPortServer implements AutoCloseable {
                     LOG.warn("I/O port: closing the connection from {}: a reply could not be written for {} ms", c.client.display(), WRITE_TIMEOUT_MS);
                     c.close();
                 }
+                long idleSince = c.idleSince;
+                if (idleSince != 0 && now - idleSince > idle) {
+                    LOG.debug("I/O port: closing the idle connection from {}", c.client.display());
+                    c.close();
+                }
             }
         }
     }
@@ -171,6 +189,9 @@ public final class IoPortServer implements AutoCloseable {
 
     /** Requests answered since the start. */
     public long requestsServed() { return served.get(); }
+
+    /** Requests whose payload was read into an aligned buffer and handed to the store in it, since the start. */
+    public long oneBufferWrites() { return oneBuffer.get(); }
 
     private static void close(AutoCloseable s) {
         try {
@@ -190,24 +211,29 @@ public final class IoPortServer implements AutoCloseable {
 
     /** One gateway's link: requests read, served and answered in turn, by one thread. */
     private final class Connection {
-        final Socket socket;
+        final SocketChannel socket;
         final ClientInfo client;
         /** When the reply being written started (System.nanoTime, never 0), 0 while none is. */
         volatile long writingSince;
+        /** When the connection began waiting for its next request (System.nanoTime, never 0), 0 while serving one. */
+        volatile long idleSince = System.nanoTime() | 1;
 
-        Connection(Socket s) {
+        Connection(SocketChannel s) throws IOException {
             this.socket = s;
-            byte[] addr = s.getInetAddress() == null ? NodeId.addrBytes("127.0.0.1") : NodeId.addrBytes(s.getInetAddress().getHostAddress());
-            this.client = new ClientInfo(addr, s.getPort(), CONNECTIONS.incrementAndGet());
+            InetSocketAddress peer = (InetSocketAddress) s.getRemoteAddress();
+            byte[] addr = peer == null || peer.getAddress() == null ? NodeId.addrBytes("127.0.0.1")
+                    : NodeId.addrBytes(peer.getAddress().getHostAddress());
+            this.client = new ClientInfo(addr, peer == null ? 0 : peer.getPort(), CONNECTIONS.incrementAndGet());
         }
 
         void serve() {
             try (socket) {
-                Frames.FrameReader in = new Frames.FrameReader(socket.getInputStream(), READ_BUFFER);
-                OutputStream out = socket.getOutputStream();
-                out.write(greeting);
+                ChannelFrameReader in = new ChannelFrameReader(socket, READ_BUFFER);
+                writeFully(ByteBuffer.wrap(greeting));
                 while (!closed) {
+                    idleSince = System.nanoTime() | 1;
                     byte[] header = in.readHeader();
+                    idleSince = 0;
                     if (header == null) return; // the gateway closed the link between requests
                     SdRequest req = new SdRequest(header);
                     boolean hasPayload = req.hasFlag(SdFlags.CMD_WRITE) && req.dataLength() > 0;
@@ -218,27 +244,34 @@ public final class IoPortServer implements AutoCloseable {
                     }
                     long reserved = SdFrameDecoder.admittedBytes(req, budget);
                     budget.acquire(reserved);
+                    ByteBuffer body = hasPayload && oneBuffer(req) ? AlignedBuffers.take((int) req.dataLength()) : null;
                     try {
-                        byte[] data = hasPayload ? in.readPayload((int) req.dataLength()) : Request.NO_DATA;
-                        Reply rep = SdServerHandler.answer(processor, new Request(req, data, client));
+                        Request r;
+                        if (body != null) {
+                            in.readPayload(body);
+                            r = Request.withBody(req, body, client);
+                            oneBuffer.incrementAndGet();
+                        } else {
+                            r = new Request(req, hasPayload ? in.readPayload((int) req.dataLength()) : Request.NO_DATA, client);
+                        }
+                        Reply rep = SdServerHandler.answer(processor, r);
                         rep.header().dataLength(rep.data().length);
                         writingSince = System.nanoTime() | 1;
                         try {
-                            Frames.writeFrame(out, rep.header().bytes(), rep.data());
+                            writeFully(ByteBuffer.wrap(rep.header().bytes()), ByteBuffer.wrap(rep.data()));
                         } finally {
                             writingSince = 0;
                         }
                         served.incrementAndGet();
                     } finally {
+                        AlignedBuffers.release(body); // the store is done with it: the reply is built
                         budget.release(reserved);
                     }
                 }
-            } catch (SocketTimeoutException e) {
-                LOG.debug("I/O port: closing the idle connection from {}", client.display());
             } catch (EOFException e) {
                 WARN.warn("cut", "I/O port: the connection from {} ended inside a request", client.display());
             } catch (IOException e) {
-                if (!closed && !socket.isClosed()) WARN.warn("io", "I/O port: the connection from {} failed: {}", client.display(), e.toString());
+                if (!closed && socket.isOpen()) WARN.warn("io", "I/O port: the connection from {} failed: {}", client.display(), e.toString());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } catch (RuntimeException | Error e) {
@@ -249,6 +282,26 @@ public final class IoPortServer implements AutoCloseable {
             }
         }
 
+        private void writeFully(ByteBuffer... bufs) throws IOException {
+            ByteBuffer last = bufs[bufs.length - 1];
+            while (last.hasRemaining() || bufs[0].hasRemaining()) socket.write(bufs);
+        }
+
         void close() { IoPortServer.close(socket); }
+    }
+
+    /**
+     * Whether the payload of {@code req} goes into an aligned buffer: a replica's write (not a strip's, which the
+     * strip store journals) of whole aligned blocks, no larger than an object.
+     */
+    static boolean oneBuffer(SdRequest req) {
+        if (!ONE_BUFFER || req.opcode() != Opcodes.WRITE_PEER) return false;
+        long len = req.dataLength();
+        if (len <= 0 || len > AlignedBuffers.LARGE || len % AlignedBuffers.BLOCK != 0 || req.objOffset() % AlignedBuffers.BLOCK != 0) return false;
+        try {
+            return !StoreKey.isStrip(PeerService.keyOf(req));
+        } catch (IllegalArgumentException e) {
+            return false; // a bad erasure code: answered by the peer service, from an array
+        }
     }
 }

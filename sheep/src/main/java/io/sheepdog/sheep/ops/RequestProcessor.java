@@ -111,7 +111,7 @@ public final class RequestProcessor {
             case Opcodes.REMOVE_OBJ, Opcodes.REMOVE_PEER -> IoStats.Kind.REMOVE;
             default -> IoStats.Kind.WRITE;
         };
-        c.begin(kind, r.data().length);
+        c.begin(kind, r.payloadLength());
         long start = System.nanoTime();
         int sent = 0;
         try {

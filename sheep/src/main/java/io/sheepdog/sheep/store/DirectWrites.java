@@ -8,8 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,30 +29,15 @@ import org.slf4j.LoggerFactory;
 final class DirectWrites {
     private static final Logger LOG = LoggerFactory.getLogger(DirectWrites.class);
     /** Alignment of offsets, lengths and buffers: a page, a multiple of any device's logical block. */
-    static final int BLOCK = 4096;
-    /** The size of a small buffer: a write up to this size takes one (more writers at once than pooled make their own). */
-    static final int MAX = 256 << 10;
-    /** Small buffers kept for reuse (each MAX bytes of direct memory). */
-    private static final int POOLED = 16;
+    static final int BLOCK = AlignedBuffers.BLOCK;
     /**
-     * The size of a large buffer, and the largest write that goes this way (in one pwrite, so that the device sees it
-     * whole): an object's 4 MiB, as in the bench run of record (bench/RESULTS.md, "Direct writes"). 1 MiB buffers
-     * (4 MiB less direct memory each) were tried: 1 MiB sequential writes were no faster in two A/B runs, and a bench
-     * run with them had those writes at 0.81x of qemu-nbd, on a machine noisy enough that this proves nothing either
-     * way; so the measured size stays. At most LARGE_POOLED * LARGE = 16 MiB of direct memory.
+     * The largest write that goes this way, in one pwrite (so that the device sees it whole): an object's 4 MiB, as in
+     * the bench run of record (bench/RESULTS.md, "Direct writes"). 1 MiB buffers (4 MiB less direct memory each) were
+     * tried: 1 MiB sequential writes were no faster in two A/B runs. The buffers are {@link AlignedBuffers}'s.
      */
-    static final int LARGE = 4 << 20;
-    /**
-     * Large buffers, made on first use and never more: a large write finding none free goes through the page cache
-     * (which is as fast for it; what direct writes save is the page cache's cost per small write), so the direct
-     * memory they take stays bounded by LARGE_POOLED * LARGE.
-     */
-    private static final int LARGE_POOLED = 4;
+    static final int LARGE = AlignedBuffers.LARGE;
 
     private volatile boolean enabled;
-    private final ArrayBlockingQueue<ByteBuffer> pool = new ArrayBlockingQueue<>(POOLED);
-    private final ArrayBlockingQueue<ByteBuffer> largePool = new ArrayBlockingQueue<>(LARGE_POOLED);
-    private final AtomicInteger largeMade = new AtomicInteger();
 
     /**
      * @param enabled whether to try at all (a store with a journal or without syncs does not)
@@ -109,21 +92,33 @@ final class DirectWrites {
     }
 
     /**
-     * Writes {@code data} at {@code offset} through {@code ch}; false if it cannot (no channel, or the file system
-     * refused the direct write: then the caller writes through the page cache, and so does every later write).
+     * Writes {@code data} at {@code offset} through {@code ch}, copied into an aligned buffer; false if it cannot (no
+     * channel, every large buffer in use, or the file system refused the direct write: then the caller writes through
+     * the page cache, and after a refusal so does every later write).
      */
     boolean write(FileChannel ch, byte[] data, long offset) throws IOException {
         if (ch == null) return false;
-        boolean large = data.length > MAX;
-        ByteBuffer b = large ? largeBuffer() : pool.poll();
-        if (b == null) {
-            if (large) return false; // every large buffer is in use: through the page cache
-            b = ByteBuffer.allocateDirect(MAX + BLOCK).alignedSlice(BLOCK);
-        }
+        ByteBuffer b = AlignedBuffers.take(data.length);
+        if (b == null) return false; // every large buffer is in use: through the page cache
         try {
-            b.clear().put(data).flip();
+            b.put(data).flip();
+            return write(ch, b, offset);
+        } finally {
+            AlignedBuffers.release(b);
+        }
+    }
+
+    /**
+     * Writes {@code b} (aligned, from {@link AlignedBuffers}: {@link AlignedBuffers#writable}) at {@code offset}
+     * through {@code ch} as it is, without a copy; false as for the byte[] form. {@code b}'s position is left as it
+     * was.
+     */
+    boolean write(FileChannel ch, ByteBuffer b, long offset) throws IOException {
+        if (ch == null) return false;
+        ByteBuffer d = b.duplicate();
+        try {
             long pos = offset;
-            while (b.hasRemaining()) pos += ch.write(b, pos);
+            while (d.hasRemaining()) pos += ch.write(d, pos);
             done.increment();
             return true;
         } catch (IOException e) {
@@ -131,20 +126,7 @@ final class DirectWrites {
             if (!refusal(e)) throw e;
             disable("a direct write was refused (" + e + ")");
             return false;
-        } finally {
-            (large ? largePool : pool).offer(b);
         }
-    }
-
-    /** A free large buffer, made if fewer than LARGE_POOLED exist; null if all are in use. */
-    private ByteBuffer largeBuffer() {
-        ByteBuffer b = largePool.poll();
-        if (b != null) return b;
-        if (largeMade.incrementAndGet() > LARGE_POOLED) {
-            largeMade.decrementAndGet();
-            return null;
-        }
-        return ByteBuffer.allocateDirect(LARGE + BLOCK).alignedSlice(BLOCK);
     }
 
     /** EINVAL from open or write: O_DIRECT (or its alignment) is not for this file system. */

@@ -411,25 +411,7 @@ public final class FileObjectStore implements ObjectStore {
             return;
         }
         boolean synced = sync && (durable || journal != null);
-        if (synced && direct.fits(offset, data.length)) {
-            // past the page cache, then the device's cache flushed (DirectWrites); beside other direct writes
-            l.readLock().lock();
-            try {
-                Handle h = handle(oid);
-                boolean done;
-                try {
-                    done = direct.write(directChannel(h, oid), data, offset);
-                } catch (IOException e) {
-                    throw translate(e, oid);
-                }
-                if (done) {
-                    syncUpTo(h, h.markWritten(), oid);
-                    return;
-                }
-            } finally {
-                l.readLock().unlock();
-            }
-        }
+        if (synced && direct.fits(offset, data.length) && writeDirect(oid, ch -> direct.write(ch, data, offset))) return;
         // Through the page cache. While direct writes are on, alone on the object: a page this dirties while a direct
         // write covers it could later be written back over that write's bytes. The sync runs beside the others.
         boolean alone = direct.enabled();
@@ -453,6 +435,45 @@ public final class FileObjectStore implements ObjectStore {
         }
         try {
             if (synced) syncUpTo(h, seq, oid);
+        } finally {
+            l.readLock().unlock();
+        }
+    }
+
+    /**
+     * From an aligned buffer ({@link AlignedBuffers}), a durable write of whole blocks goes to the disk as it is (no
+     * copy); anything else as the byte[] form does, copied.
+     */
+    @Override
+    public void write(long oid, long offset, ByteBuffer data, boolean durable) throws IOException {
+        if (journal == null && sync && durable && direct.fits(offset, data.remaining()) && AlignedBuffers.writable(data)
+                && writeDirect(oid, ch -> direct.write(ch, data, offset))) {
+            return;
+        }
+        ObjectStore.super.write(oid, offset, data, durable);
+    }
+
+    private interface DirectWrite {
+        boolean to(FileChannel ch) throws IOException;
+    }
+
+    /**
+     * A write past the page cache, then the device's cache flushed (DirectWrites), beside other direct writes of the
+     * object; false if it could not go that way (then it goes through the page cache).
+     */
+    private boolean writeDirect(long oid, DirectWrite how) throws IOException {
+        ReentrantReadWriteLock l = lockOf(oid);
+        l.readLock().lock();
+        try {
+            Handle h = handle(oid);
+            boolean done;
+            try {
+                done = how.to(directChannel(h, oid));
+            } catch (IOException e) {
+                throw translate(e, oid);
+            }
+            if (done) syncUpTo(h, h.markWritten(), oid);
+            return done;
         } finally {
             l.readLock().unlock();
         }
@@ -488,21 +509,7 @@ public final class FileObjectStore implements ObjectStore {
     public void probe() throws IOException {
         checkIdentity();
         if (!Files.isDirectory(staleDir)) restoreSubdirectory(staleDir);
-        Path p = dir.resolve(".probe-" + ProcessHandle.current().pid());
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            ch.write(ByteBuffer.wrap(new byte[] {1}));
-            ch.force(false);
-        } catch (IOException e) {
-            if (isNoSpace(e)) return; // full, not failed
-            throw e;
-        } finally {
-            try {
-                Files.deleteIfExists(p);
-            } catch (IOException ignored) {
-                // the failure to report is the one above
-            }
-        }
+        DirProbe.probe(dir);
     }
 
     /**

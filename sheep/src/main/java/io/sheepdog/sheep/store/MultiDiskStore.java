@@ -374,6 +374,14 @@ public final class MultiDiskStore implements ObjectStore {
     }
 
     @Override
+    public void write(long key, long offset, ByteBuffer data, boolean durable) throws IOException {
+        onHolder(key, s -> {
+            s.write(key, offset, data, durable);
+            return null;
+        });
+    }
+
+    @Override
     public byte[] sha1(long key, long size) throws IOException {
         return onHolder(key, s -> s.sha1(key, size));
     }

@@ -1,6 +1,7 @@
 package io.sheepdog.sheep.store;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.List;
 
 /**
@@ -38,6 +39,18 @@ public interface ObjectStore extends AutoCloseable {
      * durable write of the object syncs them too). @throws NoSuchObjectException if absent
      */
     void write(long oid, long offset, byte[] data, boolean durable) throws IOException;
+
+    /**
+     * As {@link #write(long, long, byte[], boolean)}, from {@code data}'s remaining bytes (its position is left as it
+     * is). An aligned direct buffer from {@link AlignedBuffers} goes to the disk as it is where a direct write may
+     * take it (the I/O port reads a replica's payload into one: one buffer from the socket to the disk); anything
+     * else is copied into an array first.
+     */
+    default void write(long oid, long offset, ByteBuffer data, boolean durable) throws IOException {
+        byte[] a = new byte[data.remaining()];
+        data.duplicate().get(a);
+        write(oid, offset, a, durable);
+    }
 
     /**
      * Atomically creates {@code oid} of {@code size} bytes whose content is {@code base} (may be null: zeros) with

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -222,6 +223,45 @@ class FileObjectStoreTest {
             java.util.Arrays.fill(want, (byte) 9);
             java.util.Arrays.fill(want, 1 << 20, (2 << 20) + 4096, (byte) 8);
             assertBytes(s, oid, want);
+        }
+    }
+
+    /**
+     * An aligned buffer (the I/O port's, for a replica's write) goes to the disk as it is; any other buffer, or a write
+     * that is not of whole blocks, is copied and written as an array is. The buffer's position is left alone.
+     */
+    @Test
+    void anAlignedBufferIsWrittenAsItIsAndAnyOtherIsCopied() throws Exception {
+        long oid = 0x00cc00000000001L;
+        int obj = 4 << 20;
+        try (FileObjectStore s = new FileObjectStore(dir.resolve("obj"), true, 16, 0)) {
+            Assumptions.assumeTrue(s.directWrites(), "this file system takes no O_DIRECT");
+            assertTrue(s.create(oid, obj, null, 0, new byte[0]));
+            byte[] want = new byte[obj];
+            ByteBuffer small = AlignedBuffers.take(8192);
+            ByteBuffer large = AlignedBuffers.take(obj);
+            try {
+                small.put(filled(8192, 1)).flip();
+                s.write(oid, 4096, small, true);                          // direct, from the buffer
+                assertEquals(0, small.position());
+                assertEquals(1, s.directWritesDone());
+                java.util.Arrays.fill(want, 4096, 12288, (byte) 1);
+                large.put(filled(obj, 2)).flip();
+                s.write(oid, 0, large, true);                             // the whole object, from a large buffer
+                assertEquals(2, s.directWritesDone());
+                java.util.Arrays.fill(want, (byte) 2);
+                s.write(oid, 8192, ByteBuffer.wrap(filled(4096, 3)), true); // a heap buffer: copied, then direct
+                assertEquals(3, s.directWritesDone());
+                java.util.Arrays.fill(want, 8192, 12288, (byte) 3);
+                small.clear().put(filled(100, 4)).flip();
+                s.write(oid, 5000, small, true);                          // not whole blocks: through the page cache
+                assertEquals(3, s.directWritesDone());
+                java.util.Arrays.fill(want, 5000, 5100, (byte) 4);
+                assertBytes(s, oid, want);
+            } finally {
+                AlignedBuffers.release(small);
+                AlignedBuffers.release(large);
+            }
         }
     }
 
