@@ -111,6 +111,23 @@ final class LoopDisks implements AutoCloseable {
     }
 
     /**
+     * The disk loses its power: the file system is shut down without flushing anything ({@code xfs_io -x -c shutdown},
+     * the ext4 shutdown ioctl's NOLOGFLUSH: the running journal transaction is aborted and dirty pages are never
+     * written), unmounted and mounted again (the journal replayed), so that it holds what had reached the device
+     * (everything synced) and maybe some of what had not, as after a power cut. Whoever had files open on it must be
+     * gone (killed). Loop disks only: false (and nothing done) for directory disks.
+     */
+    boolean powerLoss(Path mount) throws IOException {
+        if (!loops) return false;
+        int i = mounts.indexOf(mount);
+        if (i < 0) throw new IllegalArgumentException("not a disk of these: " + mount);
+        run("xfs_io", "-x", "-c", "shutdown", mount.toString());
+        run("umount", mount.toString());
+        run("mount", "-o", "user_xattr", devices.get(i), mount.toString());
+        return true;
+    }
+
+    /**
      * The disk hangs: {@code fsfreeze -f} holds every write and sync on its file system until {@link #thaw} (reads of
      * what is cached still work), as a disk or controller that stopped answering does. Loop disks only: false (and
      * nothing done) for directory disks.

@@ -27,14 +27,12 @@ import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.IntFunction;
@@ -313,11 +311,13 @@ public final class Gateway {
             ClusterView v = usableView();
             List<SdNode> targets = v.ring().targets(oid, copiesOf(oid, 0, v));
             if (targets.isEmpty()) throw new SdError(SdResult.HALT);
-            List<SdNode> order = new ArrayList<>(targets);
-            // local copy first, else start at a random replica
-            int self = indexOf(order, state.self().nid());
-            if (self > 0) order.add(0, order.remove(self));
-            else if (self < 0 && order.size() > 1) Collections.rotate(order, ThreadLocalRandom.current().nextInt(order.size()));
+            // In placement order, from any gateway: the first copy that answers is the one every node reads. A
+            // gateway that died in the middle of a write (a crash, a power cut) may have left its copies different
+            // on the blocks of that write, which was never acknowledged: old bytes or new are both right, but reads
+            // must not flip between them by gateway or by chance (PowerLossIT found both: the local copy first, else
+            // a random one). Ceph reads from the primary for the same reason. The cost: a read through a node that
+            // holds a copy but not the first one crosses the network.
+            List<SdNode> order = targets;
             int lastErr = SdResult.NO_OBJ;
             boolean retry = false;
             for (SdNode t : order) {
@@ -575,11 +575,6 @@ public final class Gateway {
 
     /** Whether {@code n} is this node (its requests are handled in the calling thread). */
     boolean isSelf(SdNode n) { return n.nid().equals(state.self().nid()); }
-
-    private static int indexOf(List<SdNode> l, NodeId id) {
-        for (int i = 0; i < l.size(); i++) if (l.get(i).nid().equals(id)) return i;
-        return -1;
-    }
 
     private SdRequest peerRequest(int op, long oid, int epoch) {
         return new SdRequest().opcode(op).protoVer(Proto.SHEEP_PROTO_VER).epoch(epoch).objOid(oid).flags(SdFlags.CMD_FWD);
