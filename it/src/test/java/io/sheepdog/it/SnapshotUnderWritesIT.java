@@ -30,8 +30,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 @ExtendWith(MiniClusterExtension.class)
 class SnapshotUnderWritesIT {
     private static final long MiB = 1 << 20;
-    /** 10 in the suite (each judged snapshot is a 64 MiB read); more with {@code -Dsheepdog.it.snapshots=N}. */
-    private static final int SNAPSHOTS = Integer.getInteger("sheepdog.it.snapshots", 10);
+    /** 8 in the suite (each judged snapshot is a 64 MiB read); more with {@code -Dsheepdog.it.snapshots=N}. */
+    private static final int SNAPSHOTS = Integer.getInteger("sheepdog.it.snapshots", 8);
     /** 16 objects: the writer's first pass creates them one after the other while snapshots are taken. */
     private static final long SIZE_MIB = 64;
 
