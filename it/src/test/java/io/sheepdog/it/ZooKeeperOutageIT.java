@@ -37,7 +37,7 @@ class ZooKeeperOutageIT {
      */
     static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> outages() {
         return java.util.stream.Stream.of(org.junit.jupiter.params.provider.Arguments.of(10, 30000),
-                org.junit.jupiter.params.provider.Arguments.of(20, 8000));
+                org.junit.jupiter.params.provider.Arguments.of(14, 8000));
     }
 
     @ParameterizedTest(name = "outage {0} s, session timeout {1} ms")
