@@ -85,6 +85,12 @@ run() {   # NAME JAVA_OPTS SHEEP_ARGS TREE
             "median $(jq ".jobs[0].$dir.clat_ns.percentile[\"50.000000\"]/1000|floor" <<<"$out") us," \
             "CPU per request $(( (c1 - c0) * 1000000 / $(getconf CLK_TCK) / $(jq ".jobs[0].$dir.total_ios" <<<"$out") )) us (3 sheeps)"
     done
+    local hwm=0 i h
+    for i in 0 1 2; do
+        h=$(awk '/^VmHWM/ {print $2}' "/proc/$(cat "$w/n$i.pid")/status")
+        ((h > hwm)) && hwm=$h
+    done
+    echo "$name: peak RSS of the largest sheep $((hwm / 1024)) MiB"
     stop
 }
 

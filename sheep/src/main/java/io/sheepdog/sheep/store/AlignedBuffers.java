@@ -8,8 +8,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * The process's direct buffers aligned for O_DIRECT ({@link #BLOCK}): the ones a direct write copies a heap payload
  * into ({@link DirectWrites}), and the ones the I/O port reads a replica's payload into from its socket, so that the
  * bytes go from the socket to the disk in one buffer (net/IoPortServer). Two sizes: small ones (up to {@link #SMALL}
- * bytes), {@link #SMALL_POOLED} of them kept for reuse and more made when all are out (dropped on return, for the
- * collector); and large ones (up to {@link #LARGE}, an object), never more than {@link #LARGE_MADE}, so that the
+ * bytes), {@link #SMALL_POOLED} of them kept for reuse, and when all are out one of the payload's size is made
+ * (dropped on return, for the collector); and large ones (up to {@link #LARGE}, an object), never more than {@link #LARGE_MADE}, so that the
  * direct memory they take stays bounded: a caller that finds none free does without (the page cache, a heap array).
  */
 public final class AlignedBuffers {
@@ -25,6 +25,7 @@ public final class AlignedBuffers {
     private static final ArrayBlockingQueue<ByteBuffer> SMALL_POOL = new ArrayBlockingQueue<>(SMALL_POOLED);
     private static final ArrayBlockingQueue<ByteBuffer> LARGE_POOL = new ArrayBlockingQueue<>(LARGE_MADE);
     private static final AtomicInteger LARGE_COUNT = new AtomicInteger();
+    private static final AtomicInteger SMALL_COUNT = new AtomicInteger();
 
     private AlignedBuffers() {}
 
@@ -37,7 +38,16 @@ public final class AlignedBuffers {
         ByteBuffer b;
         if (len <= SMALL) {
             b = SMALL_POOL.poll();
-            if (b == null) b = ByteBuffer.allocateDirect(SMALL + BLOCK).alignedSlice(BLOCK);
+            if (b == null) {
+                if (SMALL_COUNT.incrementAndGet() <= SMALL_POOLED) {
+                    b = ByteBuffer.allocateDirect(SMALL + BLOCK).alignedSlice(BLOCK); // pooled on return
+                } else {
+                    // all SMALL_POOLED out: one of the payload's own size (whole blocks), dropped on return, so that
+                    // a burst of small writes takes about the memory admitted for its payloads, not SMALL each
+                    SMALL_COUNT.decrementAndGet();
+                    b = ByteBuffer.allocateDirect(Math.max(BLOCK, (len + BLOCK - 1) / BLOCK * BLOCK) + BLOCK).alignedSlice(BLOCK);
+                }
+            }
         } else {
             b = LARGE_POOL.poll();
             if (b == null) {
@@ -55,7 +65,8 @@ public final class AlignedBuffers {
     public static void release(ByteBuffer b) {
         if (b == null) return;
         if (b.capacity() >= LARGE) LARGE_POOL.offer(b); // one of the LARGE_MADE: there is always room
-        else SMALL_POOL.offer(b); // full: dropped, for the collector
+        else if (b.capacity() >= SMALL) SMALL_POOL.offer(b); // one of the SMALL_POOLED: there is always room
+        // (smaller ones were made for one payload: dropped, for the collector)
     }
 
     /** Whether {@code b} is one a direct write can take as it is: direct, aligned, a whole number of blocks. */
