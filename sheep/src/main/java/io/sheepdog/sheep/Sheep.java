@@ -175,7 +175,7 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
             this.driver = driver != null ? driver : ClusterDrivers.create(opts.cluster());
             ObjectSizes sizes = new ObjectSizes(state, vdis);
             peer = new PeerService(store, state, sizes);
-            peer.setStoreFailureHook(why -> fatal(why + "; leaving the cluster (the other nodes restore what it held)"));
+            peer.setStoreFailureHook(this::storeFailed);
             IoStats stats = new IoStats();
             gateway = new Gateway(state, vdis, peer, peers, sizes, stats);
             vdiOps = new VdiOps(gateway, vdis, state);
@@ -244,8 +244,7 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
         if (opts.failureTimeoutMs() > 0) failures = new FailureDetector(state, driver::evict, opts.failureTimeoutMs()).start();
         if (peer != null) {
             // a hung disk (a check that never ends) takes the node out as a failed store does
-            storeCheck = new StoreWatchdog(this::checkStore, STORE_CHECK_MS, opts.diskTimeoutMs(),
-                    why -> fatal(why + "; leaving the cluster (the other nodes restore what it held)")).start();
+            storeCheck = new StoreWatchdog(this::checkStore, STORE_CHECK_MS, opts.diskTimeoutMs(), this::storeFailed).start();
         }
         LOG.info("sheepdog daemon started: {} zone {} store {} cluster driver {}", state.self().nid(), state.self().zone(), base, driver.name());
     }
@@ -261,8 +260,13 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
         try {
             DirProbe.probe(base);
         } catch (IOException e) {
-            fatal("the store directory " + base + " failed: " + e.getMessage() + "; leaving the cluster (the other nodes restore what it held)");
+            storeFailed("the store directory " + base + " failed: " + e.getMessage());
         }
+    }
+
+    /** The store failed or hangs ({@code why}): the node leaves and exits 1, and the others restore what it held. */
+    private void storeFailed(String why) {
+        fatal(why + "; leaving the cluster (the other nodes restore what it held)");
     }
 
     private void clientGone(ClientInfo c) {

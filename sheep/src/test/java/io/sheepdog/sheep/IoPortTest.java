@@ -12,13 +12,11 @@ import io.sheepdog.proto.Header48;
 import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.Oids;
 import io.sheepdog.proto.Opcodes;
-import io.sheepdog.proto.Proto;
 import io.sheepdog.proto.SdFlags;
 import io.sheepdog.proto.SdNode;
 import io.sheepdog.proto.SdRequest;
 import io.sheepdog.proto.SdResponse;
 import io.sheepdog.proto.SdResult;
-import io.sheepdog.proto.Strings;
 import io.sheepdog.sheep.cluster.InJvmClusterBus;
 import java.io.DataInputStream;
 import java.io.OutputStream;
@@ -76,12 +74,7 @@ class IoPortTest {
         byte[][] data = new byte[6][];
         int vid;
         try (SheepConnection c = SheepConnection.open("127.0.0.1", nodes.get(1).options().port())) {
-            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(3).clusterCtime(5L << 32)
-                    .clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
-            assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
-            Reply v = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1L << 30).flags(SdFlags.CMD_WRITE).dataLength(256), Strings.fixed("io", 256));
-            assertEquals(SdResult.SUCCESS, v.result());
-            vid = v.header().vdiVid();
+            vid = ReplicationTest.formatAndCreateVdi(c, 3, "io");
             long before = nodes.get(0).ioPort().requestsServed();
             for (int i = 0; i < data.length; i++) {
                 // small (sent by the request thread) and large (sent by a sender thread) payloads
@@ -116,12 +109,7 @@ class IoPortTest {
         Random rnd = new Random(11);
         int vid;
         try (SheepConnection c = SheepConnection.open("127.0.0.1", nodes.get(1).options().port())) {
-            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(3).clusterCtime(5L << 32)
-                    .clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
-            assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
-            Reply v = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1L << 30).flags(SdFlags.CMD_WRITE).dataLength(256), Strings.fixed("one", 256));
-            assertEquals(SdResult.SUCCESS, v.result());
-            vid = v.header().vdiVid();
+            vid = ReplicationTest.formatAndCreateVdi(c, 3, "one");
             long oid = Oids.dataOid(vid, 0);
             byte[] first = new byte[4096];
             rnd.nextBytes(first);

@@ -47,6 +47,16 @@ class ReplicationTest {
         for (Sheep s : nodes) s.close();
     }
 
+    /** Formats the cluster with {@code copies} copies (through {@code c}) and creates a 1 GiB VDI; its VID. */
+    static int formatAndCreateVdi(SheepConnection c, int copies, String name) throws Exception {
+        SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(copies).clusterCtime(5L << 32)
+                .clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
+        assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
+        Reply v = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1L << 30).flags(SdFlags.CMD_WRITE).dataLength(256), Strings.fixed(name, 256));
+        assertEquals(SdResult.SUCCESS, v.result());
+        return v.header().vdiVid();
+    }
+
     static void waitFor(java.util.function.BooleanSupplier c, String what) throws InterruptedException {
         long deadline = System.currentTimeMillis() + 15000;
         while (!c.getAsBoolean()) {
@@ -136,10 +146,7 @@ class ReplicationTest {
         waitFor(() -> nodes.get(0).state().view().members().size() == 3, "3 members");
         int vid;
         try (SheepConnection c = SheepConnection.open("127.0.0.1", nodes.get(0).options().port())) {
-            SdRequest f = SdRequest.of(Opcodes.MAKE_FS).clusterCopies(3).clusterCtime(7L << 32).clusterFlags(Proto.CLUSTER_FLAG_AUTO_VNODES).flags(SdFlags.CMD_WRITE).dataLength(6);
-            assertEquals(SdResult.SUCCESS, c.call(f, "plain\0".getBytes()).result());
-            vid = c.call(SdRequest.of(Opcodes.NEW_VDI).vdiSize(1L << 30).flags(SdFlags.CMD_WRITE).dataLength(256),
-                    Strings.fixed("d", 256)).header().vdiVid();
+            vid = formatAndCreateVdi(c, 3, "d");
             for (int i = 0; i < 6; i++) {
                 assertEquals(SdResult.SUCCESS, c.call(SdRequest.of(Opcodes.CREATE_AND_WRITE_OBJ).objOid(Oids.dataOid(vid, i))
                         .flags(SdFlags.CMD_WRITE).dataLength(4096), new byte[4096]).result());
