@@ -41,8 +41,8 @@ class HungPeerIT {
         try (MiniCluster c = MiniCluster.builder().name("hungpeer").nodes(3).copies(3).nbd(false).sheepJavaOpts(opts)
                 .sheepArgs("--failure-timeout", "0")
                 .build().start()) {
-            c.dog("vdi", "create", "vol", "16M").assertOk();
-            byte[] before = new byte[4 << 20];
+            c.dog("vdi", "create", "vol", "64M").assertOk();
+            byte[] before = new byte[64 << 20];
             new Random(1).nextBytes(before);
             int vid;
             try (SheepConnection conn = c.connect(c.node(0))) {
@@ -51,8 +51,17 @@ class HungPeerIT {
                 vid = v.vid();
             }
             long oid = Oids.dataOid(vid, 0);
-
             SheepNode hung = c.node(2);
+            // reads go to an object's first copy (Gateway.read): the read served meanwhile is of an object whose
+            // first copy is not on the stopped node (dog vdi object location lists the copies in placement order)
+            long readOid = -1;
+            for (int i = 0; i < 16 && readOid < 0; i++) {
+                String out = c.dog("vdi", "object", "location", "-i", String.valueOf(i), "vol").assertOk().stdout().strip();
+                String first = out.substring(out.lastIndexOf('\n') + 1).split(" ")[0];
+                if (!first.endsWith(":" + hung.port())) readOid = Oids.dataOid(vid, i);
+            }
+            assertTrue(readOid >= 0, "an object whose first copy is not on node 2");
+
             hung.pause();
             try (SheepConnection conn = c.connect(c.node(0))) {
                 // a 4 MiB write fills the socket buffers toward the stopped peer: the send itself must not hang
@@ -61,12 +70,12 @@ class HungPeerIT {
                 long t0 = System.nanoTime();
                 CompletableFuture<Reply> write = conn.submit(SdRequest.of(Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE)
                         .dataLength(data.length).objOid(oid).objOffset(0), data);
-                // meanwhile the gateway serves other requests: its node list, a read of its own copy
+                // meanwhile the gateway serves other requests: its node list, a read of a copy on a live node
                 SheepNode.sleep(500);
                 assertEquals(3, c.nodeList(c.node(0)).size(), "node 0 answers GET_NODE_LIST while a write waits");
-                Reply read = conn.submit(SdRequest.of(Opcodes.READ_OBJ).dataLength(4096).objOid(oid).objOffset(0), null)
+                Reply read = conn.submit(SdRequest.of(Opcodes.READ_OBJ).dataLength(4096).objOid(readOid).objOffset(0), null)
                         .get(PEER_TIMEOUT_MS, TimeUnit.MILLISECONDS);
-                assertEquals(SdResult.SUCCESS, read.result(), "a read of a local copy while a write waits");
+                assertEquals(SdResult.SUCCESS, read.result(), "a read of a live first copy while a write waits");
 
                 long bound = 3L * PEER_TIMEOUT_MS + RETRY_DEADLINE_MS + 10_000;
                 Reply r = write.get(bound, TimeUnit.MILLISECONDS);
