@@ -2,6 +2,7 @@ package io.sheepdog.client;
 
 import io.sheepdog.proto.SdRequest;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,6 +20,28 @@ public interface ObjectTransport extends AutoCloseable {
      * The future fails with an {@link IOException} if the connection breaks.
      */
     CompletableFuture<Reply> submit(SdRequest req, byte[] payload);
+
+    /**
+     * As {@link #submit(SdRequest, byte[])}, the payload being {@code body}'s remaining bytes (its position is left as
+     * it is). The caller keeps {@code body} unchanged until the future completes. This form copies them into an array;
+     * a transport inside the daemon takes a direct buffer as it is (one buffer from the client's socket to the disks).
+     */
+    default CompletableFuture<Reply> submitBuffer(SdRequest req, ByteBuffer body) {
+        return submit(req, arrayOf(body));
+    }
+
+    /** Blocking form of {@link #submitBuffer}. */
+    default Reply callBuffer(SdRequest req, ByteBuffer body) throws IOException {
+        return call(req, arrayOf(body));
+    }
+
+    /** {@code b}'s remaining bytes as an array: its own array when that is exactly them, else a copy. */
+    static byte[] arrayOf(ByteBuffer b) {
+        if (b.hasArray() && b.arrayOffset() == 0 && b.position() == 0 && b.remaining() == b.array().length) return b.array();
+        byte[] a = new byte[b.remaining()];
+        b.duplicate().get(a);
+        return a;
+    }
 
     /**
      * Sends requests that carry no payload (reads), in order; the same as {@link #submit} for each, but a connection

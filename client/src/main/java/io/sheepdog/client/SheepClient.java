@@ -446,8 +446,26 @@ public final class SheepClient {
         return transport.submit(writeObjRequest(oid, offset, data, copies, copyPolicy, flags), data).thenApply(SheepClient::okOrThrow);
     }
 
+    /**
+     * {@link #writeObj(long, long, byte[], int, int, int)} of {@code data}'s remaining bytes, which the transport may
+     * send as they are (see {@link ObjectTransport#submitBuffer}).
+     */
+    public void writeObj(long oid, long offset, ByteBuffer data, int copies, int copyPolicy, int flags) throws IOException {
+        SheepdogException.check(transport.callBuffer(writeObjRequest(oid, offset, data.remaining(), copies, copyPolicy, flags), data));
+    }
+
+    /** {@link #writeObjAsync(long, long, byte[], int, int, int)} of {@code data}'s remaining bytes, kept until done. */
+    public CompletableFuture<Void> writeObjAsync(long oid, long offset, ByteBuffer data, int copies, int copyPolicy, int flags) {
+        return transport.submitBuffer(writeObjRequest(oid, offset, data.remaining(), copies, copyPolicy, flags), data)
+                .thenApply(SheepClient::okOrThrow);
+    }
+
     private static SdRequest writeObjRequest(long oid, long offset, byte[] data, int copies, int copyPolicy, int flags) {
-        return SdRequest.of(Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE | flags).dataLength(data.length)
+        return writeObjRequest(oid, offset, data.length, copies, copyPolicy, flags);
+    }
+
+    private static SdRequest writeObjRequest(long oid, long offset, int length, int copies, int copyPolicy, int flags) {
+        return SdRequest.of(Opcodes.WRITE_OBJ).flags(SdFlags.CMD_WRITE | flags).dataLength(length)
                 .objOid(oid).objOffset(offset).objCopies(copies).objCopyPolicy(copyPolicy);
     }
 

@@ -249,19 +249,19 @@ public final class Volume implements AutoCloseable {
     public void write(long offset, byte[] data) throws IOException { write(offset, data, 0, data.length); }
 
     public void write(long offset, byte[] src, int srcOff, int len) throws IOException {
-        write(offset, len, (at, n) -> srcOff == 0 && at == 0 && n == src.length ? src
-                : Arrays.copyOfRange(src, srcOff + at, srcOff + at + n));
+        write(offset, len, (at, n) -> ByteBuffer.wrap(src, srcOff + at, n));
     }
 
     /**
-     * Supplies the bytes of a write, per object: {@link #bytes} returns a new array holding the {@code n} bytes of the
-     * request starting at {@code at}. It is called on the writing thread, possibly more than once for the same
-     * range (a write redone after a snapshot). The volume sends the array it gets and keeps it no longer than the
-     * write call, so the source may read from a buffer that is only lent for that call.
+     * Supplies the bytes of a write, per object: {@link #bytes} returns a buffer whose remaining bytes are the
+     * {@code n} bytes of the request starting at {@code at}. It is called on the writing thread, possibly more than
+     * once for the same range (a write redone after a snapshot). The volume sends what it gets as it is (a transport
+     * may take a direct buffer without copying it), never changes it, and keeps it no longer than the write call, so
+     * the source may lend a buffer for that call only and take it back when the call returns.
      */
     @FunctionalInterface
     public interface WriteSource {
-        byte[] bytes(int at, int n);
+        ByteBuffer bytes(int at, int n);
     }
 
     /**
@@ -362,7 +362,7 @@ public final class Volume implements AutoCloseable {
         }
         long cow = owner == 0 ? 0 : Oids.dataOid(owner, p.idx);
         int idx = p.idx;
-        byte[] data = pieceBytes(src, p);
+        byte[] data = ObjectTransport.arrayOf(pieceBytes(src, p)); // a creation: the gateway wants an array
         CompletableFuture<Void> f;
         if (inline) {
             f = now(() -> client.createAndWriteObj(Oids.dataOid(st.vid, idx), cow, p.objOff, data, copies, policy, 0));
@@ -372,7 +372,7 @@ public final class Volume implements AutoCloseable {
         r.add(f.thenRun(() -> { synchronized (r.created) { r.created.add(idx); } }));
     }
 
-    private CompletableFuture<Void> writePiece(boolean inline, long oid, long objOff, byte[] data, int copies, int policy) {
+    private CompletableFuture<Void> writePiece(boolean inline, long oid, long objOff, ByteBuffer data, int copies, int policy) {
         if (!inline) return client.writeObjAsync(oid, objOff, data, copies, policy, 0);
         return now(() -> client.writeObj(oid, objOff, data, copies, policy, 0));
     }
@@ -389,10 +389,10 @@ public final class Volume implements AutoCloseable {
         }
     }
 
-    private static byte[] pieceBytes(WriteSource src, Piece p) {
-        byte[] b = src.bytes(p.bufOff, p.len);
-        if (b == null || b.length != p.len) {
-            throw new IllegalStateException("write source gave " + (b == null ? "null" : b.length + " bytes") + " for " + p.len);
+    private static ByteBuffer pieceBytes(WriteSource src, Piece p) {
+        ByteBuffer b = src.bytes(p.bufOff, p.len);
+        if (b == null || b.remaining() != p.len) {
+            throw new IllegalStateException("write source gave " + (b == null ? "null" : b.remaining() + " bytes") + " for " + p.len);
         }
         return b;
     }

@@ -6,6 +6,7 @@ import io.sheepdog.proto.Inode;
 import io.sheepdog.proto.Oids;
 import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.SdResult;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -242,7 +243,7 @@ class VolumeTest extends ModelSheepFixture {
             List<int[]> asked = new ArrayList<>();
             v.write(off, d.length, (at, n) -> {
                 synchronized (asked) { asked.add(new int[] {at, n}); }
-                return Arrays.copyOfRange(d, at, at + n);
+                return ByteBuffer.wrap(d, at, n);
             });
             assertEquals(3, asked.size());
             assertArrayEquals(new int[] {0, 2 * MB - 7}, asked.get(0));
@@ -260,14 +261,14 @@ class VolumeTest extends ModelSheepFixture {
             byte[] d = random(8 * MB, 24);
             RuntimeException e = assertThrows(IllegalStateException.class, () -> v.write(0, d.length, (at, n) -> {
                 if (at > 0) throw new IllegalStateException("source gone");
-                return Arrays.copyOfRange(d, at, at + n);
+                return ByteBuffer.wrap(Arrays.copyOfRange(d, at, at + n));
             }));
             assertEquals("source gone", e.getMessage());
             // the first object was created and recorded; the claim on the second was released: writing it works
             assertEquals(vid, v.dataVid(0));
             v.write(0, d);
             assertArrayEquals(d, v.read(0, d.length));
-            assertThrows(IllegalStateException.class, () -> v.write(0, 10, (at, n) -> new byte[n + 1]),
+            assertThrows(IllegalStateException.class, () -> v.write(0, 10, (at, n) -> ByteBuffer.allocate(n + 1)),
                     "a source must give exactly the bytes asked for");
         }
     }

@@ -35,6 +35,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.IntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -149,15 +150,17 @@ public final class Gateway {
                     out = read(oid, off, (int) len);
                 }
                 case Opcodes.WRITE_OBJ -> {
-                    boolean table = Oids.isInode(oid) && off + r.data().length > Inode.DATA_VDI_ID_OFFSET;
+                    boolean table = Oids.isInode(oid) && off + r.payloadLength() > Inode.DATA_VDI_ID_OFFSET;
                     int fenced = enterFence(oid, table);
                     try {
                         checkWritable(oid, r);
-                        if (off + r.data().length > size) throw new SdError(SdResult.INVALID_PARMS, "write beyond object end");
+                        if (off + r.payloadLength() > size) throw new SdError(SdResult.INVALID_PARMS, "write beyond object end");
                         if (table) {
-                            writeInodeTable(oid, off, r.data(), h.objCopies());
+                            writeInodeTable(oid, off, r.bytes(), h.objCopies());
+                        } else if (r.body() != null && codeOf(oid) == null) {
+                            writeBody(oid, off, r.body(), h.objCopies());
                         } else {
-                            write(oid, off, r.data(), h.objCopies());
+                            write(oid, off, r.bytes(), h.objCopies());
                         }
                     } finally {
                         if (fenced != 0) fence.exit(fenced);
@@ -167,9 +170,9 @@ public final class Gateway {
                     int fenced = enterFence(oid, false);
                     try {
                         checkWritable(oid, r);
-                        if (off + r.data().length > size) throw new SdError(SdResult.INVALID_PARMS, "write beyond object end");
+                        if (off + r.payloadLength() > size) throw new SdError(SdResult.INVALID_PARMS, "write beyond object end");
                         long cow = h.hasFlag(SdFlags.CMD_COW) ? h.objCowOid() : 0;
-                        create(oid, off, r.data(), h.objCopies(), cow);
+                        create(oid, off, r.bytes(), h.objCopies(), cow);
                         if (Oids.isData(oid)) fence.created(Oids.vid(oid), Oids.index(oid));
                     } finally {
                         if (fenced != 0) fence.exit(fenced);
@@ -346,6 +349,22 @@ public final class Gateway {
     }
 
     /**
+     * A replicated object's write whose payload is in a direct buffer (the NBD front end's aligned copy of the
+     * client's bytes): every copy is made from that one buffer, the local one written to the disk as it is and the
+     * remote ones sent from it. The caller keeps {@code body} until this returns; nothing reads it after that.
+     */
+    private void writeBody(long oid, long offset, ByteBuffer body, int copies) throws SdError {
+        SdRequest req = new SdRequest().objOid(oid).objOffset(offset).flags(SdFlags.CMD_WRITE).dataLength(body.remaining());
+        forward(Opcodes.WRITE_PEER, req, wantedCopies(oid, copies), null, position -> null, body);
+        bodyWrites.incrementAndGet();
+    }
+
+    private final AtomicLong bodyWrites = new AtomicLong();
+
+    /** Client writes whose copies were all made from one direct buffer (tests tell the one-buffer path by it). */
+    public long bodyWrites() { return bodyWrites.get(); }
+
+    /**
      * Creates {@code oid} with {@code data} at {@code offset}; with a {@code cowOid} the rest of the object is copied
      * from that object first (copy-on-write from a snapshot or parent).
      */
@@ -415,16 +434,22 @@ public final class Gateway {
     // ------------------------------------------------------------------ forwarding
 
     private void forwardAll(int peerOp, SdRequest template, byte[] payload, int copies) throws SdError {
-        forward(peerOp, template, wantedCopies(template.objOid(), copies), null, position -> payload);
+        forward(peerOp, template, wantedCopies(template.objOid(), copies), null, position -> payload, null);
     }
 
     /**
      * Sends a peer operation to every node that holds {@code template}'s object and waits for all of them, retrying
      * with the placement of the next epoch when membership changes. Replicated: {@code want} copies, each given
      * the same payload. Erasure coded ({@code ec} not null): position j of the placement gets strip j, its
-     * {@code ec_index}, and {@code payloadOf(j)}.
+     * {@code ec_index}, and {@code payloadOf(j)}. A replicated write may give every copy {@code body} instead (not
+     * null: a direct buffer, sent and written as it is; {@code payloadOf} is then not asked).
      */
     void forward(int peerOp, SdRequest template, int want, ErasureCode ec, IntFunction<byte[]> payloadOf) throws SdError {
+        forward(peerOp, template, want, ec, payloadOf, null);
+    }
+
+    private void forward(int peerOp, SdRequest template, int want, ErasureCode ec, IntFunction<byte[]> payloadOf,
+                         ByteBuffer body) throws SdError {
         long oid = template.objOid();
         long deadline = System.currentTimeMillis() + RETRY_DEADLINE_MS;
         while (true) {
@@ -444,17 +469,18 @@ public final class Gateway {
             SdNode localNode = null;
             for (int i = 0; i < targets.size(); i++) {
                 SdNode t = targets.get(i);
-                byte[] payload = payloadOf.apply(i);
+                byte[] payload = body != null ? null : payloadOf.apply(i);
                 SdRequest req = template.copy().opcode(peerOp).protoVer(Proto.SHEEP_PROTO_VER).epoch(v.epoch())
                         .flags(template.flags() | SdFlags.CMD_FWD);
                 if (ec != null) req.objCopyPolicy(ec.policy()).objEcIndex(i);
                 if (payload != null) req.dataLength(payload.length);
+                if (body != null) req.dataLength(body.remaining());
                 if (isSelf(t)) {
                     localReq = req;
                     localPayload = payload;
                     localNode = t;
                 } else {
-                    calls.add(call(t, req, payload));
+                    calls.add(call(t, req, payload, body));
                 }
             }
             boolean remote = !calls.isEmpty();
@@ -462,7 +488,9 @@ public final class Gateway {
             // slowest copy, not the local one plus the remote ones
             if (localReq != null) {
                 long localStart = System.nanoTime();
-                calls.add(PeerCall.done(localNode.nid(), handleHere(localReq, localPayload)));
+                Reply here = body != null ? local.handle(Request.withBody(localReq, body.duplicate(), ClientInfo.INTERNAL))
+                        : handleHere(localReq, localPayload);
+                calls.add(PeerCall.done(localNode.nid(), here));
                 if (timed) stats.gatewayLocalCopy.add(System.nanoTime() - localStart);
             }
             int err = SdResult.SUCCESS;
@@ -587,7 +615,7 @@ public final class Gateway {
 
     /** Sends a peer request without waiting for its reply: to {@code t}, or handled here if {@code t} is this node. */
     PeerCall callOrLocal(SdNode t, SdRequest req, byte[] payload) {
-        return isSelf(t) ? PeerCall.done(t.nid(), handleHere(req, payload)) : call(t, req, payload);
+        return isSelf(t) ? PeerCall.done(t.nid(), handleHere(req, payload)) : call(t, req, payload, null);
     }
 
     /** A peer request for this node's own copy, handled in the calling thread. */
@@ -603,7 +631,7 @@ public final class Gateway {
      * reading blocks only that thread). Either way the call is watched: a peer that leaves the cluster, or takes
      * longer than the peer timeout, has its link closed, which ends the wait (the caller retries).
      */
-    private PeerCall call(SdNode t, SdRequest req, byte[] payload) {
+    private PeerCall call(SdNode t, SdRequest req, byte[] payload, ByteBuffer body) {
         PeerLink link;
         try {
             link = peers.acquire(t.nid());
@@ -612,10 +640,11 @@ public final class Gateway {
             return PeerCall.done(t.nid(), PeerCall.networkError(req));
         }
         CompletableFuture<Void> sending = null;
-        if (payload != null && payload.length > INLINE_SEND_LIMIT) {
+        int length = body != null ? body.remaining() : payload != null ? payload.length : 0;
+        if (length > INLINE_SEND_LIMIT) {
             sending = CompletableFuture.runAsync(() -> {
                 try {
-                    link.send(req, payload);
+                    link.send(req, payload, body);
                 } catch (IOException e) {
                     throw new UncheckedIOException(e);
                 }
@@ -625,7 +654,7 @@ public final class Gateway {
         startWatch();
         if (sending == null) {
             try {
-                link.send(req, payload);
+                link.send(req, payload, body);
             } catch (IOException e) {
                 // the link is closed; the caller's await() reads nothing and answers NETWORK_ERROR
             }

@@ -69,6 +69,9 @@ abstract class PeerCall {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 link.close();
+                // the closed link ends the send soon; wait for it, since the caller may reuse the payload's buffer as
+                // soon as this returns (join ignores the interrupt)
+                if (sending != null) sending.handle((v, t) -> null).join();
                 reply = networkError(req);
             } finally {
                 pool.release(link);

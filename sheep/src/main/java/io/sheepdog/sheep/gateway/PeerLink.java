@@ -6,11 +6,11 @@ import io.sheepdog.proto.NodeId;
 import io.sheepdog.proto.SdRequest;
 import java.io.EOFException;
 import java.io.IOException;
-import java.io.OutputStream;
+import java.io.InputStream;
 import java.net.InetSocketAddress;
-import java.net.Proxy;
-import java.net.Socket;
+import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import io.sheepdog.sheep.log.RateLimitedLog;
 import org.slf4j.LoggerFactory;
 
@@ -34,8 +34,12 @@ final class PeerLink {
 
     private final NodeId peer;
     private final boolean viaIoPort;
-    private final Socket socket;
-    private final OutputStream out;
+    /**
+     * Blocking. Requests are written with the channel's gathering write, so a direct payload (an aligned buffer the
+     * NBD front end filled: one buffer from the client's socket to the disks) goes to the socket without a copy;
+     * replies are read through its socket's stream, which honours the read timeout.
+     */
+    private final SocketChannel channel;
     private final Frames.ReplyReader replies;
     private int nextId = 1;
     private int waitingFor;
@@ -47,12 +51,11 @@ final class PeerLink {
     /** Why another thread closed the link (the peer left, or hangs), said by the failure it causes. */
     private volatile String closedBecause;
 
-    private PeerLink(NodeId peer, Socket socket, boolean viaIoPort) throws IOException {
+    private PeerLink(NodeId peer, SocketChannel channel, InputStream in, boolean viaIoPort) {
         this.peer = peer;
         this.viaIoPort = viaIoPort;
-        this.socket = socket;
-        this.out = socket.getOutputStream();
-        this.replies = new Frames.ReplyReader(socket.getInputStream(), READ_BUFFER);
+        this.channel = channel;
+        this.replies = new Frames.ReplyReader(in, READ_BUFFER);
     }
 
     /**
@@ -85,23 +88,24 @@ final class PeerLink {
 
     private static PeerLink connect(NodeId peer, String host, int port, int connectTimeoutMs, int readTimeoutMs,
             boolean ioPort) throws IOException {
-        // a plain Socket without proxy, as SheepConnection does (no SelectorProvider lookup, blocking streams)
-        Socket s = new Socket(Proxy.NO_PROXY);
+        SocketChannel ch = SocketChannel.open();
         try {
-            s.connect(new InetSocketAddress(host, port), connectTimeoutMs);
-            s.setTcpNoDelay(true);
+            // through the channel's socket: its connect takes a timeout, and its stream a read timeout
+            ch.socket().connect(new InetSocketAddress(host, port), connectTimeoutMs);
+            ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            InputStream in = ch.socket().getInputStream();
             if (ioPort) {
                 // the I/O port says whose it is first: a stale view's port may now be another process's
-                s.setSoTimeout(connectTimeoutMs);
-                byte[] id = s.getInputStream().readNBytes(NodeId.SIZE);
+                ch.socket().setSoTimeout(connectTimeoutMs);
+                byte[] id = in.readNBytes(NodeId.SIZE);
                 if (id.length < NodeId.SIZE) throw new IOException("no node id from " + host + ":" + port);
                 NodeId who = NodeId.decode(ByteBuffer.wrap(id));
                 if (!who.equals(peer)) throw new IOException(host + ":" + port + " is the I/O port of " + who + ", not of " + peer);
             }
-            s.setSoTimeout(readTimeoutMs);
-            return new PeerLink(peer, s, ioPort);
+            ch.socket().setSoTimeout(readTimeoutMs);
+            return new PeerLink(peer, ch, in, ioPort);
         } catch (IOException e) {
-            s.close();
+            ch.close();
             throw new IOException("failed to connect to " + peer + (ioPort ? " (I/O port " + port + ")" : "") + ": " + e.getMessage(), e);
         }
     }
@@ -117,14 +121,30 @@ final class PeerLink {
     /** When the request in flight was sent (System.nanoTime), 0 if there is none. */
     long busySince() { return busySince; }
 
-    /** Sends {@code req} (its id replaced by this link's next one) and its payload, if it has one. */
+    /** Sends {@code req} (its id replaced by this link's next one) and {@code payload}, if not null. */
     void send(SdRequest req, byte[] payload) throws IOException {
+        send(req, payload, null);
+    }
+
+    /**
+     * Sends {@code req} (its id replaced by this link's next one) and its payload, if it has one: {@code payload}, or
+     * else {@code body}'s remaining bytes (its position is left as it is). Returns when all is written (or failed):
+     * then nothing here reads {@code body} any more.
+     */
+    void send(SdRequest req, byte[] payload, ByteBuffer body) throws IOException {
         if (closed) throw new IOException("connection to " + peer + " closed");
         int id = nextId++;
         waitingFor = id;
         busySince = System.nanoTime() | 1;
         try {
-            Frames.writeFrame(out, req.copy().id(id).bytes(), payload);
+            ByteBuffer header = ByteBuffer.wrap(req.copy().id(id).bytes());
+            ByteBuffer rest = body != null ? body.duplicate() : payload != null && payload.length > 0 ? ByteBuffer.wrap(payload) : null;
+            if (rest == null) {
+                while (header.hasRemaining()) channel.write(header);
+            } else {
+                ByteBuffer[] both = {header, rest};
+                while (rest.hasRemaining() || header.hasRemaining()) channel.write(both);
+            }
         } catch (IOException e) {
             close();
             throw failure(e);
@@ -157,7 +177,7 @@ final class PeerLink {
     void close() {
         closed = true;
         try {
-            socket.close();
+            channel.close();
         } catch (IOException ignored) {
             // closing: nothing to do about it
         }
@@ -168,7 +188,7 @@ final class PeerLink {
         closedBecause = why;
         closed = true;
         try {
-            socket.close();
+            channel.close();
         } catch (IOException ignored) {
             // closing: nothing to do about it
         }

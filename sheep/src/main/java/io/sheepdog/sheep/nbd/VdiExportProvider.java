@@ -12,7 +12,9 @@ import io.sheepdog.proto.SdResult;
 import io.sheepdog.sheep.ops.ClientInfo;
 import io.sheepdog.sheep.ops.LocalTransport;
 import io.sheepdog.sheep.ops.RequestProcessor;
+import io.sheepdog.sheep.store.AlignedBuffers;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
@@ -208,6 +210,13 @@ public final class VdiExportProvider implements NbdExportProvider {
         }
     }
 
+    /**
+     * Whether a write of whole aligned blocks goes to the gateway in one aligned direct buffer (see
+     * {@link VdiExport#write}); {@code -Dsheepdog.gatewayOneBuffer=false} copies it into an array instead, as before
+     * (for comparisons: bench/RESULTS.md).
+     */
+    static final boolean ONE_BUFFER = !"false".equals(System.getProperty("sheepdog.gatewayOneBuffer"));
+
     /** One opened VDI. */
     static final class VdiExport implements NbdExport {
         private final Volume v;
@@ -342,24 +351,39 @@ public final class VdiExportProvider implements NbdExportProvider {
         }
 
         /**
-         * Each object's part of the payload is copied once, into the array its request sends; nothing keeps
-         * {@code data} after the call returns, and the call returns only when every copy is durable (FUA is implied).
+         * Each object's part of the payload is copied once: of whole aligned blocks into an aligned direct buffer
+         * (store/AlignedBuffers) that every copy is made from, the gateway's own written to the disk as it is and
+         * the others sent from it (one buffer from here to the disks); else into the array its request sends. Nothing
+         * keeps {@code data} or those buffers after the call returns, and the call returns only when every copy is
+         * durable (FUA is implied).
          */
         @Override
         public void write(long offset, ByteBuf data, boolean fua) throws IOException {
             int base = data.readerIndex();
+            boolean replicated = v.copyPolicy() == 0;
+            List<ByteBuffer> lent = new ArrayList<>(1);
             beginWrite();
             try {
                 v.write(offset, data.readableBytes(), (at, n) -> {
-                    byte[] b = new byte[n];
-                    data.getBytes(base + at, b);
+                    ByteBuffer b = replicated && ONE_BUFFER && aligned(offset + at, n) ? AlignedBuffers.take(n) : null;
+                    if (b != null) {
+                        lent.add(b);
+                    } else {
+                        b = ByteBuffer.allocate(n);
+                    }
+                    data.getBytes(base + at, b.duplicate());
                     return b;
                 });
             } catch (SheepdogException e) {
                 throw nbdError(e);
             } finally {
                 endWrite();
+                for (ByteBuffer b : lent) AlignedBuffers.release(b); // the write is over: no copy reads them any more
             }
+        }
+
+        private static boolean aligned(long offset, int n) {
+            return offset % AlignedBuffers.BLOCK == 0 && n % AlignedBuffers.BLOCK == 0 && n <= AlignedBuffers.LARGE;
         }
 
         /** Every acknowledged write is already durable; a flush tells the lock model this writer is settled. */
