@@ -488,8 +488,16 @@ public final class Gateway {
             // slowest copy, not the local one plus the remote ones
             if (localReq != null) {
                 long localStart = System.nanoTime();
-                Reply here = body != null ? local.handle(Request.withBody(localReq, body.duplicate(), ClientInfo.INTERNAL))
-                        : handleHere(localReq, localPayload);
+                Reply here;
+                try {
+                    here = body != null ? local.handle(Request.withBody(localReq, body.duplicate(), ClientInfo.INTERNAL))
+                            : handleHere(localReq, localPayload);
+                } catch (RuntimeException | Error e) {
+                    // a bug, said by the caller; but first the remote calls end (their links go back, and no send
+                    // still reads a payload the caller takes back when this throws)
+                    for (PeerCall c : calls) c.await();
+                    throw e;
+                }
                 calls.add(PeerCall.done(localNode.nid(), here));
                 if (timed) stats.gatewayLocalCopy.add(System.nanoTime() - localStart);
             }

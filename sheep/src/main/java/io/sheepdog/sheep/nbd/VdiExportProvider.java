@@ -352,7 +352,7 @@ public final class VdiExportProvider implements NbdExportProvider {
 
         /**
          * Each object's part of the payload is copied once: of whole aligned blocks into an aligned direct buffer
-         * (store/AlignedBuffers) that every copy is made from, the gateway's own written to the disk as it is and
+         * (store/AlignedBuffers, a pooled one if one is free) that every copy is made from, the gateway's own written to the disk as it is and
          * the others sent from it (one buffer from here to the disks); else into the array its request sends. Nothing
          * keeps {@code data} or those buffers after the call returns, and the call returns only when every copy is
          * durable (FUA is implied).
@@ -365,7 +365,7 @@ public final class VdiExportProvider implements NbdExportProvider {
             beginWrite();
             try {
                 v.write(offset, data.readableBytes(), (at, n) -> {
-                    ByteBuffer b = replicated && ONE_BUFFER && aligned(offset + at, n) ? AlignedBuffers.take(n) : null;
+                    ByteBuffer b = replicated && ONE_BUFFER && aligned(offset + at, n) ? AlignedBuffers.takePooled(n) : null;
                     if (b != null) {
                         lent.add(b);
                     } else {

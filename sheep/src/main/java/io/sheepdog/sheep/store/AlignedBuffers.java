@@ -34,6 +34,19 @@ public final class AlignedBuffers {
      * {@code len} needs a large one and all are in use. Give it back with {@link #release}.
      */
     public static ByteBuffer take(int len) {
+        return take(len, true);
+    }
+
+    /**
+     * As {@link #take}, but null rather than a buffer made for this payload alone when every pooled small one is in
+     * use: for a caller that has an array to fall back on (the NBD front end), so that its payloads, already held in
+     * the network's direct buffers, do not take direct memory twice in a burst.
+     */
+    public static ByteBuffer takePooled(int len) {
+        return take(len, false);
+    }
+
+    private static ByteBuffer take(int len, boolean beyondPool) {
         if (len < 0 || len > LARGE) throw new IllegalArgumentException("aligned buffer of " + len + " bytes");
         ByteBuffer b;
         if (len <= SMALL) {
@@ -41,6 +54,9 @@ public final class AlignedBuffers {
             if (b == null) {
                 if (SMALL_COUNT.incrementAndGet() <= SMALL_POOLED) {
                     b = ByteBuffer.allocateDirect(SMALL + BLOCK).alignedSlice(BLOCK); // pooled on return
+                } else if (!beyondPool) {
+                    SMALL_COUNT.decrementAndGet();
+                    return null;
                 } else {
                     // all SMALL_POOLED out: one of the payload's own size (whole blocks), dropped on return, so that
                     // a burst of small writes takes about the memory admitted for its payloads, not SMALL each
