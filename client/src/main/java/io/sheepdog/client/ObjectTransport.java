@@ -2,8 +2,8 @@ package io.sheepdog.client;
 
 import io.sheepdog.proto.SdRequest;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
