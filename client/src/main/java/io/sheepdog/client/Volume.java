@@ -13,6 +13,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
@@ -443,15 +444,31 @@ public final class Volume implements AutoCloseable {
 
         void add(CompletableFuture<Void> f) { futures.add(f); }
 
-        /** Waits for all requests; returns the first error, preferring READONLY (it decides whether to retry). */
+        /**
+         * Waits for all requests, even when interrupted (the interrupt is kept for the caller): the write's sources
+         * lend their buffers for the call only, so no request may still read one when the call returns. Returns the
+         * first error, preferring READONLY (it decides whether to retry).
+         */
         IOException await() {
             IOException first = null;
+            boolean interrupted = false;
             for (CompletableFuture<Void> f : futures) {
-                try {
-                    SheepClient.join(f);
-                } catch (IOException e) {
-                    if (first == null || (e instanceof SheepdogException se && se.result() == SdResult.READONLY)) first = e;
+                while (true) {
+                    try {
+                        f.get();
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                        continue;
+                    } catch (ExecutionException e) {
+                        IOException io = SheepClient.unwrap(e.getCause());
+                        if (first == null || (io instanceof SheepdogException se && se.result() == SdResult.READONLY)) first = io;
+                    }
+                    break;
                 }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+                if (first == null) first = new IOException("interrupted");
             }
             return first;
         }

@@ -6,6 +6,7 @@ import io.sheepdog.proto.Inode;
 import io.sheepdog.proto.Oids;
 import io.sheepdog.proto.Opcodes;
 import io.sheepdog.proto.SdResult;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -250,6 +251,46 @@ class VolumeTest extends ModelSheepFixture {
             assertArrayEquals(new int[] {2 * MB - 7, 4 * MB}, asked.get(1));
             assertArrayEquals(new int[] {6 * MB - 7, 3 * MB + 7}, asked.get(2));
             assertArrayEquals(d, v.read(off, d.length));
+        }
+    }
+
+    /**
+     * A write source lends its buffers for the call only (the NBD front end gives them back to a pool when the call
+     * returns), so a write whose thread is interrupted must still wait for every request it started before it
+     * returns: else a request could still read a buffer that was given back and refilled by another write.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(30)
+    void anInterruptedWriteReturnsOnlyWhenNoRequestStillReadsItsBuffers() throws Exception {
+        sheep.createVdi("lent", 16L * MB);
+        ObjectTransport base = pool.peer("127.0.0.1", sheep.port());
+        java.util.concurrent.atomic.AtomicInteger pending = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.ScheduledExecutorService later = Executors.newSingleThreadScheduledExecutor();
+        ObjectTransport slow = new ObjectTransport() {
+            @Override public java.util.concurrent.CompletableFuture<Reply> submit(io.sheepdog.proto.SdRequest req, byte[] payload) {
+                return base.submit(req, payload);
+            }
+            @Override public java.util.concurrent.CompletableFuture<Reply> submitBuffer(io.sheepdog.proto.SdRequest req, ByteBuffer body) {
+                pending.incrementAndGet();
+                java.util.concurrent.CompletableFuture<Reply> f = new java.util.concurrent.CompletableFuture<>();
+                base.submitBuffer(req, body).whenComplete((r, t) -> later.schedule(() -> {
+                    pending.decrementAndGet();
+                    if (t != null) f.completeExceptionally(t); else f.complete(r);
+                }, 500, java.util.concurrent.TimeUnit.MILLISECONDS));
+                return f;
+            }
+            @Override public void close() { }
+        };
+        try (Volume v = Volume.openWritable(new SheepClient(slow), "lent", false)) {
+            byte[] d = random(8 * MB, 25);
+            v.write(0, d); // creates objects 0 and 1 (creations go as arrays)
+            Thread.currentThread().interrupt(); // as if the front end's worker were interrupted during the write
+            // two objects: two requests in flight at once, sent from the buffers the source lends
+            IOException e = assertThrows(IOException.class, () -> v.write(0, d.length, (at, n) -> ByteBuffer.wrap(d, at, n)));
+            assertTrue(Thread.interrupted(), "the interrupt is kept for the caller");
+            assertEquals(0, pending.get(), "no request still reads a lent buffer when the write returns: " + e);
+        } finally {
+            later.shutdownNow();
         }
     }
 
