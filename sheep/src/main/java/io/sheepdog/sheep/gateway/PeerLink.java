@@ -121,11 +121,6 @@ final class PeerLink {
     /** When the request in flight was sent (System.nanoTime), 0 if there is none. */
     long busySince() { return busySince; }
 
-    /** Sends {@code req} (its id replaced by this link's next one) and {@code payload}, if not null. */
-    void send(SdRequest req, byte[] payload) throws IOException {
-        send(req, payload, null);
-    }
-
     /**
      * Sends {@code req} (its id replaced by this link's next one) and its payload, if it has one: {@code payload}, or
      * else {@code body}'s remaining bytes (its position is left as it is). Returns when all is written (or failed):

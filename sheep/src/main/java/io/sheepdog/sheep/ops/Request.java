@@ -1,5 +1,6 @@
 package io.sheepdog.sheep.ops;
 
+import io.sheepdog.client.ObjectTransport;
 import io.sheepdog.proto.SdRequest;
 import java.nio.ByteBuffer;
 
@@ -37,10 +38,7 @@ public record Request(SdRequest hdr, byte[] data, ClientInfo client, ByteBuffer 
      * that take no direct buffer: erasure coding, object tables, creations).
      */
     public byte[] bytes() {
-        if (body == null) return data;
-        byte[] a = new byte[body.remaining()];
-        body.duplicate().get(a);
-        return a;
+        return body == null ? data : ObjectTransport.arrayOf(body);
     }
 
     /** The payload's length, wherever it is. */

@@ -110,7 +110,7 @@ class PeerPoolTest {
         PeerLink l = pool.acquire(peer);
         PeerCall c = new PeerCall.OnLink(pool, l, req, null);
         try {
-            l.send(req, payload);
+            l.send(req, payload, null);
         } catch (IOException e) {
             // answered NETWORK_ERROR by await
         }
@@ -272,7 +272,7 @@ class PeerPoolTest {
             viaIo = withIoPort(peer, io.getLocalPort());
             PeerLink l = pool.acquire(viaIo);
             PeerCall c = new PeerCall.OnLink(pool, l, write(100), null);
-            l.send(write(100), new byte[100]);
+            l.send(write(100), new byte[100], null);
             assertEquals(SdResult.SUCCESS, c.await().result());
             assertEquals(1, there.get(), "the link went to the I/O port");
             assertEquals(0, accepted.get(), "not to the main port");
@@ -287,7 +287,7 @@ class PeerPoolTest {
             NodeId stale = withIoPort(peer, io.getLocalPort());
             PeerLink l = pool.acquire(stale);
             PeerCall c = new PeerCall.OnLink(pool, l, write(10), null);
-            l.send(write(10), new byte[10]);
+            l.send(write(10), new byte[10], null);
             assertEquals(SdResult.SUCCESS, c.await().result());
             assertEquals(1, there.get(), "the I/O port was tried");
             assertEquals(1, accepted.get(), "and the request went to the main port, not to the other node");
@@ -297,7 +297,7 @@ class PeerPoolTest {
         int closedPort = TestPorts.free();
         PeerLink l = pool.acquire(withIoPort(peer, closedPort));
         PeerCall c = new PeerCall.OnLink(pool, l, write(10), null);
-        l.send(write(10), new byte[10]);
+        l.send(write(10), new byte[10], null);
         assertEquals(SdResult.SUCCESS, c.await().result());
         assertEquals(2, accepted.get(), "a refused I/O port: the main port");
     }
@@ -329,9 +329,9 @@ class PeerPoolTest {
             assertTrue(System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(1000), "no second wait for the I/O port");
             assertFalse(second.viaIoPort());
             PeerCall c1 = new PeerCall.OnLink(pool, first, write(10), null);
-            first.send(write(10), new byte[10]);
+            first.send(write(10), new byte[10], null);
             PeerCall c2 = new PeerCall.OnLink(pool, second, write(20), null);
-            second.send(write(20), new byte[20]);
+            second.send(write(20), new byte[20], null);
             assertEquals(SdResult.SUCCESS, c1.await().result());
             assertEquals(SdResult.SUCCESS, c2.await().result());
             assertEquals(2, accepted.get(), "both served on the main port");
