@@ -3,8 +3,11 @@ package io.sheepdog.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -24,6 +27,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
  * {@code dog cluster check} is clean.
  *
  * <p>Needs root and nft (nftables); skipped elsewhere, except under CI, where it must run.
+ *
+ * <p>And a flood of connections to one node's I/O port (anyone may connect unless sheep --allow says otherwise): the
+ * node refuses those past its limit, its memory stays bounded, and writes through it never fail.
  */
 @ExtendWith(MiniClusterExtension.class)
 class IoPortBlockedIT {
@@ -85,6 +91,81 @@ class IoPortBlockedIT {
             CommandResult check = c.dog("cluster", "check");
             assertEquals(0, check.exitCode(), check.toString());
         }
+    }
+
+    /**
+     * {@value #FLOOD} idle connections to node 1's I/O port, held for a while: before the limit on connections, each
+     * took a thread and a 16 KiB direct read buffer, which ran the node out of direct memory (its main port then
+     * answered NO_MEM to its own NBD clients) and past 256 MiB of RSS.
+     */
+    @Test
+    @Timeout(value = 10, unit = TimeUnit.MINUTES)
+    void aFloodOfConnectionsToAnIoPortFailsNoWrite() throws Exception {
+        try (MiniCluster c = MiniCluster.builder().name("ioport-flood").nodes(3).copies(3).sync(true).build().start()) {
+            c.dog("vdi", "create", "v", "32M").assertOk();
+            SheepNode flooded = c.node(1);
+            int ioPort = ioPortOf(flooded);
+            Path ackLog = c.dir().resolve("acks.log");
+            CheckedNbdWriter w = new CheckedNbdWriter("v", 32 * MiB, () -> List.of(flooded.nbdPort()), 8, ackLog).start(60);
+            List<Socket> flood = new ArrayList<>();
+            long peakRssKiB = 0;
+            int refused = 0;
+            try {
+                assertTrue(w.awaitAcks(300, 60), "the writer got going");
+                for (int i = 0; i < FLOOD; i++) {
+                    Socket s = new Socket();
+                    flood.add(s);
+                    s.connect(new InetSocketAddress("127.0.0.1", ioPort), 5000);
+                    if (i % 500 == 0) peakRssKiB = Math.max(peakRssKiB, rssKiB(flooded));
+                }
+                long held = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (System.nanoTime() < held) {
+                    peakRssKiB = Math.max(peakRssKiB, rssKiB(flooded));
+                    Thread.sleep(500);
+                }
+                assertTrue(w.awaitAcks(500, 60), "writes go on during the flood: acknowledged " + w.acknowledged());
+                peakRssKiB = Math.max(peakRssKiB, rssKiB(flooded));
+                // the connections past the node's limit were closed by it: they read an end, not its node id
+                for (Socket s : flood) {
+                    s.setSoTimeout(1);
+                    try {
+                        if (s.getInputStream().read() < 0) refused++;
+                    } catch (java.net.SocketTimeoutException e) {
+                        // greeted (or not yet read): held by the node
+                    } catch (java.io.IOException e) {
+                        refused++; // reset by the node
+                    }
+                }
+            } finally {
+                for (Socket s : flood) s.close();
+            }
+            try {
+                assertTrue(w.awaitAcks(500, 60), "writes go on after the flood");
+            } finally {
+                w.close();
+            }
+            c.waitForRecovery();
+            CheckedNbdWriter.Verification v = w.verifyThrough(c.node(0).nbdPort(), c.node(1).nbdPort());
+            String fig = String.format("I/O PORT flooded with %d connections (%d refused by the node): acknowledged %d, lost %d, "
+                    + "mismatched %d, error replies %s, longest stall %d ms, peak RSS of the flooded node %d MiB", FLOOD, refused,
+                    w.acknowledged(), v.lost(), v.mismatched(), w.errorReplies(), w.longestStallMs(), peakRssKiB >> 10);
+            CheckedNbdWriter.record(fig);
+            v.assertClean();
+            assertEquals(0L, w.errorReplies().values().stream().reduce(0L, Long::sum), "no error reply: " + fig);
+            assertTrue(peakRssKiB < 256 << 10, "the flooded node stays within 256 MiB: " + fig);
+            assertTrue(refused > 0, "the node refused the connections past its limit: " + fig);
+            CommandResult check = c.dog("cluster", "check");
+            assertEquals(0, check.exitCode(), check.toString());
+        }
+    }
+
+    private static final int FLOOD = 9000;
+
+    private static long rssKiB(SheepNode n) throws Exception {
+        for (String line : Files.readAllLines(Path.of("/proc/" + n.pid() + "/status"))) {
+            if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("[^0-9]", ""));
+        }
+        throw new AssertionError("no VmRSS for " + n.pid());
     }
 
     /** The I/O port a node logged when it started listening there. */

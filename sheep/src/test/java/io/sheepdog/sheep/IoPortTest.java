@@ -228,4 +228,61 @@ class IoPortTest {
         }
         ReplicationTest.waitFor(() -> s.ioPort().connections() == 0, "the connection's thread ended");
     }
+
+    /**
+     * A node serves at most so many I/O port connections (a flood of idle ones must not run it out of threads and
+     * direct memory): past the limit a connection is closed before the greeting, and a gateway whose link is refused
+     * sends its copies to the main port instead, so writes go on and every copy is right.
+     */
+    @Test void connectionsPastTheLimitAreRefusedAndCopiesGoToTheMainPortInstead() throws Exception {
+        startNode(0, true);
+        Sheep full = startNode(1, true);
+        ReplicationTest.waitFor(() -> nodes.get(0).state().view().members().size() == 2, "2 members");
+        full.ioPort().maxConnections(3);
+        List<Socket> held = new ArrayList<>();
+        try {
+            int greeted = 0;
+            int refused = 0;
+            for (int i = 0; i < 8; i++) {
+                Socket sock = new Socket("127.0.0.1", full.ioPort().port());
+                held.add(sock);
+                sock.setSoTimeout(10_000);
+                byte[] greeting = sock.getInputStream().readNBytes(NodeId.SIZE);
+                if (greeting.length == NodeId.SIZE) greeted++;
+                else if (greeting.length == 0) refused++;
+            }
+            // (node 0's gateway may hold a link of its own there already)
+            assertEquals(8, greeted + refused, "each greeted or closed at once");
+            assertTrue(greeted >= 1 && greeted <= 3, "at most 3 served: " + greeted);
+            assertTrue(full.ioPort().connections() <= 3, "at most 3 open: " + full.ioPort().connections());
+
+            Random rnd = new Random(5);
+            byte[][] data = new byte[4][];
+            int vid;
+            try (SheepConnection c = SheepConnection.open("127.0.0.1", nodes.get(0).options().port())) {
+                vid = ReplicationTest.formatAndCreateVdi(c, 2, "full");
+                for (int i = 0; i < data.length; i++) {
+                    data[i] = new byte[4096];
+                    rnd.nextBytes(data[i]);
+                    Reply w = c.call(SdRequest.of(Opcodes.CREATE_AND_WRITE_OBJ).objOid(Oids.dataOid(vid, i)).flags(SdFlags.CMD_WRITE)
+                            .dataLength(data[i].length), data[i]);
+                    assertEquals(SdResult.SUCCESS, w.result(), "written while node 1's I/O port is full");
+                }
+            }
+            for (int n = 0; n < 2; n++) {
+                for (int i = 0; i < data.length; i++) {
+                    Path f = dir.resolve("s" + n + "/obj/" + Oids.fileName(Oids.dataOid(vid, i)));
+                    assertArrayEquals(data[i], java.util.Arrays.copyOf(Files.readAllBytes(f), data[i].length), "node " + n + " object " + i);
+                }
+            }
+        } finally {
+            for (Socket sock : held) sock.close();
+        }
+        // the held ones gone, their places are free again
+        ReplicationTest.waitFor(() -> full.ioPort().connections() < 3, "the held connections' threads ended");
+        try (Socket sock = new Socket("127.0.0.1", full.ioPort().port())) {
+            sock.setSoTimeout(10_000);
+            assertEquals(NodeId.SIZE, sock.getInputStream().readNBytes(NodeId.SIZE).length, "greeted again");
+        }
+    }
 }

@@ -17,9 +17,11 @@ final class ChannelFrameReader {
     /** Bytes [position, limit) are received and not yet consumed. */
     private final ByteBuffer buf;
 
-    ChannelFrameReader(ReadableByteChannel ch, int bufferSize) {
+    /** Reads {@code ch} ahead into {@code buffer} (direct, at least a header's size; the caller owns and frees it). */
+    ChannelFrameReader(ReadableByteChannel ch, ByteBuffer buffer) {
+        if (buffer.capacity() < Header48.SIZE) throw new IllegalArgumentException("a read buffer smaller than a header");
         this.ch = ch;
-        this.buf = ByteBuffer.allocateDirect(Math.max(bufferSize, Header48.SIZE)).flip();
+        this.buf = buffer.clear().flip();
     }
 
     /** The next header; null if the channel ended cleanly before it (between frames), EOFException inside it. */

@@ -15,6 +15,7 @@ import io.sheepdog.sheep.store.AlignedBuffers;
 import io.sheepdog.sheep.store.StoreKey;
 import java.io.EOFException;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
@@ -48,7 +49,15 @@ import org.slf4j.LoggerFactory;
  * <p>The same rules as the main port: who is let in ({@link AccessPolicy}), the largest payloads, and memory admitted
  * before it is allocated (the main port's budget for requests between sheep: a request waits for room, in the
  * thread that serves it). A watch closes a connection idle for {@link #IDLE_MS} (a gateway closes its idle links
- * sooner) and one whose reply cannot be written for {@link #WRITE_TIMEOUT_MS} (the gateway hangs).
+ * sooner), one that sent no request within {@link #FIRST_REQUEST_MS} of its accept (a gateway opens a link to send
+ * one), and one whose reply cannot be written for {@link #WRITE_TIMEOUT_MS} (the gateway hangs).
+ *
+ * <p>A connection costs a thread and a read buffer, so their number is bounded ({@link #MAX_CONNECTIONS}): past it a
+ * new one is closed at once, before the greeting, and the gateway that opened it sends to the main port instead
+ * (gateway/PeerPool). Without the bound, anyone who may connect (everyone, unless sheep --allow says otherwise) could
+ * open thousands of idle connections and run the node out of direct memory, which its main port and NBD clients
+ * need too (it-test IoPortBlockedIT#aFloodOfConnectionsToAnIoPortFailsNoWrite). A read buffer is freed when its
+ * connection ends, not when a garbage collection finds it.
  */
 public final class IoPortServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(IoPortServer.class);
@@ -56,6 +65,13 @@ public final class IoPortServer implements AutoCloseable {
     static final int PLATFORM_THREADS = Integer.getInteger("sheepdog.ioPortPlatformThreads", 128);
     static final int IDLE_MS = 120_000;
     static final long WRITE_TIMEOUT_MS = Long.getLong("sheepdog.peerTimeoutMs", 30_000);
+    /**
+     * Connections served at once (each a thread and a {@link #READ_BUFFER}): the gateways' links are one per request
+     * in flight from each, far fewer; past it they go to the main port.
+     */
+    static final int MAX_CONNECTIONS = Integer.getInteger("sheepdog.ioPortMaxConnections", 1024);
+    /** How soon after its accept a connection must send its first request. */
+    static final long FIRST_REQUEST_MS = 10_000;
     /** Request bytes read ahead: a header with a payload of a few KiB arrives in one read. */
     private static final int READ_BUFFER = 16 << 10;
     private static final AtomicLong CONNECTIONS = new AtomicLong(1L << 40); // apart from the main port's ids
@@ -78,6 +94,7 @@ public final class IoPortServer implements AutoCloseable {
     private PayloadBudget budget;
     private Thread acceptor;
     private Thread watch;
+    private int maxConnections = MAX_CONNECTIONS;
 
     private IoPortServer(ServerSocketChannel server) {
         this.server = server;
@@ -136,6 +153,12 @@ public final class IoPortServer implements AutoCloseable {
                 close(s);
                 continue;
             }
+            if (open.size() >= maxConnections) {
+                WARN.warn("full", "I/O port: connection from {} refused: {} connections open, the most it serves "
+                        + "(-Dsheepdog.ioPortMaxConnections); a sheep's gateway then uses the main port", c.client.display(), maxConnections);
+                close(s);
+                continue;
+            }
             open.add(c);
             if (closed) {
                 c.close();
@@ -162,6 +185,7 @@ public final class IoPortServer implements AutoCloseable {
     private void watchLoop() {
         long timeout = TimeUnit.MILLISECONDS.toNanos(WRITE_TIMEOUT_MS);
         long idle = TimeUnit.MILLISECONDS.toNanos(IDLE_MS);
+        long firstRequest = TimeUnit.MILLISECONDS.toNanos(FIRST_REQUEST_MS);
         while (!closed) {
             try {
                 Thread.sleep(1000);
@@ -176,12 +200,22 @@ public final class IoPortServer implements AutoCloseable {
                     c.close();
                 }
                 long idleSince = c.idleSince;
-                if (idleSince != 0 && now - idleSince > idle) {
+                if (!c.requested && now - c.accepted > firstRequest) {
+                    WARN.warn("silent", "I/O port: closing the connection from {}: no request within {} ms of its accept",
+                            c.client.display(), FIRST_REQUEST_MS);
+                    c.close();
+                } else if (idleSince != 0 && now - idleSince > idle) {
                     LOG.debug("I/O port: closing the idle connection from {}", c.client.display());
                     c.close();
                 }
             }
         }
+    }
+
+    /** Sets the most connections served at once (tests; the default is {@link #MAX_CONNECTIONS}). */
+    public IoPortServer maxConnections(int n) {
+        this.maxConnections = n;
+        return this;
     }
 
     /** Connections open now. */
@@ -217,6 +251,10 @@ public final class IoPortServer implements AutoCloseable {
         volatile long writingSince;
         /** When the connection began waiting for its next request (System.nanoTime, never 0), 0 while serving one. */
         volatile long idleSince = System.nanoTime() | 1;
+        /** When it was accepted (System.nanoTime). */
+        final long accepted = System.nanoTime();
+        /** Whether a request has come on it. */
+        volatile boolean requested;
 
         Connection(SocketChannel s) throws IOException {
             this.socket = s;
@@ -227,14 +265,22 @@ public final class IoPortServer implements AutoCloseable {
         }
 
         void serve() {
-            try (socket) {
-                ChannelFrameReader in = new ChannelFrameReader(socket, READ_BUFFER);
+            // the read buffer is freed with the arena when the connection ends, not when a collection finds it
+            try (socket; Arena arena = Arena.ofConfined()) {
+                ChannelFrameReader in;
+                try {
+                    in = new ChannelFrameReader(socket, arena.allocate(READ_BUFFER).asByteBuffer());
+                } catch (OutOfMemoryError e) {
+                    WARN.warn("nomem", "I/O port: closing the connection from {}: no memory for its read buffer", client.display());
+                    return;
+                }
                 writeFully(ByteBuffer.wrap(greeting));
                 while (!closed) {
                     idleSince = System.nanoTime() | 1;
                     byte[] header = in.readHeader();
                     idleSince = 0;
                     if (header == null) return; // the gateway closed the link between requests
+                    requested = true;
                     SdRequest req = new SdRequest(header);
                     boolean hasPayload = req.hasFlag(SdFlags.CMD_WRITE) && req.dataLength() > 0;
                     if (SdFrameDecoder.oversized(req, budget)) {

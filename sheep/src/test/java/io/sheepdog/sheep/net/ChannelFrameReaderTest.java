@@ -52,7 +52,7 @@ class ChannelFrameReaderTest {
             wire.write(payloads[i]);
         }
         for (int piece : new int[] {1, 7, 48, 4096, 100_000, Integer.MAX_VALUE}) {
-            ChannelFrameReader in = new ChannelFrameReader(pieces(wire.toByteArray(), piece), 16 << 10);
+            ChannelFrameReader in = new ChannelFrameReader(pieces(wire.toByteArray(), piece), ByteBuffer.allocateDirect(16 << 10));
             for (int i = 0; i < sizes.length; i++) {
                 assertArrayEquals(header(i), in.readHeader(), "header " + i + ", reads of " + piece);
                 byte[] got;
@@ -75,9 +75,9 @@ class ChannelFrameReaderTest {
 
     @Test void anEndInsideAFrameIsAnEofError() throws Exception {
         byte[] half = java.util.Arrays.copyOf(header(1), 20);
-        assertThrows(EOFException.class, () -> new ChannelFrameReader(pieces(half, 8), 1024).readHeader());
+        assertThrows(EOFException.class, () -> new ChannelFrameReader(pieces(half, 8), ByteBuffer.allocateDirect(1024)).readHeader());
         byte[] cut = new byte[Header48.SIZE + 100];
-        ChannelFrameReader in = new ChannelFrameReader(pieces(cut, 30), 64);
+        ChannelFrameReader in = new ChannelFrameReader(pieces(cut, 30), ByteBuffer.allocateDirect(64));
         in.readHeader();
         assertThrows(EOFException.class, () -> in.readPayload(ByteBuffer.allocateDirect(4096)));
     }
