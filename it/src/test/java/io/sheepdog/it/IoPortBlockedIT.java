@@ -95,8 +95,9 @@ class IoPortBlockedIT {
 
     /**
      * {@value #FLOOD} idle connections to node 1's I/O port, held for a while: before the limit on connections, each
-     * took a thread and a 16 KiB direct read buffer, which ran the node out of direct memory (its main port then
-     * answered NO_MEM to its own NBD clients) and past 256 MiB of RSS.
+     * took a thread and a 16 KiB direct read buffer, which took the node past 256 MiB of RSS and its writes to a crawl
+     * (1,739 acknowledged in this test, 47,076 with the limit), and out of direct memory, which its main port needs too
+     * (a one-node trial: dog's writes then failed, "Out of memory on server").
      */
     @Test
     @Timeout(value = 10, unit = TimeUnit.MINUTES)
