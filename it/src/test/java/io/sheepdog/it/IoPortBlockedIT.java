@@ -170,7 +170,7 @@ class IoPortBlockedIT {
     }
 
     /** The I/O port a node logged when it started listening there. */
-    private static int ioPortOf(SheepNode n) throws Exception {
+    static int ioPortOf(SheepNode n) throws Exception {
         Pattern p = Pattern.compile("I/O port listening on .*:(\\d+)");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (System.nanoTime() < deadline) {

@@ -285,4 +285,54 @@ class IoPortTest {
             assertEquals(NodeId.SIZE, sock.getInputStream().readNBytes(NodeId.SIZE).length, "greeted again");
         }
     }
+
+    /**
+     * Write headers whose payloads never come hold the budget for requests between sheep (24 MiB): seven of 4 MiB
+     * would stall every copy sent to the node for as long as they stay. Each is closed once its payload is later
+     * than the limit (1 s here, 30 s by default), and the copies go on.
+     */
+    @Test void aPayloadThatDoesNotComeIsCutOffAndTheCopiesGoOn() throws Exception {
+        startNode(0, true);
+        Sheep slow = startNode(1, true);
+        ReplicationTest.waitFor(() -> nodes.get(0).state().view().members().size() == 2, "2 members");
+        slow.ioPort().payloadTimeoutMs(1000);
+        List<Socket> held = new ArrayList<>();
+        try {
+            for (int i = 0; i < 7; i++) {
+                Socket sock = new Socket("127.0.0.1", slow.ioPort().port());
+                held.add(sock);
+                sock.setSoTimeout(15_000);
+                assertEquals(NodeId.SIZE, sock.getInputStream().readNBytes(NodeId.SIZE).length, "greeted");
+                SdRequest w = SdRequest.of(Opcodes.WRITE_PEER).objOid(Oids.dataOid(0x77, i)).flags(SdFlags.CMD_WRITE)
+                        .epoch(slow.state().epoch()).dataLength(4 << 20).id(i + 1);
+                OutputStream out = sock.getOutputStream();
+                out.write(w.bytes());
+                out.write(new byte[100]);
+                out.flush();
+            }
+            byte[] data = new byte[4096];
+            new Random(7).nextBytes(data);
+            long t0 = System.nanoTime();
+            int vid;
+            try (SheepConnection c = SheepConnection.open("127.0.0.1", nodes.get(0).options().port())) {
+                vid = ReplicationTest.formatAndCreateVdi(c, 2, "slow");
+                Reply w = c.call(SdRequest.of(Opcodes.CREATE_AND_WRITE_OBJ).objOid(Oids.dataOid(vid, 0)).flags(SdFlags.CMD_WRITE)
+                        .dataLength(data.length), data);
+                assertEquals(SdResult.SUCCESS, w.result());
+            }
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            assertTrue(ms < 10_000, "the copies went on within seconds: " + ms + " ms");
+            Path f = dir.resolve("s1/obj/" + Oids.fileName(Oids.dataOid(vid, 0)));
+            assertArrayEquals(data, java.util.Arrays.copyOf(Files.readAllBytes(f), data.length), "node 1's copy");
+            for (Socket sock : held) {
+                try {
+                    assertEquals(-1, sock.getInputStream().read(), "closed by the node, with no reply");
+                } catch (java.net.SocketException e) {
+                    // reset by the node: closed too
+                }
+            }
+        } finally {
+            for (Socket sock : held) sock.close();
+        }
+    }
 }

@@ -8,8 +8,10 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.ssl.SslCloseCompletionEvent;
 import io.netty.util.ReferenceCountUtil;
+import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.net.ConnectionLimit;
 import io.sheepdog.sheep.net.PayloadBudget;
+import io.sheepdog.sheep.net.PayloadDeadline;
 import java.util.ArrayDeque;
 import java.util.concurrent.RejectedExecutionException;
 import org.slf4j.Logger;
@@ -55,12 +57,30 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
     private long remaining;
     /** A checked READ or WRITE that waits for room in the server's budget; nothing more is read until it gets it. */
     private NbdRequest parked;
+    /** Closes the connection if a write's payload takes too long (it holds budget meanwhile). */
+    private final PayloadDeadline deadline;
+    private static final RateLimitedLog SLOW = new RateLimitedLog(log);
 
     NbdRequestDecoder(NbdRequestCheck check, PayloadBudget budget, ConnectionLimit limit, String peer) {
+        this(check, budget, limit, peer, new PayloadDeadline.Limit());
+    }
+
+    /** With a test's time limit and clock for write payloads. */
+    NbdRequestDecoder(NbdRequestCheck check, PayloadBudget budget, ConnectionLimit limit, String peer,
+                      PayloadDeadline.Limit payloadLimit) {
         this.check = check;
         this.budget = budget;
         this.limit = limit;
         this.peer = peer;
+        this.deadline = payloadLimit.deadline(this::payloadTooSlow);
+    }
+
+    /** A write's payload took too long after its header (holding its share of the budget meanwhile): closed. */
+    private void payloadTooSlow() {
+        if (state != State.PAYLOAD) return;
+        SLOW.warn("slow", "NBD {}: closing the connection: the {} bytes of a write did not arrive within {} ms of its header",
+                peer, current == null ? 0 : current.length(), deadline.timeoutMs());
+        protocolError("write payload too slow");
     }
 
     @Override
@@ -110,6 +130,7 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
     /** Reads nothing more and gives back what a request cut off mid-payload held. */
     private void stop() {
         state = State.DONE;
+        deadline.ended();
         ByteBuf b;
         while ((b = stash.poll()) != null) b.release();
         header.clear();
@@ -181,6 +202,7 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
                 addPayload(b.readRetainedSlice(take));
                 remaining -= take;
                 if (remaining == 0) {
+                    deadline.ended();
                     NbdRequest r = current.admitted(current.length(), payload);
                     current = null;
                     payload = null;
@@ -248,6 +270,7 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
             payloadComposite = false;
             remaining = r.length();
             state = State.PAYLOAD;
+            deadline.started(ctx);
             return;
         }
         ctx.fireChannelRead(r.admitted(bytes, null));

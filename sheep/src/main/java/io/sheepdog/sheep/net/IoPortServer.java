@@ -50,7 +50,9 @@ import org.slf4j.LoggerFactory;
  * before it is allocated (the main port's budget for requests between sheep: a request waits for room, in the
  * thread that serves it). A watch closes a connection idle for {@link #IDLE_MS} (a gateway closes its idle links
  * sooner), one that sent no request within {@link #FIRST_REQUEST_MS} of its accept (a gateway opens a link to send
- * one), and one whose reply cannot be written for {@link #WRITE_TIMEOUT_MS} (the gateway hangs).
+ * one), one whose request's payload takes longer than {@link PayloadDeadline#DEFAULT_MS} after its header (it holds
+ * budget meanwhile: a few such would stall every copy sent here), and one whose reply cannot be written for
+ * {@link #WRITE_TIMEOUT_MS} (the gateway hangs).
  *
  * <p>A connection costs a thread and a read buffer, so their number is bounded ({@link #MAX_CONNECTIONS}): past it a
  * new one is closed at once, before the greeting, and the gateway that opened it sends to the main port instead
@@ -95,6 +97,7 @@ public final class IoPortServer implements AutoCloseable {
     private Thread acceptor;
     private Thread watch;
     private int maxConnections = MAX_CONNECTIONS;
+    private volatile long payloadTimeoutMs = PayloadDeadline.DEFAULT_MS;
 
     private IoPortServer(ServerSocketChannel server) {
         this.server = server;
@@ -193,6 +196,8 @@ public final class IoPortServer implements AutoCloseable {
                 return;
             }
             long now = System.nanoTime();
+            long payloadTimeoutMs = this.payloadTimeoutMs;
+            long payloadTimeout = TimeUnit.MILLISECONDS.toNanos(payloadTimeoutMs);
             for (Connection c : open) {
                 long since = c.writingSince;
                 if (since != 0 && now - since > timeout) {
@@ -200,7 +205,12 @@ public final class IoPortServer implements AutoCloseable {
                     c.close();
                 }
                 long idleSince = c.idleSince;
-                if (!c.requested && now - c.accepted > firstRequest) {
+                long payloadSince = c.payloadSince;
+                if (payloadSince != 0 && now - payloadSince > payloadTimeout) {
+                    WARN.warn("slow", "I/O port: closing the connection from {}: a request's payload did not arrive within {} ms of its header",
+                            c.client.display(), payloadTimeoutMs);
+                    c.close();
+                } else if (!c.requested && now - c.accepted > firstRequest) {
                     WARN.warn("silent", "I/O port: closing the connection from {}: no request within {} ms of its accept",
                             c.client.display(), FIRST_REQUEST_MS);
                     c.close();
@@ -215,6 +225,15 @@ public final class IoPortServer implements AutoCloseable {
     /** Sets the most connections served at once (tests; the default is {@link #MAX_CONNECTIONS}). */
     public IoPortServer maxConnections(int n) {
         this.maxConnections = n;
+        return this;
+    }
+
+    /**
+     * Sets how long a request's payload may take after its header (tests; by default {@link PayloadDeadline#DEFAULT_MS}):
+     * it holds its share of the budget for requests between sheep meanwhile.
+     */
+    public IoPortServer payloadTimeoutMs(long ms) {
+        this.payloadTimeoutMs = ms;
         return this;
     }
 
@@ -251,6 +270,8 @@ public final class IoPortServer implements AutoCloseable {
         volatile long writingSince;
         /** When the connection began waiting for its next request (System.nanoTime, never 0), 0 while serving one. */
         volatile long idleSince = System.nanoTime() | 1;
+        /** When the payload being read started (System.nanoTime, never 0), 0 while none is. */
+        volatile long payloadSince;
         /** When it was accepted (System.nanoTime). */
         final long accepted = System.nanoTime();
         /** Whether a request has come on it. */
@@ -293,6 +314,7 @@ public final class IoPortServer implements AutoCloseable {
                     ByteBuffer body = hasPayload && oneBuffer(req) ? AlignedBuffers.take((int) req.dataLength()) : null;
                     try {
                         Request r;
+                        if (hasPayload) payloadSince = System.nanoTime() | 1;
                         if (body != null) {
                             in.readPayload(body);
                             r = Request.withBody(req, body, client);
@@ -300,6 +322,7 @@ public final class IoPortServer implements AutoCloseable {
                         } else {
                             r = new Request(req, hasPayload ? in.readPayload((int) req.dataLength()) : Request.NO_DATA, client);
                         }
+                        payloadSince = 0;
                         Reply rep = SdServerHandler.answer(processor, r);
                         rep.header().dataLength(rep.data().length);
                         writingSince = System.nanoTime() | 1;

@@ -64,6 +64,9 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
     private long reserved;          // budget bytes taken for the pending request
     private ByteBuf held;           // bytes that arrived while the pending request waited for room
     private boolean closed;
+    private ChannelHandlerContext ctx;
+    /** Closes the connection if an admitted request's payload takes too long (it holds budget meanwhile). */
+    private final PayloadDeadline deadline;
 
     /** One budget for every request (tests). */
     public SdFrameDecoder(PayloadBudget budget) {
@@ -77,9 +80,27 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
      *                one budget, two nodes full of client writes would each wait for the other's replica writes.
      */
     public SdFrameDecoder(PayloadBudget clients, PayloadBudget peers) {
+        this(clients, peers, new PayloadDeadline.Limit());
+    }
+
+    /** With a test's time limit and clock for payloads. */
+    SdFrameDecoder(PayloadBudget clients, PayloadBudget peers, PayloadDeadline.Limit limit) {
         this.clients = clients;
         this.peers = peers;
+        this.deadline = limit.deadline(this::payloadTooSlow);
     }
+
+    /** The payload of the admitted request took longer than the deadline: the connection closes, its room goes back. */
+    private void payloadTooSlow() {
+        if (closed || ctx == null) return;
+        WARN.warn("slow", "closing {}: the {} bytes of {} did not arrive within {} ms of its header", ctx.channel().remoteAddress(),
+                pending == null ? 0 : pending.dataLength(), pending, deadline.timeoutMs());
+        closed = true;
+        ctx.close();
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) { this.ctx = ctx; }
 
     /** Requests one sheep sends another and the other serves locally (so they get their own budget). */
     static boolean isPeerRequest(int opcode) { return OpTable.isBetweenSheep(opcode); }
@@ -171,6 +192,7 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
 
     private void fire(ChannelHandlerContext ctx, byte[] data) {
         Frame f = new Frame(pending, data, reserved, pendingBudget);
+        deadline.ended();
         pending = null;
         pendingBudget = null;
         payload = null;
@@ -192,6 +214,7 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
         if (pending.hasFlag(SdFlags.CMD_WRITE) && pending.dataLength() > 0) {
             payload = new byte[(int) pending.dataLength()];
             payloadFill = 0;
+            deadline.started(ctx);
         }
         return true;
     }
@@ -219,6 +242,7 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
         pending = null;
         payload = null;
         closed = true;
+        deadline.ended();
         if (pendingBudget != null) pendingBudget.release(reserved);
         pendingBudget = null;
         reserved = 0;

@@ -11,10 +11,13 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.sheepdog.sheep.net.ConnectionLimit;
 import io.sheepdog.sheep.net.PayloadBudget;
+import io.sheepdog.sheep.net.PayloadDeadline;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -32,6 +35,10 @@ class NbdRequestDecoderTest {
     private ConnectionLimit limit;
 
     private void open(boolean readOnly, long budgetBytes, int maxRequests) {
+        open(readOnly, budgetBytes, maxRequests, new PayloadDeadline.Limit());
+    }
+
+    private void open(boolean readOnly, long budgetBytes, int maxRequests, PayloadDeadline.Limit payloadLimit) {
         MemoryDisk disk = new MemoryDisk("d", SIZE, readOnly, false, false);
         NbdExport export;
         try {
@@ -43,7 +50,7 @@ class NbdRequestDecoderTest {
                 true, false);
         budget = new PayloadBudget(budgetBytes);
         limit = new ConnectionLimit(maxRequests, 1 << 20);
-        decoder = new NbdRequestDecoder(new NbdRequestCheck(session, 1 << 20), budget, limit, "test");
+        decoder = new NbdRequestDecoder(new NbdRequestCheck(session, 1 << 20), budget, limit, "test", payloadLimit);
         ch = new EmbeddedChannel(decoder, new ChannelInboundHandlerAdapter() {
             @Override
             public void channelRead(ChannelHandlerContext ctx, Object msg) { got.add((NbdRequest) msg); }
@@ -171,5 +178,43 @@ class NbdRequestDecoderTest {
         assertEquals(CMD_DISC, got.get(0).type());
         assertEquals(0, budget.used());
         assertFalse(ch.config().isAutoRead());
+    }
+
+    /**
+     * A write whose payload does not arrive within the limit after its header closes the connection and gives its
+     * share of the server's budget back: a client that sends large write headers and then trickles must not hold the
+     * room every other client's writes wait for. One that arrives in time is handed on.
+     */
+    @Test
+    void aWritePayloadSlowerThanTheLimitClosesTheConnectionAndGivesItsRoomBack() {
+        AtomicLong now = new AtomicLong(1_000_000_000L);
+        open(false, 8 << 20, 64, new PayloadDeadline.Limit(1000, now::get));
+        byte[] data = new byte[200000];
+        byte[] first = request(0, CMD_WRITE, 1, 0, data.length, data);
+        ch.writeInbound(Unpooled.wrappedBuffer(first, 0, 1000));
+        pass(now, 800);
+        ch.writeInbound(Unpooled.wrappedBuffer(first, 1000, first.length - 1000));
+        ch.runPendingTasks();
+        assertEquals(1, got.size(), "complete within the limit: handed on");
+        pass(now, 3000);
+        assertTrue(ch.isOpen());
+
+        byte[] second = request(0, CMD_WRITE, 2, 0, data.length, data);
+        ch.writeInbound(Unpooled.wrappedBuffer(second, 0, 5000));
+        ch.runPendingTasks();
+        assertEquals(2L * data.length, budget.used(), "the first (not answered here) and the second hold their bytes");
+        pass(now, 999);
+        assertTrue(ch.isOpen());
+        pass(now, 2);
+        assertFalse(ch.isOpen(), "the second's payload is late: closed");
+        assertEquals(1, got.size(), "nothing of the late write is handed on");
+        assertEquals(data.length, budget.used(), "the late write's room is back (the first's goes with its reply)");
+    }
+
+    private void pass(AtomicLong now, long ms) {
+        now.addAndGet(TimeUnit.MILLISECONDS.toNanos(ms));
+        ch.advanceTimeBy(ms, TimeUnit.MILLISECONDS);
+        ch.runScheduledPendingTasks();
+        ch.runPendingTasks();
     }
 }

@@ -16,6 +16,8 @@ import io.sheepdog.proto.SdRequest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -216,5 +218,51 @@ class SdFrameDecoderTest {
         assertEquals(0, in.refCnt());
         assertFalse(ch.isOpen(), "a NEW_VDI claiming over 1 MiB of payload is refused before anything is allocated");
         assertNull(ch.readInbound());
+    }
+
+    /**
+     * A write's payload that does not arrive within the limit after its header closes the connection and gives its
+     * room back (a client that sends headers and trickles must not hold the budget every other client waits for);
+     * one that arrives in time is served, and time this server spent not reading does not count.
+     */
+    @Test
+    void aPayloadSlowerThanTheLimitClosesTheConnectionAndGivesItsRoomBack() {
+        AtomicLong now = new AtomicLong(1_000_000_000L);
+        PayloadBudget budget = new PayloadBudget(1L << 20);
+        EmbeddedChannel ch = new EmbeddedChannel(new SdFrameDecoder(budget, budget, new PayloadDeadline.Limit(1000, now::get)));
+        // in time: three pieces within 900 ms
+        SdRequest w = SdRequest.of(Opcodes.WRITE_OBJ).id(1).flags(SdFlags.CMD_WRITE).dataLength(65536);
+        ch.writeInbound(Unpooled.buffer().writeBytes(w.bytes()).writeBytes(new byte[1000]));
+        assertEquals(65536, budget.used(), "admitted with its header");
+        pass(ch, now, 400);
+        ch.writeInbound(Unpooled.wrappedBuffer(new byte[30000]));
+        pass(ch, now, 500);
+        ch.writeInbound(Unpooled.wrappedBuffer(new byte[65536 - 31000]));
+        SdFrameDecoder.Frame f = ch.readInbound();
+        assertEquals(1, f.hdr().id());
+        f.release();
+        pass(ch, now, 2000);
+        assertTrue(ch.isOpen(), "no payload in progress: nothing to time");
+
+        // this server stops reading (its own back-pressure) for longer than the limit: not the client's delay
+        SdRequest slow = SdRequest.of(Opcodes.WRITE_OBJ).id(2).flags(SdFlags.CMD_WRITE).dataLength(65536);
+        ch.writeInbound(Unpooled.buffer().writeBytes(slow.bytes()).writeBytes(new byte[100]));
+        ch.config().setAutoRead(false);
+        pass(ch, now, 1500);
+        assertTrue(ch.isOpen(), "not reading: the clock starts again");
+        ch.config().setAutoRead(true);
+        pass(ch, now, 900);
+        assertTrue(ch.isOpen(), "900 ms since reading resumed");
+        pass(ch, now, 200);
+        assertFalse(ch.isOpen(), "1,100 ms of reading and the payload still incomplete: closed");
+        assertEquals(0, budget.used(), "its room is back");
+        assertNull(ch.readInbound());
+    }
+
+    /** Moves the decoder's clock and the channel's scheduled time on by {@code ms}, and runs what fell due. */
+    static void pass(EmbeddedChannel ch, AtomicLong now, long ms) {
+        now.addAndGet(TimeUnit.MILLISECONDS.toNanos(ms));
+        ch.advanceTimeBy(ms, TimeUnit.MILLISECONDS);
+        ch.runScheduledPendingTasks();
     }
 }
