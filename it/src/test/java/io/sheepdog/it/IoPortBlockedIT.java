@@ -162,7 +162,7 @@ class IoPortBlockedIT {
 
     private static final int FLOOD = 9000;
 
-    private static long rssKiB(SheepNode n) throws Exception {
+    static long rssKiB(SheepNode n) throws Exception {
         for (String line : Files.readAllLines(Path.of("/proc/" + n.pid() + "/status"))) {
             if (line.startsWith("VmRSS:")) return Long.parseLong(line.replaceAll("[^0-9]", ""));
         }

@@ -107,6 +107,112 @@ class SlowSendersIT {
         }
     }
 
+    /**
+     * And clients that send large NBD reads and never read the replies: before a read's room was held until its reply
+     * was written (it was given back once the reply was built), 30 connections with two 32 MiB reads each ran node 1
+     * out of direct memory (OutOfDirectMemoryError on its NBD reads). Now the replies stay within the NBD budget
+     * (48 MiB), each such connection whose reads got room is closed once it has read nothing for the reply limit
+     * (60 s by default, {@code -Dsheepdog.replyTimeoutMs}; 5 s here), and a checked writer through the same port goes
+     * on.
+     */
+    @Test
+    @Timeout(value = 10, unit = TimeUnit.MINUTES)
+    void readersThatNeverReadTheirRepliesHoldBoundedMemoryAndAreClosed() throws Exception {
+        try (MiniCluster c = MiniCluster.builder().name("slow-readers").nodes(3).copies(3).sync(true)
+                .sheepJavaOpts("-Xms32m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dsheepdog.replyTimeoutMs=" + PAYLOAD_TIMEOUT_MS)
+                .build().start()) {
+            c.dog("vdi", "create", "v", "32M").assertOk();
+            c.dog("vdi", "create", "r", "64M").assertOk();
+            SheepNode gateway = c.node(1);
+            Path ackLog = c.dir().resolve("acks.log");
+            CheckedNbdWriter w = new CheckedNbdWriter("v", 32 * MiB, () -> List.of(gateway.nbdPort()), 8, ackLog).start(62);
+            List<Socket> unread = new ArrayList<>();
+            long peakRssKiB = 0;
+            int closedByNode = 0;
+            try {
+                assertTrue(w.awaitAcks(300, 60), "the writer got going");
+                for (int i = 0; i < 30; i++) unread.add(nbdReadsNeverRead(gateway.nbdPort(), "r", 2, 32 * MiB));
+                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(8);
+                while (System.nanoTime() < until) {
+                    peakRssKiB = Math.max(peakRssKiB, IoPortBlockedIT.rssKiB(gateway));
+                    Thread.sleep(250);
+                }
+                assertTrue(w.awaitAcks(500, 60), "the writer goes on: acknowledged " + w.acknowledged());
+                for (Socket s : unread) {
+                    if (endedByServer(s)) closedByNode++;
+                }
+                peakRssKiB = Math.max(peakRssKiB, IoPortBlockedIT.rssKiB(gateway));
+            } finally {
+                w.close();
+                for (Socket s : unread) s.close();
+            }
+            c.waitForRecovery();
+            CheckedNbdWriter.Verification v = w.verifyThrough(gateway.nbdPort(), c.node(0).nbdPort());
+            String fig = String.format("SLOW READERS on node 1's NBD port (30 x 2 reads of 32 MiB never read, limit %d ms): acknowledged %d, "
+                    + "lost %d, mismatched %d, error replies %s, longest stall %d ms, peak RSS %d MiB, %d of %d closed by the node",
+                    PAYLOAD_TIMEOUT_MS, w.acknowledged(), v.lost(), v.mismatched(), w.errorReplies(), w.longestStallMs(),
+                    peakRssKiB >> 10, closedByNode, unread.size());
+            CheckedNbdWriter.record(fig);
+            v.assertClean();
+            assertEquals(0L, w.errorReplies().values().stream().reduce(0L, Long::sum), "no error reply: " + fig);
+            assertTrue(w.longestStallMs() < STALL_BOUND_MS, fig);
+            assertTrue(peakRssKiB < 256 << 10, fig);
+            // the connections whose reads got room (one 32 MiB read at a time fits the 48 MiB budget beside the
+            // writer's) were closed once they had read nothing for the limit; those whose reads still wait for room
+            // hold nothing and stay open
+            assertTrue(closedByNode >= 1, fig);
+            String log = gateway.logTail(100_000);
+            assertTrue(log.contains("has read none of its replies"), "the node said why it closed them: " + fig);
+            assertTrue(!log.contains("OutOfDirectMemoryError"), "no allocation failed: " + fig);
+        }
+    }
+
+    /**
+     * Whether the server has ended the connection (an end or a reset): what it had sent before is read and dropped, at
+     * most 8 MiB (more than the socket buffers hold), so that a connection still open is not drained into a reader's.
+     */
+    private static boolean endedByServer(Socket s) throws IOException {
+        byte[] sink = new byte[1 << 16];
+        s.setSoTimeout(200);
+        InputStream in = s.getInputStream();
+        for (long got = 0; got < (8 << 20); ) {
+            try {
+                int n = in.read(sink);
+                if (n < 0) return true;
+                got += n;
+            } catch (SocketTimeoutException e) {
+                return false; // nothing more and no end: open
+            } catch (SocketException e) {
+                return true; // reset
+            }
+        }
+        return false;
+    }
+
+    /**
+     * An NBD connection with a small receive buffer that sends {@code n} reads of {@code length} bytes and reads none
+     * of the replies (until {@link #endsWithin} drains it).
+     */
+    private static Socket nbdReadsNeverRead(int port, String export, int n, long length) throws IOException {
+        Socket s = new Socket();
+        s.setReceiveBufferSize(4096);
+        s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+        s.setSoTimeout(10_000);
+        DataInputStream in = new DataInputStream(s.getInputStream());
+        DataOutputStream out = new DataOutputStream(s.getOutputStream());
+        CheckedNbdWriter.handshake(in, out, export);
+        for (int i = 0; i < n; i++) {
+            out.writeInt(0x25609513);
+            out.writeShort(0);
+            out.writeShort(0); // NBD_CMD_READ
+            out.writeLong(100 + i);
+            out.writeLong(0);
+            out.writeInt((int) length);
+        }
+        out.flush();
+        return s;
+    }
+
     /** An NBD connection that sends the header of a write of {@code length} bytes and 100 bytes of its payload. */
     private static Socket nbdWriteHeader(int port, String export, long length) throws IOException {
         Socket s = new Socket();

@@ -22,6 +22,7 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.net.PayloadBudget;
+import io.sheepdog.sheep.net.SlowReaderGuard;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import io.sheepdog.sheep.threads.PlatformFirstExecutor;
@@ -95,6 +96,8 @@ public final class NbdServer implements AutoCloseable {
                             return;
                         }
                         channels.add(ch);
+                        // a read's reply holds its budget until written: a client that reads none is closed
+                        ch.pipeline().addLast("unread", new SlowReaderGuard("NBD"));
                         ch.pipeline().addLast("nbd", newConnectionHandler());
                     }
                 });

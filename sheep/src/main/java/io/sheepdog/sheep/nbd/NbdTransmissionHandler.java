@@ -7,8 +7,10 @@ import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
+import io.netty.channel.ChannelPromise;
 import io.netty.handler.ssl.SslCloseCompletionEvent;
 import io.netty.util.ReferenceCountUtil;
+import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.net.ConnectionLimit;
 import io.sheepdog.sheep.net.PayloadBudget;
 import java.io.IOException;
@@ -21,7 +23,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Serves the requests {@link NbdRequestDecoder} hands on: each admitted one on a worker (a virtual thread), its
  * {@link NbdReply} written when it completes, in any order, one socket flush per turn of the event loop; a refused one
- * answered at once. A request's room (budget, connection limit) is given back when its reply is built. DISC, or the
+ * answered at once. A request's room (budget, connection limit) is given back when its reply is built, a read's when its reply has
+ * been written to the socket. DISC, or the
  * end of TLS, lets the requests in flight finish and then closes; the export is closed once no request uses it.
  *
  * <p>Fields are touched on the channel's event loop only; workers post their results back to it.
@@ -29,6 +32,8 @@ import org.slf4j.LoggerFactory;
 final class NbdTransmissionHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(NbdTransmissionHandler.class);
     private static final int MAX_STATUS_DESCRIPTORS = 65536;
+    /** A request that failed unexpectedly (out of memory, a bug): said at most ten times in ten seconds. */
+    private static final RateLimitedLog FAILED = new RateLimitedLog(log);
 
     private final NbdSession session;
     private final Executor worker;
@@ -151,20 +156,35 @@ final class NbdTransmissionHandler extends ChannelInboundHandlerAdapter {
 
     private void completed(NbdReply reply, long bytes) {
         inflight--;
-        budget.release(bytes);
-        boolean more = limit.end(bytes);
         if (closed) {
             release(reply);
+            giveBack(bytes);
             maybeCloseExport();
             return;
         }
-        write(reply);
+        if (reply instanceof NbdReply.Data && bytes > 0) {
+            // a read's room goes back once its data has gone to the socket, not when it is built: replies that a
+            // client does not read stay within the budget (and SlowReaderGuard closes such a client in the end)
+            write(reply, ctx.newPromise().addListener(f -> giveBack(bytes)));
+        } else {
+            write(reply);
+            giveBack(bytes);
+        }
         if (disconnecting) finishDisconnect();
-        else if (more) room.run();
+    }
+
+    /** Gives a request's room back (budget, connection limit); the decoder reads on if that made room. */
+    private void giveBack(long bytes) {
+        budget.release(bytes);
+        if (limit.end(bytes) && !closed && !disconnecting) room.run();
     }
 
     private void write(NbdReply reply) {
-        ctx.write(reply, ctx.voidPromise());
+        write(reply, ctx.voidPromise());
+    }
+
+    private void write(NbdReply reply, ChannelPromise promise) {
+        ctx.write(reply, promise);
         if (flushScheduled) return;
         // one socket flush for all the replies that complete in one turn of the event loop
         flushScheduled = true;
@@ -210,7 +230,7 @@ final class NbdTransmissionHandler extends ChannelInboundHandlerAdapter {
         } catch (IOException e) {
             return new NbdReply.Failed(r.handle(), EIO, e.getMessage());
         } catch (Throwable e) {
-            log.warn("NBD: {} {}+{} failed", commandName(r.type()), r.offset(), r.length(), e);
+            FAILED.warn("serve", "NBD: {} {}+{} failed", commandName(r.type()), r.offset(), r.length(), e);
             return new NbdReply.Failed(r.handle(), EIO, e.toString());
         } finally {
             if (data != null) data.release();

@@ -74,8 +74,9 @@ public final class SdServer implements AutoCloseable {
             @Override protected void initChannel(Channel ch) {
                 // Replies are written from the requests' virtual threads, each with a flush; consolidating the flushes
                 // lets the event loop send the replies that are ready in one write instead of one each.
-                ch.pipeline().addLast(new FlushConsolidationHandler(FLUSH_AFTER, true), new SdFrameDecoder(clientBudget, peerBudget),
-                        new SdServerHandler(processor, onClose, access, requests));
+                // A reply holds its budget until written: a client that reads none of them is closed (SlowReaderGuard).
+                ch.pipeline().addLast(new SlowReaderGuard("Sheepdog port"), new FlushConsolidationHandler(FLUSH_AFTER, true),
+                        new SdFrameDecoder(clientBudget, peerBudget), new SdServerHandler(processor, onClose, access, requests));
             }
         };
     }
