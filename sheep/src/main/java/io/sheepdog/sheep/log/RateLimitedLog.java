@@ -37,6 +37,14 @@ public final class RateLimitedLog {
         else log.warn(format, args);
     }
 
+    /** As {@link #warn}, at ERROR: a failure that should not happen, which a client may still repeat at will. */
+    public void error(String kind, String format, Object... args) {
+        long left = admit(kind);
+        if (left < 0) return;
+        if (left > 0) log.error(format + " [" + left + " similar lines left out]", args);
+        else log.error(format, args);
+    }
+
     /** -1: leave this line out; otherwise how many lines of the kind were left out before it. */
     private long admit(String kind) {
         if (windows.size() > 10_000) windows.clear(); // kinds are a handful of literals; this is only a backstop

@@ -344,7 +344,7 @@ public final class IoPortServer implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } catch (RuntimeException | Error e) {
-                LOG.error("I/O port: closing the connection from {}: no reply could be built", client.display(), e);
+                WARN.error("unbuilt", "I/O port: closing the connection from {}: no reply could be built", client.display(), e);
             } finally {
                 open.remove(this);
                 onClose.accept(client);

@@ -42,6 +42,7 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
     private ClientInfo client;
     private final AccessPolicy access;
     private final Executor requests;
+    /** Lines a client can cause again and again (refusals, failures it triggers): rate-limited. */
     private static final RateLimitedLog REFUSED = new RateLimitedLog(LOG);
 
     public SdServerHandler(RequestProcessor processor, Consumer<ClientInfo> onClose) {
@@ -93,7 +94,7 @@ public final class SdServerHandler extends SimpleChannelInboundHandler<SdFrameDe
                 });
                 written = true;
             } catch (RuntimeException | Error e) {
-                LOG.error("closing connection from {}: no reply to {} could be built", client.display(), r.hdr(), e);
+                REFUSED.error("unbuilt", "closing connection from {}: no reply to {} could be built", client.display(), r.hdr(), e);
                 ctx.close();
             } finally {
                 if (!written) f.release();
