@@ -12,6 +12,7 @@ import io.sheepdog.sheep.log.RateLimitedLog;
 import io.sheepdog.sheep.net.ConnectionLimit;
 import io.sheepdog.sheep.net.PayloadBudget;
 import io.sheepdog.sheep.net.PayloadDeadline;
+import io.sheepdog.sheep.net.StallTimer;
 import java.util.ArrayDeque;
 import java.util.concurrent.RejectedExecutionException;
 import org.slf4j.Logger;
@@ -58,7 +59,7 @@ final class NbdRequestDecoder extends ChannelInboundHandlerAdapter {
     /** A checked READ or WRITE that waits for room in the server's budget; nothing more is read until it gets it. */
     private NbdRequest parked;
     /** Closes the connection if a write's payload takes too long (it holds budget meanwhile). */
-    private final PayloadDeadline deadline;
+    private final StallTimer deadline;
     private static final RateLimitedLog SLOW = new RateLimitedLog(log);
 
     NbdRequestDecoder(NbdRequestCheck check, PayloadBudget budget, ConnectionLimit limit, String peer) {

@@ -1,7 +1,5 @@
 package io.sheepdog.sheep.net;
 
-import io.netty.channel.ChannelHandlerContext;
-import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
 /**
@@ -12,19 +10,13 @@ import java.util.function.LongSupplier;
  * 1 MiB/s for the largest request) the connection is closed and its room given back.
  *
  * <p>Time the server itself stopped reading the connection (its own back-pressure: too many of its requests in
- * flight) does not count. One timer per connection at most, re-armed only while a payload is in progress, so a
- * stream of requests costs no timer each. Event loop only.
+ * flight) does not count. The decoders time each payload with a {@link StallTimer} from {@link Limit#deadline}.
  */
 public final class PayloadDeadline {
     /** The default limit, in milliseconds. */
     public static final long DEFAULT_MS = Long.getLong("sheepdog.payloadTimeoutMs", 30_000);
 
-    private final long timeoutNanos;
-    private final LongSupplier clock;
-    private final Runnable onExpiry;
-    /** When the payload in progress started (clock, never 0); 0 when none is. */
-    private long since;
-    private boolean armed;
+    private PayloadDeadline() {}
 
     /**
      * The time limit and the clock that deadlines keep: the defaults, or a test's (an EmbeddedChannel's scheduled time
@@ -36,55 +28,12 @@ public final class PayloadDeadline {
             this(DEFAULT_MS, System::nanoTime);
         }
 
-        /** A deadline whose {@code onExpiry} runs on the event loop when a payload took longer than the limit. */
-        public PayloadDeadline deadline(Runnable onExpiry) {
-            return new PayloadDeadline(timeoutMs, nanoClock, onExpiry);
+        /**
+         * A deadline whose {@code onExpiry} runs on the event loop when a payload took longer than the limit; time the
+         * channel was not read does not count.
+         */
+        public StallTimer deadline(Runnable onExpiry) {
+            return new StallTimer(timeoutMs, nanoClock, ch -> !ch.config().isAutoRead(), onExpiry);
         }
-    }
-
-    private PayloadDeadline(long timeoutMs, LongSupplier clock, Runnable onExpiry) {
-        if (timeoutMs < 1) throw new IllegalArgumentException("payload timeout must be positive: " + timeoutMs);
-        this.timeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeoutMs);
-        this.clock = clock;
-        this.onExpiry = onExpiry;
-    }
-
-    /** The limit, in milliseconds. */
-    public long timeoutMs() { return TimeUnit.NANOSECONDS.toMillis(timeoutNanos); }
-
-    /** A payload starts arriving (its header was admitted). */
-    public void started(ChannelHandlerContext ctx) {
-        since = clock.getAsLong() | 1;
-        arm(ctx, timeoutNanos);
-    }
-
-    /** The payload is complete, or the connection is gone. */
-    public void ended() {
-        since = 0;
-    }
-
-    private void arm(ChannelHandlerContext ctx, long delayNanos) {
-        if (armed) return; // the timer already set finds this payload when it fires
-        armed = true;
-        ctx.executor().schedule(() -> expire(ctx), delayNanos, TimeUnit.NANOSECONDS);
-    }
-
-    private void expire(ChannelHandlerContext ctx) {
-        armed = false;
-        if (since == 0 || !ctx.channel().isActive()) return;
-        long now = clock.getAsLong();
-        if (!ctx.channel().config().isAutoRead()) {
-            // this server stopped reading: the client cannot be late meanwhile
-            since = now | 1;
-            arm(ctx, timeoutNanos);
-            return;
-        }
-        long left = since + timeoutNanos - now;
-        if (left > 0) {
-            arm(ctx, left);
-            return;
-        }
-        since = 0;
-        onExpiry.run();
     }
 }

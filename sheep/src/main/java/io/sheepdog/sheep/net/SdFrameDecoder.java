@@ -66,7 +66,7 @@ public final class SdFrameDecoder extends ChannelInboundHandlerAdapter {
     private boolean closed;
     private ChannelHandlerContext ctx;
     /** Closes the connection if an admitted request's payload takes too long (it holds budget meanwhile). */
-    private final PayloadDeadline deadline;
+    private final StallTimer deadline;
 
     /** One budget for every request (tests). */
     public SdFrameDecoder(PayloadBudget budget) {

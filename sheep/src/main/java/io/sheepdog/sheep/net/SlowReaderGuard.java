@@ -3,7 +3,6 @@ package io.sheepdog.sheep.net;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.sheepdog.sheep.log.RateLimitedLog;
-import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 import org.slf4j.LoggerFactory;
 
@@ -15,20 +14,16 @@ import org.slf4j.LoggerFactory;
  * other client's requests would wait for as long as they like. A client that reads at all, even slowly, lets the
  * channel become writable again now and then (at least 0.5 MiB/s for the largest reply, 32 MiB).
  *
- * <p>One timer per connection at most, set while the channel is unwritable. Event loop only; put it anywhere in the
- * pipeline (the writability events reach every inbound handler that passes them on: put it first).
+ * <p>A {@link StallTimer}, started when the channel becomes unwritable and ended when it is writable again. Event
+ * loop only; put it first in the pipeline (the writability events reach every inbound handler that passes them on).
  */
 public final class SlowReaderGuard extends ChannelInboundHandlerAdapter {
     /** The default limit, in milliseconds. */
     public static final long DEFAULT_MS = Long.getLong("sheepdog.replyTimeoutMs", 60_000);
     private static final RateLimitedLog WARN = new RateLimitedLog(LoggerFactory.getLogger(SlowReaderGuard.class));
 
-    private final long timeoutNanos;
-    private final LongSupplier clock;
-    private final String door;
-    /** Since when (clock, never 0) the channel has been unwritable; 0 while it is writable. */
-    private long unwritableSince;
-    private boolean armed;
+    private final StallTimer unread;
+    private ChannelHandlerContext ctx;
 
     /** For the front door named {@code door} (said in the log), with the default limit. */
     public SlowReaderGuard(String door) {
@@ -37,43 +32,22 @@ public final class SlowReaderGuard extends ChannelInboundHandlerAdapter {
 
     /** With a test's limit and clock (an EmbeddedChannel's scheduled time moves only when the test says so). */
     SlowReaderGuard(String door, long timeoutMs, LongSupplier clock) {
-        if (timeoutMs < 1) throw new IllegalArgumentException("reply timeout must be positive: " + timeoutMs);
-        this.door = door;
-        this.timeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeoutMs);
-        this.clock = clock;
+        // never paused: this server not reading the client (as NBD does while unwritable) is no reason to wait longer
+        this.unread = new StallTimer(timeoutMs, clock, ch -> false, () -> {
+            WARN.warn("unread", "{}: closing the connection from {}: its client has read none of its replies for {} ms",
+                    door, ctx.channel().remoteAddress(), timeoutMs);
+            ctx.close();
+        });
     }
 
     @Override
+    public void handlerAdded(ChannelHandlerContext ctx) { this.ctx = ctx; }
+
+    @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-        if (ctx.channel().isWritable()) {
-            unwritableSince = 0;
-        } else if (unwritableSince == 0) {
-            unwritableSince = clock.getAsLong() | 1;
-            arm(ctx, timeoutNanos);
-        }
+        // Netty says every change, so the timer runs exactly while the channel is unwritable
+        if (ctx.channel().isWritable()) unread.ended();
+        else unread.started(ctx);
         ctx.fireChannelWritabilityChanged();
-    }
-
-    private void arm(ChannelHandlerContext ctx, long delayNanos) {
-        if (armed) return; // the timer already set finds the new start when it fires
-        armed = true;
-        ctx.executor().schedule(() -> expire(ctx), delayNanos, TimeUnit.NANOSECONDS);
-    }
-
-    private void expire(ChannelHandlerContext ctx) {
-        armed = false;
-        if (unwritableSince == 0 || !ctx.channel().isActive()) return;
-        if (ctx.channel().isWritable()) {
-            unwritableSince = 0;
-            return;
-        }
-        long left = unwritableSince + timeoutNanos - clock.getAsLong();
-        if (left > 0) {
-            arm(ctx, left);
-            return;
-        }
-        WARN.warn("unread", "{}: closing the connection from {}: its client has read none of its replies for {} ms",
-                door, ctx.channel().remoteAddress(), TimeUnit.NANOSECONDS.toMillis(timeoutNanos));
-        ctx.close();
     }
 }
