@@ -36,9 +36,8 @@ class HungPeerIT {
 
     @Test
     void aStoppedPeerMakesTheGatewayTimeOutNotHang() throws Exception {
-        String opts = "-Xms32m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dsheepdog.peerTimeoutMs=" + PEER_TIMEOUT_MS
-                + " -Dsheepdog.retryDeadlineMs=" + RETRY_DEADLINE_MS;
-        try (MiniCluster c = MiniCluster.builder().name("hungpeer").nodes(3).copies(3).nbd(false).sheepJavaOpts(opts)
+        try (MiniCluster c = MiniCluster.builder().name("hungpeer").nodes(3).copies(3).nbd(false)
+                .sheepProperty("sheepdog.peerTimeoutMs", PEER_TIMEOUT_MS).sheepProperty("sheepdog.retryDeadlineMs", RETRY_DEADLINE_MS)
                 .sheepArgs("--failure-timeout", "0")
                 .build().start()) {
             c.dog("vdi", "create", "vol", "64M").assertOk();

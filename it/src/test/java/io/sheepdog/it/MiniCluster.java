@@ -93,6 +93,8 @@ public final class MiniCluster implements AutoCloseable {
         public Builder name(String n) { this.name = n.replaceAll("[^A-Za-z0-9_.-]", "_"); return this; }
         /** JVM options of the daemons (SHEEP_JAVA_OPTS of bin/sheep). */
         public Builder sheepJavaOpts(String opts) { this.sheepJavaOpts = opts; return this; }
+        /** Adds {@code -Dname=value} to the daemons' JVM options (after the defaults, which it keeps). */
+        public Builder sheepProperty(String name, Object value) { this.sheepJavaOpts += " -D" + name + "=" + value; return this; }
         /** Extra daemon options placed before the store directory (e.g. "-V", "64"). */
         public Builder sheepArgs(String... args) { this.extraSheepArgs.addAll(Arrays.asList(args)); return this; }
 

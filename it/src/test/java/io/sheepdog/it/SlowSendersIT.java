@@ -44,7 +44,7 @@ class SlowSendersIT {
     @Timeout(value = 10, unit = TimeUnit.MINUTES)
     void writeHeadersWhosePayloadsNeverComeStallNobodyForLong() throws Exception {
         try (MiniCluster c = MiniCluster.builder().name("slow-senders").nodes(3).copies(3).sync(true)
-                .sheepJavaOpts("-Xms32m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dsheepdog.payloadTimeoutMs=" + PAYLOAD_TIMEOUT_MS)
+                .sheepProperty("sheepdog.payloadTimeoutMs", PAYLOAD_TIMEOUT_MS)
                 .build().start()) {
             c.dog("vdi", "create", "v", "32M").assertOk();
             c.dog("vdi", "create", "d", "64M").assertOk();
@@ -119,7 +119,7 @@ class SlowSendersIT {
     @Timeout(value = 10, unit = TimeUnit.MINUTES)
     void readersThatNeverReadTheirRepliesHoldBoundedMemoryAndAreClosed() throws Exception {
         try (MiniCluster c = MiniCluster.builder().name("slow-readers").nodes(3).copies(3).sync(true)
-                .sheepJavaOpts("-Xms32m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dsheepdog.replyTimeoutMs=" + PAYLOAD_TIMEOUT_MS)
+                .sheepProperty("sheepdog.replyTimeoutMs", PAYLOAD_TIMEOUT_MS)
                 .build().start()) {
             c.dog("vdi", "create", "v", "32M").assertOk();
             c.dog("vdi", "create", "r", "64M").assertOk();
