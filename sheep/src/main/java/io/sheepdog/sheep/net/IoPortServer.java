@@ -210,12 +210,12 @@ public final class IoPortServer implements AutoCloseable {
                     WARN.warn("slow", "I/O port: closing the connection from {}: a request's payload did not arrive within {} ms of its header",
                             c.client.display(), payloadTimeoutMs);
                     c.close();
-                } else if (!c.requested && now - c.accepted > firstRequest) {
-                    WARN.warn("silent", "I/O port: closing the connection from {}: no request within {} ms of its accept",
+                } else if (idleSince != 0 && now - idleSince > (c.requested ? idle : firstRequest)) {
+                    // idle since its accept, or since its last reply: a connection that never sent a request is no
+                    // gateway's link (those send one at once) and gets far less time
+                    if (c.requested) LOG.debug("I/O port: closing the idle connection from {}", c.client.display());
+                    else WARN.warn("silent", "I/O port: closing the connection from {}: no request within {} ms of its accept",
                             c.client.display(), FIRST_REQUEST_MS);
-                    c.close();
-                } else if (idleSince != 0 && now - idleSince > idle) {
-                    LOG.debug("I/O port: closing the idle connection from {}", c.client.display());
                     c.close();
                 }
             }
@@ -272,8 +272,6 @@ public final class IoPortServer implements AutoCloseable {
         volatile long idleSince = System.nanoTime() | 1;
         /** When the payload being read started (System.nanoTime, never 0), 0 while none is. */
         volatile long payloadSince;
-        /** When it was accepted (System.nanoTime). */
-        final long accepted = System.nanoTime();
         /** Whether a request has come on it. */
         volatile boolean requested;
 
