@@ -40,7 +40,7 @@ final class CheckedNbdWriter implements AutoCloseable {
     private static final int REPLY_MAGIC = 0x67446698;
     private static final long OPTS_MAGIC = 0x49484156454F5054L; // "IHAVEOPT"
     private static final long OPT_REPLY_MAGIC = 0x3e889045565a9L;
-    private static final int CMD_READ = 0, CMD_WRITE = 1, CMD_DISC = 2;
+    static final int CMD_READ = 0, CMD_WRITE = 1, CMD_DISC = 2;
 
     private final String export;
     private final long blocks;
@@ -211,12 +211,7 @@ final class CheckedNbdWriter implements AutoCloseable {
             for (long b = first; b < first + n; b++) busy.add(b);
             inflight.put(h, new long[] {first, n, seq});
             synchronized (out) {
-                out.writeInt((int) REQUEST_MAGIC);
-                out.writeShort(0);
-                out.writeShort(CMD_WRITE);
-                out.writeLong(h);
-                out.writeLong(first * BLOCK);
-                out.writeInt(n * BLOCK);
+                requestHeader(out, CMD_WRITE, h, first * BLOCK, n * BLOCK);
                 for (long b = first; b < first + n; b++) out.write(block(b, seq));
                 out.flush();
             }
@@ -281,12 +276,7 @@ final class CheckedNbdWriter implements AutoCloseable {
 
         void disconnect() throws IOException {
             synchronized (out) {
-                out.writeInt((int) REQUEST_MAGIC);
-                out.writeShort(0);
-                out.writeShort(CMD_DISC);
-                out.writeLong(0);
-                out.writeLong(0);
-                out.writeInt(0);
+                requestHeader(out, CMD_DISC, 0, 0, 0);
                 out.flush();
             }
             s.close();
@@ -303,6 +293,16 @@ final class CheckedNbdWriter implements AutoCloseable {
         long gap = now - lastAckNanos;
         if (gap > longestStallNanos) longestStallNanos = gap;
         lastAckNanos = now;
+    }
+
+    /** Writes an NBD request's header (no flags), not flushed. */
+    static void requestHeader(DataOutputStream out, int type, long handle, long offset, int length) throws IOException {
+        out.writeInt((int) REQUEST_MAGIC);
+        out.writeShort(0);
+        out.writeShort(type);
+        out.writeLong(handle);
+        out.writeLong(offset);
+        out.writeInt(length);
     }
 
     /** Fixed newstyle handshake with NBD_OPT_GO; a refusal (the server's message) is an IOException. */
@@ -452,12 +452,7 @@ final class CheckedNbdWriter implements AutoCloseable {
             int chunk = 256 * BLOCK;
             for (long off = 0; off < image.length; off += chunk) {
                 int len = (int) Math.min(chunk, image.length - off);
-                out.writeInt((int) REQUEST_MAGIC);
-                out.writeShort(0);
-                out.writeShort(CMD_READ);
-                out.writeLong(off);
-                out.writeLong(off);
-                out.writeInt(len);
+                requestHeader(out, CMD_READ, off, off, len);
                 out.flush();
                 if (in.readInt() != REPLY_MAGIC) throw new IOException("bad reply magic");
                 int err = in.readInt();

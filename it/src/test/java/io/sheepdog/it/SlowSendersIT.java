@@ -3,6 +3,9 @@ package io.sheepdog.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.sheepdog.proto.Opcodes;
+import io.sheepdog.proto.SdFlags;
+import io.sheepdog.proto.SdRequest;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -11,8 +14,6 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -59,9 +60,9 @@ class SlowSendersIT {
                 assertTrue(w.awaitAcks(300, 60), "the writer got going");
                 long stallBefore = w.longestStallMs();
                 for (int i = 0; i < 3; i++) slow.add(nbdWriteHeader(gateway.nbdPort(), "v", 16 * MiB));
-                for (int i = 0; i < 2; i++) slow.add(sheepWriteHeader(gateway.port(), false, 0x03, 32 * MiB, i));
+                for (int i = 0; i < 2; i++) slow.add(sheepWriteHeader(gateway.port(), false, Opcodes.WRITE_OBJ, 32 * MiB, i));
                 int ioPort = IoPortBlockedIT.ioPortOf(replica);
-                for (int i = 0; i < 7; i++) slow.add(sheepWriteHeader(ioPort, true, 0xA5, 4 * MiB, i));
+                for (int i = 0; i < 7; i++) slow.add(sheepWriteHeader(ioPort, true, Opcodes.WRITE_PEER, 4 * MiB, i));
                 long t0 = System.nanoTime();
                 byte[] data = new byte[1 << 20];
                 new Random(9).nextBytes(data);
@@ -201,14 +202,7 @@ class SlowSendersIT {
         DataInputStream in = new DataInputStream(s.getInputStream());
         DataOutputStream out = new DataOutputStream(s.getOutputStream());
         CheckedNbdWriter.handshake(in, out, export);
-        for (int i = 0; i < n; i++) {
-            out.writeInt(0x25609513);
-            out.writeShort(0);
-            out.writeShort(0); // NBD_CMD_READ
-            out.writeLong(100 + i);
-            out.writeLong(0);
-            out.writeInt((int) length);
-        }
+        for (int i = 0; i < n; i++) CheckedNbdWriter.requestHeader(out, CheckedNbdWriter.CMD_READ, 100 + i, 0, (int) length);
         out.flush();
         return s;
     }
@@ -221,12 +215,7 @@ class SlowSendersIT {
         DataInputStream in = new DataInputStream(s.getInputStream());
         DataOutputStream out = new DataOutputStream(s.getOutputStream());
         CheckedNbdWriter.handshake(in, out, export);
-        out.writeInt(0x25609513); // request magic
-        out.writeShort(0);
-        out.writeShort(1); // NBD_CMD_WRITE
-        out.writeLong(42);
-        out.writeLong(0);
-        out.writeInt((int) length);
+        CheckedNbdWriter.requestHeader(out, CheckedNbdWriter.CMD_WRITE, 42, 0, (int) length);
         out.write(new byte[100]);
         out.flush();
         return s;
@@ -241,10 +230,9 @@ class SlowSendersIT {
         s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
         s.setSoTimeout(10_000);
         if (greets) new DataInputStream(s.getInputStream()).readFully(new byte[40]);
-        ByteBuffer h = ByteBuffer.allocate(48).order(ByteOrder.LITTLE_ENDIAN);
-        h.put((byte) 2).put((byte) op).putShort((short) 1 /* SD_FLAG_CMD_WRITE */).putInt(0).putInt(i + 1).putInt((int) length);
-        h.putLong(0x00f0_0000_0000_0000L + i); // an object id nobody uses
-        s.getOutputStream().write(h.array());
+        SdRequest w = SdRequest.of(op).flags(SdFlags.CMD_WRITE).id(i + 1).dataLength(length)
+                .objOid(0x00f0_0000_0000_0000L + i); // an object id nobody uses
+        s.getOutputStream().write(w.bytes());
         s.getOutputStream().write(new byte[100]);
         s.getOutputStream().flush();
         return s;
