@@ -264,8 +264,15 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
         }
     }
 
+    /** Set first thing by {@link #close}: the node is stopping on purpose. */
+    private volatile boolean closing;
+
     /** The store failed or hangs ({@code why}): the node leaves and exits 1, and the others restore what it held. */
     private void storeFailed(String why) {
+        if (closing) {
+            LOG.info("while stopping: {} (not a failure: the store is being closed)", why);
+            return;
+        }
         fatal(why + "; leaving the cluster (the other nodes restore what it held)");
     }
 
@@ -495,9 +502,12 @@ public final class Sheep implements AutoCloseable, LocalOps.Node, Membership.Nod
 
     @Override
     public void close() {
-        StoreWatchdog check = storeCheck;
-        if (check != null) check.close(); // a closed store is not a failed one
+        // first: from here on, errors from the store being closed (or a check cut short) are not a failed store, which
+        // would exit the process with status 1
+        closing = true;
         if (peer != null) peer.closing();
+        StoreWatchdog check = storeCheck;
+        if (check != null) check.close();
         if (failures != null) failures.close();
         try { if (server != null) server.close(); } catch (RuntimeException ignored) { }
         try { if (ioPort != null) ioPort.close(); } catch (RuntimeException ignored) { }

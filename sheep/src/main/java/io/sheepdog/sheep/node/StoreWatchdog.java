@@ -29,6 +29,8 @@ public final class StoreWatchdog implements AutoCloseable {
     /** {@link System#nanoTime} when the running check began; 0 while none runs. */
     private volatile long checkStarted;
     private volatile boolean closed;
+    /** What the checker waits on between two checks: {@link #close} wakes it without interrupting a check. */
+    private final Object pause = new Object();
     private Thread checker;
     private Thread watcher;
 
@@ -54,11 +56,14 @@ public final class StoreWatchdog implements AutoCloseable {
 
     private void runChecks() {
         while (!closed) {
-            try {
-                Thread.sleep(intervalMs);
-            } catch (InterruptedException e) {
-                return;
+            synchronized (pause) {
+                try {
+                    if (!closed) pause.wait(intervalMs);
+                } catch (InterruptedException e) {
+                    return;
+                }
             }
+            if (closed) return;
             checkStarted = System.nanoTime() | 1; // never 0 while a check runs
             try {
                 check.run();
@@ -102,9 +107,12 @@ public final class StoreWatchdog implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
-        // a closed store is not a failed one: the checker is interrupted out of its pause (a check in a file system
-        // call finishes or stays; it is a daemon thread)
-        if (checker != null) checker.interrupt();
+        // the checker is woken from its pause, never interrupted: an interrupt inside a check's file I/O closes the
+        // channel (ClosedByInterruptException), which would read as a failed store. A check under way finishes or
+        // stays (a daemon thread); the caller no longer counts its failures as the store's.
+        synchronized (pause) {
+            pause.notifyAll();
+        }
         if (watcher != null) watcher.interrupt();
     }
 }

@@ -76,4 +76,36 @@ class StoreWatchdogTest {
         Thread.sleep(200);
         assertTrue(checks.get() <= after + 1, "no checks after close");
     }
+
+    /**
+     * Closing the watchdog while a check writes to the disk must not cut that write short: an interrupt in file I/O
+     * closes the channel (ClosedByInterruptException), which the node read as a failed store and exited with status 1
+     * (seen in CI: a unit test's node stopping took the whole test JVM down).
+     */
+    @Test
+    void closeDoesNotInterruptACheckUnderWay(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        CountDownLatch inCheck = new CountDownLatch(1);
+        CountDownLatch closed = new CountDownLatch(1);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        CountDownLatch checkDone = new CountDownLatch(1);
+        StoreWatchdog w = new StoreWatchdog(() -> {
+            if (inCheck.getCount() == 0) return;
+            inCheck.countDown();
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(dir.resolve("probe"),
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE)) {
+                closed.await(5, TimeUnit.SECONDS); // the watchdog is closed while this check is in the middle
+                ch.write(java.nio.ByteBuffer.wrap(new byte[] {1}));
+                ch.force(false);
+            } catch (Throwable t) {
+                failure.set(t);
+            } finally {
+                checkDone.countDown();
+            }
+        }, 10, 0, s -> { }).start();
+        assertTrue(inCheck.await(5, TimeUnit.SECONDS));
+        w.close();
+        closed.countDown();
+        assertTrue(checkDone.await(5, TimeUnit.SECONDS));
+        assertNull(failure.get(), "the check under way ran to its end");
+    }
 }
