@@ -14,6 +14,7 @@ import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.slf4j.Logger;
@@ -116,6 +117,12 @@ public final class MultiDiskStore implements ObjectStore {
     /** Disks failed since the store was opened (see {@link #diskFailures}). */
     private final AtomicLong failures = new AtomicLong();
     private volatile Thread rebalancer;
+    /**
+     * Set to stop the background moves under way (a newer run replaces them, or the store closes). A flag, not an
+     * interrupt: an interrupt inside a move's file I/O closes the channel (ClosedByInterruptException), and the disk's
+     * probe, run by the interrupted thread, would then fail too and take a healthy disk out.
+     */
+    private volatile AtomicBoolean rebalanceStop = new AtomicBoolean();
 
     /** Opens the store over {@code paths} (at least one), measuring the space of a disk seen for the first time. */
     public MultiDiskStore(List<Path> paths, boolean sync) throws IOException {
@@ -579,8 +586,7 @@ public final class MultiDiskStore implements ObjectStore {
 
     @Override
     public void close() {
-        Thread t = rebalancer;
-        if (t != null) t.interrupt();
+        rebalanceStop.set(true);
         for (Disk d : disks.all()) d.store.close();
     }
 
@@ -710,14 +716,15 @@ public final class MultiDiskStore implements ObjectStore {
      */
     public void rebalanceInBackground() {
         synchronized (changing) {
-            Thread old = rebalancer;
-            if (old != null) old.interrupt();
+            rebalanceStop.set(true);
+            AtomicBoolean stop = new AtomicBoolean();
+            rebalanceStop = stop;
             rebalancer = Thread.ofVirtual().name("md-rebalance").start(() -> {
                 long moved = 0;
                 try {
                     for (Disk d : disks.list) {
                         for (long key : d.store.list()) {
-                            if (Thread.currentThread().isInterrupted()) return;
+                            if (stop.get()) return;
                             if (disks.holds(d) && moveHome(key, d)) moved++;
                         }
                     }

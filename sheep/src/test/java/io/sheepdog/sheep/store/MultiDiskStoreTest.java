@@ -89,6 +89,40 @@ class MultiDiskStoreTest {
         assertEquals(64 * 3, all.virtualDisks(), "one virtual disk per 16 MiB");
     }
 
+    /**
+     * A plug while the moves of the previous one are under way stops them and starts anew; the stop must not cut a
+     * move short in its file I/O (an interrupt there closes the channel, the disk's probe then fails in the same
+     * thread, and a healthy disk would be taken out with its objects).
+     */
+    @Test
+    void plugsOneAfterAnotherStopTheMovesUnderWayWithoutTakingAnyDiskOut() throws Exception {
+        List<Path> d = disks(4);
+        int objects = 120;
+        int size = 256 << 10;
+        try (MultiDiskStore s = new MultiDiskStore(d.subList(0, 1), true)) {
+            for (int i = 0; i < objects; i++) {
+                byte[] b = new byte[size];
+                Arrays.fill(b, (byte) (i * 7 + 1));
+                b[0] = (byte) i;
+                assertTrue(s.create(oid(i), size, null, 0, b));
+            }
+            s.plug(List.of(d.get(1)));
+            Thread.sleep(5); // the first run is moving objects now
+            s.plug(List.of(d.get(2)));
+            Thread.sleep(5);
+            s.plug(List.of(d.get(3)));
+            s.awaitRebalanced();
+            assertEquals(d, s.paths(), "every disk still in");
+            Map<Path, Integer> files = filesPerDisk(d);
+            assertEquals(objects, files.values().stream().mapToInt(Integer::intValue).sum(), "moved, not copied: " + files);
+            for (int i = 0; i < objects; i++) {
+                byte[] b = s.read(oid(i), 0, size);
+                assertEquals((byte) i, b[0], "object " + i);
+                assertEquals((byte) (i * 7 + 1), b[size - 1], "object " + i);
+            }
+        }
+    }
+
     @Test
     void plugMovesTheNewDisksShareToItAndUnplugMovesItsObjectsOff() throws Exception {
         List<Path> d = disks(3);
