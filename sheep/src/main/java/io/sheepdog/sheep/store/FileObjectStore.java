@@ -297,7 +297,13 @@ public final class FileObjectStore implements ObjectStore {
 
     private Handle handle(long oid) throws IOException {
         Handle h = open.get(oid);
-        if (h != null) return h;
+        if (h != null) {
+            if (h.ch.isOpen()) return h;
+            // closed while cached: a thread interrupted in its I/O on it closes the channel for every user
+            // (ClosedByInterruptException). Open the file anew rather than fail every later request on the object
+            // with an I/O error. (Trims and removals take a handle out of the cache before they close it.)
+            if (open.remove(oid, h)) h.close();
+        }
         FileChannel ch = openChannel(oid);
         Handle fresh = new Handle(ch);
         Handle prev = open.putIfAbsent(oid, fresh);

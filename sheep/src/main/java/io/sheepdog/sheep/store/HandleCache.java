@@ -46,6 +46,9 @@ final class HandleCache<H> {
 
     synchronized H remove(long oid) { return map.remove(oid); }
 
+    /** Removes the entry of {@code oid} only if it is {@code h} (another thread may have replaced it already). */
+    synchronized boolean remove(long oid, H h) { return map.remove(oid, h); }
+
     synchronized int size() { return map.size(); }
 
     /** The oids with an entry, as they are now (a copy: the cache may change while the caller looks at them). */

@@ -65,6 +65,32 @@ class FileObjectStoreTest {
         assertEquals(0, openFilesUnder(dir), "close() closes every cached file");
     }
 
+    /**
+     * A thread interrupted in its I/O on a cached object file closes that file's channel for every user; later
+     * requests on the object must open it anew, not fail with an I/O error for ever.
+     */
+    @Test
+    void anInterruptedReaderDoesNotBreakTheObjectForOthers() throws Exception {
+        try (FileObjectStore s = new FileObjectStore(dir.resolve("obj"), true, 16)) {
+            s.create(5, SIZE, null, 0, text("first"));
+            assertEquals("first", read(s, 5, 5)); // the handle is cached now
+            Thread t = new Thread(() -> {
+                Thread.currentThread().interrupt();
+                try {
+                    s.read(5, 0, 5);
+                } catch (IOException expected) {
+                    // ClosedByInterruptException: this thread's own request fails
+                }
+            });
+            t.start();
+            t.join();
+            assertEquals("first", read(s, 5, 5));
+            s.write(5, 0, text("again"));
+            assertEquals("again", read(s, 5, 5));
+            assertEquals(1, openFilesUnder(dir));
+        }
+    }
+
     @Test
     void removedObjectIsNotReadThroughAnOldHandle() throws Exception {
         try (FileObjectStore s = new FileObjectStore(dir.resolve("obj"), false, 16)) {
