@@ -39,9 +39,10 @@ import org.slf4j.LoggerFactory;
  *   stopped) evicts nobody for that gap, and holds its own I/O ({@link NodeState#suspend}) until the members'
  *   answers show it is not behind them: the others may have evicted it and written on without it, and its copies
  *   must not be served until it has re-joined.</li>
- *   <li>A node of a cluster of three or more that hears from no majority (most likely it is the one cut off by a
- *   partition, and the others are about to evict it) holds its I/O the same way until it hears from a majority
- *   again and is not behind them.</li>
+ *   <li>A node of a cluster of three or more that has heard from no majority for half the failure timeout (most
+ *   likely it is the one cut off by a partition, and the others will evict it at the whole timeout) holds its I/O
+ *   the same way until it hears from a majority again and is not behind them: it stops before they can have moved
+ *   on without it.</li>
  * </ul>
  */
 public final class FailureDetector implements AutoCloseable {
@@ -140,20 +141,28 @@ public final class FailureDetector implements AutoCloseable {
         }
         catchUp(v, now);
         if (pausedAt != 0) return; // no evictions while this node's own view may be stale
+        int total = v.members().size();
+        // Holding comes at half the failure timeout, evicting at the whole of it: a node cut off from a majority
+        // (most likely the one a partition isolated) must stop serving its copies before the others can have evicted
+        // it and written on without it. With both at the full timeout, the two raced within a heartbeat round, and a
+        // write to objects whose copies were all on the cut-off side could be acknowledged after the others had
+        // moved on.
+        long quiet = peers.values().stream().filter(p -> now - p.lastHeard > timeoutNanos / 2).count();
+        int heard = total - (int) quiet;
+        if (total >= 3 && heard * 2 <= total) {
+            pausedAt = now;
+            state.suspend("this node hears from only " + heard + " of " + total + " members: it may be cut off");
+            LOG.warn("this node heard from only {} of {} members for {} ms: holding its I/O until it is back in the "
+                    + "cluster", heard, total, timeoutNanos / 2_000_000);
+            return;
+        }
         List<Peer> silent = peers.values().stream().filter(p -> now - p.lastHeard > timeoutNanos).toList();
         if (silent.isEmpty()) return;
-        int total = v.members().size();
         int alive = total - silent.size();
         if (alive * 2 <= total) {
+            // two members, one silent: nobody is evicted by heartbeat (either may be the one cut off)
             WARN.warn("no-majority", "{} of {} members answer no heartbeat, and this node hears from only {}: not evicting "
                     + "(it may be the one cut off)", silent.size(), total, alive);
-            if (total >= 3) {
-                // most likely this node is the one cut off (a partition): the others will evict it and write on, so
-                // its copies must not be served until it hears from a majority again and is not behind them
-                pausedAt = now;
-                state.suspend("this node hears from only " + alive + " of " + total + " members: it may be cut off");
-                LOG.warn("this node hears from only {} of {} members: holding its I/O until it is back in the cluster", alive, total);
-            }
             return;
         }
         for (Peer p : silent) {

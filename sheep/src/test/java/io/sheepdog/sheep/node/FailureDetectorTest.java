@@ -47,12 +47,52 @@ class FailureDetectorTest {
         }
     }
 
+    /**
+     * Cut off from both other members (a partition): this node must hold its I/O before the others, which evict it at
+     * the failure timeout, can have moved on without it, so well within that timeout; and it evicts nobody, as it
+     * hears from no majority. (Both used to happen at the whole timeout, racing within a heartbeat round.)
+     */
+    @Test
+    void aNodeCutOffFromTheMajorityHoldsItsIoBeforeItCanHaveBeenEvicted() throws Exception {
+        long timeoutMs = 6000;
+        try (StandIn b0 = new StandIn(0); StandIn c0 = new StandIn(0)) {
+            SdNode self = new SdNode(NodeId.of("127.0.0.1", 1), Proto.DEFAULT_VNODES, 0, 1L << 30);
+            SdNode b = new SdNode(NodeId.of("127.0.0.1", b0.port()), Proto.DEFAULT_VNODES, 1, 1L << 30);
+            SdNode c = new SdNode(NodeId.of("127.0.0.1", c0.port()), Proto.DEFAULT_VNODES, 2, 1L << 30);
+            NodeState state = new NodeState(self);
+            state.setView(Proto.STATUS_OK, 1, List.of(self, b, c), List.of(self, b, c));
+            List<SdNode> evicted = new CopyOnWriteArrayList<>();
+            try (FailureDetector d = new FailureDetector(state, evicted::add, timeoutMs).start()) {
+                Thread.sleep(2500);
+                assertEquals(null, state.suspended(), "serving while it hears from the others");
+                long t0 = System.nanoTime();
+                b0.mute = true;
+                c0.mute = true;
+                while (state.suspended() == null && System.nanoTime() - t0 < 3 * timeoutMs * 1_000_000L) Thread.sleep(20);
+                long heldAfterMs = (System.nanoTime() - t0) / 1_000_000;
+                assertTrue(state.suspended() != null, "holds its I/O");
+                // the others last heard from it no earlier than it last heard from them, at most a round (1 s) before
+                // t0: they evict at t0 - 1 s + the timeout at the earliest
+                assertTrue(heldAfterMs < timeoutMs - 1500, "held " + heldAfterMs + " ms after the cut, before the others could evict it");
+                Thread.sleep(timeoutMs);
+                assertEquals(List.of(), evicted, "hearing from no majority, it evicts nobody");
+                b0.mute = false;
+                c0.mute = false;
+                long t1 = System.nanoTime();
+                while (state.suspended() != null && System.nanoTime() - t1 < 10_000_000_000L) Thread.sleep(20);
+                assertEquals(null, state.suspended(), "serves again once it hears from a majority at its own epoch");
+            }
+        }
+    }
+
     /** Answers GET_LOGLEVEL (4 bytes) on each connection after the first {@code silentConnections}. */
     private static final class StandIn implements AutoCloseable {
         final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         final AtomicInteger connections = new AtomicInteger();
         final AtomicInteger answered = new AtomicInteger();
         final List<Socket> open = new CopyOnWriteArrayList<>();
+        /** Set: reads the questions and answers none (the far side of a partition, as this node sees it). */
+        volatile boolean mute;
 
         StandIn(int silentConnections) throws IOException {
             Thread.ofPlatform().daemon().start(() -> {
@@ -80,7 +120,7 @@ class FailureDetectorTest {
                     in.readFully(hdr);
                     SdRequest req = new SdRequest(hdr);
                     in.skipNBytes(req.hasFlag(io.sheepdog.proto.SdFlags.CMD_WRITE) ? req.dataLength() : 0);
-                    if (silent) continue;
+                    if (silent || mute) continue;
                     SdResponse rsp = SdResponse.replyTo(req, SdResult.SUCCESS).epoch(1).dataLength(4);
                     out.write(rsp.bytes());
                     out.write(new byte[4]);
