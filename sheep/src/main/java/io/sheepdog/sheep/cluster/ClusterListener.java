@@ -38,9 +38,20 @@ public interface ClusterListener {
 
     /**
      * The driver lost (healthy=false) or regained (healthy=true) its connection to its server (ZooKeeper,
-     * corosync). While unhealthy the node must not serve writes.
+     * corosync). While unhealthy the node must not serve writes, except within a lease (see the three-argument form).
      */
     default void onDriverHealth(boolean healthy, String reason) {}
+
+    /**
+     * As {@link #onDriverHealth(boolean, String)}, with a lease: until {@code System.nanoTime()} reaches
+     * {@code memberUntilNanos}, the driver guarantees that no other member can have seen this node leave (its session
+     * cannot have expired yet), so writes, which need every copy's answer anyway, may go on although the membership
+     * cannot be followed. 0: no such guarantee (the default, and always for healthy=true). A later report replaces
+     * an earlier one's lease (an expired session ends it at once).
+     */
+    default void onDriverHealth(boolean healthy, String reason, long memberUntilNanos) {
+        onDriverHealth(healthy, reason);
+    }
 
     /**
      * The join this node asked for was refused; {@code reason} says by whom and, if the master gave one, why. No

@@ -285,10 +285,12 @@ public final class Gateway {
     private final VdiWriteFence fence = new VdiWriteFence();
 
     private void checkWritable(long oid, Request r) throws SdError {
-        if (state.driverUnhealthy()) {
-            // Lost the coordination server (ZooKeeper, corosync): within its session nothing about the membership can
-            // change, so the write waits for the driver to come back rather than fail the client; past the retry
-            // deadline it fails naming the cause. (A node that lost its session re-joins and is healthy again.)
+        if (!state.driverAllowsWrites()) {
+            // Lost the coordination server (ZooKeeper, corosync) and past the driver's lease (within it, no other
+            // member can have seen this node leave, so a write that every copy takes is as safe as ever; ZooKeeper
+            // gives one, up to its session's expiry): the write waits for the driver to come back rather than fail
+            // the client; past the retry deadline it fails naming the cause. (A node that lost its session re-joins
+            // and is healthy again.)
             try {
                 if (!state.awaitDriverHealthy(RETRY_DEADLINE_MS)) {
                     throw new SdError(SdResult.CLUSTER_ERROR, "cluster driver lost its server: " + state.driverProblem());

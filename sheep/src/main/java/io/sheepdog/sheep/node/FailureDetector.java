@@ -131,6 +131,7 @@ public final class FailureDetector implements AutoCloseable {
             return true;
         });
         if (members.isEmpty()) {
+            state.setEveryMemberHeard(true);
             catchUp(v, now);
             return;
         }
@@ -139,6 +140,7 @@ public final class FailureDetector implements AutoCloseable {
             Peer p = peers.computeIfAbsent(n.nid(), k -> new Peer(n, now));
             if (p.inFlight == null || p.inFlight.isDone()) ping(p);
         }
+        state.setEveryMemberHeard(peers.values().stream().allMatch(p -> now - p.lastHeard <= timeoutNanos / 2));
         catchUp(v, now);
         if (pausedAt != 0) return; // no evictions while this node's own view may be stale
         int total = v.members().size();

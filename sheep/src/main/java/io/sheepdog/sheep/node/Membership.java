@@ -30,6 +30,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -259,9 +260,21 @@ public final class Membership implements ClusterListener {
 
     @Override
     public void onDriverHealth(boolean healthy, String reason) {
-        state.setDriverHealth(healthy, reason);
-        if (healthy) LOG.info("cluster driver is healthy again");
-        else LOG.error("cluster driver lost its server, not serving writes: {}", reason);
+        onDriverHealth(healthy, reason, 0);
+    }
+
+    @Override
+    public void onDriverHealth(boolean healthy, String reason, long memberUntilNanos) {
+        state.setDriverHealth(healthy, reason, memberUntilNanos);
+        if (healthy) {
+            LOG.info("cluster driver is healthy again");
+        } else if (memberUntilNanos != 0) {
+            long ms = Math.max(0, TimeUnit.NANOSECONDS.toMillis(memberUntilNanos - System.nanoTime()));
+            LOG.error("cluster driver lost its server: {}; serving writes for {} ms more at most (until its session "
+                    + "could expire), then not until it is back", reason, ms);
+        } else {
+            LOG.error("cluster driver lost its server, not serving writes: {}", reason);
+        }
     }
 
     @Override

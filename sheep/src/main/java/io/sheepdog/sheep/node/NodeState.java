@@ -21,6 +21,8 @@ public final class NodeState {
     private volatile ClusterSettings settings = ClusterSettings.NONE;
     /** Null while the cluster driver reaches its server; else why it does not (no writes are served meanwhile). */
     private volatile String driverProblem;
+    /** While the driver is unhealthy: System.nanoTime() until which its lease holds; 0: none. */
+    private volatile long driverLeaseUntil;
 
     public NodeState(SdNode self) { this.self = self; }
 
@@ -130,9 +132,38 @@ public final class NodeState {
 
     /** Records whether the cluster driver reaches its server; wakes {@link #awaitDriverHealthy}. */
     public synchronized void setDriverHealth(boolean healthy, String problem) {
+        setDriverHealth(healthy, problem, 0);
+    }
+
+    /**
+     * As {@link #setDriverHealth(boolean, String)}, with the driver's lease while unhealthy
+     * ({@link io.sheepdog.sheep.cluster.ClusterListener#onDriverHealth(boolean, String, long)}; 0: none).
+     */
+    public synchronized void setDriverHealth(boolean healthy, String problem, long memberUntilNanos) {
         driverProblem = healthy ? null : (problem == null ? "" : problem);
+        driverLeaseUntil = healthy ? 0 : memberUntilNanos;
         notifyAll();
     }
+
+    /**
+     * Whether writes may be served now: the driver reaches its server, or it does not but its lease still holds (no
+     * other member can have seen this node leave yet).
+     */
+    public boolean driverAllowsWrites() {
+        if (driverProblem == null) return true;
+        long until = driverLeaseUntil;
+        return until != 0 && System.nanoTime() - until < 0 && everyMemberHeard;
+    }
+
+    /**
+     * Whether every other member answered a heartbeat within half the failure timeout (true where no failure detector
+     * runs). A lease promises only that this node's session has not expired; a member that does not hear this node
+     * could evict it through the driver meanwhile, so the lease serves writes only while every member answers.
+     */
+    private volatile boolean everyMemberHeard = true;
+
+    /** The failure detector's finding at each round (see {@link #driverAllowsWrites}). */
+    public void setEveryMemberHeard(boolean heard) { everyMemberHeard = heard; }
 
     /** Waits until the cluster driver is healthy; false (still not) after {@code timeoutMs}. */
     public synchronized boolean awaitDriverHealthy(long timeoutMs) throws InterruptedException {

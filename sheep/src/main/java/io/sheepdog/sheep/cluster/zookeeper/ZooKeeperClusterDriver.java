@@ -136,6 +136,12 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     private volatile boolean accepted;
     private boolean stopped;
     private boolean reportedHealthy = true;
+    /**
+     * System.nanoTime() just before the last request of the current session that the server answered (the queue's
+     * listing, at least every second): the server heard from the session after this, so it cannot expire the session
+     * before this plus the session timeout. 0: none in this session yet.
+     */
+    private volatile long lastAnsweredSentAt;
     private String dropReason;
     private byte[] rejoinMessage;
     /** The member znode of the incarnation this node was dropped as, to delete before joining again. */
@@ -441,7 +447,9 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
                     rejoin();
                     continue;
                 }
+                long sentAt = System.nanoTime();
                 progress = processQueue();
+                if (accepted && dropReason == null && currentSession() == sessionId) lastAnsweredSentAt = sentAt;
                 if (accepted && !stopped && dropReason == null) {
                     reconcileMembers();
                     queueEvictions();
@@ -492,17 +500,52 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
         }
         if (!connected && reportedHealthy) {
             health(false, "lost the connection to ZooKeeper at " + spec.connectString()
-                    + "; waiting for it (session timeout " + spec.timeoutMs() + " ms)");
+                    + "; waiting for it (session timeout " + spec.timeoutMs() + " ms)", memberLeaseUntil());
         } else if (connected && !reportedHealthy && accepted && dropReason == null && sid == sessionId) {
             health(true, "connection to ZooKeeper restored");
         }
     }
 
     private void health(boolean healthy, String reason) {
+        health(healthy, reason, 0);
+    }
+
+    /** @param memberUntilNanos the lease given with an unhealthy report (see {@link #memberLeaseUntil}); 0: none */
+    private void health(boolean healthy, String reason, long memberUntilNanos) {
         reportedHealthy = healthy;
         if (healthy) LOG.info("cluster driver healthy: {}", reason);
         else LOG.warn("cluster driver unhealthy: {}", reason);
-        deliver("onDriverHealth", () -> listener.onDriverHealth(healthy, reason));
+        deliver("onDriverHealth", () -> listener.onDriverHealth(healthy, reason, memberUntilNanos));
+    }
+
+    /**
+     * How much of the session may be used after the last request the server answered. The server expires a session
+     * no sooner than the timeout after the last request it received from it; the rest is a margin for clocks that run
+     * at slightly different rates and for an ensemble whose leader learns of a follower's sessions only at its pings
+     * (every half tick: a tick is 2 s by default).
+     */
+    static long leaseMs(long sessionTimeoutMs) {
+        return Math.max(0, sessionTimeoutMs * 3 / 4 - 2000);
+    }
+
+    /**
+     * Until when this node is certainly still a member for every other node although the connection is lost: its
+     * session cannot have expired before then, and only an expiry (or an eviction by the others, which hear no
+     * heartbeat from a node they evict: it then hears from no majority and holds its I/O itself) removes it. 0 if no
+     * request was answered in this session.
+     */
+    private long memberLeaseUntil() {
+        long sent = lastAnsweredSentAt;
+        if (sent == 0 || !accepted || dropReason != null) return 0;
+        long timeoutMs = spec.timeoutMs();
+        try {
+            int negotiated = zk.getZookeeperClient().getZooKeeper().getSessionTimeout();
+            if (negotiated > 0) timeoutMs = Math.min(timeoutMs, negotiated);
+        } catch (Exception e) {
+            return 0;
+        }
+        long lease = leaseMs(timeoutMs);
+        return lease == 0 ? 0 : sent + TimeUnit.MILLISECONDS.toNanos(lease) | 1;
     }
 
     /** Runs a callback; an exception of the daemon is logged and the event counts as delivered. */
@@ -517,7 +560,9 @@ public final class ZooKeeperClusterDriver implements ClusterDriver {
     /** Leaves the old incarnation behind and joins again (the daemon gives the join message). */
     private void rejoin() throws Exception {
         String reason = dropReason;
-        if (reportedHealthy) health(false, reason + "; re-joining the cluster");
+        lastAnsweredSentAt = 0;
+        // also when already unhealthy: this report ends the lease of the lost connection's (the session is gone)
+        if (reportedHealthy || incarnation != 0) health(false, reason + "; re-joining the cluster");
         if (incarnation != 0) {
             LOG.warn("dropped from the cluster: {}", reason);
             String old = myZnode;

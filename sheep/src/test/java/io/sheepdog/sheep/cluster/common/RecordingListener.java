@@ -146,6 +146,15 @@ public class RecordingListener implements ClusterListener {
         local("health " + healthy + " " + reason);
     }
 
+    /** The lease of each health report, in order, as nanoseconds left when it was made (0: none). */
+    public final java.util.List<Long> leasesLeftNanos = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    @Override
+    public void onDriverHealth(boolean healthy, String reason, long memberUntilNanos) {
+        leasesLeftNanos.add(memberUntilNanos == 0 ? 0 : Math.max(1, memberUntilNanos - System.nanoTime()));
+        onDriverHealth(healthy, reason);
+    }
+
     @Override
     public byte[] onRejoin(String reason) {
         local("rejoin " + reason);

@@ -311,6 +311,32 @@ class ZooKeeperClusterDriverTest {
         a.awaitOrdered("notify 7000 x", WAIT);
     }
 
+    /**
+     * A lost connection is reported with a lease no longer than the session allows after the last request the server
+     * answered ({@link ZooKeeperClusterDriver#leaseMs}); the expiry found on reconnecting ends it (a report with none).
+     */
+    @Test
+    void aLostConnectionComesWithALeaseAndAnExpiredSessionEndsIt() throws Exception {
+        assertEquals(20_500, ZooKeeperClusterDriver.leaseMs(30_000));
+        assertEquals(0, ZooKeeperClusterDriver.leaseMs(2_000));
+        RecordingListener a = join3(0);
+        Thread.sleep(1500); // the queue listed at least once since the join
+        server.stop();
+        a.awaitLocal("health false lost the connection", WAIT);
+        long left = a.leasesLeftNanos.getLast();
+        long most = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(ZooKeeperClusterDriver.leaseMs(TIMEOUT_MS));
+        assertTrue(left > 0 && left <= most, "lease left " + left + " ns, at most " + most);
+        Thread.sleep(TIMEOUT_MS + 1000);
+        server.restart();
+        a.awaitLocal("rejoin", WAIT);
+        a.await("back", WAIT, x -> x.local().getLast().startsWith("health true"));
+        List<String> health = a.local().stream().filter(x -> x.startsWith("health")).toList();
+        int expiredAt = -1;
+        for (int i = 0; i < health.size(); i++) if (health.get(i).contains("expired")) expiredAt = i;
+        assertTrue(expiredAt > 0, health.toString());
+        assertEquals(0L, a.leasesLeftNanos.get(expiredAt), "the expiry's report ends the lease: " + health);
+    }
+
     @Test
     void outageLongerThanTheSessionTimeoutEndsInRejoins() throws Exception {
         RecordingListener a = join3(0), b = join3(1);
