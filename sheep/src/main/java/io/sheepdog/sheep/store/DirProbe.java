@@ -14,8 +14,23 @@ import java.nio.file.StandardOpenOption;
 public final class DirProbe {
     private DirProbe() {}
 
-    /** @throws IOException if the directory cannot be written and synced (never for a full disk) */
+    /**
+     * @throws IOException if the directory cannot be written and synced (never for a full disk)
+     *
+     * <p>A pending interrupt of the calling thread is set aside for the probe and restored after: a file channel
+     * used by an interrupted thread closes at once (ClosedByInterruptException), and the probe that follows an
+     * I/O error (itself perhaps that exception) would then condemn a healthy disk.
+     */
     public static void probe(Path dir) throws IOException {
+        boolean interrupted = Thread.interrupted();
+        try {
+            probeOnce(dir);
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void probeOnce(Path dir) throws IOException {
         Path p = dir.resolve(".probe-" + ProcessHandle.current().pid());
         try (FileChannel ch = FileChannel.open(p, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {

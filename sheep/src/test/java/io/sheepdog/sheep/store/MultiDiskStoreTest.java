@@ -123,6 +123,39 @@ class MultiDiskStoreTest {
         }
     }
 
+    /**
+     * A request whose thread was interrupted fails in its file I/O (ClosedByInterruptException); the probe that
+     * follows an I/O error must not then fail too, in the same thread, and take a healthy disk out.
+     */
+    @Test
+    void anInterruptedRequestTakesNoDiskOut() throws Exception {
+        List<Path> d = disks(2);
+        try (MultiDiskStore s = new MultiDiskStore(d, true)) {
+            for (int i = 0; i < 20; i++) assertTrue(s.create(oid(i), SIZE, null, 0, content(i)));
+            List<Throwable> failures = new CopyOnWriteArrayList<>();
+            List<Boolean> stillInterrupted = new CopyOnWriteArrayList<>();
+            Thread t = new Thread(() -> {
+                for (int i = 0; i < 20; i++) {
+                    Thread.currentThread().interrupt();
+                    try {
+                        s.write(oid(i), 0, content(i + 1));
+                    } catch (IOException e) {
+                        failures.add(e);
+                    }
+                    stillInterrupted.add(Thread.interrupted());
+                }
+            });
+            t.start();
+            t.join();
+            assertEquals(d, s.paths(), "both disks still in; the interrupted writes failed with " + failures);
+            assertFalse(stillInterrupted.contains(false), "the interrupt is kept for the caller");
+            for (int i = 0; i < 20; i++) {
+                byte[] b = s.read(oid(i), 0, 512);
+                assertTrue(Arrays.equals(content(i), b) || Arrays.equals(content(i + 1), b), "object " + i);
+            }
+        }
+    }
+
     @Test
     void plugMovesTheNewDisksShareToItAndUnplugMovesItsObjectsOff() throws Exception {
         List<Path> d = disks(3);
