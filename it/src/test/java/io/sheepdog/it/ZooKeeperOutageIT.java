@@ -120,6 +120,53 @@ class ZooKeeperOutageIT {
         }
     }
 
+    /**
+     * A node dies (kill -9) while ZooKeeper is away: nobody can evict it until ZooKeeper is back, and a member that
+     * answers no heartbeat ends the lease (it could evict this node meanwhile), so writes wait; no error reply, and
+     * they go on within seconds of ZooKeeper's return, once the dead node is out. Every acknowledged block reads back
+     * through two nodes, and through the dead one after its restart and recovery.
+     */
+    @org.junit.jupiter.api.Test
+    @Timeout(value = 10, unit = TimeUnit.MINUTES)
+    void aNodeThatDiesWhileZooKeeperIsAwayIsEvictedOnceItIsBack() throws Exception {
+        Path tmp = Files.createTempDirectory("sdit-zkdead-");
+        try (ZooKeeperServerProcess zk = new ZooKeeperServerProcess(tmp.resolve("zk"))) {
+            zk.start();
+            try (MiniCluster c = MiniCluster.builder().name("zkdead").nodes(4).copies(3).sync(true)
+                    .driver("zookeeper:" + zk.address()).build().start()) {
+                c.dog("vdi", "create", "v", "32M").assertOk();
+                CheckedNbdWriter writer = new CheckedNbdWriter("v", 32 * MiB, () -> List.of(c.node(0).nbdPort()), 8,
+                        c.dir().resolve("acks.log")).start(44);
+                long backMs;
+                try {
+                    assertTrue(writer.awaitAcks(300, 60), "the writer got going");
+                    zk.kill();
+                    Thread.sleep(2000);
+                    c.node(3).kill9();
+                    Thread.sleep(8000);
+                    zk.start();
+                    long t0 = System.nanoTime();
+                    assertTrue(writer.awaitAcks(300, 60), "writes go on once ZooKeeper is back: " + writer.progress());
+                    backMs = sinceMs(t0);
+                    c.waitForNodes(3);
+                } finally {
+                    writer.close();
+                }
+                c.node(3).start();
+                c.waitForNodes(4);
+                c.waitForRecovery();
+                CheckedNbdWriter.Verification v = writer.verifyThrough(c.node(1).nbdPort(), c.node(3).nbdPort());
+                String fig = String.format("ZOOKEEPER OUTAGE 10 s with a node killed 2 s into it: acknowledged %d, lost %d, "
+                        + "mismatched %d, error replies %s, longest stall %d ms, writes again %d ms after ZooKeeper's return",
+                        writer.acknowledged(), v.lost(), v.mismatched(), writer.errorReplies(), writer.longestStallMs(), backMs);
+                CheckedNbdWriter.record(fig);
+                v.assertClean();
+                assertEquals(0L, writer.errorReplies().values().stream().reduce(0L, Long::sum), "no error reply: " + fig);
+                assertTrue(backMs < BACK_WITHIN_MS, fig);
+            }
+        }
+    }
+
     /** With ZooKeeper gone, SIGTERM still stops every sheep within seconds (it does not wait out the session). */
     @org.junit.jupiter.api.Test
     @Timeout(value = 5, unit = TimeUnit.MINUTES)
