@@ -318,8 +318,7 @@ final class ErasureCodedIo {
      * Brings every position of the placement to one version and returns it: asks each for its strip's state; if
      * they differ (a write failed part-way, a position missed writes or lacks its strip), rewrites every position
      * not at the newest version d strips show with that version's strip. {@link #UNSETTLED} if a position did not
-     * answer or no version has d strips (wait: nodes or recovery may bring them); NO_OBJ if no position has the
-     * object.
+     * answer, no version has d strips or no position has a strip (wait: nodes or recovery may bring them).
      */
     private long settle(long oid, ErasureCode ec, ClusterView v, List<SdNode> targets) throws SdError {
         Answer[] got = new Answer[targets.size()];
@@ -329,7 +328,12 @@ final class ErasureCodedIo {
             if (!a.present() && a.result() != SdResult.NO_OBJ) return UNSETTLED;
             anyPresent |= a.present();
         }
-        if (!anyPresent) throw new SdError(SdResult.NO_OBJ, String.format("write %016x", oid));
+        if (!anyPresent) {
+            // a write names an object its VDI's table holds: no strip anywhere means its nodes are away (beyond the
+            // redundancy, or recovery found no source yet), not that it does not exist. Wait, as for too few strips.
+            LOG.warn("{}: no strip on any position at epoch {}: waiting", String.format("%016x", oid), v.epoch());
+            return UNSETTLED;
+        }
         Long at = StripVersion.choose(states(got), ec.dataStrips());
         if (at == null) {
             LOG.warn("{}: fewer than {} strips of one version at epoch {}: waiting", String.format("%016x", oid),

@@ -375,13 +375,7 @@ public final class Gateway {
         long off = offset;
         long size = sizes.of(oid);
         if (cowOid != 0 && (offset != 0 || data.length < size)) {
-            byte[] base;
-            try {
-                base = read(cowOid, 0, (int) size);
-            } catch (SdError e) {
-                if (e.result() != SdResult.NO_OBJ) throw e;
-                base = new byte[(int) size]; // the parent's object is gone: it read as zeros
-            }
+            byte[] base = cowSource(oid, cowOid, (int) size);
             System.arraycopy(data, 0, base, (int) offset, data.length);
             payload = base;
             off = 0;
@@ -393,6 +387,32 @@ public final class Gateway {
         }
         SdRequest req = new SdRequest().objOid(oid).objOffset(off).flags(SdFlags.CMD_WRITE).dataLength(payload.length);
         forwardAll(Opcodes.CREATE_AND_WRITE_PEER, req, payload, copies);
+    }
+
+    /**
+     * The object a copy-on-write create copies from. A client names one only when its VDI's table does (QEMU's driver,
+     * tgtd, our NBD export), and a named object is kept while any VDI names it: absent on every node of the epoch,
+     * it is away (its nodes down beyond the redundancy, or not recovered yet), not empty. Reading it as zeros, as
+     * this did, made the new object zeros wherever the write did not cover it, for good. So wait for it as for any
+     * unreachable copy, then fail the write.
+     */
+    private byte[] cowSource(long oid, long cowOid, int size) throws SdError {
+        long deadline = System.currentTimeMillis() + RETRY_DEADLINE_MS;
+        while (true) {
+            ClusterView v = state.view();
+            try {
+                return read(cowOid, 0, size);
+            } catch (SdError e) {
+                if (e.result() != SdResult.NO_OBJ) throw e;
+                WARN.warn("cow-absent", "create {}: the object it copies from, {}, is on no node of epoch {}: waiting",
+                        String.format("%016x", oid), String.format("%016x", cowOid), v.epoch());
+                if (!awaitNextEpoch(v, deadline)) {
+                    throw new SdError(SdResult.EIO, String.format("create %016x: the object it copies from, %016x, "
+                            + "is not available (on no node of epoch %d within %d s)", oid, cowOid, v.epoch(),
+                            RETRY_DEADLINE_MS / 1000));
+                }
+            }
+        }
     }
 
     public void remove(long oid, int copies) throws SdError {
@@ -524,10 +544,16 @@ public final class Gateway {
             // placement and have not recovered it yet. Wait for that (or the next epoch) instead of failing a write
             // the cluster can still do.
             boolean missingCopy = err == SdResult.NO_OBJ && absent < calls.size() && peerOp == Opcodes.WRITE_PEER;
-            if (!retry && !missingCopy) throw new SdError(err, what);
+            // No copy anywhere: a write names an object its VDI's table holds (a new one is a create), so it is away
+            // (its nodes down beyond the redundancy, recovery found no source yet), not absent. Wait for its nodes
+            // as for any unreachable copy rather than fail at once, again and again (thousands of EIO a second).
+            boolean awayEverywhere = err == SdResult.NO_OBJ && absent == calls.size() && peerOp == Opcodes.WRITE_PEER;
+            if (!retry && !missingCopy && !awayEverywhere) throw new SdError(err, what);
             if (missingCopy) LOG.info("{}: a copy is not recovered yet, trying again", what);
+            if (awayEverywhere) WARN.warn("away", "{}: no copy on any node of this epoch: waiting for its nodes", what);
             if (!awaitNextEpoch(v, deadline, missingCopy ? 100 : 2000)) {
-                throw new SdError(SdResult.EIO, what + ": no stable membership within " + RETRY_DEADLINE_MS / 1000 + " s");
+                throw new SdError(SdResult.EIO, what + (awayEverywhere ? ": no copy available" : ": no stable membership")
+                        + " within " + RETRY_DEADLINE_MS / 1000 + " s");
             }
         }
     }
