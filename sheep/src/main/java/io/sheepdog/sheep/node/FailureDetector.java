@@ -140,7 +140,9 @@ public final class FailureDetector implements AutoCloseable {
             Peer p = peers.computeIfAbsent(n.nid(), k -> new Peer(n, now));
             if (p.inFlight == null || p.inFlight.isDone()) ping(p);
         }
-        state.setEveryMemberHeard(peers.values().stream().allMatch(p -> now - p.lastHeard <= timeoutNanos / 2));
+        // members unheard for half the failure timeout: none, for a driver's lease; a majority, for holding I/O
+        int quiet = (int) peers.values().stream().filter(p -> now - p.lastHeard > timeoutNanos / 2).count();
+        state.setEveryMemberHeard(quiet == 0);
         catchUp(v, now);
         if (pausedAt != 0) return; // no evictions while this node's own view may be stale
         int total = v.members().size();
@@ -149,8 +151,7 @@ public final class FailureDetector implements AutoCloseable {
         // it and written on without it. With both at the full timeout, the two raced within a heartbeat round, and a
         // write to objects whose copies were all on the cut-off side could be acknowledged after the others had
         // moved on.
-        long quiet = peers.values().stream().filter(p -> now - p.lastHeard > timeoutNanos / 2).count();
-        int heard = total - (int) quiet;
+        int heard = total - quiet;
         if (total >= 3 && heard * 2 <= total) {
             pausedAt = now;
             state.suspend("this node hears from only " + heard + " of " + total + " members: it may be cut off");

@@ -23,6 +23,12 @@ public final class NodeState {
     private volatile String driverProblem;
     /** While the driver is unhealthy: System.nanoTime() until which its lease holds; 0: none. */
     private volatile long driverLeaseUntil;
+    /**
+     * Whether every other member answered a heartbeat within half the failure timeout (true where no failure detector
+     * runs). A lease promises only that this node's session has not expired; a member that does not hear this node
+     * could evict it through the driver meanwhile, so the lease serves writes only while every member answers.
+     */
+    private volatile boolean everyMemberHeard = true;
 
     public NodeState(SdNode self) { this.self = self; }
 
@@ -154,13 +160,6 @@ public final class NodeState {
         long until = driverLeaseUntil;
         return until != 0 && System.nanoTime() - until < 0 && everyMemberHeard;
     }
-
-    /**
-     * Whether every other member answered a heartbeat within half the failure timeout (true where no failure detector
-     * runs). A lease promises only that this node's session has not expired; a member that does not hear this node
-     * could evict it through the driver meanwhile, so the lease serves writes only while every member answers.
-     */
-    private volatile boolean everyMemberHeard = true;
 
     /** The failure detector's finding at each round (see {@link #driverAllowsWrites}). */
     public void setEveryMemberHeard(boolean heard) { everyMemberHeard = heard; }

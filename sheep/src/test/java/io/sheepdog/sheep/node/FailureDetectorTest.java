@@ -32,11 +32,7 @@ class FailureDetectorTest {
     @Test
     void aHeartbeatConnectionThatGoesQuietIsReplacedAndTheMemberStays() throws Exception {
         try (StandIn quietFirst = new StandIn(1); StandIn healthy = new StandIn(0)) {
-            SdNode self = new SdNode(NodeId.of("127.0.0.1", 1), Proto.DEFAULT_VNODES, 0, 1L << 30);
-            SdNode b = new SdNode(NodeId.of("127.0.0.1", quietFirst.port()), Proto.DEFAULT_VNODES, 1, 1L << 30);
-            SdNode c = new SdNode(NodeId.of("127.0.0.1", healthy.port()), Proto.DEFAULT_VNODES, 2, 1L << 30);
-            NodeState state = new NodeState(self);
-            state.setView(Proto.STATUS_OK, 1, List.of(self, b, c), List.of(self, b, c));
+            NodeState state = withMembers(quietFirst, healthy);
             List<SdNode> evicted = new CopyOnWriteArrayList<>();
             try (FailureDetector d = new FailureDetector(state, evicted::add, 3000).start()) {
                 Thread.sleep(7000);
@@ -56,11 +52,7 @@ class FailureDetectorTest {
     void aNodeCutOffFromTheMajorityHoldsItsIoBeforeItCanHaveBeenEvicted() throws Exception {
         long timeoutMs = 6000;
         try (StandIn b0 = new StandIn(0); StandIn c0 = new StandIn(0)) {
-            SdNode self = new SdNode(NodeId.of("127.0.0.1", 1), Proto.DEFAULT_VNODES, 0, 1L << 30);
-            SdNode b = new SdNode(NodeId.of("127.0.0.1", b0.port()), Proto.DEFAULT_VNODES, 1, 1L << 30);
-            SdNode c = new SdNode(NodeId.of("127.0.0.1", c0.port()), Proto.DEFAULT_VNODES, 2, 1L << 30);
-            NodeState state = new NodeState(self);
-            state.setView(Proto.STATUS_OK, 1, List.of(self, b, c), List.of(self, b, c));
+            NodeState state = withMembers(b0, c0);
             List<SdNode> evicted = new CopyOnWriteArrayList<>();
             try (FailureDetector d = new FailureDetector(state, evicted::add, timeoutMs).start()) {
                 Thread.sleep(2500);
@@ -83,6 +75,16 @@ class FailureDetectorTest {
                 assertEquals(null, state.suspended(), "serves again once it hears from a majority at its own epoch");
             }
         }
+    }
+
+    /** The state of a node (zone 0) in a running cluster of itself and {@code b} and {@code c} (zones 1 and 2). */
+    private static NodeState withMembers(StandIn b, StandIn c) {
+        SdNode self = new SdNode(NodeId.of("127.0.0.1", 1), Proto.DEFAULT_VNODES, 0, 1L << 30);
+        SdNode nb = new SdNode(NodeId.of("127.0.0.1", b.port()), Proto.DEFAULT_VNODES, 1, 1L << 30);
+        SdNode nc = new SdNode(NodeId.of("127.0.0.1", c.port()), Proto.DEFAULT_VNODES, 2, 1L << 30);
+        NodeState state = new NodeState(self);
+        state.setView(Proto.STATUS_OK, 1, List.of(self, nb, nc), List.of(self, nb, nc));
+        return state;
     }
 
     /** Answers GET_LOGLEVEL (4 bytes) on each connection after the first {@code silentConnections}. */
