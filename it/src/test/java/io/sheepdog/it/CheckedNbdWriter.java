@@ -341,6 +341,13 @@ final class CheckedNbdWriter implements AutoCloseable {
         return m;
     }
 
+    /** Error replies of every errno together. */
+    long errorReplyCount() {
+        long n = 0;
+        for (AtomicLong a : errors.values()) n += a.get();
+        return n;
+    }
+
     long errorReplies(int errno) {
         AtomicLong a = errors.get(errno);
         return a == null ? 0 : a.get();

@@ -148,7 +148,7 @@ class FaultSuiteIT {
                 assertTrue(w.awaitAcks(50, 60), "writes go on after the recovery: " + w.progress());
                 log(name, "kill during recovery: " + w.progress());
                 stallWithinRedundancy = w.longestStallMs();
-                errorsWithinRedundancy = w.errorReplies().values().stream().mapToLong(Long::longValue).sum();
+                errorsWithinRedundancy = w.errorReplyCount();
                 // two at once
                 List<SheepNode> two = List.of(c.node(nodes - 1), c.node(nodes - 2));
                 for (SheepNode n : two) n.kill9();
